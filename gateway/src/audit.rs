@@ -1,0 +1,99 @@
+//! Security events: every refusal at the edge (a failed handshake, a certificate without a valid
+//! identity, a role calling another role's service, a dealer pushing another dealer's records) is
+//! logged under the `hamgam::security` target and counted, never silently dropped.
+//!
+//! Events name the peer by its certificate identity and address; they never carry record
+//! contents or personal data.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// What kind of refusal happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityEventKind {
+    /// The TLS handshake failed: no client certificate, a certificate from another CA, expired...
+    HandshakeRefused,
+    /// The certificate chained to our CA but carries no usable identity.
+    IdentityRefused,
+    /// A role called a service it may not call.
+    RoleRefused,
+    /// A dealer sent records (or a hello) naming another dealer (rule R01).
+    DealerMismatch,
+    /// The peer broke the sync protocol (wrong first message, oversized batch...).
+    ProtocolViolation,
+}
+
+/// One refusal.
+#[derive(Debug, Clone)]
+pub struct SecurityEvent {
+    pub kind: SecurityEventKind,
+    /// The certificate identity, when the handshake got that far.
+    pub peer: Option<String>,
+    pub remote_addr: Option<SocketAddr>,
+    pub detail: String,
+    pub at: SystemTime,
+}
+
+const RECENT_KEPT: usize = 1024;
+
+/// The hub's security log: counts per kind and the most recent events.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityAudit {
+    inner: Arc<Mutex<AuditState>>,
+}
+
+#[derive(Debug, Default)]
+struct AuditState {
+    counts: HashMap<SecurityEventKind, u64>,
+    recent: VecDeque<SecurityEvent>,
+}
+
+impl SecurityAudit {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Logs and counts one event.
+    pub fn record(
+        &self,
+        kind: SecurityEventKind,
+        peer: Option<String>,
+        remote_addr: Option<SocketAddr>,
+        detail: impl Into<String>,
+    ) {
+        let detail = detail.into();
+        tracing::warn!(
+            target: "hamgam::security",
+            kind = ?kind,
+            peer = peer.as_deref().unwrap_or("-"),
+            remote_addr = %remote_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            "security event: {detail}"
+        );
+        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *state.counts.entry(kind).or_default() += 1;
+        if state.recent.len() == RECENT_KEPT {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(SecurityEvent {
+            kind,
+            peer,
+            remote_addr,
+            detail,
+            at: SystemTime::now(),
+        });
+    }
+
+    /// How many events of `kind` happened since start.
+    pub fn count(&self, kind: SecurityEventKind) -> u64 {
+        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.counts.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// The most recent events, oldest first.
+    pub fn recent(&self) -> Vec<SecurityEvent> {
+        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        state.recent.iter().cloned().collect()
+    }
+}

@@ -1,0 +1,239 @@
+//! Hamgam's private PKI: one certificate authority per deployment that issues the hub's server
+//! certificates and the client certificates of dealers, HQ systems and ops staff.
+//!
+//! Client certificates carry their identity as one SPIFFE-style URI SAN (see [`crate::identity`]);
+//! the hub's certificate carries the DNS names and IP addresses agents dial. Keys are ECDSA P-256.
+//! This module only makes certificates; files and prompts belong to the `central pki` command.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls_pki_types::CertificateDer;
+use time::{Duration, OffsetDateTime};
+
+use crate::identity::{check_principal_name, PeerIdentity};
+use crate::GatewayError;
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// From one hour ago (tolerating small clock skew) for `days` days.
+    pub fn days_from_now(days: i64) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Validity {
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(days),
+        }
+    }
+}
+
+/// What a certificate is for.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A hub server: the names and addresses agents and HQ dial.
+    Hub {
+        dns_names: Vec<String>,
+        ips: Vec<IpAddr>,
+    },
+    /// A client: a dealership agent, an HQ system or an ops person.
+    Client(PeerIdentity),
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// The deployment's certificate authority.
+pub struct CertificateAuthority {
+    trust_domain: String,
+    cert_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("trust_domain", &self.trust_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// Makes a new CA with a fresh key.
+    pub fn generate(trust_domain: &str, validity: Validity) -> Result<Self, GatewayError> {
+        check_principal_name(trust_domain)?;
+        let key = KeyPair::generate().map_err(pki_err)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(&format!("Hamgam CA {trust_domain}"));
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = validity.not_before;
+        params.not_after = validity.not_after;
+        params.serial_number = Some(random_serial());
+        let cert = params.self_signed(&key).map_err(pki_err)?;
+        Ok(CertificateAuthority {
+            trust_domain: trust_domain.to_owned(),
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Loads a CA from its certificate and private key (PEM), e.g. as `central pki init` wrote them.
+    pub fn from_pem(trust_domain: &str, cert_pem: &str, key_pem: &str) -> Result<Self, GatewayError> {
+        check_principal_name(trust_domain)?;
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| GatewayError::Pki(format!("CA key does not parse: {e}")))?;
+        let der = crate::tls::parse_certificates(cert_pem.as_bytes(), "CA certificate")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| GatewayError::Pki("CA certificate file holds no certificate".into()))?;
+        let issuer = Issuer::from_ca_cert_der(&der, key)
+            .map_err(|e| GatewayError::Pki(format!("CA certificate does not parse: {e}")))?;
+        let ca = CertificateAuthority {
+            trust_domain: trust_domain.to_owned(),
+            cert_pem: cert_pem.to_owned(),
+            issuer,
+        };
+        // A CA whose key does not match its certificate would issue certificates nobody trusts.
+        let probe = ca.issue(
+            &Subject::Client(PeerIdentity::Ops("key-check".into())),
+            Validity::days_from_now(1),
+        )?;
+        crate::tls::verify_chain(&ca.cert_pem, &probe.cert_pem).map_err(|_| {
+            GatewayError::Pki("CA key does not match the CA certificate".into())
+        })?;
+        Ok(ca)
+    }
+
+    pub fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> Result<CertificateDer<'static>, GatewayError> {
+        crate::tls::parse_certificates(self.cert_pem.as_bytes(), "CA certificate")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| GatewayError::Pki("CA certificate holds no certificate".into()))
+    }
+
+    /// Issues a certificate with a fresh key.
+    pub fn issue(&self, subject: &Subject, validity: Validity) -> Result<IssuedCertificate, GatewayError> {
+        let key = KeyPair::generate().map_err(pki_err)?;
+        let mut params = CertificateParams::default();
+        params.not_before = validity.not_before;
+        params.not_after = validity.not_after;
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        match subject {
+            Subject::Hub { dns_names, ips } => {
+                if dns_names.is_empty() && ips.is_empty() {
+                    return Err(GatewayError::Pki(
+                        "a hub certificate needs at least one DNS name or IP address".into(),
+                    ));
+                }
+                let cn = dns_names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| ips[0].to_string());
+                params.distinguished_name = distinguished_name(&cn);
+                for name in dns_names {
+                    let ia5 = name.clone().try_into().map_err(|_| {
+                        GatewayError::Pki(format!("`{name}` is not a valid DNS name"))
+                    })?;
+                    params.subject_alt_names.push(SanType::DnsName(ia5));
+                }
+                for ip in ips {
+                    params.subject_alt_names.push(SanType::IpAddress(*ip));
+                }
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            }
+            Subject::Client(identity) => {
+                params.distinguished_name = distinguished_name(&identity.to_string());
+                let uri = identity.spiffe_uri(&self.trust_domain);
+                let ia5 = uri
+                    .clone()
+                    .try_into()
+                    .map_err(|_| GatewayError::Pki(format!("`{uri}` is not a valid URI")))?;
+                params.subject_alt_names.push(SanType::URI(ia5));
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
+        }
+        let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
+        Ok(IssuedCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Hamgam");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[0] &= 0x7f; // positive
+    SerialNumber::from_slice(&bytes)
+}
+
+fn pki_err(e: rcgen::Error) -> GatewayError {
+    GatewayError::Pki(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::DealerId;
+
+    #[test]
+    fn issued_client_certificates_prove_their_identity() {
+        let ca = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        let dealer = PeerIdentity::Dealer(DealerId::new("D-1042").unwrap());
+        let issued = ca.issue(&Subject::Client(dealer.clone()), Validity::days_from_now(5)).unwrap();
+        let der = crate::tls::parse_certificates(issued.cert_pem.as_bytes(), "test").unwrap();
+        assert_eq!(PeerIdentity::from_certificate(&der[0], "hamgam").unwrap(), dealer);
+        crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
+    }
+
+    #[test]
+    fn a_reloaded_ca_issues_certificates_its_certificate_verifies() {
+        let ca = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        let reloaded = CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &ca.key_pem()).unwrap();
+        let issued = reloaded
+            .issue(&Subject::Client(PeerIdentity::Hq("crm".into())), Validity::days_from_now(1))
+            .unwrap();
+        crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
+
+        let other = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        let err = CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &other.key_pem()).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+    }
+}

@@ -1,0 +1,261 @@
+//! The agent side of the sync stream, over an [`Outbox`] that holds the dealer's records.
+//!
+//! A session resumes from what both ends hold: it sends from `min(agent acked, hub stored) + 1`,
+//! so a hub restored from an older backup gets the records again, and records the hub stored but
+//! the agent never saw acked are re-sent and get their stored verdicts back. Up to
+//! `max_batches_in_flight` batches travel before the session waits for an ack. The outbox drops
+//! nothing: it only learns which seq the hub holds durably.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use hamgam_proto::record::v1::{Record, Verdict};
+use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
+use hamgam_proto::sync::v1::{agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use crate::identity::DealerId;
+
+use super::now_ms;
+
+/// An error of the outbox's own storage.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OutboxError(pub String);
+
+/// The agent's side of the log. Implemented by `dealer-agent`'s store.
+pub trait Outbox: Send + Sync {
+    fn dealer_id(&self) -> &DealerId;
+
+    /// Highest seq the hub has acknowledged, as stored locally.
+    fn acked_seq(&self) -> Result<u64, OutboxError>;
+
+    /// Up to `limit` records with seq greater than `after`, ascending.
+    fn records_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Record>, OutboxError>> + Send;
+
+    /// The hub holds every record up to `stored_seq` durably; `verdicts` are its judgements of
+    /// the records of the acknowledged batch. Must be durable before it returns.
+    fn acknowledge(
+        &self,
+        stored_seq: u64,
+        verdicts: Vec<Verdict>,
+    ) -> impl Future<Output = Result<(), OutboxError>> + Send;
+
+    /// Resolves once a record with seq greater than `after` exists.
+    fn wait_for_records_after(&self, after: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// When a session ends by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Once every record that existed or appeared meanwhile is acked (`dealer-agent sync`).
+    UntilDrained,
+    /// Never: keep sending new records as they are made, ping when idle (`dealer-agent run`).
+    Continuous,
+}
+
+/// How the agent behaves on the stream.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub mode: SessionMode,
+    pub agent_version: String,
+    /// The agent asks for at most this many records per batch (the hub's limit wins if lower).
+    pub batch_records: u32,
+    /// The agent keeps at most this many batches in flight (the hub's limit wins if lower).
+    pub batches_in_flight: u32,
+    /// No answer from the hub for this long while batches are in flight ends the session.
+    pub ack_timeout: Duration,
+    /// Idle sessions ping this often so dead links are noticed.
+    pub ping_interval: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            mode: SessionMode::UntilDrained,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            batch_records: 500,
+            batches_in_flight: 4,
+            ack_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a session achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionReport {
+    /// Records sent (re-sent ones included).
+    pub records_sent: u64,
+    /// Highest seq the hub acknowledged in this session.
+    pub acked_seq: u64,
+    /// Agent clock minus hub clock, as the hub measured it.
+    pub clock_offset_ms: i64,
+}
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Connect(#[from] crate::GatewayError),
+    #[error("the hub refused the session: {code:?}: {message}")]
+    Refused { code: tonic::Code, message: String },
+    #[error("the hub broke the protocol: {0}")]
+    Protocol(String),
+    #[error("no answer from the hub within {0:?}")]
+    Timeout(Duration),
+    #[error("the hub closed the stream")]
+    Closed,
+    #[error("local store: {0}")]
+    Outbox(#[from] OutboxError),
+}
+
+impl SyncError {
+    /// True when trying again later cannot help without someone changing something
+    /// (a certificate, the agent's store).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Refused {
+                code: tonic::Code::PermissionDenied
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::InvalidArgument
+                    | tonic::Code::Unauthenticated,
+                ..
+            }
+        )
+    }
+}
+
+impl From<tonic::Status> for SyncError {
+    fn from(status: tonic::Status) -> Self {
+        SyncError::Refused {
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+/// Runs one session on `channel` until the mode says stop, `shutdown` resolves, or an error.
+pub async fn run_session<O: Outbox>(
+    channel: Channel,
+    outbox: &O,
+    options: &SessionOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<SessionReport, SyncError> {
+    let (up_tx, up_rx) = mpsc::channel::<AgentMessage>(options.batches_in_flight as usize + 4);
+    let hello = AgentMessage {
+        body: Some(agent_message::Body::Hello(AgentHello {
+            dealer_id: outbox.dealer_id().to_string(),
+            agent_version: options.agent_version.clone(),
+            agent_time_ms: now_ms(),
+            verdict_cursor: 0,
+        })),
+    };
+    up_tx.send(hello).await.map_err(|_| SyncError::Closed)?;
+    let mut client = DealerSyncClient::new(channel)
+        .max_decoding_message_size(16 * 1024 * 1024)
+        .max_encoding_message_size(16 * 1024 * 1024);
+    let mut inbound = tokio::time::timeout(options.ack_timeout, client.sync(ReceiverStream::new(up_rx)))
+        .await
+        .map_err(|_| SyncError::Timeout(options.ack_timeout))??
+        .into_inner();
+
+    let hub_hello = match tokio::time::timeout(options.ack_timeout, inbound.message())
+        .await
+        .map_err(|_| SyncError::Timeout(options.ack_timeout))??
+    {
+        Some(message) => match message.body {
+            Some(hub_message::Body::Hello(hello)) => hello,
+            _ => return Err(SyncError::Protocol("the first message was not HubHello".into())),
+        },
+        None => return Err(SyncError::Closed),
+    };
+    let batch_records = options.batch_records.min(hub_hello.max_batch_records).max(1) as usize;
+    let window = options.batches_in_flight.min(hub_hello.max_batches_in_flight).max(1) as usize;
+    let mut report = SessionReport {
+        clock_offset_ms: hub_hello.clock_offset_ms,
+        acked_seq: hub_hello.stored_seq,
+        ..SessionReport::default()
+    };
+    // Resume from what both ends hold (see the module docs).
+    let mut sent_up_to = outbox.acked_seq()?.min(hub_hello.stored_seq);
+    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut batch_no = 0u64;
+    let mut ping = tokio::time::interval(options.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    tokio::pin!(shutdown);
+
+    loop {
+        while in_flight.len() < window {
+            let records = outbox.records_after(sent_up_to, batch_records).await?;
+            let Some(last) = records.last().map(|r| r.seq) else { break };
+            batch_no += 1;
+            report.records_sent += records.len() as u64;
+            let batch = AgentMessage {
+                body: Some(agent_message::Body::Batch(RecordBatch { batch_no, records })),
+            };
+            up_tx.send(batch).await.map_err(|_| SyncError::Closed)?;
+            in_flight.push_back((batch_no, last));
+            sent_up_to = last;
+        }
+        if in_flight.is_empty() && options.mode == SessionMode::UntilDrained {
+            return Ok(report);
+        }
+        let continuous_idle = options.mode == SessionMode::Continuous && in_flight.is_empty();
+        let message = tokio::select! {
+            _ = &mut shutdown => return Ok(report),
+            _ = outbox.wait_for_records_after(sent_up_to), if in_flight.len() < window => continue,
+            _ = ping.tick(), if continuous_idle => {
+                let ping = AgentMessage { body: Some(agent_message::Body::Ping(Ping { agent_time_ms: now_ms() })) };
+                up_tx.send(ping).await.map_err(|_| SyncError::Closed)?;
+                continue;
+            }
+            message = next_message(&mut inbound, (!continuous_idle).then_some(options.ack_timeout)) => message?,
+        };
+        let Some(message) = message else { return Err(SyncError::Closed) };
+        match message.body {
+            Some(hub_message::Body::BatchAck(ack)) => {
+                let Some((expected_no, last_seq)) = in_flight.pop_front() else {
+                    return Err(SyncError::Protocol(format!("ack for batch {} that was not sent", ack.batch_no)));
+                };
+                if ack.batch_no != expected_no || ack.stored_seq < last_seq {
+                    return Err(SyncError::Protocol(format!(
+                        "ack for batch {} (stored seq {}) while batch {expected_no} up to seq {last_seq} was expected",
+                        ack.batch_no, ack.stored_seq
+                    )));
+                }
+                outbox.acknowledge(ack.stored_seq, ack.verdicts).await?;
+                report.acked_seq = ack.stored_seq;
+            }
+            Some(hub_message::Body::Pong(_)) => {}
+            Some(hub_message::Body::VerdictUpdate(_)) => {
+                // Verdict changes after the first ack are not produced by the hub yet.
+            }
+            Some(hub_message::Body::Hello(_)) | None => {
+                return Err(SyncError::Protocol("unexpected message from the hub".into()))
+            }
+        }
+    }
+}
+
+/// The next message from the hub, within `timeout` when one is given.
+async fn next_message(
+    inbound: &mut tonic::Streaming<hamgam_proto::sync::v1::HubMessage>,
+    timeout: Option<Duration>,
+) -> Result<Option<hamgam_proto::sync::v1::HubMessage>, SyncError> {
+    match timeout {
+        Some(limit) => Ok(tokio::time::timeout(limit, inbound.message())
+            .await
+            .map_err(|_| SyncError::Timeout(limit))??),
+        None => Ok(inbound.message().await?),
+    }
+}

@@ -1,0 +1,273 @@
+//! The hub side of the sync stream, over an [`Ingest`] that judges and stores records.
+//!
+//! The session checks identity (rule R01: every record must belong to the dealer the
+//! certificate proves; a mismatch refuses the whole batch before anything is stored), enforces
+//! the protocol and its limits, and maps [`IngestError`] to gRPC status codes in one place.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use hamgam_proto::record::v1::{Record, Verdict};
+use hamgam_proto::sync::v1::dealer_sync_server::DealerSync;
+use hamgam_proto::sync::v1::{agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use crate::audit::{SecurityAudit, SecurityEventKind};
+use crate::identity::{DealerId, PeerIdentity};
+use crate::server::PeerInfo;
+
+use super::now_ms;
+
+/// What the hub does with the records of a sync session. Implemented by `central`.
+pub trait Ingest: Send + Sync + 'static {
+    /// A dealer's session opens; `clock_offset_ms` is agent clock minus hub clock. Returns the
+    /// highest seq of this dealer held durably (0 when none).
+    fn open_session(
+        &self,
+        dealer: &DealerId,
+        clock_offset_ms: i64,
+    ) -> impl Future<Output = Result<u64, IngestError>> + Send;
+
+    /// Judges and stores consecutive records of `dealer` (all already checked to belong to it),
+    /// and returns only once every one of them is durable. Records whose seq is already held
+    /// are not applied again; their stored verdicts are returned.
+    fn ingest(
+        &self,
+        dealer: &DealerId,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<IngestOutcome, IngestError>> + Send;
+}
+
+/// What an ingested batch came to.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// Highest seq of this dealer now held durably.
+    pub stored_seq: u64,
+    /// One verdict per record, in the batch's order.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Why a batch could not be ingested. Nothing of the batch is stored when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("records must continue from seq {expected}, but the batch has seq {got}")]
+    Gap { expected: u64, got: u64 },
+    #[error("seq {seq} is already stored as record {stored_record_id}, not {sent_record_id}: the agent's store was probably reset; ask ops to re-seed the agent from the hub")]
+    SeqConflict {
+        seq: u64,
+        stored_record_id: String,
+        sent_record_id: String,
+    },
+    #[error("batch is not in seq order at position {position}")]
+    Unordered { position: usize },
+    #[error("hub storage unavailable: {0}")]
+    Storage(String),
+}
+
+impl IngestError {
+    fn into_status(self) -> Status {
+        match &self {
+            IngestError::Gap { .. } | IngestError::Unordered { .. } => Status::invalid_argument(self.to_string()),
+            IngestError::SeqConflict { .. } => Status::failed_precondition(self.to_string()),
+            IngestError::Storage(_) => Status::unavailable(self.to_string()),
+        }
+    }
+}
+
+/// Bounds of one session.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub max_batch_records: u32,
+    pub max_batches_in_flight: u32,
+    /// The agent must say hello within this time.
+    pub hello_timeout: Duration,
+    /// A session with no message from the agent for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_batch_records: 500,
+            max_batches_in_flight: 4,
+            hello_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The `hamgam.sync.v1.DealerSync` service.
+pub struct DealerSyncService<I> {
+    ingest: std::sync::Arc<I>,
+    limits: SessionLimits,
+    audit: SecurityAudit,
+}
+
+impl<I: Ingest> DealerSyncService<I> {
+    pub fn new(ingest: std::sync::Arc<I>, limits: SessionLimits, audit: SecurityAudit) -> Self {
+        DealerSyncService { ingest, limits, audit }
+    }
+}
+
+type HubStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<HubMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<I: Ingest> DealerSync for DealerSyncService<I> {
+    type SyncStream = HubStream;
+
+    async fn sync(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<HubStream>, Status> {
+        let peer = PeerInfo::of(&request)?.clone();
+        let PeerIdentity::Dealer(dealer) = peer.identity.clone() else {
+            return Err(Status::permission_denied(format!(
+                "{} may not sync records: it needs a dealer certificate",
+                peer.identity
+            )));
+        };
+        let inbound = request.into_inner();
+        let (out_tx, out_rx) = mpsc::channel(self.limits.max_batches_in_flight as usize + 4);
+        let session = Session {
+            ingest: self.ingest.clone(),
+            limits: self.limits.clone(),
+            audit: self.audit.clone(),
+            dealer: dealer.clone(),
+            peer,
+            out_tx,
+        };
+        let span = tracing::info_span!("sync_session", dealer_id = %dealer);
+        tokio::spawn(
+            async move {
+                let out_tx = session.out_tx.clone();
+                if let Err(status) = session.run(inbound).await {
+                    tracing::info!(code = ?status.code(), "session ended: {}", status.message());
+                    let _ = out_tx.send(Err(status)).await;
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+}
+
+struct Session<I> {
+    ingest: std::sync::Arc<I>,
+    limits: SessionLimits,
+    audit: SecurityAudit,
+    dealer: DealerId,
+    peer: PeerInfo,
+    out_tx: mpsc::Sender<Result<HubMessage, Status>>,
+}
+
+impl<I: Ingest> Session<I> {
+    async fn run(&self, mut inbound: Streaming<AgentMessage>) -> Result<(), Status> {
+        let first = tokio::time::timeout(self.limits.hello_timeout, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no AgentHello within the hello timeout"))??;
+        let hello = match first.and_then(|m| m.body) {
+            Some(agent_message::Body::Hello(hello)) => hello,
+            Some(_) => return Err(self.violation("the first message must be AgentHello")),
+            None => return Ok(()),
+        };
+        if hello.dealer_id != self.dealer.as_str() {
+            return Err(self.mismatch(format!(
+                "hello names dealer `{}` but the certificate proves `{}`",
+                hello.dealer_id, self.dealer
+            )));
+        }
+        let hub_time_ms = now_ms();
+        let clock_offset_ms = hello.agent_time_ms.saturating_sub(hub_time_ms);
+        let stored_seq = self
+            .ingest
+            .open_session(&self.dealer, clock_offset_ms)
+            .await
+            .map_err(IngestError::into_status)?;
+        tracing::info!(stored_seq, clock_offset_ms, agent_version = %hello.agent_version, "session opened");
+        self.send(hub_message::Body::Hello(HubHello {
+            stored_seq,
+            hub_time_ms,
+            clock_offset_ms,
+            max_batch_records: self.limits.max_batch_records,
+            max_batches_in_flight: self.limits.max_batches_in_flight,
+        }))
+        .await?;
+
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(self.limits.idle_timeout, inbound.message()) => next,
+                _ = self.out_tx.closed() => return Ok(()),
+            };
+            let message = next.map_err(|_| Status::deadline_exceeded("no message from the agent within the idle timeout"))??;
+            let Some(message) = message else {
+                tracing::debug!("agent closed the stream");
+                return Ok(());
+            };
+            match message.body {
+                Some(agent_message::Body::Batch(batch)) => {
+                    let count = batch.records.len();
+                    if count > self.limits.max_batch_records as usize {
+                        return Err(Status::resource_exhausted(format!(
+                            "batch {} has {count} records; this hub takes at most {} per batch",
+                            batch.batch_no, self.limits.max_batch_records
+                        )));
+                    }
+                    if let Some(foreign) = batch.records.iter().find(|r| r.dealer_id != self.dealer.as_str()) {
+                        return Err(self.mismatch(format!(
+                            "R01: batch {} holds record {} (seq {}) stamped with dealer `{}` but the certificate proves `{}`; nothing of the batch was stored",
+                            batch.batch_no, foreign.record_id, foreign.seq, foreign.dealer_id, self.dealer
+                        )));
+                    }
+                    let outcome = self
+                        .ingest
+                        .ingest(&self.dealer, batch.records)
+                        .await
+                        .map_err(IngestError::into_status)?;
+                    tracing::debug!(batch_no = batch.batch_no, count, stored_seq = outcome.stored_seq, "batch durable");
+                    self.send(hub_message::Body::BatchAck(BatchAck {
+                        batch_no: batch.batch_no,
+                        stored_seq: outcome.stored_seq,
+                        verdicts: outcome.verdicts,
+                    }))
+                    .await?;
+                }
+                Some(agent_message::Body::Ping(_)) => {
+                    self.send(hub_message::Body::Pong(Pong { hub_time_ms: now_ms() })).await?;
+                }
+                Some(agent_message::Body::VerdictAck(_)) => {
+                    // Verdict changes after the first ack are not sent yet; nothing to advance.
+                }
+                Some(agent_message::Body::Hello(_)) => return Err(self.violation("AgentHello sent twice")),
+                None => return Err(self.violation("empty AgentMessage")),
+            }
+        }
+    }
+
+    async fn send(&self, body: hub_message::Body) -> Result<(), Status> {
+        self.out_tx
+            .send(Ok(HubMessage { body: Some(body) }))
+            .await
+            .map_err(|_| Status::cancelled("agent went away"))
+    }
+
+    fn mismatch(&self, detail: String) -> Status {
+        self.audit.record(
+            SecurityEventKind::DealerMismatch,
+            Some(self.peer.identity.to_string()),
+            Some(self.peer.remote_addr),
+            detail.clone(),
+        );
+        Status::permission_denied(detail)
+    }
+
+    fn violation(&self, detail: &str) -> Status {
+        self.audit.record(
+            SecurityEventKind::ProtocolViolation,
+            Some(self.peer.identity.to_string()),
+            Some(self.peer.remote_addr),
+            detail,
+        );
+        Status::invalid_argument(detail.to_owned())
+    }
+}

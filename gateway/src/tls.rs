@@ -1,0 +1,146 @@
+//! Mutual-TLS configuration for both ends: TLS 1.3 only, client certificate required, trust
+//! anchored in the deployment's own CA, the `ring` crypto provider, ALPN `h2`.
+//!
+//! Only this module builds rustls configs; the rest of Hamgam asks it for one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+
+use crate::GatewayError;
+
+/// The crypto provider every Hamgam TLS config uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The PEM material of one end: the CA to trust, and this end's own certificate and key.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub ca_pem: Vec<u8>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsMaterial { .. }")
+    }
+}
+
+/// Where an end's PEM files are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Reads the three files; a missing or unreadable file is named in the error.
+    pub fn load(&self) -> Result<TlsMaterial, GatewayError> {
+        Ok(TlsMaterial {
+            ca_pem: read(&self.ca, "CA certificate")?,
+            cert_pem: read(&self.cert, "certificate")?,
+            key_pem: read(&self.key, "private key")?,
+        })
+    }
+}
+
+fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, GatewayError> {
+    std::fs::read(path).map_err(|source| GatewayError::ReadFile {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses every certificate of a PEM document.
+pub fn parse_certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, GatewayError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| GatewayError::Tls(format!("{what}: not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(GatewayError::Tls(format!("{what}: no CERTIFICATE block found")));
+    }
+    Ok(certs)
+}
+
+/// Parses the first private key of a PEM document.
+pub fn parse_private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, GatewayError> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| GatewayError::Tls(format!("{what}: no usable PRIVATE KEY block: {e}")))
+}
+
+fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certificates(ca_pem, "CA certificate")? {
+        roots
+            .add(cert)
+            .map_err(|e| GatewayError::Tls(format!("CA certificate not usable as a trust anchor: {e}")))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The hub's server config: TLS 1.3, a client certificate chaining to the CA is required.
+pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, GatewayError> {
+    let provider = provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider.clone())
+        .build()
+        .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            parse_certificates(&material.cert_pem, "server certificate")?,
+            parse_private_key(&material.key_pem, "server key")?,
+        )
+        .map_err(|e| GatewayError::Tls(format!("server certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client config that presents `material`'s certificate and trusts only the CA's hub certificates.
+pub fn client_config(material: &TlsMaterial) -> Result<Arc<ClientConfig>, GatewayError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .with_root_certificates(roots(&material.ca_pem)?)
+        .with_client_auth_cert(
+            parse_certificates(&material.cert_pem, "client certificate")?,
+            parse_private_key(&material.key_pem, "client key")?,
+        )
+        .map_err(|e| GatewayError::Tls(format!("client certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client config that presents no certificate at all: the hub must refuse it. For tests and
+/// for diagnosing a hub from an ops workstation.
+pub fn anonymous_client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, GatewayError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Checks that `leaf_pem` is a client certificate the CA in `ca_pem` vouches for today.
+pub fn verify_chain(ca_pem: &str, leaf_pem: &str) -> Result<(), GatewayError> {
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_pem.as_bytes())?, provider())
+        .build()
+        .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
+    let leaf = parse_certificates(leaf_pem.as_bytes(), "certificate")?;
+    verifier
+        .verify_client_cert(&leaf[0], &leaf[1..], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| GatewayError::Tls(format!("certificate does not verify: {e}")))
+}

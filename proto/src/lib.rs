@@ -1,0 +1,43 @@
+//! The wire contract both ends of Hamgam share: the versioned protobuf packages
+//! (`hamgam.record.v1`, `hamgam.sync.v1`, `hamgam.hq.v1`), their generated Rust code, and their
+//! canonical JSON form.
+//!
+//! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
+//! crate and never on each other.
+
+/// Records, their payloads and the hub's verdicts on them.
+pub mod record {
+    /// Version 1 of the record schema.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.record.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.record.v1.serde.rs"));
+    }
+}
+
+/// The agent <-> hub sync stream.
+pub mod sync {
+    /// Version 1 of the sync protocol.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.sync.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.sync.v1.serde.rs"));
+    }
+}
+
+/// Headquarters' API.
+pub mod hq {
+    /// Version 1 of the HQ API.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.hq.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.hq.v1.serde.rs"));
+    }
+}
+
+/// The encoded `FileDescriptorSet` of every package, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/hamgam_descriptor.bin"));
+
+/// The record schema version this build writes and understands.
+pub const RECORD_SCHEMA_VERSION: u32 = 1;
+
+mod kind;
+pub use kind::RecordKind;
