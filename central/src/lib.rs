@@ -1,1 +1,39 @@
-//! placeholder
+//! Hamgam's hub: receives every dealership's record log over the sync stream, checks it, stores
+//! it durably, and answers headquarters' questions about it.
+//!
+//! - [`wire`]: the one conversion between the wire contract and the domain, and rule R00;
+//! - [`domain`]: what the hub stores: records, verdicts, findings, dealer state;
+//! - [`ingest`]: the pipeline of one batch, idempotent by `(dealer, seq)`, implementing the
+//!   gateway's `Ingest` trait;
+//! - [`durability`]: group commit, so an ack means durable without an fsync per batch;
+//! - [`store`]: the storage trait and its sled implementation;
+//! - [`hq`]: the HQ gRPC API;
+//! - [`server`]: the gRPC server assembled (TLS edge, authorisation, services, shutdown);
+//! - [`config`]: `central serve`'s configuration.
+//!
+//! The `central` binary (`src/main.rs`) adds the command line: `pki`, `serve`, `query`.
+
+pub mod config;
+pub mod domain;
+pub mod durability;
+pub mod hq;
+pub mod ingest;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+pub use ingest::Hub;
+pub use store::sled_store::SledStore;
+
+use std::path::PathBuf;
+
+/// Errors of the hub library.
+#[derive(Debug, thiserror::Error)]
+pub enum CentralError {
+    #[error("config file {}: {detail}", path.display())]
+    Config { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Gateway(#[from] hamgam_gateway::GatewayError),
+}

@@ -1,1 +1,478 @@
-fn main() {}
+//! `central`: the Hamgam hub's command line.
+//!
+//! - `central pki init` / `central pki issue ...`: the deployment's CA and its certificates;
+//! - `central serve`: the hub (sync for dealers, HQ API), until SIGINT/SIGTERM;
+//! - `central query ...`: what HQ sees, for people (tables) and scripts (`--json`).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hamgam_central::config::HubConfig;
+use hamgam_central::server::{self, ServeOptions};
+use hamgam_central::{Hub, SledStore};
+use hamgam_gateway::audit::SecurityAudit;
+use hamgam_gateway::client::HubEndpoint;
+use hamgam_gateway::pki::{CertificateAuthority, Subject, Validity};
+use hamgam_gateway::server::EdgeConfig;
+use hamgam_gateway::sync::SessionLimits;
+use hamgam_gateway::tls::{self, TlsFiles};
+use hamgam_gateway::{DealerId, PeerIdentity};
+use hamgam_proto::hq::v1 as hq;
+use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
+
+#[derive(Parser)]
+#[command(
+    name = "central",
+    version,
+    about = "Hamgam hub: receives dealer records over mutual-TLS gRPC, stores them, serves HQ"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make the deployment's CA and issue certificates for the hub, dealers, HQ and ops.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Run the hub until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Ask the hub what HQ sees (needs an HQ certificate).
+    Query {
+        #[command(flatten)]
+        conn: HqConnection,
+        #[command(subcommand)]
+        command: QueryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a new CA: <dir>/ca.crt and <dir>/ca.key. Refuses to overwrite an existing CA.
+    Init {
+        /// Folder for the CA files.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// SPIFFE trust domain of every identity this CA issues.
+        #[arg(long, default_value = "hamgam")]
+        trust_domain: String,
+        /// Days the CA certificate is valid.
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue a certificate signed by the CA in --dir.
+    Issue {
+        #[command(subcommand)]
+        subject: IssueSubject,
+        /// Folder holding ca.crt and ca.key; the new files are written here too.
+        #[arg(long, default_value = "pki", global = true)]
+        dir: PathBuf,
+        /// SPIFFE trust domain (must be the CA's).
+        #[arg(long, default_value = "hamgam", global = true)]
+        trust_domain: String,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 397, global = true)]
+        days: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum IssueSubject {
+    /// The hub's server certificate: hub.crt / hub.key.
+    Hub {
+        /// DNS names agents and HQ dial (repeatable).
+        #[arg(long = "dns")]
+        dns_names: Vec<String>,
+        /// IP addresses agents and HQ dial (repeatable).
+        #[arg(long = "ip")]
+        ips: Vec<IpAddr>,
+    },
+    /// A dealership agent's client certificate: dealer-<id>.crt / .key.
+    Dealer {
+        /// Dealer id, e.g. D-1042.
+        dealer_id: String,
+    },
+    /// An HQ system's or analyst's client certificate: hq-<name>.crt / .key.
+    Hq { name: String },
+    /// An ops person's client certificate: ops-<name>.crt / .key.
+    Ops { name: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file; flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; see --addr-file).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Folder of the hub's sled store.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    trust_domain: Option<String>,
+    /// CA certificate (PEM) client certificates must chain to.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The hub's certificate (PEM).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The hub's private key (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Write the bound address here once listening (for scripts using port 0).
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct HqConnection {
+    /// Hub address, host:port.
+    #[arg(
+        long,
+        env = "HAMGAM_HUB",
+        default_value = "127.0.0.1:7443",
+        global = true
+    )]
+    hub: String,
+    /// Name the hub's certificate carries.
+    #[arg(
+        long,
+        env = "HAMGAM_HUB_NAME",
+        default_value = "localhost",
+        global = true
+    )]
+    server_name: String,
+    #[arg(long, env = "HAMGAM_CA", default_value = "pki/ca.crt", global = true)]
+    ca: PathBuf,
+    /// An HQ client certificate.
+    #[arg(long, env = "HAMGAM_CERT", default_value = "pki/hq.crt", global = true)]
+    cert: PathBuf,
+    #[arg(long, env = "HAMGAM_KEY", default_value = "pki/hq.key", global = true)]
+    key: PathBuf,
+    /// Print JSON (one object per line) instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum QueryCommand {
+    /// Every dealer the hub has heard from, with its sync state.
+    Dealers,
+    /// A dealer's records with their verdicts, in seq order.
+    Records {
+        dealer_id: String,
+        /// At most this many records (all pages are fetched up to it).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pki { command } => pki(command),
+        Command::Serve(args) => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(serve(args))
+        }
+        Command::Query { conn, command } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(query(conn, command))
+        }
+    }
+}
+
+fn pki(command: PkiCommand) -> Result<()> {
+    match command {
+        PkiCommand::Init {
+            dir,
+            trust_domain,
+            days,
+        } => {
+            let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+            if cert.exists() || key.exists() {
+                bail!(
+                    "{} already holds a CA; refusing to overwrite it (every certificate it issued would stop working). Use another --dir.",
+                    dir.display()
+                );
+            }
+            let ca = CertificateAuthority::generate(&trust_domain, Validity::days_from_now(days))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            write_public(&cert, ca.cert_pem())?;
+            write_secret(&key, &ca.key_pem())?;
+            println!(
+                "CA for trust domain `{trust_domain}` written to {} and {}",
+                cert.display(),
+                key.display()
+            );
+            Ok(())
+        }
+        PkiCommand::Issue {
+            subject,
+            dir,
+            trust_domain,
+            days,
+        } => {
+            let ca_cert = std::fs::read_to_string(dir.join("ca.crt")).with_context(|| {
+                format!(
+                    "cannot read the CA certificate {}; run `central pki init --dir {}` first",
+                    dir.join("ca.crt").display(),
+                    dir.display()
+                )
+            })?;
+            let ca_key = std::fs::read_to_string(dir.join("ca.key")).with_context(|| {
+                format!("cannot read the CA key {}", dir.join("ca.key").display())
+            })?;
+            let ca = CertificateAuthority::from_pem(&trust_domain, &ca_cert, &ca_key)?;
+            let (subject, stem) = match subject {
+                IssueSubject::Hub { dns_names, ips } => {
+                    (Subject::Hub { dns_names, ips }, "hub".to_owned())
+                }
+                IssueSubject::Dealer { dealer_id } => {
+                    let id = DealerId::new(dealer_id)?;
+                    let stem = format!("dealer-{id}");
+                    (Subject::Client(PeerIdentity::Dealer(id)), stem)
+                }
+                IssueSubject::Hq { name } => (
+                    Subject::Client(PeerIdentity::Hq(name.clone())),
+                    format!("hq-{name}"),
+                ),
+                IssueSubject::Ops { name } => (
+                    Subject::Client(PeerIdentity::Ops(name.clone())),
+                    format!("ops-{name}"),
+                ),
+            };
+            let issued = ca.issue(&subject, Validity::days_from_now(days))?;
+            let (cert, key) = (
+                dir.join(format!("{stem}.crt")),
+                dir.join(format!("{stem}.key")),
+            );
+            write_public(&cert, &issued.cert_pem)?;
+            write_secret(&key, &issued.key_pem)?;
+            println!("issued {} and {}", cert.display(), key.display());
+            Ok(())
+        }
+    }
+}
+
+fn write_public(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => HubConfig::from_file(path)?,
+        None => HubConfig::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.trust_domain {
+        config.trust_domain = v;
+    }
+    if let Some(v) = args.ca {
+        config.tls.ca = v;
+    }
+    if let Some(v) = args.cert {
+        config.tls.cert = v;
+    }
+    if let Some(v) = args.key {
+        config.tls.key = v;
+    }
+    let material = TlsFiles {
+        ca: config.tls.ca.clone(),
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+    }
+    .load()?;
+    let tls = tls::server_config(&material)?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = SledStore::open(&config.data_dir, config.storage.cache_mb * 1024 * 1024)?;
+    let hub = Hub::new(std::sync::Arc::new(store));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    if let Some(path) = &args.addr_file {
+        // Written whole under a temporary name, then renamed, so a script never reads half.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bound.to_string())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(%bound, data_dir = %config.data_dir.display(), "central listening");
+    let options = ServeOptions {
+        edge: EdgeConfig::new(tls, config.trust_domain.clone()),
+        limits: SessionLimits {
+            max_batch_records: config.limits.max_batch_records,
+            max_batches_in_flight: config.limits.max_batches_in_flight,
+            hello_timeout: Duration::from_secs(config.limits.hello_timeout_secs),
+            idle_timeout: Duration::from_secs(config.limits.idle_timeout_secs),
+        },
+        max_message_bytes: config.limits.max_message_bytes,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    };
+    server::run(
+        listener,
+        hub,
+        options,
+        SecurityAudit::new(),
+        hamgam_gateway::shutdown::signal(),
+    )
+    .await
+    .context("the hub's server failed")?;
+    Ok(())
+}
+
+async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
+    let material = TlsFiles {
+        ca: conn.ca,
+        cert: conn.cert,
+        key: conn.key,
+    }
+    .load()?;
+    let endpoint = HubEndpoint::new(conn.hub, conn.server_name, tls::client_config(&material)?);
+    let channel = endpoint.connect().await?;
+    let mut client = HqServiceClient::new(channel);
+    match command {
+        QueryCommand::Dealers => {
+            let dealers = client
+                .list_dealers(hq::ListDealersRequest {})
+                .await
+                .context("ListDealers failed")?
+                .into_inner()
+                .dealers;
+            if conn.json {
+                for d in &dealers {
+                    println!("{}", serde_json::to_string(d)?);
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<10} {:>10} {:>8} {:>8} {:>12}  last seen (UTC)",
+                "dealer", "stored seq", "records", "rejected", "clock offset"
+            );
+            for d in &dealers {
+                println!(
+                    "{:<10} {:>10} {:>8} {:>8} {:>10}ms  {}",
+                    d.dealer_id,
+                    d.stored_seq,
+                    d.record_count,
+                    d.rejected_count,
+                    d.clock_offset_ms,
+                    format_ms(d.last_seen_ms)
+                );
+            }
+            let total: u64 = dealers.iter().map(|d| d.record_count).sum();
+            println!("{} dealers, {total} records", dealers.len());
+        }
+        QueryCommand::Records { dealer_id, limit } => {
+            let mut page_token = String::new();
+            let mut shown = 0usize;
+            if !conn.json {
+                println!(
+                    "{:>6}  {:<36}  {:<20}  {:<20}  findings",
+                    "seq", "record id", "kind", "verdict"
+                );
+            }
+            loop {
+                let page = client
+                    .list_dealer_records(hq::ListDealerRecordsRequest {
+                        dealer_id: dealer_id.clone(),
+                        page_size: (limit - shown).min(1000) as u32,
+                        page_token: page_token.clone(),
+                    })
+                    .await
+                    .context("ListDealerRecords failed")?
+                    .into_inner();
+                for stored in &page.records {
+                    if conn.json {
+                        println!("{}", serde_json::to_string(stored)?);
+                        continue;
+                    }
+                    let record = stored.record.clone().unwrap_or_default();
+                    let verdict = stored.verdict.clone().unwrap_or_default();
+                    let kind = record
+                        .payload
+                        .as_ref()
+                        .map(|p| hamgam_proto::RecordKind::of(p).name())
+                        .unwrap_or("-");
+                    let findings: Vec<_> = verdict
+                        .findings
+                        .iter()
+                        .map(|f| format!("{} {}", f.rule_id, f.field))
+                        .collect();
+                    println!(
+                        "{:>6}  {:<36}  {:<20}  {:<20}  {}",
+                        record.seq,
+                        record.record_id,
+                        kind,
+                        verdict
+                            .outcome()
+                            .as_str_name()
+                            .trim_start_matches("OUTCOME_")
+                            .to_lowercase(),
+                        findings.join(", ")
+                    );
+                }
+                shown += page.records.len();
+                if page.next_page_token.is_empty() || shown >= limit {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
+}

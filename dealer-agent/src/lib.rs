@@ -1,1 +1,19 @@
-//! placeholder
+//! Hamgam's dealership agent: records every staff action durably in a local sled store before
+//! saying "saved", and syncs the dealer's log to the hub over mutual-TLS gRPC whenever the link
+//! allows. Capture never waits for the network.
+//!
+//! - [`store`]: the local log (gap-free seq), the outbox position, the hub's verdicts;
+//! - [`capture`]: payloads from JSON or `--field name=value` pairs;
+//! - [`hlc`]: the hybrid logical clock that stamps every record;
+//! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
+//! - [`config`]: the agent's configuration.
+//!
+//! The `dealer-agent` binary (`src/main.rs`) adds the command line.
+
+pub mod capture;
+pub mod config;
+pub mod hlc;
+pub mod store;
+pub mod sync_loop;
+
+pub use store::AgentStore;

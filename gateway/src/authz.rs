@@ -104,7 +104,10 @@ impl<S> Authorize<S> {
                 Err(tonic::Status::permission_denied(detail))
             }
             None => {
-                let detail = format!("{path} is not a service this hub offers to {}", peer.identity);
+                let detail = format!(
+                    "{path} is not a service this hub offers to {}",
+                    peer.identity
+                );
                 self.audit.record(
                     SecurityEventKind::RoleRefused,
                     Some(peer.identity.to_string()),

@@ -28,7 +28,11 @@ pub struct HubEndpoint {
 }
 
 impl HubEndpoint {
-    pub fn new(addr: impl Into<String>, server_name: impl Into<String>, tls: Arc<ClientConfig>) -> Self {
+    pub fn new(
+        addr: impl Into<String>,
+        server_name: impl Into<String>,
+        tls: Arc<ClientConfig>,
+    ) -> Self {
         HubEndpoint {
             addr: addr.into(),
             server_name: server_name.into(),
@@ -40,10 +44,11 @@ impl HubEndpoint {
     /// Connects now: TCP, TLS handshake, HTTP/2. A refused certificate may only show on the
     /// first call (TLS 1.3 sends the client's certificate after the server's Finished).
     pub async fn connect(&self) -> Result<Channel, GatewayError> {
-        let server_name = ServerName::try_from(self.server_name.clone()).map_err(|e| GatewayError::Connect {
-            addr: self.addr.clone(),
-            detail: format!("`{}` is not a valid server name: {e}", self.server_name),
-        })?;
+        let server_name =
+            ServerName::try_from(self.server_name.clone()).map_err(|e| GatewayError::Connect {
+                addr: self.addr.clone(),
+                detail: format!("`{}` is not a valid server name: {e}", self.server_name),
+            })?;
         let connector = TlsConnector::from(self.tls.clone());
         let addr = self.addr.clone();
         let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
@@ -64,11 +69,21 @@ impl HubEndpoint {
                 async move {
                     let tcp = tokio::time::timeout(timeout, TcpStream::connect(&addr))
                         .await
-                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TCP connect timed out"))??;
+                        .map_err(|_| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "TCP connect timed out",
+                            )
+                        })??;
                     tcp.set_nodelay(true)?;
                     let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
                         .await
-                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                        .map_err(|_| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "TLS handshake timed out",
+                            )
+                        })??;
                     Ok::<_, std::io::Error>(TokioIo::new(tls))
                 }
             }))

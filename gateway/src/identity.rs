@@ -124,7 +124,8 @@ impl PeerIdentity {
         let (role, name) = path
             .split_once('/')
             .ok_or_else(|| bad("expected <role>/<name> after the trust domain"))?;
-        check_principal_name(name).map_err(|_| bad("name is empty or has characters outside A-Z a-z 0-9 - _ ."))?;
+        check_principal_name(name)
+            .map_err(|_| bad("name is empty or has characters outside A-Z a-z 0-9 - _ ."))?;
         match role {
             "dealer" => Ok(PeerIdentity::Dealer(DealerId::new(name)?)),
             "hq" => Ok(PeerIdentity::Hq(name.to_owned())),
@@ -154,7 +155,8 @@ impl PeerIdentity {
                 }
             }
         }
-        found.ok_or_else(|| GatewayError::BadIdentity("certificate has no spiffe:// URI SAN".into()))
+        found
+            .ok_or_else(|| GatewayError::BadIdentity("certificate has no spiffe:// URI SAN".into()))
     }
 }
 
@@ -191,7 +193,10 @@ mod tests {
         let dealer = PeerIdentity::Dealer(DealerId::new("D-1042").unwrap());
         let uri = dealer.spiffe_uri("hamgam");
         assert_eq!(uri, "spiffe://hamgam/dealer/D-1042");
-        assert_eq!(PeerIdentity::from_spiffe_uri(&uri, "hamgam").unwrap(), dealer);
+        assert_eq!(
+            PeerIdentity::from_spiffe_uri(&uri, "hamgam").unwrap(),
+            dealer
+        );
         assert!(PeerIdentity::from_spiffe_uri(&uri, "other").is_err());
         assert!(PeerIdentity::from_spiffe_uri("spiffe://hamgam/admin/x", "hamgam").is_err());
         assert!(PeerIdentity::from_spiffe_uri("spiffe://hamgam/dealer/", "hamgam").is_err());

@@ -8,8 +8,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
@@ -94,7 +94,11 @@ impl CertificateAuthority {
     }
 
     /// Loads a CA from its certificate and private key (PEM), e.g. as `central pki init` wrote them.
-    pub fn from_pem(trust_domain: &str, cert_pem: &str, key_pem: &str) -> Result<Self, GatewayError> {
+    pub fn from_pem(
+        trust_domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<Self, GatewayError> {
         check_principal_name(trust_domain)?;
         let key = KeyPair::from_pem(key_pem)
             .map_err(|e| GatewayError::Pki(format!("CA key does not parse: {e}")))?;
@@ -114,9 +118,8 @@ impl CertificateAuthority {
             &Subject::Client(PeerIdentity::Ops("key-check".into())),
             Validity::days_from_now(1),
         )?;
-        crate::tls::verify_chain(&ca.cert_pem, &probe.cert_pem).map_err(|_| {
-            GatewayError::Pki("CA key does not match the CA certificate".into())
-        })?;
+        crate::tls::verify_chain(&ca.cert_pem, &probe.cert_pem)
+            .map_err(|_| GatewayError::Pki("CA key does not match the CA certificate".into()))?;
         Ok(ca)
     }
 
@@ -141,7 +144,11 @@ impl CertificateAuthority {
     }
 
     /// Issues a certificate with a fresh key.
-    pub fn issue(&self, subject: &Subject, validity: Validity) -> Result<IssuedCertificate, GatewayError> {
+    pub fn issue(
+        &self,
+        subject: &Subject,
+        validity: Validity,
+    ) -> Result<IssuedCertificate, GatewayError> {
         let key = KeyPair::generate().map_err(pki_err)?;
         let mut params = CertificateParams::default();
         params.not_before = validity.not_before;
@@ -217,23 +224,33 @@ mod tests {
     fn issued_client_certificates_prove_their_identity() {
         let ca = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
         let dealer = PeerIdentity::Dealer(DealerId::new("D-1042").unwrap());
-        let issued = ca.issue(&Subject::Client(dealer.clone()), Validity::days_from_now(5)).unwrap();
+        let issued = ca
+            .issue(&Subject::Client(dealer.clone()), Validity::days_from_now(5))
+            .unwrap();
         let der = crate::tls::parse_certificates(issued.cert_pem.as_bytes(), "test").unwrap();
-        assert_eq!(PeerIdentity::from_certificate(&der[0], "hamgam").unwrap(), dealer);
+        assert_eq!(
+            PeerIdentity::from_certificate(&der[0], "hamgam").unwrap(),
+            dealer
+        );
         crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
     }
 
     #[test]
     fn a_reloaded_ca_issues_certificates_its_certificate_verifies() {
         let ca = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
-        let reloaded = CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &ca.key_pem()).unwrap();
+        let reloaded =
+            CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &ca.key_pem()).unwrap();
         let issued = reloaded
-            .issue(&Subject::Client(PeerIdentity::Hq("crm".into())), Validity::days_from_now(1))
+            .issue(
+                &Subject::Client(PeerIdentity::Hq("crm".into())),
+                Validity::days_from_now(1),
+            )
             .unwrap();
         crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
 
         let other = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
-        let err = CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &other.key_pem()).unwrap_err();
+        let err =
+            CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &other.key_pem()).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
     }
 }

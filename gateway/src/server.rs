@@ -36,10 +36,9 @@ pub struct PeerInfo {
 impl PeerInfo {
     /// The peer of a request that came through [`incoming`].
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&PeerInfo, tonic::Status> {
-        request
-            .extensions()
-            .get::<PeerInfo>()
-            .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate on this connection"))
+        request.extensions().get::<PeerInfo>().ok_or_else(|| {
+            tonic::Status::unauthenticated("no verified client certificate on this connection")
+        })
     }
 }
 
@@ -57,13 +56,21 @@ impl Connected for AuthenticatedConn {
 }
 
 impl AsyncRead for AuthenticatedConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for AuthenticatedConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -190,7 +197,10 @@ async fn handshake(
                 SecurityEventKind::HandshakeRefused,
                 None,
                 Some(remote_addr),
-                format!("TLS handshake not finished within {:?}", config.handshake_timeout),
+                format!(
+                    "TLS handshake not finished within {:?}",
+                    config.handshake_timeout
+                ),
             );
             return None;
         }
@@ -198,7 +208,9 @@ async fn handshake(
     let (_, session) = stream.get_ref();
     let identity = match session.peer_certificates().and_then(|c| c.first()) {
         Some(leaf) => PeerIdentity::from_certificate(leaf, &config.trust_domain),
-        None => Err(crate::GatewayError::BadIdentity("no client certificate".into())),
+        None => Err(crate::GatewayError::BadIdentity(
+            "no client certificate".into(),
+        )),
     };
     match identity {
         Ok(identity) => {
@@ -212,7 +224,12 @@ async fn handshake(
             })
         }
         Err(e) => {
-            audit.record(SecurityEventKind::IdentityRefused, None, Some(remote_addr), e.to_string());
+            audit.record(
+                SecurityEventKind::IdentityRefused,
+                None,
+                Some(remote_addr),
+                e.to_string(),
+            );
             None
         }
     }

@@ -61,12 +61,17 @@ fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, GatewayError> {
 }
 
 /// Parses every certificate of a PEM document.
-pub fn parse_certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, GatewayError> {
+pub fn parse_certificates(
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, GatewayError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| GatewayError::Tls(format!("{what}: not valid PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(GatewayError::Tls(format!("{what}: no CERTIFICATE block found")));
+        return Err(GatewayError::Tls(format!(
+            "{what}: no CERTIFICATE block found"
+        )));
     }
     Ok(certs)
 }
@@ -80,9 +85,9 @@ pub fn parse_private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static
 fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
     let mut roots = RootCertStore::empty();
     for cert in parse_certificates(ca_pem, "CA certificate")? {
-        roots
-            .add(cert)
-            .map_err(|e| GatewayError::Tls(format!("CA certificate not usable as a trust anchor: {e}")))?;
+        roots.add(cert).map_err(|e| {
+            GatewayError::Tls(format!("CA certificate not usable as a trust anchor: {e}"))
+        })?;
     }
     Ok(Arc::new(roots))
 }
@@ -90,9 +95,10 @@ fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
 /// The hub's server config: TLS 1.3, a client certificate chaining to the CA is required.
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, GatewayError> {
     let provider = provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider.clone())
-        .build()
-        .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider.clone())
+            .build()
+            .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| GatewayError::Tls(e.to_string()))?
@@ -135,9 +141,10 @@ pub fn anonymous_client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, Gatew
 
 /// Checks that `leaf_pem` is a client certificate the CA in `ca_pem` vouches for today.
 pub fn verify_chain(ca_pem: &str, leaf_pem: &str) -> Result<(), GatewayError> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_pem.as_bytes())?, provider())
-        .build()
-        .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(roots(ca_pem.as_bytes())?, provider())
+            .build()
+            .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
     let leaf = parse_certificates(leaf_pem.as_bytes(), "certificate")?;
     verifier
         .verify_client_cert(&leaf[0], &leaf[1..], UnixTime::now())

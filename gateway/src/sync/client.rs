@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
-use hamgam_proto::sync::v1::{agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch};
+use hamgam_proto::sync::v1::{
+    agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -163,10 +165,11 @@ pub async fn run_session<O: Outbox>(
     let mut client = DealerSyncClient::new(channel)
         .max_decoding_message_size(16 * 1024 * 1024)
         .max_encoding_message_size(16 * 1024 * 1024);
-    let mut inbound = tokio::time::timeout(options.ack_timeout, client.sync(ReceiverStream::new(up_rx)))
-        .await
-        .map_err(|_| SyncError::Timeout(options.ack_timeout))??
-        .into_inner();
+    let mut inbound =
+        tokio::time::timeout(options.ack_timeout, client.sync(ReceiverStream::new(up_rx)))
+            .await
+            .map_err(|_| SyncError::Timeout(options.ack_timeout))??
+            .into_inner();
 
     let hub_hello = match tokio::time::timeout(options.ack_timeout, inbound.message())
         .await
@@ -174,12 +177,22 @@ pub async fn run_session<O: Outbox>(
     {
         Some(message) => match message.body {
             Some(hub_message::Body::Hello(hello)) => hello,
-            _ => return Err(SyncError::Protocol("the first message was not HubHello".into())),
+            _ => {
+                return Err(SyncError::Protocol(
+                    "the first message was not HubHello".into(),
+                ))
+            }
         },
         None => return Err(SyncError::Closed),
     };
-    let batch_records = options.batch_records.min(hub_hello.max_batch_records).max(1) as usize;
-    let window = options.batches_in_flight.min(hub_hello.max_batches_in_flight).max(1) as usize;
+    let batch_records = options
+        .batch_records
+        .min(hub_hello.max_batch_records)
+        .max(1) as usize;
+    let window = options
+        .batches_in_flight
+        .min(hub_hello.max_batches_in_flight)
+        .max(1) as usize;
     let mut report = SessionReport {
         clock_offset_ms: hub_hello.clock_offset_ms,
         acked_seq: hub_hello.stored_seq,
@@ -197,11 +210,16 @@ pub async fn run_session<O: Outbox>(
     loop {
         while in_flight.len() < window {
             let records = outbox.records_after(sent_up_to, batch_records).await?;
-            let Some(last) = records.last().map(|r| r.seq) else { break };
+            let Some(last) = records.last().map(|r| r.seq) else {
+                break;
+            };
             batch_no += 1;
             report.records_sent += records.len() as u64;
             let batch = AgentMessage {
-                body: Some(agent_message::Body::Batch(RecordBatch { batch_no, records })),
+                body: Some(agent_message::Body::Batch(RecordBatch {
+                    batch_no,
+                    records,
+                })),
             };
             up_tx.send(batch).await.map_err(|_| SyncError::Closed)?;
             in_flight.push_back((batch_no, last));
@@ -221,11 +239,16 @@ pub async fn run_session<O: Outbox>(
             }
             message = next_message(&mut inbound, (!continuous_idle).then_some(options.ack_timeout)) => message?,
         };
-        let Some(message) = message else { return Err(SyncError::Closed) };
+        let Some(message) = message else {
+            return Err(SyncError::Closed);
+        };
         match message.body {
             Some(hub_message::Body::BatchAck(ack)) => {
                 let Some((expected_no, last_seq)) = in_flight.pop_front() else {
-                    return Err(SyncError::Protocol(format!("ack for batch {} that was not sent", ack.batch_no)));
+                    return Err(SyncError::Protocol(format!(
+                        "ack for batch {} that was not sent",
+                        ack.batch_no
+                    )));
                 };
                 if ack.batch_no != expected_no || ack.stored_seq < last_seq {
                     return Err(SyncError::Protocol(format!(
@@ -241,7 +264,9 @@ pub async fn run_session<O: Outbox>(
                 // Verdict changes after the first ack are not produced by the hub yet.
             }
             Some(hub_message::Body::Hello(_)) | None => {
-                return Err(SyncError::Protocol("unexpected message from the hub".into()))
+                return Err(SyncError::Protocol(
+                    "unexpected message from the hub".into(),
+                ))
             }
         }
     }

@@ -10,9 +10,13 @@ use std::time::Duration;
 
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSync;
-use hamgam_proto::sync::v1::{agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong};
+use hamgam_proto::sync::v1::{
+    agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
@@ -71,7 +75,9 @@ pub enum IngestError {
 impl IngestError {
     fn into_status(self) -> Status {
         match &self {
-            IngestError::Gap { .. } | IngestError::Unordered { .. } => Status::invalid_argument(self.to_string()),
+            IngestError::Gap { .. } | IngestError::Unordered { .. } => {
+                Status::invalid_argument(self.to_string())
+            }
             IngestError::SeqConflict { .. } => Status::failed_precondition(self.to_string()),
             IngestError::Storage(_) => Status::unavailable(self.to_string()),
         }
@@ -105,11 +111,30 @@ pub struct DealerSyncService<I> {
     ingest: std::sync::Arc<I>,
     limits: SessionLimits,
     audit: SecurityAudit,
+    stop: CancellationToken,
+    sessions: TaskTracker,
 }
 
 impl<I: Ingest> DealerSyncService<I> {
     pub fn new(ingest: std::sync::Arc<I>, limits: SessionLimits, audit: SecurityAudit) -> Self {
-        DealerSyncService { ingest, limits, audit }
+        DealerSyncService {
+            ingest,
+            limits,
+            audit,
+            stop: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        }
+    }
+
+    /// Sessions end (with UNAVAILABLE, so agents reconnect later) once `stop` is cancelled.
+    pub fn with_stop(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// The running sessions, to wait for at shutdown.
+    pub fn sessions(&self) -> TaskTracker {
+        self.sessions.clone()
     }
 }
 
@@ -119,7 +144,10 @@ type HubStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<HubMessage, Stat
 impl<I: Ingest> DealerSync for DealerSyncService<I> {
     type SyncStream = HubStream;
 
-    async fn sync(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<HubStream>, Status> {
+    async fn sync(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<HubStream>, Status> {
         let peer = PeerInfo::of(&request)?.clone();
         let PeerIdentity::Dealer(dealer) = peer.identity.clone() else {
             return Err(Status::permission_denied(format!(
@@ -136,9 +164,10 @@ impl<I: Ingest> DealerSync for DealerSyncService<I> {
             dealer: dealer.clone(),
             peer,
             out_tx,
+            stop: self.stop.clone(),
         };
         let span = tracing::info_span!("sync_session", dealer_id = %dealer);
-        tokio::spawn(
+        self.sessions.spawn(
             async move {
                 let out_tx = session.out_tx.clone();
                 if let Err(status) = session.run(inbound).await {
@@ -159,6 +188,7 @@ struct Session<I> {
     dealer: DealerId,
     peer: PeerInfo,
     out_tx: mpsc::Sender<Result<HubMessage, Status>>,
+    stop: CancellationToken,
 }
 
 impl<I: Ingest> Session<I> {
@@ -198,8 +228,11 @@ impl<I: Ingest> Session<I> {
             let next = tokio::select! {
                 next = tokio::time::timeout(self.limits.idle_timeout, inbound.message()) => next,
                 _ = self.out_tx.closed() => return Ok(()),
+                _ = self.stop.cancelled() => return Err(Status::unavailable("the hub is shutting down; reconnect later")),
             };
-            let message = next.map_err(|_| Status::deadline_exceeded("no message from the agent within the idle timeout"))??;
+            let message = next.map_err(|_| {
+                Status::deadline_exceeded("no message from the agent within the idle timeout")
+            })??;
             let Some(message) = message else {
                 tracing::debug!("agent closed the stream");
                 return Ok(());
@@ -213,7 +246,11 @@ impl<I: Ingest> Session<I> {
                             batch.batch_no, self.limits.max_batch_records
                         )));
                     }
-                    if let Some(foreign) = batch.records.iter().find(|r| r.dealer_id != self.dealer.as_str()) {
+                    if let Some(foreign) = batch
+                        .records
+                        .iter()
+                        .find(|r| r.dealer_id != self.dealer.as_str())
+                    {
                         return Err(self.mismatch(format!(
                             "R01: batch {} holds record {} (seq {}) stamped with dealer `{}` but the certificate proves `{}`; nothing of the batch was stored",
                             batch.batch_no, foreign.record_id, foreign.seq, foreign.dealer_id, self.dealer
@@ -224,7 +261,12 @@ impl<I: Ingest> Session<I> {
                         .ingest(&self.dealer, batch.records)
                         .await
                         .map_err(IngestError::into_status)?;
-                    tracing::debug!(batch_no = batch.batch_no, count, stored_seq = outcome.stored_seq, "batch durable");
+                    tracing::debug!(
+                        batch_no = batch.batch_no,
+                        count,
+                        stored_seq = outcome.stored_seq,
+                        "batch durable"
+                    );
                     self.send(hub_message::Body::BatchAck(BatchAck {
                         batch_no: batch.batch_no,
                         stored_seq: outcome.stored_seq,
@@ -233,12 +275,17 @@ impl<I: Ingest> Session<I> {
                     .await?;
                 }
                 Some(agent_message::Body::Ping(_)) => {
-                    self.send(hub_message::Body::Pong(Pong { hub_time_ms: now_ms() })).await?;
+                    self.send(hub_message::Body::Pong(Pong {
+                        hub_time_ms: now_ms(),
+                    }))
+                    .await?;
                 }
                 Some(agent_message::Body::VerdictAck(_)) => {
                     // Verdict changes after the first ack are not sent yet; nothing to advance.
                 }
-                Some(agent_message::Body::Hello(_)) => return Err(self.violation("AgentHello sent twice")),
+                Some(agent_message::Body::Hello(_)) => {
+                    return Err(self.violation("AgentHello sent twice"))
+                }
                 None => return Err(self.violation("empty AgentMessage")),
             }
         }

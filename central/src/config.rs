@@ -1,0 +1,142 @@
+//! The hub's configuration: a TOML file (all keys optional, defaults below), then command-line
+//! flags on top. Parsed once into [`HubConfig`].
+//!
+//! ```toml
+//! listen = "0.0.0.0:7443"
+//! data_dir = "/var/lib/hamgam/hub"
+//! trust_domain = "hamgam"
+//! shutdown_grace_secs = 10
+//!
+//! [tls]
+//! ca = "/etc/hamgam/pki/ca.crt"
+//! cert = "/etc/hamgam/pki/hub.crt"
+//! key = "/etc/hamgam/pki/hub.key"
+//!
+//! [limits]
+//! max_batch_records = 500
+//! max_batches_in_flight = 4
+//! max_message_bytes = 16777216
+//! hello_timeout_secs = 10
+//! idle_timeout_secs = 120
+//!
+//! [storage]
+//! cache_mb = 256
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration of `central serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub trust_domain: String,
+    pub shutdown_grace_secs: u64,
+    pub tls: TlsPaths,
+    pub limits: Limits,
+    pub storage: Storage,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            listen: "127.0.0.1:7443".into(),
+            data_dir: PathBuf::from("hub-data"),
+            trust_domain: "hamgam".into(),
+            shutdown_grace_secs: 10,
+            tls: TlsPaths::default(),
+            limits: Limits::default(),
+            storage: Storage::default(),
+        }
+    }
+}
+
+/// Where the hub's PEM files are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for TlsPaths {
+    fn default() -> Self {
+        TlsPaths {
+            ca: PathBuf::from("pki/ca.crt"),
+            cert: PathBuf::from("pki/hub.crt"),
+            key: PathBuf::from("pki/hub.key"),
+        }
+    }
+}
+
+/// Bounds on what one agent may send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_batch_records: u32,
+    pub max_batches_in_flight: u32,
+    pub max_message_bytes: usize,
+    pub hello_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_batch_records: 500,
+            max_batches_in_flight: 4,
+            max_message_bytes: 16 * 1024 * 1024,
+            hello_timeout_secs: 10,
+            idle_timeout_secs: 120,
+        }
+    }
+}
+
+/// The embedded store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// sled page cache; the hub's RSS follows it.
+    pub cache_mb: u64,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage { cache_mb: 256 }
+    }
+}
+
+impl HubConfig {
+    /// Reads a config file; unknown keys are errors so typos do not pass silently.
+    pub fn from_file(path: &Path) -> Result<Self, crate::CentralError> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::CentralError::Config {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| crate::CentralError::Config {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_keeps_defaults_and_a_typo_is_refused() {
+        let config: HubConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[limits]\nmax_batch_records = 50\n")
+                .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.limits.max_batch_records, 50);
+        assert_eq!(config.limits.max_batches_in_flight, 4);
+        let err = toml::from_str::<HubConfig>("listne = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+}

@@ -1,0 +1,105 @@
+//! The hub's domain vocabulary for what it stores: a record as held at the hub, its verdict and
+//! findings, and each dealer's sync state. No prost or tonic types here; [`crate::wire`]
+//! converts at the edge.
+
+use serde::{Deserialize, Serialize};
+
+/// How severe a finding is (RULES.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Severity {
+    /// Stored and used, marked unreliable.
+    Flag,
+    /// As `Flag`, counted heavier.
+    FlagHigh,
+    /// The field cannot be used; the rest of the record can.
+    RejectField,
+    /// The record cannot be used at all; it is kept in quarantine.
+    Reject,
+}
+
+/// What the hub decided about a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Accepted,
+    AcceptedWithFlags,
+    Rejected,
+}
+
+/// One rule that fired, with its reason in the staff member's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub severity: Severity,
+    /// The field concerned (`retail_delivery.vin`), empty for the record as a whole.
+    pub field: String,
+    pub reason_fa: String,
+    pub reason_en: String,
+}
+
+/// The hub's current judgement of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub record_id: String,
+    pub seq: u64,
+    pub outcome: Outcome,
+    pub findings: Vec<Finding>,
+    pub version: u32,
+    pub decided_at_ms: i64,
+}
+
+impl Verdict {
+    /// The verdict that follows from `findings`: any `Reject` rejects the record, any other
+    /// finding flags it.
+    pub fn from_findings(
+        record_id: String,
+        seq: u64,
+        findings: Vec<Finding>,
+        decided_at_ms: i64,
+    ) -> Self {
+        let outcome = if findings.iter().any(|f| f.severity == Severity::Reject) {
+            Outcome::Rejected
+        } else if findings.is_empty() {
+            Outcome::Accepted
+        } else {
+            Outcome::AcceptedWithFlags
+        };
+        Verdict {
+            record_id,
+            seq,
+            outcome,
+            findings,
+            version: 1,
+            decided_at_ms,
+        }
+    }
+}
+
+/// A record as the hub holds it: the header fields the hub indexes, the record exactly as the
+/// dealer sent it (encoded), and its current verdict. Rejected records are held too
+/// (quarantine): nothing a dealer sends is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    pub record_id: String,
+    pub dealer_id: String,
+    pub seq: u64,
+    /// `customer`, `retail-delivery`, ... or empty when the payload is missing.
+    pub kind: String,
+    pub recorded_at_ms: i64,
+    pub received_at_ms: i64,
+    /// The record as received, protobuf-encoded; opaque to the domain.
+    pub wire: Vec<u8>,
+    pub verdict: Verdict,
+}
+
+/// What the hub knows about a dealer's sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealerState {
+    /// Highest seq held (durable once the batch that wrote it was acked).
+    pub stored_seq: u64,
+    pub record_count: u64,
+    pub rejected_count: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Agent clock minus hub clock at the last connect.
+    pub clock_offset_ms: i64,
+}

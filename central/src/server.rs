@@ -1,0 +1,111 @@
+//! `central serve`: the hub's gRPC server, assembled in one place.
+//!
+//! [`run`] takes a bound listener and a shutdown future (tests bind `127.0.0.1:0`; the binary
+//! passes SIGINT/SIGTERM). On shutdown it stops accepting, tells every sync session to end (their
+//! agents reconnect later), waits up to the grace period for connections to drain, then stops the
+//! flusher after a last flush so the store can be reopened.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hamgam_gateway::audit::SecurityAudit;
+use hamgam_gateway::authz::{AccessPolicy, AuthorizeLayer};
+use hamgam_gateway::server::{incoming, EdgeConfig};
+use hamgam_gateway::sync::{DealerSyncService, SessionLimits};
+use hamgam_gateway::Role;
+use hamgam_proto::hq::v1::hq_service_server::HqServiceServer;
+use hamgam_proto::sync::v1::dealer_sync_server::DealerSyncServer;
+use tokio::net::TcpListener;
+
+use crate::hq::HqApi;
+use crate::ingest::Hub;
+use crate::store::HubStore;
+
+/// Everything `run` needs besides the listener.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub edge: EdgeConfig,
+    pub limits: SessionLimits,
+    /// Largest gRPC message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// How long shutdown waits for connections to drain.
+    pub grace: Duration,
+}
+
+/// Which role may call which service. Everything else is refused.
+pub fn access_policy() -> AccessPolicy {
+    AccessPolicy::new()
+        .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
+        .allow("hamgam.hq.v1.HqService", &[Role::Hq])
+}
+
+/// Serves until `shutdown` resolves, then drains and closes the hub.
+pub async fn run<S: HubStore>(
+    listener: TcpListener,
+    hub: Hub<S>,
+    options: ServeOptions,
+    audit: SecurityAudit,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let hub = Arc::new(hub);
+    let sessions_stop = tokio_util::sync::CancellationToken::new();
+    let sync = DealerSyncService::new(hub.clone(), options.limits.clone(), audit.clone())
+        .with_stop(sessions_stop.clone());
+    let sessions = sync.sessions();
+    let hq = HqApi::new(hub.clone());
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopping = {
+        let sessions_stop = sessions_stop.clone();
+        async move {
+            shutdown.await;
+            sessions_stop.cancel();
+            let _ = stopping_tx.send(());
+        }
+    };
+    let local = listener.local_addr().ok();
+    tracing::info!(addr = ?local, "hub serving");
+    let mut server = Box::pin(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            // Who may call what, before any service sees the request.
+            .layer(AuthorizeLayer::new(access_policy(), audit.clone()))
+            .add_service(
+                DealerSyncServer::new(sync)
+                    .max_decoding_message_size(options.max_message_bytes)
+                    .max_encoding_message_size(options.max_message_bytes),
+            )
+            .add_service(
+                HqServiceServer::new(hq)
+                    .max_decoding_message_size(options.max_message_bytes)
+                    .max_encoding_message_size(options.max_message_bytes),
+            )
+            .serve_with_incoming_shutdown(
+                incoming(listener, options.edge.clone(), audit),
+                stopping,
+            ),
+    );
+    let result = tokio::select! {
+        result = &mut server => result,
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(options.grace).await;
+        } => {
+            tracing::warn!("connections did not drain within {:?}; closing them", options.grace);
+            Ok(())
+        }
+    };
+    // Dropping the server future closes connections that did not drain.
+    drop(server);
+    sessions.close();
+    if tokio::time::timeout(options.grace, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sync sessions did not end within {:?}", options.grace);
+    }
+    hub.close().await;
+    tracing::info!("hub stopped");
+    result
+}

@@ -1,0 +1,168 @@
+//! The embedded sled store. One tree, key spaces by prefix, so a whole batch is one atomic
+//! `apply_batch`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `r` dealer `\0` seq (u64 BE) | [`StoredRecord`] (postcard) |
+//! | `i` record_id | dealer `\0` seq (u64 BE) |
+//! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine |
+//! | `d` dealer | [`DealerState`] (postcard) |
+//!
+//! No sled type leaves this module.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Append, HubStore, StoreError};
+use crate::domain::{DealerState, Outcome, StoredRecord};
+
+const RECORD: u8 = b'r';
+const RECORD_ID: u8 = b'i';
+const QUARANTINE: u8 = b'q';
+const DEALER: u8 = b'd';
+
+/// The hub's sled database.
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| {
+                StoreError::Engine(format!("cannot open the store at {}: {e}", dir.display()))
+            })?;
+        let tree = db.open_tree("hub").map_err(engine)?;
+        Ok(SledStore { db, tree })
+    }
+}
+
+fn engine(e: sled::Error) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+fn dealer_seq_key(prefix: u8, dealer_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(dealer_id.len() + 10);
+    key.push(prefix);
+    key.extend_from_slice(dealer_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(text.len() + 1);
+    key.push(prefix);
+    key.extend_from_slice(text.as_bytes());
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(|e| StoreError::Engine(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: e.to_string(),
+    })
+}
+
+impl HubStore for SledStore {
+    fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError> {
+        let key = prefixed(DEALER, dealer_id);
+        match self.tree.get(&key).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn dealers(&self) -> Result<Vec<(String, DealerState)>, StoreError> {
+        self.tree
+            .scan_prefix([DEALER])
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                Ok((
+                    String::from_utf8_lossy(&k[1..]).into_owned(),
+                    decode(&k, &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn save_dealer(&self, dealer_id: &str, state: &DealerState) -> Result<(), StoreError> {
+        self.tree
+            .insert(prefixed(DEALER, dealer_id), encode(state)?)
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError> {
+        let key = dealer_seq_key(RECORD, dealer_id, seq);
+        match self.tree.get(&key).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn records(
+        &self,
+        dealer_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let start = dealer_seq_key(RECORD, dealer_id, after_seq.saturating_add(1));
+        let end = dealer_seq_key(RECORD, dealer_id, u64::MAX);
+        self.tree
+            .range(start..=end)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn locate(&self, record_id: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let key = prefixed(RECORD_ID, record_id);
+        let Some(v) = self.tree.get(&key).map_err(engine)? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt {
+            key: record_id.to_owned(),
+            detail: "record-id index entry malformed".into(),
+        };
+        let split = v.iter().position(|b| *b == 0).ok_or_else(corrupt)?;
+        let seq_bytes: [u8; 8] = v[split + 1..].try_into().map_err(|_| corrupt())?;
+        let dealer = String::from_utf8_lossy(&v[..split]).into_owned();
+        Ok(Some((dealer, u64::from_be_bytes(seq_bytes))))
+    }
+
+    fn apply(&self, change: &Append) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for record in &change.records {
+            let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
+            batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
+            if record.verdict.outcome == Outcome::Rejected {
+                batch.insert(
+                    dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq),
+                    &[] as &[u8],
+                );
+            }
+            batch.insert(key, encode(record)?);
+        }
+        batch.insert(prefixed(DEALER, &change.dealer_id), encode(&change.state)?);
+        self.tree.apply_batch(batch).map_err(engine)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(engine)
+    }
+}

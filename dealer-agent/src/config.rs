@@ -1,0 +1,109 @@
+//! The agent's configuration: a TOML file, then flags on top. Parsed once into [`AgentConfig`].
+//!
+//! ```toml
+//! dealer_id = "D-1042"
+//! staff_id = "front-desk"          # default staff code for records made from this PC
+//! data_dir = "/var/lib/hamgam/agent"
+//! trust_domain = "hamgam"
+//!
+//! [hub]
+//! addr = "hub.example.ir:7443"
+//! server_name = "hub.example.ir"   # the name on the hub's certificate
+//!
+//! [tls]
+//! ca = "/etc/hamgam/ca.crt"
+//! cert = "/etc/hamgam/dealer-D-1042.crt"
+//! key = "/etc/hamgam/dealer-D-1042.key"
+//!
+//! [sync]
+//! batch_records = 500
+//! batches_in_flight = 4
+//! backoff_initial_ms = 500
+//! backoff_max_ms = 30000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The whole configuration of the agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub dealer_id: String,
+    pub staff_id: String,
+    pub data_dir: PathBuf,
+    /// SPIFFE trust domain of the deployment's certificates.
+    pub trust_domain: String,
+    pub hub: HubAddress,
+    pub tls: TlsPaths,
+    pub sync: SyncSettings,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            dealer_id: String::new(),
+            staff_id: "staff".into(),
+            data_dir: PathBuf::from("agent-data"),
+            trust_domain: "hamgam".into(),
+            hub: HubAddress::default(),
+            tls: TlsPaths::default(),
+            sync: SyncSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubAddress {
+    pub addr: String,
+    pub server_name: String,
+}
+
+impl Default for HubAddress {
+    fn default() -> Self {
+        HubAddress {
+            addr: "127.0.0.1:7443".into(),
+            server_name: "localhost".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSettings {
+    pub batch_records: u32,
+    pub batches_in_flight: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            batch_records: 500,
+            batches_in_flight: 4,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads a config file; unknown keys are errors so typos do not pass silently.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}

@@ -1,0 +1,433 @@
+//! The dealership's local store (sled): the dealer's own record log, the outbox position, and the
+//! verdicts the hub sent back. It is the agent's source of truth: a record is durable here before
+//! staff are told "saved", and it stays after the hub acknowledges it, as the dealer's history.
+//!
+//! One tree, key spaces by prefix, so that a capture (record + next seq + clock) and an ack
+//! (position + verdicts) are each one atomic batch:
+//!
+//! | key | value |
+//! |---|---|
+//! | `r` seq (u64 BE) | the record, protobuf |
+//! | `v` seq (u64 BE) | the hub's verdict on it, protobuf |
+//! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `hlc`, `last_sync_ms`, `last_error` |
+//!
+//! **Invariant:** seq is gap-free: the seq counter and the record are written in the same batch,
+//! under one lock. The sled database is locked by one process at a time.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use hamgam_gateway::sync::{Outbox, OutboxError};
+use hamgam_gateway::DealerId;
+use hamgam_proto::record::v1::{record::Payload, HlcStamp, Record, Verdict};
+use prost::Message;
+use tokio::sync::watch;
+
+use crate::hlc;
+
+const RECORD: u8 = b'r';
+const VERDICT: u8 = b'v';
+
+/// Why the local store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another dealer-agent process (is `dealer-agent run` active?); stop it or record through it")]
+    Locked { path: String },
+    #[error("cannot open the store at {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("the store at {path} belongs to dealer {stored}, not {configured}; use that dealer's data folder")]
+    WrongDealer {
+        path: String,
+        stored: String,
+        configured: String,
+    },
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("stored value under {key} does not decode: {detail}")]
+    Corrupt { key: String, detail: String },
+    #[error("the hub says it holds seq {hub} but this agent's log ends at seq {local}: this store was reset or restored from an old copy; ask ops before recording more")]
+    AheadOfLog { hub: u64, local: u64 },
+}
+
+fn engine(e: sled::Error) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+/// A record just saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub seq: u64,
+    pub record_id: String,
+}
+
+/// The agent's sync state for `dealer-agent status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub dealer_id: String,
+    pub last_seq: u64,
+    pub acked_seq: u64,
+    pub last_sync_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub rejected: u64,
+    pub flagged: u64,
+}
+
+impl SyncStatus {
+    /// Records made here that the hub has not acknowledged yet.
+    pub fn pending(&self) -> u64 {
+        self.last_seq.saturating_sub(self.acked_seq)
+    }
+}
+
+/// The dealership's store. Cheap to clone: clones share the same database.
+#[derive(Clone)]
+pub struct AgentStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    dealer: DealerId,
+    capture_lock: Arc<Mutex<()>>,
+    last_seq_tx: Arc<watch::Sender<u64>>,
+    acked_seq_tx: Arc<watch::Sender<u64>>,
+}
+
+fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = prefix;
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn meta_key(name: &str) -> Vec<u8> {
+    let mut key = vec![b'm'];
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+impl AgentStore {
+    /// Opens (or creates) the store of `dealer` in `dir`.
+    pub fn open(dir: &Path, dealer: DealerId) -> Result<Self, StoreError> {
+        let path = dir.display().to_string();
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked { path: path.clone() }
+                }
+                other => StoreError::Open {
+                    path: path.clone(),
+                    detail: other.to_string(),
+                },
+            })?;
+        let tree = db.open_tree("agent").map_err(engine)?;
+        match tree.get(meta_key("dealer_id")).map_err(engine)? {
+            Some(stored) if stored.as_ref() != dealer.as_str().as_bytes() => {
+                return Err(StoreError::WrongDealer {
+                    path,
+                    stored: String::from_utf8_lossy(&stored).into_owned(),
+                    configured: dealer.to_string(),
+                })
+            }
+            Some(_) => {}
+            None => {
+                tree.insert(meta_key("dealer_id"), dealer.as_str().as_bytes())
+                    .map_err(engine)?;
+                db.flush().map_err(engine)?;
+            }
+        }
+        let next_seq = read_u64(&tree, "next_seq")?.unwrap_or(1);
+        let acked = read_u64(&tree, "acked_seq")?.unwrap_or(0);
+        let (last_seq_tx, _) = watch::channel(next_seq - 1);
+        let (acked_seq_tx, _) = watch::channel(acked);
+        Ok(AgentStore {
+            db,
+            tree,
+            dealer,
+            capture_lock: Arc::new(Mutex::new(())),
+            last_seq_tx: Arc::new(last_seq_tx),
+            acked_seq_tx: Arc::new(acked_seq_tx),
+        })
+    }
+
+    pub fn dealer(&self) -> &DealerId {
+        &self.dealer
+    }
+
+    /// Saves a new record made by `staff_id`: assigns its seq, id and clock stamps, and returns
+    /// only once it is durable on disk. Blocking.
+    pub fn capture(&self, staff_id: &str, payload: Payload) -> Result<Saved, StoreError> {
+        let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = read_u64(&self.tree, "next_seq")?.unwrap_or(1);
+        let last_hlc = match self.tree.get(meta_key("hlc")).map_err(engine)? {
+            Some(bytes) => {
+                Some(
+                    HlcStamp::decode(bytes.as_ref()).map_err(|e| StoreError::Corrupt {
+                        key: "hlc".into(),
+                        detail: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let now = hamgam_gateway::sync::now_ms();
+        let stamp = hlc::tick(last_hlc.as_ref(), now);
+        let record = Record {
+            record_id: uuid::Uuid::now_v7().to_string(),
+            dealer_id: self.dealer.to_string(),
+            seq,
+            recorded_at_ms: now,
+            hlc: Some(stamp),
+            staff_id: staff_id.to_owned(),
+            schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+            payload: Some(payload),
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(&seq_key(RECORD, seq), record.encode_to_vec());
+        batch.insert(meta_key("next_seq"), &(seq + 1).to_be_bytes());
+        batch.insert(meta_key("hlc"), stamp.encode_to_vec());
+        self.tree.apply_batch(batch).map_err(engine)?;
+        self.db.flush().map_err(engine)?;
+        self.last_seq_tx.send_replace(seq);
+        tracing::info!(dealer_id = %self.dealer, record_id = %record.record_id, seq, "record saved");
+        Ok(Saved {
+            seq,
+            record_id: record.record_id,
+        })
+    }
+
+    /// The record at `seq`.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        let key = seq_key(RECORD, seq);
+        match self.tree.get(key).map_err(engine)? {
+            Some(bytes) => Ok(Some(decode_record(&key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` records after `after`, ascending by seq.
+    pub fn records_after_blocking(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.tree
+            .range(seq_key(RECORD, after.saturating_add(1))..=seq_key(RECORD, u64::MAX))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode_record(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Every verdict the hub sent, ascending by seq.
+    pub fn verdicts(&self) -> Result<Vec<Verdict>, StoreError> {
+        self.tree
+            .scan_prefix([VERDICT])
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                Verdict::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
+                    key: format!("verdict {:?}", &k[1..]),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Records the hub holds everything up to `stored_seq`, with its verdicts. Blocking.
+    pub fn acknowledge_blocking(
+        &self,
+        stored_seq: u64,
+        verdicts: &[Verdict],
+    ) -> Result<(), StoreError> {
+        let last_seq = *self.last_seq_tx.borrow();
+        if stored_seq > last_seq {
+            return Err(StoreError::AheadOfLog {
+                hub: stored_seq,
+                local: last_seq,
+            });
+        }
+        let acked = read_u64(&self.tree, "acked_seq")?
+            .unwrap_or(0)
+            .max(stored_seq);
+        let mut batch = sled::Batch::default();
+        for verdict in verdicts {
+            batch.insert(&seq_key(VERDICT, verdict.seq), verdict.encode_to_vec());
+        }
+        batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
+        batch.insert(
+            meta_key("last_sync_ms"),
+            &hamgam_gateway::sync::now_ms().to_be_bytes(),
+        );
+        batch.remove(meta_key("last_error"));
+        self.tree.apply_batch(batch).map_err(engine)?;
+        self.db.flush().map_err(engine)?;
+        self.acked_seq_tx.send_replace(acked);
+        Ok(())
+    }
+
+    /// Remembers why the last sync failed, for `status`.
+    pub fn set_last_error(&self, error: &str) -> Result<(), StoreError> {
+        self.tree
+            .insert(meta_key("last_error"), error.as_bytes())
+            .map_err(engine)?;
+        self.db.flush().map_err(engine)?;
+        Ok(())
+    }
+
+    /// Follows the highest acknowledged seq (for tests and progress output).
+    pub fn watch_acked(&self) -> watch::Receiver<u64> {
+        self.acked_seq_tx.subscribe()
+    }
+
+    /// The sync state.
+    pub fn status(&self) -> Result<SyncStatus, StoreError> {
+        let mut rejected = 0;
+        let mut flagged = 0;
+        for verdict in self.verdicts()? {
+            match verdict.outcome() {
+                hamgam_proto::record::v1::Outcome::Rejected => rejected += 1,
+                hamgam_proto::record::v1::Outcome::AcceptedWithFlags => flagged += 1,
+                _ => {}
+            }
+        }
+        Ok(SyncStatus {
+            dealer_id: self.dealer.to_string(),
+            last_seq: *self.last_seq_tx.borrow(),
+            acked_seq: read_u64(&self.tree, "acked_seq")?.unwrap_or(0),
+            last_sync_ms: read_u64(&self.tree, "last_sync_ms")?.map(|v| v as i64),
+            last_error: self
+                .tree
+                .get(meta_key("last_error"))
+                .map_err(engine)?
+                .map(|v| String::from_utf8_lossy(&v).into_owned()),
+            rejected,
+            flagged,
+        })
+    }
+}
+
+fn read_u64(tree: &sled::Tree, name: &str) -> Result<Option<u64>, StoreError> {
+    match tree.get(meta_key(name)).map_err(engine)? {
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                key: name.into(),
+                detail: "not 8 bytes".into(),
+            })?;
+            Ok(Some(u64::from_be_bytes(arr)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn decode_record(key: &[u8], bytes: &[u8]) -> Result<Record, StoreError> {
+    Record::decode(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("record {:?}", &key[1..]),
+        detail: e.to_string(),
+    })
+}
+
+fn outbox_err(e: StoreError) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+/// The store as the sync session's outbox. Blocking sled calls run on the blocking pool only
+/// where they may be large (a batch read, an ack with its flush).
+impl Outbox for AgentStore {
+    fn dealer_id(&self) -> &DealerId {
+        &self.dealer
+    }
+
+    fn acked_seq(&self) -> Result<u64, OutboxError> {
+        read_u64(&self.tree, "acked_seq")
+            .map(|v| v.unwrap_or(0))
+            .map_err(outbox_err)
+    }
+
+    async fn records_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, OutboxError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.records_after_blocking(after, limit))
+            .await
+            .map_err(|e| OutboxError(format!("read task failed: {e}")))?
+            .map_err(outbox_err)
+    }
+
+    async fn acknowledge(
+        &self,
+        stored_seq: u64,
+        verdicts: Vec<Verdict>,
+    ) -> Result<(), OutboxError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.acknowledge_blocking(stored_seq, &verdicts))
+            .await
+            .map_err(|e| OutboxError(format!("ack task failed: {e}")))?
+            .map_err(outbox_err)
+    }
+
+    async fn wait_for_records_after(&self, after: u64) {
+        let mut last_seq = self.last_seq_tx.subscribe();
+        let _ = last_seq.wait_for(|last| *last > after).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hamgam_proto::record::v1::Lead;
+
+    fn lead() -> Payload {
+        Payload::Lead(Lead {
+            customer_ref: "C-1".into(),
+            contacted_at_ms: 1,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn seq_is_gap_free_across_restarts_and_acked_records_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let dealer = DealerId::new("D-1").unwrap();
+        {
+            let store = AgentStore::open(dir.path(), dealer.clone()).unwrap();
+            assert_eq!(store.capture("S-1", lead()).unwrap().seq, 1);
+            assert_eq!(store.capture("S-1", lead()).unwrap().seq, 2);
+            store.acknowledge_blocking(1, &[]).unwrap();
+        }
+        let store = AgentStore::open(dir.path(), dealer).unwrap();
+        assert_eq!(store.capture("S-1", lead()).unwrap().seq, 3);
+        let status = store.status().unwrap();
+        assert_eq!(
+            (status.last_seq, status.acked_seq, status.pending()),
+            (3, 1, 2)
+        );
+        let seqs: Vec<u64> = store
+            .records_after_blocking(0, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn an_ack_beyond_the_log_and_another_dealers_store_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = AgentStore::open(dir.path(), DealerId::new("D-1").unwrap()).unwrap();
+            store.capture("S-1", lead()).unwrap();
+            let err = store.acknowledge_blocking(5, &[]).unwrap_err();
+            assert!(
+                matches!(err, StoreError::AheadOfLog { hub: 5, local: 1 }),
+                "{err}"
+            );
+        }
+        let err = AgentStore::open(dir.path(), DealerId::new("D-2").unwrap())
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::WrongDealer { .. }), "{err}");
+    }
+}
