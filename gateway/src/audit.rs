@@ -39,9 +39,19 @@ pub struct SecurityEvent {
 const RECENT_KEPT: usize = 1024;
 
 /// The hub's security log: counts per kind and the most recent events.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SecurityAudit {
     inner: Arc<Mutex<AuditState>>,
+    recorded_tx: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for SecurityAudit {
+    fn default() -> Self {
+        SecurityAudit {
+            inner: Arc::default(),
+            recorded_tx: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +93,19 @@ impl SecurityAudit {
             detail,
             at: SystemTime::now(),
         });
+        drop(state);
+        self.recorded_tx.send_modify(|n| *n += 1);
+    }
+
+    /// Resolves once at least `at_least` events of `kind` have been recorded (for tests and
+    /// health checks that must not poll).
+    pub async fn wait_for(&self, kind: SecurityEventKind, at_least: u64) {
+        let mut recorded = self.recorded_tx.subscribe();
+        while self.count(kind) < at_least {
+            if recorded.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// How many events of `kind` happened since start.

@@ -1,1 +1,326 @@
-//! placeholder
+//! Test harness for Hamgam's system tests: a PKI made with the project's own PKI code, hubs
+//! served in-process on `127.0.0.1:0` over real mutual TLS with real sled stores in temp dirs,
+//! dealer agents with their real stores, HQ clients, a TCP relay that can cut connections, and
+//! realistic record payloads.
+//!
+//! Nothing here is a mock of what users run: the hub is `central::server::run`, the agent's
+//! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
+
+pub mod relay;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hamgam_central::server::{self, ServeOptions};
+use hamgam_central::{Hub, SledStore};
+use hamgam_dealer_agent::AgentStore;
+use hamgam_gateway::audit::SecurityAudit;
+use hamgam_gateway::client::HubEndpoint;
+use hamgam_gateway::pki::{CertificateAuthority, Subject, Validity};
+use hamgam_gateway::server::EdgeConfig;
+use hamgam_gateway::sync::{SessionLimits, SessionOptions};
+use hamgam_gateway::tls::{self, TlsMaterial};
+use hamgam_gateway::{DealerId, PeerIdentity};
+use hamgam_proto::hq::v1 as hq;
+use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
+use hamgam_proto::record::v1 as pb;
+use hamgam_proto::record::v1::record::Payload;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const TRUST_DOMAIN: &str = "hamgam";
+
+/// A deployment's PKI for one test: a CA and the certificates it issues.
+pub struct TestPki {
+    pub ca: CertificateAuthority,
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        TestPki {
+            ca: CertificateAuthority::generate(TRUST_DOMAIN, Validity::days_from_now(30))
+                .expect("CA"),
+        }
+    }
+
+    /// Certificate and key for a client identity, with this CA as trust anchor.
+    pub fn client_material(&self, identity: PeerIdentity) -> TlsMaterial {
+        let issued = self
+            .ca
+            .issue(&Subject::Client(identity), Validity::days_from_now(7))
+            .expect("client certificate");
+        TlsMaterial {
+            ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        }
+    }
+
+    /// The hub's server TLS config, for `127.0.0.1` and `localhost`.
+    pub fn hub_tls(&self) -> Arc<rustls::ServerConfig> {
+        let issued = self
+            .ca
+            .issue(
+                &Subject::Hub {
+                    dns_names: vec!["localhost".into()],
+                    ips: vec!["127.0.0.1".parse().expect("ip")],
+                },
+                Validity::days_from_now(7),
+            )
+            .expect("hub certificate");
+        tls::server_config(&TlsMaterial {
+            ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        })
+        .expect("server config")
+    }
+
+    /// An endpoint to `addr` presenting `identity`'s certificate.
+    pub fn endpoint(&self, addr: SocketAddr, identity: PeerIdentity) -> HubEndpoint {
+        let material = self.client_material(identity);
+        HubEndpoint::new(
+            addr.to_string(),
+            "localhost",
+            tls::client_config(&material).expect("client config"),
+        )
+    }
+
+    /// An HQ client to the hub at `addr`.
+    pub async fn hq_client(&self, addr: SocketAddr) -> HqServiceClient<tonic::transport::Channel> {
+        let channel = self
+            .endpoint(addr, PeerIdentity::Hq("test-hq".into()))
+            .connect()
+            .await
+            .expect("HQ connects");
+        HqServiceClient::new(channel)
+    }
+}
+
+pub fn dealer(id: &str) -> DealerId {
+    DealerId::new(id).expect("dealer id")
+}
+
+/// A hub served in-process on 127.0.0.1 with a sled store in `data_dir`.
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub audit: SecurityAudit,
+    pub data_dir: PathBuf,
+    stop_tx: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestHub {
+    /// Starts a hub on a free port.
+    pub async fn start(pki: &TestPki, data_dir: &Path) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(pki, data_dir, listener).await
+    }
+
+    /// Starts a hub on an already bound listener.
+    pub async fn start_on(pki: &TestPki, data_dir: &Path, listener: TcpListener) -> TestHub {
+        let addr = listener.local_addr().expect("local addr");
+        let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
+        let hub = Hub::new(Arc::new(store));
+        let audit = SecurityAudit::new();
+        let options = ServeOptions {
+            edge: EdgeConfig::new(pki.hub_tls(), TRUST_DOMAIN),
+            limits: SessionLimits::default(),
+            max_message_bytes: 16 * 1024 * 1024,
+            grace: Duration::from_secs(10),
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let serve_audit = audit.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stop_rx.await;
+            };
+            server::run(listener, hub, options, serve_audit, shutdown)
+                .await
+                .expect("hub serves");
+        });
+        TestHub {
+            addr,
+            audit,
+            data_dir: data_dir.to_owned(),
+            stop_tx: Some(stop_tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the hub gracefully and waits until its store is closed (so it can be reopened).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("hub task");
+        }
+    }
+}
+
+/// Every record the hub holds for `dealer_id`, through the HQ API, all pages.
+pub async fn hub_records(
+    client: &mut HqServiceClient<tonic::transport::Channel>,
+    dealer_id: &str,
+) -> Vec<hq::StoredRecord> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_dealer_records(hq::ListDealerRecordsRequest {
+                dealer_id: dealer_id.into(),
+                page_size: 1000,
+                page_token,
+            })
+            .await
+            .expect("ListDealerRecords")
+            .into_inner();
+        out.extend(page.records);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Every record in an agent's store, ascending by seq.
+pub fn agent_records(store: &AgentStore) -> Vec<pb::Record> {
+    store
+        .records_after_blocking(0, usize::MAX)
+        .expect("agent records")
+}
+
+/// Session options for tests: the defaults, with timeouts short enough to fail fast.
+pub fn session_options() -> SessionOptions {
+    SessionOptions {
+        ack_timeout: Duration::from_secs(20),
+        ..SessionOptions::default()
+    }
+}
+
+/// A well-formed payload, cycling through the kinds of record a dealership makes.
+pub fn sample_payload(i: u64) -> Payload {
+    let now = 1_760_000_000_000 + i as i64 * 60_000;
+    let customer_ref = format!("C-{}", i / 5);
+    let vin = format!("NAAP{:013}", i);
+    match i % 5 {
+        0 => Payload::Customer(pb::CustomerUpsert {
+            customer_ref,
+            party_type: pb::PartyType::Person as i32,
+            segment: pb::CustomerSegment::B2c as i32,
+            national_id: format!("{:010}", 1_000_000_000 + i),
+            given_name: "زهرا".into(),
+            family_name: format!("کریمی {i}"),
+            mobile: format!("0912{:07}", i),
+            address: Some(pb::Address {
+                city: "تهران".into(),
+                postal_code: "1234567890".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        1 => Payload::RetailDelivery(pb::RetailDelivery {
+            deal_ref: format!("DL-{i}"),
+            vin,
+            model_code: "SRN".into(),
+            model_name: "Shahin".into(),
+            model_year: 2026,
+            sale_date: Some(pb::Date {
+                year: 2026,
+                month: 3,
+                day: 1,
+            }),
+            delivery_date: Some(pb::Date {
+                year: 2026,
+                month: 3,
+                day: 10,
+            }),
+            odometer_km: 12,
+            sale_category: pb::SaleCategory::Retail as i32,
+            salesperson_id: "SP-1".into(),
+            parties: vec![
+                pb::DeliveryParty {
+                    role: pb::PartyRole::Buyer as i32,
+                    customer_ref: customer_ref.clone(),
+                },
+                pb::DeliveryParty {
+                    role: pb::PartyRole::Owner as i32,
+                    customer_ref,
+                },
+            ],
+        }),
+        2 => Payload::RepairOrder(pb::RepairOrder {
+            ro_number: format!("RO-{i}"),
+            vin,
+            owner_ref: customer_ref,
+            opened_at_ms: now,
+            completed_at_ms: now + 3_600_000,
+            odometer_in_km: 15_000,
+            odometer_out_km: 15_002,
+            advisor_id: "SA-2".into(),
+            pay_type: pb::PayType::Customer as i32,
+            job_lines: vec![pb::JobLine {
+                line_number: 1,
+                labor_op_code: "OIL-01".into(),
+                complaint: "سرویس دوره‌ای".into(),
+                correction: "تعویض روغن و فیلتر".into(),
+                technician_id: "T-9".into(),
+                actual_hours: 0.8,
+                standard_hours: 1.0,
+                parts: vec![pb::PartLine {
+                    part_number: "P-100".into(),
+                    quantity: 1,
+                    unit_price_rials: 4_500_000,
+                }],
+                pay_type: pb::PayType::Customer as i32,
+                ..Default::default()
+            }],
+            total_rials: 9_000_000,
+            ..Default::default()
+        }),
+        3 => Payload::Lead(pb::Lead {
+            lead_ref: format!("L-{i}"),
+            customer_ref,
+            source: pb::LeadSource::ShowroomVisit as i32,
+            model_interest: "Shahin".into(),
+            contacted_at_ms: now,
+            ..Default::default()
+        }),
+        _ => Payload::Survey(pb::Survey {
+            survey_ref: format!("SV-{i}"),
+            customer_ref,
+            subject: pb::SurveySubject::RepairOrder as i32,
+            subject_ref: format!("RO-{}", i - 2),
+            submitted_at_ms: now,
+            channel: pb::SurveyChannel::Sms as i32,
+            csat: 4,
+            nps: Some(8),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Records `count` sample records at an agent.
+pub fn record_samples(store: &AgentStore, count: u64) {
+    for i in 0..count {
+        store.capture("S-1", sample_payload(i)).expect("capture");
+    }
+}
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than `secs` seconds. A guard
+/// against a hang, not a synchronisation: the awaited future is the synchronisation.
+pub async fn within<F: std::future::Future>(secs: u64, what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
+}
