@@ -139,4 +139,11 @@ mod tests {
         let err = toml::from_str::<HubConfig>("listne = \"x\"").unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
     }
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let config: HubConfig = toml::from_str(include_str!("../../deploy/hub.example.toml")).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:7443");
+        assert_eq!(config.limits.max_batch_records, Limits::default().max_batch_records);
+    }
 }
