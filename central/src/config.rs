@@ -142,8 +142,12 @@ mod tests {
 
     #[test]
     fn the_shipped_example_config_parses() {
-        let config: HubConfig = toml::from_str(include_str!("../../deploy/hub.example.toml")).unwrap();
+        let config: HubConfig =
+            toml::from_str(include_str!("../../deploy/hub.example.toml")).unwrap();
         assert_eq!(config.listen, "0.0.0.0:7443");
-        assert_eq!(config.limits.max_batch_records, Limits::default().max_batch_records);
+        assert_eq!(
+            config.limits.max_batch_records,
+            Limits::default().max_batch_records
+        );
     }
 }

@@ -114,7 +114,8 @@ mod tests {
 
     #[test]
     fn the_shipped_example_config_parses_and_typos_are_refused() {
-        let config: AgentConfig = toml::from_str(include_str!("../../deploy/agent.example.toml")).unwrap();
+        let config: AgentConfig =
+            toml::from_str(include_str!("../../deploy/agent.example.toml")).unwrap();
         assert_eq!(config.dealer_id, "D-1042");
         assert_eq!(config.hub.server_name, "hub.example.ir");
         assert!(toml::from_str::<AgentConfig>("dealer = \"D-1\"").is_err());
