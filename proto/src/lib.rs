@@ -2,6 +2,9 @@
 //! (`hamgam.record.v1`, `hamgam.sync.v1`, `hamgam.hq.v1`), their generated Rust code, and their
 //! canonical JSON form.
 //!
+//! It also holds the vocabulary both ends must judge identically: [`text`] normalisation and the
+//! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks.
+//!
 //! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
 //! crate and never on each other.
 
@@ -40,4 +43,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 mod kind;
+pub mod text;
+pub mod values;
+
 pub use kind::RecordKind;
