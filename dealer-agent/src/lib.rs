@@ -6,6 +6,7 @@
 //! - [`capture`]: payloads from JSON or `--field name=value` pairs;
 //! - [`hlc`]: the hybrid logical clock that stamps every record;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
+//! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
 //! - [`config`]: the agent's configuration.
 //!
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
@@ -13,6 +14,7 @@
 pub mod capture;
 pub mod config;
 pub mod hlc;
+pub mod local_api;
 pub mod store;
 pub mod sync_loop;
 

@@ -9,13 +9,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hamgam_dealer_agent::capture;
 use hamgam_dealer_agent::config::AgentConfig;
-use hamgam_dealer_agent::store::AgentStore;
+use hamgam_dealer_agent::local_api::{self, LocalRequest, LocalResponse};
+use hamgam_dealer_agent::store::{AgentStore, StoreError};
 use hamgam_dealer_agent::sync_loop::{self, Backoff};
 use hamgam_gateway::client::HubEndpoint;
 use hamgam_gateway::sync::SessionOptions;
 use hamgam_gateway::tls::{self, TlsFiles};
 use hamgam_gateway::{DealerId, PeerIdentity};
-use hamgam_proto::record::v1::Outcome;
+use hamgam_proto::record::v1::{Outcome, Verdict};
 use hamgam_proto::RecordKind;
 
 #[derive(Parser)]
@@ -131,32 +132,41 @@ fn main() -> Result<()> {
             };
             let from_fields = capture::json_from_fields(&fields, now)?;
             merge_json(&mut document, from_fields)?;
-            let payload = capture::payload_from_json(kind, document)?;
-            let store = open_store(&config, dealer)?;
-            let saved = store.capture(staff.as_deref().unwrap_or(&config.staff_id), payload)?;
-            println!(
-                "saved {kind} as seq {} (record {}); it syncs when the hub is reachable",
-                saved.seq, saved.record_id
-            );
+            // Checked here so a typo is reported before anything is stored.
+            let payload = capture::payload_from_json(kind, document.clone())?;
+            let staff_id = staff.unwrap_or_else(|| config.staff_id.clone());
+            let (seq, record_id) = match access_store(&config, dealer)? {
+                StoreAccess::Direct(store) => {
+                    let saved = store.capture(&staff_id, payload)?;
+                    (saved.seq, saved.record_id)
+                }
+                StoreAccess::Running => match ask_running_agent(
+                    &config,
+                    LocalRequest::Capture {
+                        staff_id,
+                        kind: kind.name().to_owned(),
+                        payload: document,
+                    },
+                )? {
+                    LocalResponse::Saved { seq, record_id } => (seq, record_id),
+                    other => bail!("unexpected answer from the running agent: {other:?}"),
+                },
+            };
+            println!("saved {kind} as seq {seq} (record {record_id}); it syncs when the hub is reachable");
             Ok(())
         }
         Command::Status { json } => {
-            let store = open_store(&config, dealer)?;
-            let status = store.status()?;
+            let status = match access_store(&config, dealer)? {
+                StoreAccess::Direct(store) => store.status()?,
+                StoreAccess::Running => match ask_running_agent(&config, LocalRequest::Status)? {
+                    LocalResponse::Status { status } => status,
+                    other => bail!("unexpected answer from the running agent: {other:?}"),
+                },
+            };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "dealer_id": status.dealer_id,
-                        "last_seq": status.last_seq,
-                        "acked_seq": status.acked_seq,
-                        "pending": status.pending(),
-                        "last_sync_ms": status.last_sync_ms,
-                        "last_error": status.last_error,
-                        "rejected": status.rejected,
-                        "flagged": status.flagged,
-                    })
-                );
+                let mut value = serde_json::to_value(&status)?;
+                value["pending"] = status.pending().into();
+                println!("{value}");
             } else {
                 println!("dealer:        {}", status.dealer_id);
                 println!("records made:  {}", status.last_seq);
@@ -211,11 +221,34 @@ fn main() -> Result<()> {
                     hamgam_gateway::shutdown::signal().await;
                     signal.cancel();
                 });
+                // Staff keep recording from other processes while this one holds the store.
+                let socket = local_api::socket_path(&config.data_dir);
+                let listener = local_api::bind(&socket).with_context(|| {
+                    format!("cannot open the local API socket {}", socket.display())
+                })?;
+                let local_api = tokio::spawn(local_api::serve(
+                    store.clone(),
+                    listener,
+                    socket,
+                    shutdown.clone(),
+                ));
                 let backoff = Backoff::new(
                     Duration::from_millis(config.sync.backoff_initial_ms),
                     Duration::from_millis(config.sync.backoff_max_ms),
                 );
-                sync_loop::run(store, endpoint, session_options(&config), backoff, shutdown).await;
+                sync_loop::run(
+                    store,
+                    endpoint,
+                    session_options(&config),
+                    backoff,
+                    shutdown.clone(),
+                )
+                .await;
+                shutdown.cancel();
+                local_api
+                    .await
+                    .context("the local API task failed")?
+                    .context("the local API failed")?;
                 Ok(())
             })
         }
@@ -223,9 +256,19 @@ fn main() -> Result<()> {
             if lang != "fa" && lang != "en" {
                 bail!("--lang must be fa or en, not `{lang}`");
             }
-            let store = open_store(&config, dealer)?;
+            let verdicts: Vec<Verdict> = match access_store(&config, dealer)? {
+                StoreAccess::Direct(store) => store.verdicts()?,
+                StoreAccess::Running => match ask_running_agent(&config, LocalRequest::Verdicts)? {
+                    LocalResponse::Verdicts { verdicts } => verdicts
+                        .into_iter()
+                        .map(serde_json::from_value)
+                        .collect::<Result<_, _>>()
+                        .context("the running agent sent a verdict this version cannot read")?,
+                    other => bail!("unexpected answer from the running agent: {other:?}"),
+                },
+            };
             let mut shown = 0;
-            for verdict in store.verdicts()? {
+            for verdict in verdicts {
                 if needs_fixing && verdict.outcome() == Outcome::Accepted {
                     continue;
                 }
@@ -294,6 +337,36 @@ fn open_store(config: &AgentConfig, dealer: DealerId) -> Result<AgentStore> {
         )
     })?;
     Ok(AgentStore::open(&config.data_dir, dealer)?)
+}
+
+/// How this process reaches the dealer's store.
+enum StoreAccess {
+    /// Nobody else has it open: use it directly.
+    Direct(AgentStore),
+    /// `dealer-agent run` holds it: go through its local API.
+    Running,
+}
+
+fn access_store(config: &AgentConfig, dealer: DealerId) -> Result<StoreAccess> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    match AgentStore::open(&config.data_dir, dealer) {
+        Ok(store) => Ok(StoreAccess::Direct(store)),
+        Err(StoreError::Locked { .. }) => Ok(StoreAccess::Running),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn ask_running_agent(config: &AgentConfig, request: LocalRequest) -> Result<LocalResponse> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(local_api::request(&config.data_dir, &request))?)
 }
 
 fn endpoint(config: &AgentConfig, dealer: &DealerId) -> Result<HubEndpoint> {

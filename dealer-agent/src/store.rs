@@ -61,7 +61,7 @@ pub struct Saved {
 }
 
 /// The agent's sync state for `dealer-agent status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncStatus {
     pub dealer_id: String,
     pub last_seq: u64,

@@ -251,10 +251,8 @@ impl Mobile {
             rest
         } else if let Some(rest) = digits.strip_prefix("98").filter(|r| r.len() == 10) {
             rest
-        } else if let Some(rest) = digits.strip_prefix('0') {
-            rest
         } else {
-            ""
+            digits.strip_prefix('0').unwrap_or_default()
         };
         let ok = national.len() == 10
             && national.starts_with('9')
