@@ -19,3 +19,4 @@ pub mod store;
 pub mod sync_loop;
 
 pub use store::AgentStore;
+pub mod simulate;

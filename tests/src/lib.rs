@@ -7,6 +7,7 @@
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
 pub mod relay;
+pub mod truth;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
