@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Hamgam demo: a fresh PKI, a hub, three dealership agents that record and sync, and what HQ sees.
-# Everything runs on 127.0.0.1 with embedded sled stores in a temporary folder; nothing is left
+# Hamgam demo: a fresh PKI, a hub and three dealership agents as real processes on 127.0.0.1 with
+# embedded sled stores; each branch simulates a few days of work (realistic Persian data with
+# injected faults), the agents sync over mutual TLS, and HQ's view is printed. Nothing is left
 # running afterwards.
 #
-#   ./deploy/demo.sh                 # builds (release) and runs
-#   HAMGAM_PROFILE=dev ./deploy/demo.sh   # reuse a debug build (what CI does)
-#   HAMGAM_DEMO_KEEP=1 ./deploy/demo.sh   # keep the folder with stores, certificates and logs
+#   ./deploy/demo.sh                        # builds (release) and runs
+#   HAMGAM_PROFILE=dev ./deploy/demo.sh     # reuse a debug build (what CI does)
+#   HAMGAM_DEMO_KEEP=1 ./deploy/demo.sh     # keep the folder with stores, certificates and logs
+#   HAMGAM_DEMO_SEED=7 ./deploy/demo.sh     # another simulated network
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,25 +19,29 @@ case "$profile" in
   dev) target_dir=debug ;;
   *) echo "HAMGAM_PROFILE must be release or dev" >&2; exit 2 ;;
 esac
+seed="${HAMGAM_DEMO_SEED:-42}"
 
-step() { printf '\n== %s\n' "$*"; }
+started=$SECONDS
+step() { printf '\n== [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
 
 step "building central and dealer-agent ($profile)"
 cargo build --profile "$profile" -p hamgam-central -p hamgam-dealer-agent
 bin="target/$target_dir"
+started=$SECONDS
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/hamgam-demo.XXXXXX")"
-hub_pid=""
+pids=()
 cleanup() {
-  if [ -n "$hub_pid" ] && kill -0 "$hub_pid" 2>/dev/null; then
-    kill -TERM "$hub_pid" 2>/dev/null || true
-    wait "$hub_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -z "${HAMGAM_DEMO_KEEP:-}" ]; then rm -rf "$work"; else echo "demo files kept in $work"; fi
 }
 trap cleanup EXIT
 
 dealers=(D-1042 D-2077 D-3155)
+network="$(IFS=,; echo "${dealers[*]}")"
 
 step "making a PKI in $work/pki (CA, hub, three dealers, HQ)"
 "$bin/central" pki init --dir "$work/pki"
@@ -43,22 +49,33 @@ step "making a PKI in $work/pki (CA, hub, three dealers, HQ)"
 for d in "${dealers[@]}"; do "$bin/central" pki issue dealer "$d" --dir "$work/pki"; done
 "$bin/central" pki issue hq demo --dir "$work/pki"
 
+hub_addr="127.0.0.1:9" # nothing listens here until the hub starts
+agent_args() {
+  local d="$1"
+  echo --dealer "$d" --data-dir "$work/agent-$d" --hub "$hub_addr" --server-name localhost \
+    --ca "$work/pki/ca.crt" --cert "$work/pki/dealer-$d.crt" --key "$work/pki/dealer-$d.key"
+}
 agent() {
   local d="$1"; shift
-  "$bin/dealer-agent" --dealer "$d" --data-dir "$work/agent-$d" --hub "$hub_addr" --server-name localhost \
-    --ca "$work/pki/ca.crt" --cert "$work/pki/dealer-$d.crt" --key "$work/pki/dealer-$d.key" "$@"
+  # shellcheck disable=SC2046 # the paths are ours and have no spaces
+  "$bin/dealer-agent" $(agent_args "$d") "$@"
 }
 
-step "the hub is not up yet: dealer D-1042 records a walk-in anyway, and its sync fails"
-hub_addr="127.0.0.1:9" # nothing listens here
-agent D-1042 record lead --staff S-1 -f customerRef=L-00 -f source=LEAD_SOURCE_PHONE_CALL -f contactedAtMs=now
-agent D-1042 sync || echo "(sync failed as expected; the record stays pending)"
+for d in "${dealers[@]}"; do
+  step "branch $d records three days of work (simulated, seed $seed, 2% of each fault)"
+  agent "$d" simulate --seed "$seed" --network "$network" --days 3 --faults all=0.02 \
+    --labels "$work/labels-$d.jsonl" --registry "$work/registry.json"
+done
+
+step "the hub is not up yet: D-1042 tries to sync, fails, and keeps everything"
+agent D-1042 sync || echo "(sync failed as expected; the records stay pending)"
 agent D-1042 status
 
 step "starting the hub (mutual TLS, sled store in $work/hub)"
 "$bin/central" serve --listen 127.0.0.1:0 --data-dir "$work/hub" \
   --ca "$work/pki/ca.crt" --cert "$work/pki/hub.crt" --key "$work/pki/hub.key" \
   --addr-file "$work/hub.addr" 2>"$work/hub.log" &
+pids+=($!)
 hub_pid=$!
 for _ in $(seq 1 100); do
   [ -s "$work/hub.addr" ] && break
@@ -69,43 +86,46 @@ done
 hub_addr="$(cat "$work/hub.addr")"
 echo "hub listening on $hub_addr"
 
-n=0
+step "starting three agents (dealer-agent run): they connect and sync"
 for d in "${dealers[@]}"; do
-  n=$((n + 1))
-  step "dealer $d records a day of work"
-  for i in 1 2 3; do
-    c="C-$n$i"
-    agent "$d" record customer --staff "S-$n" -f customerRef="$c" -f partyType=PARTY_TYPE_PERSON \
-      -f givenName="مریم" -f familyName="رضایی $n$i" -f nationalId="00${n}${i}000000" -f mobile="0912${n}${i}00000"
-    agent "$d" record retail-delivery --staff "S-$n" -f dealRef="DL-$n$i" -f vin="NAAP${n}${i}0000000000${i}" \
-      -f modelName=Shahin -f modelYear=2026 -f saleDate=2026-10-01 -f deliveryDate=2026-10-05 \
-      -f saleCategory=SALE_CATEGORY_RETAIL -f "parties=[{\"role\":\"PARTY_ROLE_BUYER\",\"customerRef\":\"$c\"}]"
-    agent "$d" record repair-order --staff "S-$n" -f roNumber="RO-$n$i" -f vin="NAAP${n}${i}0000000000${i}" \
-      -f ownerRef="$c" -f openedAtMs=now -f payType=PAY_TYPE_CUSTOMER -f odometerInKm=1500 -f odometerOutKm=1502
-    agent "$d" record lead --staff "S-$n" -f customerRef="L-$n$i" -f source=LEAD_SOURCE_SHOWROOM_VISIT -f contactedAtMs=now
-  done
-  # One record with a required field left empty: the hub keeps it in quarantine and says why.
-  agent "$d" record lead --staff "S-$n" -f customerRef="L-${n}9"
-  agent "$d" status
-  step "dealer $d syncs"
-  agent "$d" sync
+  # Started directly (not through a shell function) so $! is the agent itself.
+  # shellcheck disable=SC2046
+  "$bin/dealer-agent" $(agent_args "$d") run 2>"$work/agent-$d.log" &
+  pids+=($!)
 done
 
-step "what the hub sent back to D-1042: records that need a fix"
-agent D-1042 verdicts --needs-fixing --lang en
-agent D-1042 verdicts --needs-fixing --lang fa
+step "a walk-in at D-2077 while its agent runs: recorded through the running agent, synced at once"
+for _ in $(seq 1 100); do [ -S "$work/agent-D-2077/agent.sock" ] && break; sleep 0.1; done
+agent D-2077 record lead --staff D-2077-S1 -f customerRef=WALKIN-1 -f source=LEAD_SOURCE_SHOWROOM_VISIT \
+  -f modelInterest=Tara -f contactedAtMs=now
+
+step "waiting until every agent's outbox is empty"
+for d in "${dealers[@]}"; do
+  for i in $(seq 1 600); do
+    pending="$(agent "$d" status --json | sed -n 's/.*"pending":\([0-9]*\).*/\1/p')"
+    [ "$pending" = "0" ] && break
+    [ $((i % 20)) -eq 0 ] && echo "$d: $pending records still pending"
+    sleep 0.1
+  done
+  [ "$pending" = "0" ] || { echo "$d did not finish syncing" >&2; cat "$work/agent-$d.log" >&2; exit 1; }
+  echo "$d: everything synced"
+done
 
 hq() {
   "$bin/central" query --hub "$hub_addr" --server-name localhost --ca "$work/pki/ca.crt" \
     --cert "$work/pki/hq-demo.crt" --key "$work/pki/hq-demo.key" "$@"
 }
-step "what HQ sees: dealers"
+step "what HQ sees: records per dealer"
 hq dealers
-step "what HQ sees: records of D-2077"
-hq records D-2077 --limit 20
+step "what HQ sees: verdicts, and findings by rule"
+hq findings
+echo "(the hub applies R00 and R01 today; the rest of RULES.md, reliability scores, lifecycle"
+echo " stages and the customer 360 view come with the rule-engine, merge and HQ API issues)"
+step "what D-1042's staff see: records that need a fix"
+agent D-1042 verdicts --needs-fixing --lang en | head -n 12
 
-step "stopping the hub (SIGTERM)"
-kill -TERM "$hub_pid"
-wait "$hub_pid"
-hub_pid=""
-echo "hub stopped cleanly; demo done"
+step "stopping the agents and the hub (SIGTERM)"
+for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+for pid in "${pids[@]}"; do wait "$pid"; done
+pids=()
+echo "everything stopped cleanly; demo done in $((SECONDS - started))s after the build"

@@ -166,6 +166,9 @@ struct HqConnection {
 enum QueryCommand {
     /// Every dealer the hub has heard from, with its sync state.
     Dealers,
+    /// Verdicts and findings by rule for every dealer (reads every record: for small hubs and
+    /// demos; HQ's indexed flag queries come with the HQ API).
+    Findings,
     /// A dealer's records with their verdicts, in seq order.
     Records {
         dealer_id: String,
@@ -406,6 +409,86 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
             }
             let total: u64 = dealers.iter().map(|d| d.record_count).sum();
             println!("{} dealers, {total} records", dealers.len());
+        }
+        QueryCommand::Findings => {
+            let dealers = client
+                .list_dealers(hq::ListDealersRequest {})
+                .await
+                .context("ListDealers failed")?
+                .into_inner()
+                .dealers;
+            let mut by_rule: std::collections::BTreeMap<
+                String,
+                std::collections::BTreeMap<String, u64>,
+            > = Default::default();
+            let mut outcomes: std::collections::BTreeMap<String, [u64; 3]> = Default::default();
+            for dealer in &dealers {
+                let mut page_token = String::new();
+                loop {
+                    let page = client
+                        .list_dealer_records(hq::ListDealerRecordsRequest {
+                            dealer_id: dealer.dealer_id.clone(),
+                            page_size: 1000,
+                            page_token: page_token.clone(),
+                        })
+                        .await
+                        .context("ListDealerRecords failed")?
+                        .into_inner();
+                    for stored in &page.records {
+                        let Some(verdict) = &stored.verdict else {
+                            continue;
+                        };
+                        let slot = match verdict.outcome() {
+                            hamgam_proto::record::v1::Outcome::Rejected => 2,
+                            hamgam_proto::record::v1::Outcome::AcceptedWithFlags => 1,
+                            _ => 0,
+                        };
+                        outcomes.entry(dealer.dealer_id.clone()).or_default()[slot] += 1;
+                        for finding in &verdict.findings {
+                            *by_rule
+                                .entry(finding.rule_id.clone())
+                                .or_default()
+                                .entry(dealer.dealer_id.clone())
+                                .or_default() += 1;
+                        }
+                    }
+                    if page.next_page_token.is_empty() {
+                        break;
+                    }
+                    page_token = page.next_page_token;
+                }
+            }
+            if conn.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "outcomes": outcomes, "findings_by_rule": by_rule })
+                );
+                return Ok(());
+            }
+            println!(
+                "{:<10} {:>9} {:>9} {:>9}",
+                "dealer", "accepted", "flagged", "rejected"
+            );
+            for (dealer, [ok, flagged, rejected]) in &outcomes {
+                println!("{dealer:<10} {ok:>9} {flagged:>9} {rejected:>9}");
+            }
+            println!();
+            let names: Vec<&String> = outcomes.keys().collect();
+            print!("{:<6}", "rule");
+            for name in &names {
+                print!(" {name:>9}");
+            }
+            println!();
+            for (rule, counts) in &by_rule {
+                print!("{rule:<6}");
+                for name in &names {
+                    print!(" {:>9}", counts.get(*name).copied().unwrap_or(0));
+                }
+                println!();
+            }
+            if by_rule.is_empty() {
+                println!("(no findings)");
+            }
         }
         QueryCommand::Records { dealer_id, limit } => {
             let mut page_token = String::new();

@@ -94,6 +94,38 @@ enum Command {
     /// Stay connected and sync records as they are made; reconnects with jittered backoff.
     /// Stops on SIGINT/SIGTERM.
     Run,
+    /// Record a simulated dealership's work (realistic data with labelled faults), for demos and
+    /// smoke tests against a real hub. The network is the same for every dealer given the same
+    /// --seed, --network, --start and --days, so several agents simulate one consistent network.
+    Simulate {
+        /// Seed of the simulated network.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Every dealer of the network, comma-separated (default: this dealer alone).
+        #[arg(long, value_delimiter = ',')]
+        network: Vec<String>,
+        /// Working days simulated.
+        #[arg(long, default_value_t = 3)]
+        days: u32,
+        /// First simulated day, YYYY-MM-DD (default: so the window ends yesterday).
+        #[arg(long)]
+        start: Option<String>,
+        /// Fault rates per rule, e.g. `all=0.02,V01=0.1` (`all=0` for clean data).
+        #[arg(long, default_value = "all=0.02")]
+        faults: String,
+        /// Vehicles each dealer sold before the window (its imported delivery history).
+        #[arg(long, default_value_t = 150)]
+        fleet: u32,
+        /// Service visits per dealer per day.
+        #[arg(long, default_value_t = 12)]
+        visits_per_day: u32,
+        /// Write the ground truth here: one JSON line per record (seq, record id, kind, rules).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Write the network's dealer registry (company IDs, staff) here as JSON.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+    },
     /// List the hub's verdicts on this dealer's records.
     Verdicts {
         /// Only rejected and flagged records.
@@ -252,6 +284,31 @@ fn main() -> Result<()> {
                 Ok(())
             })
         }
+        Command::Simulate {
+            seed,
+            network,
+            days,
+            start,
+            faults,
+            fleet,
+            visits_per_day,
+            labels,
+            registry,
+        } => simulate_command(
+            &config,
+            dealer,
+            SimulateArgs {
+                seed,
+                network,
+                days,
+                start,
+                faults,
+                fleet,
+                visits_per_day,
+                labels,
+                registry,
+            },
+        ),
         Command::Verdicts { needs_fixing, lang } => {
             if lang != "fa" && lang != "en" {
                 bail!("--lang must be fa or en, not `{lang}`");
@@ -337,6 +394,112 @@ fn open_store(config: &AgentConfig, dealer: DealerId) -> Result<AgentStore> {
         )
     })?;
     Ok(AgentStore::open(&config.data_dir, dealer)?)
+}
+
+struct SimulateArgs {
+    seed: u64,
+    network: Vec<String>,
+    days: u32,
+    start: Option<String>,
+    faults: String,
+    fleet: u32,
+    visits_per_day: u32,
+    labels: Option<PathBuf>,
+    registry: Option<PathBuf>,
+}
+
+fn simulate_command(config: &AgentConfig, dealer: DealerId, args: SimulateArgs) -> Result<()> {
+    use hamgam_dealer_agent::simulate::{self, FaultRates, SimulationConfig};
+    let now = hamgam_gateway::sync::now_ms();
+    let mut network: Vec<DealerId> = args
+        .network
+        .iter()
+        .map(|d| DealerId::new(d.trim()))
+        .collect::<Result<_, _>>()
+        .context("--network")?;
+    if network.is_empty() {
+        network.push(dealer.clone());
+    }
+    if !network.contains(&dealer) {
+        bail!("--network must include this agent's dealer {dealer}");
+    }
+    let mut sim = SimulationConfig::small(args.seed, network, now);
+    sim.days = args.days;
+    sim.start = match &args.start {
+        Some(text) => time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .with_context(|| format!("--start `{text}` is not a YYYY-MM-DD date"))?,
+        None => simulate::date_of(now) - time::Duration::days(args.days as i64 + 1),
+    };
+    sim.fleet_per_dealer = args.fleet;
+    sim.visits_per_day = args.visits_per_day;
+    sim.faults = FaultRates::parse(&args.faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+    let generated =
+        simulate::simulate(&sim).map_err(|e| anyhow::anyhow!("cannot simulate: {e}"))?;
+    let log = generated.log(&dealer);
+    let StoreAccess::Direct(store) = access_store(config, dealer.clone())? else {
+        bail!("`dealer-agent run` holds the store; stop it before importing a simulation");
+    };
+    let mut truth = match &args.labels {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let total = log.len();
+    let mut done = 0;
+    for chunk in log.chunks(500) {
+        let saved = store.capture_many(
+            chunk
+                .iter()
+                .map(|r| (r.staff_id.clone(), r.payload.clone()))
+                .collect(),
+        )?;
+        if let Some(out) = truth.as_mut() {
+            use std::io::Write;
+            for (record, saved) in chunk.iter().zip(&saved) {
+                let line = serde_json::json!({
+                    "dealer_id": dealer.as_str(),
+                    "seq": saved.seq,
+                    "record_id": saved.record_id,
+                    "kind": RecordKind::of(&record.payload).name(),
+                    "rules": record.faults,
+                });
+                writeln!(out, "{line}").context("cannot write the labels")?;
+            }
+        }
+        done += chunk.len();
+        eprintln!("simulated {done}/{total} records for {dealer}");
+    }
+    if let Some(mut out) = truth {
+        use std::io::Write;
+        out.flush().context("cannot write the labels")?;
+    }
+    if let Some(path) = &args.registry {
+        std::fs::write(path, serde_json::to_string_pretty(&generated.dealers)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut faults = std::collections::BTreeMap::<&str, usize>::new();
+    for record in log {
+        for rule in &record.faults {
+            *faults.entry(rule.as_str()).or_default() += 1;
+        }
+    }
+    let faulty = log.iter().filter(|r| !r.faults.is_empty()).count();
+    println!(
+        "{dealer}: {total} records simulated ({} to {}), {faulty} with injected faults: {}",
+        sim.start,
+        sim.start + time::Duration::days(sim.days as i64 - 1),
+        faults
+            .iter()
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok(())
 }
 
 /// How this process reaches the dealer's store.

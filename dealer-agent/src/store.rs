@@ -160,9 +160,18 @@ impl AgentStore {
     /// Saves a new record made by `staff_id`: assigns its seq, id and clock stamps, and returns
     /// only once it is durable on disk. Blocking.
     pub fn capture(&self, staff_id: &str, payload: Payload) -> Result<Saved, StoreError> {
+        let mut saved = self.capture_many(vec![(staff_id.to_owned(), payload)])?;
+        saved
+            .pop()
+            .ok_or_else(|| StoreError::Engine("nothing was saved".into()))
+    }
+
+    /// Saves several records (an import from the dealer's DMS) in one atomic, durable batch, in
+    /// the given order. Blocking.
+    pub fn capture_many(&self, records: Vec<(String, Payload)>) -> Result<Vec<Saved>, StoreError> {
         let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let seq = read_u64(&self.tree, "next_seq")?.unwrap_or(1);
-        let last_hlc = match self.tree.get(meta_key("hlc")).map_err(engine)? {
+        let first_seq = read_u64(&self.tree, "next_seq")?.unwrap_or(1);
+        let mut last_hlc = match self.tree.get(meta_key("hlc")).map_err(engine)? {
             Some(bytes) => {
                 Some(
                     HlcStamp::decode(bytes.as_ref()).map_err(|e| StoreError::Corrupt {
@@ -174,29 +183,41 @@ impl AgentStore {
             None => None,
         };
         let now = hamgam_gateway::sync::now_ms();
-        let stamp = hlc::tick(last_hlc.as_ref(), now);
-        let record = Record {
-            record_id: uuid::Uuid::now_v7().to_string(),
-            dealer_id: self.dealer.to_string(),
-            seq,
-            recorded_at_ms: now,
-            hlc: Some(stamp),
-            staff_id: staff_id.to_owned(),
-            schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
-            payload: Some(payload),
-        };
         let mut batch = sled::Batch::default();
-        batch.insert(&seq_key(RECORD, seq), record.encode_to_vec());
-        batch.insert(meta_key("next_seq"), &(seq + 1).to_be_bytes());
-        batch.insert(meta_key("hlc"), stamp.encode_to_vec());
+        let mut saved = Vec::with_capacity(records.len());
+        for (offset, (staff_id, payload)) in records.into_iter().enumerate() {
+            let seq = first_seq + offset as u64;
+            let stamp = hlc::tick(last_hlc.as_ref(), now);
+            let record = Record {
+                record_id: uuid::Uuid::now_v7().to_string(),
+                dealer_id: self.dealer.to_string(),
+                seq,
+                recorded_at_ms: now,
+                hlc: Some(stamp),
+                staff_id,
+                schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+                payload: Some(payload),
+            };
+            batch.insert(&seq_key(RECORD, seq), record.encode_to_vec());
+            tracing::debug!(dealer_id = %self.dealer, record_id = %record.record_id, seq, "record saved");
+            saved.push(Saved {
+                seq,
+                record_id: record.record_id,
+            });
+            last_hlc = Some(stamp);
+        }
+        let Some(last) = saved.last() else {
+            return Ok(saved);
+        };
+        let last_seq = last.seq;
+        batch.insert(meta_key("next_seq"), &(last_seq + 1).to_be_bytes());
+        if let Some(stamp) = &last_hlc {
+            batch.insert(meta_key("hlc"), stamp.encode_to_vec());
+        }
         self.tree.apply_batch(batch).map_err(engine)?;
         self.db.flush().map_err(engine)?;
-        self.last_seq_tx.send_replace(seq);
-        tracing::info!(dealer_id = %self.dealer, record_id = %record.record_id, seq, "record saved");
-        Ok(Saved {
-            seq,
-            record_id: record.record_id,
-        })
+        self.last_seq_tx.send_replace(last_seq);
+        Ok(saved)
     }
 
     /// The record at `seq`.
