@@ -6,6 +6,7 @@
 //! Nothing here is a mock of what users run: the hub is `central::server::run`, the agent's
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
+pub mod bench;
 pub mod relay;
 pub mod truth;
 

@@ -1,0 +1,588 @@
+//! The benchmark sections. Each returns its figures as JSON and prints a table.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hamgam_dealer_agent::simulate::{self, FaultRates, SimulationConfig};
+use hamgam_dealer_agent::AgentStore;
+use hamgam_gateway::audit::SecurityAudit;
+use hamgam_gateway::authz::AuthorizeLayer;
+use hamgam_gateway::server::{incoming, EdgeConfig};
+use hamgam_gateway::sync::client::run_session;
+use hamgam_gateway::sync::{
+    DealerSyncService, Ingest, IngestError, IngestOutcome, SessionLimits, SessionMode,
+    SessionOptions,
+};
+use hamgam_gateway::{DealerId, PeerIdentity};
+use hamgam_proto::hq::v1 as hq;
+use hamgam_proto::record::v1 as pb;
+use hamgam_proto::record::v1::record::Payload;
+use hamgam_proto::sync::v1::dealer_sync_server::DealerSyncServer;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::outbox::{MemoryOutbox, Opened};
+use super::{percentile, rss_bytes, Sizes};
+use crate::{TestHub, TestPki};
+
+/// Realistic payloads from the simulator, clean.
+pub fn payloads() -> Vec<Payload> {
+    let now = hamgam_gateway::sync::now_ms();
+    let mut config = SimulationConfig::small(1, vec![crate::dealer("D-BENCH")], now);
+    config.faults = FaultRates::none();
+    let network = simulate::simulate(&config).expect("simulation");
+    network
+        .logs
+        .values()
+        .flatten()
+        .map(|r| r.payload.clone())
+        .collect()
+}
+
+fn options(mode: SessionMode) -> SessionOptions {
+    SessionOptions {
+        mode,
+        ack_timeout: Duration::from_secs(120),
+        ..SessionOptions::default()
+    }
+}
+
+/// Drives `agents` sessions of `per_agent` records each against `addr`; all connections are made
+/// first, then every session starts at once. Returns (elapsed, records, wire bytes).
+async fn drive(
+    pki: &TestPki,
+    addr: std::net::SocketAddr,
+    prefix: &str,
+    agents: usize,
+    per_agent: usize,
+    payloads: &[Payload],
+) -> (Duration, usize, usize) {
+    let mut outboxes = Vec::with_capacity(agents);
+    let mut channels = Vec::with_capacity(agents);
+    for i in 0..agents {
+        let dealer = DealerId::new(format!("{prefix}-{i}")).expect("dealer id");
+        let endpoint = pki.endpoint(addr, PeerIdentity::Dealer(dealer.clone()));
+        outboxes.push(Arc::new(MemoryOutbox::new(dealer, payloads, per_agent)));
+        channels.push(endpoint);
+    }
+    let connected = futures_join(channels.iter().map(|e| e.connect())).await;
+    let bytes: usize = outboxes.iter().map(|o| o.wire_bytes()).sum();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (channel, outbox) in connected.into_iter().zip(&outboxes) {
+        let channel = channel.expect("agent connects");
+        let outbox = outbox.clone();
+        tasks.push(tokio::spawn(async move {
+            run_session(
+                channel,
+                &*outbox,
+                &options(SessionMode::UntilDrained),
+                std::future::pending(),
+            )
+            .await
+            .expect("session")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("agent task");
+    }
+    let elapsed = started.elapsed();
+    let records: u64 = outboxes.iter().map(|o| o.acked()).sum();
+    assert_eq!(records as usize, agents * per_agent, "every record acked");
+    (elapsed, agents * per_agent, bytes)
+}
+
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let handles: Vec<_> = futures.collect();
+    for f in handles {
+        out.push(f.await);
+    }
+    out
+}
+
+/// A sync sink that stores nothing: the gRPC + mutual-TLS layer alone.
+#[derive(Default)]
+struct NoopIngest;
+
+impl Ingest for NoopIngest {
+    async fn open_session(&self, _dealer: &DealerId, _offset: i64) -> Result<u64, IngestError> {
+        Ok(0)
+    }
+
+    async fn ingest(
+        &self,
+        _dealer: &DealerId,
+        records: Vec<pb::Record>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let stored_seq = records.last().map(|r| r.seq).unwrap_or(0);
+        let verdicts = records
+            .iter()
+            .map(|r| pb::Verdict {
+                record_id: r.record_id.clone(),
+                seq: r.seq,
+                outcome: pb::Outcome::Accepted as i32,
+                ..Default::default()
+            })
+            .collect();
+        Ok(IngestOutcome {
+            stored_seq,
+            verdicts,
+        })
+    }
+}
+
+async fn noop_sink(pki: &TestPki) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let audit = SecurityAudit::new();
+    let edge = EdgeConfig::new(pki.hub_tls(), crate::TRUST_DOMAIN);
+    let service = DealerSyncService::new(
+        Arc::new(NoopIngest),
+        SessionLimits::default(),
+        audit.clone(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .layer(AuthorizeLayer::new(
+                hamgam_central::server::access_policy(),
+                audit.clone(),
+            ))
+            .add_service(DealerSyncServer::new(service))
+            .serve_with_incoming_shutdown(incoming(listener, edge, audit), async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    (addr, stop_tx)
+}
+
+/// Raw sled: the same records' bytes inserted in batches of 500, one flush at the end.
+fn raw_sled(records: &[pb::Record]) -> Duration {
+    use prost::Message;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(256 << 20)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("raw").expect("tree");
+    let started = Instant::now();
+    for chunk in records.chunks(500) {
+        let mut batch = sled::Batch::default();
+        for r in chunk {
+            let mut key = r.dealer_id.as_bytes().to_vec();
+            key.push(0);
+            key.extend_from_slice(&r.seq.to_be_bytes());
+            batch.insert(key, r.encode_to_vec());
+        }
+        tree.apply_batch(batch).expect("apply");
+    }
+    db.flush().expect("flush");
+    started.elapsed()
+}
+
+/// Hub ingest records/s for 1..1000 agents, beside a no-op gRPC sink and raw sled.
+pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value {
+    println!(
+        "\n## ingest over mutual TLS ({} records per run, batches of 500, 4 in flight)",
+        sizes.ingest_records
+    );
+    println!(
+        "{:>7} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "agents", "hub rec/s", "no-op rec/s", "raw sled rec/s", "hub/raw", "hub/no-op"
+    );
+    let mut rows = Vec::new();
+    for &agents in &sizes.ingest_agents {
+        let per_agent = (sizes.ingest_records / agents).max(1);
+        let total = per_agent * agents;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub = TestHub::start(pki, dir.path()).await;
+        let (hub_elapsed, _, bytes) = drive(
+            pki,
+            hub.addr,
+            &format!("H{agents}"),
+            agents,
+            per_agent,
+            payloads,
+        )
+        .await;
+        let mut hq = pki.hq_client(hub.addr).await;
+        let held: u64 = hq
+            .list_dealers(hq::ListDealersRequest {})
+            .await
+            .expect("ListDealers")
+            .into_inner()
+            .dealers
+            .iter()
+            .map(|d| d.record_count)
+            .sum();
+        assert_eq!(held as usize, total, "the hub holds every acked record");
+        hub.stop().await;
+        let (sink, stop) = noop_sink(pki).await;
+        let (noop_elapsed, _, _) = drive(
+            pki,
+            sink,
+            &format!("N{agents}"),
+            agents,
+            per_agent,
+            payloads,
+        )
+        .await;
+        let _ = stop.send(());
+        let records: Vec<pb::Record> = MemoryOutbox::new(crate::dealer("D-RAW"), payloads, total)
+            .records()
+            .to_vec();
+        let raw_elapsed = raw_sled(&records);
+        let rate = |d: Duration| total as f64 / d.as_secs_f64();
+        let (h, n, r) = (rate(hub_elapsed), rate(noop_elapsed), rate(raw_elapsed));
+        println!(
+            "{agents:>7} {h:>14.0} {n:>14.0} {r:>14.0} {:>10.2} {:>10.2}",
+            h / r,
+            h / n
+        );
+        rows.push(json!({
+            "agents": agents, "records": total, "wire_bytes": bytes,
+            "hub_records_per_s": h, "noop_sink_records_per_s": n, "raw_sled_records_per_s": r,
+            "hub_over_raw": h / r, "hub_over_noop": h / n,
+        }));
+    }
+    Value::Array(rows)
+}
+
+/// One agent with a backlog: import throughput, then catch-up time; the hub is kept for the
+/// query section.
+pub async fn backlog(
+    pki: &TestPki,
+    sizes: &Sizes,
+    payloads: &[Payload],
+    hub_dir: &std::path::Path,
+) -> (Value, TestHub) {
+    let n = sizes.backlog_records;
+    println!("\n## backlog: one agent with {n} pending records");
+    let agent_dir = tempfile::tempdir().expect("tempdir");
+    let dealer = crate::dealer("D-BACKLOG");
+    let store = AgentStore::open(agent_dir.path(), dealer.clone()).expect("agent store");
+    let started = Instant::now();
+    let mut made = 0;
+    while made < n {
+        let chunk = (n - made).min(10_000);
+        let items = (made..made + chunk)
+            .map(|i| ("S-1".to_owned(), payloads[i % payloads.len()].clone()))
+            .collect();
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.capture_many(items))
+            .await
+            .expect("task")
+            .expect("import");
+        made += chunk;
+    }
+    let import_elapsed = started.elapsed();
+    let hub = TestHub::start(pki, hub_dir).await;
+    let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer));
+    let started = Instant::now();
+    let report = hamgam_dealer_agent::sync_loop::sync_once(
+        &store,
+        &endpoint,
+        &options(SessionMode::UntilDrained),
+    )
+    .await
+    .expect("backlog sync");
+    let sync_elapsed = started.elapsed();
+    assert_eq!(report.acked_seq as usize, n);
+    let import_rate = n as f64 / import_elapsed.as_secs_f64();
+    let catch_up_rate = n as f64 / sync_elapsed.as_secs_f64();
+    println!(
+        "import (durable, batches of 10k): {:.1}s, {import_rate:.0} records/s",
+        import_elapsed.as_secs_f64()
+    );
+    println!(
+        "catch-up to the hub:              {:.1}s, {catch_up_rate:.0} records/s",
+        sync_elapsed.as_secs_f64()
+    );
+    (
+        json!({
+            "records": n,
+            "import_seconds": import_elapsed.as_secs_f64(), "import_records_per_s": import_rate,
+            "catch_up_seconds": sync_elapsed.as_secs_f64(), "catch_up_records_per_s": catch_up_rate,
+        }),
+        hub,
+    )
+}
+
+/// Capture latency at the agent: one record, durable (fsync) before it returns.
+pub async fn capture(sizes: &Sizes, payloads: &[Payload]) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = AgentStore::open(dir.path(), crate::dealer("D-CAPTURE")).expect("store");
+    let n = sizes.capture_samples;
+    let payloads = payloads.to_vec();
+    let mut samples = tokio::task::spawn_blocking(move || {
+        (0..n)
+            .map(|i| {
+                let t = Instant::now();
+                store
+                    .capture("S-1", payloads[i % payloads.len()].clone())
+                    .expect("capture");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect::<Vec<f64>>()
+    })
+    .await
+    .expect("task");
+    let (p50, p99) = (
+        percentile(&mut samples, 50.0),
+        percentile(&mut samples, 99.0),
+    );
+    println!("\n## capture at the agent ({n} records, each durable before it returns)");
+    println!("p50 {p50:.2} ms   p99 {p99:.2} ms");
+    json!({ "samples": n, "p50_ms": p50, "p99_ms": p99 })
+}
+
+/// Agent commit -> durable at the hub and acked back, while other agents load the hub.
+pub async fn commit_to_ack(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value {
+    let hub_dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(pki, hub_dir.path()).await;
+    let (background_agents, per_agent) = if sizes.commit_samples >= 1000 {
+        (10, 40_000)
+    } else {
+        (2, 2_000)
+    };
+    let background = {
+        let pki_hub = hub.addr;
+        let payloads = payloads.to_vec();
+        let endpoints: Vec<_> = (0..background_agents)
+            .map(|i| {
+                pki.endpoint(
+                    pki_hub,
+                    PeerIdentity::Dealer(crate::dealer(&format!("D-LOAD-{i}"))),
+                )
+            })
+            .collect();
+        tokio::spawn(async move {
+            let mut tasks = Vec::new();
+            for (i, endpoint) in endpoints.into_iter().enumerate() {
+                let outbox =
+                    MemoryOutbox::new(crate::dealer(&format!("D-LOAD-{i}")), &payloads, per_agent);
+                tasks.push(tokio::spawn(async move {
+                    let channel = endpoint.connect().await.expect("connect");
+                    run_session(
+                        channel,
+                        &outbox,
+                        &options(SessionMode::UntilDrained),
+                        std::future::pending(),
+                    )
+                    .await
+                    .expect("load session");
+                }));
+            }
+            for t in tasks {
+                t.await.expect("load task");
+            }
+        })
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dealer = crate::dealer("D-COMMIT");
+    let store = AgentStore::open(dir.path(), dealer.clone()).expect("store");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = tokio::spawn(hamgam_dealer_agent::sync_loop::run(
+        store.clone(),
+        pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer)),
+        options(SessionMode::Continuous),
+        hamgam_dealer_agent::sync_loop::Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ),
+        shutdown.clone(),
+    ));
+    let mut acked = store.watch_acked();
+    let mut samples = Vec::with_capacity(sizes.commit_samples);
+    let mut under_load = 0;
+    for i in 0..sizes.commit_samples {
+        let payload = payloads[i % payloads.len()].clone();
+        let s = store.clone();
+        let t = Instant::now();
+        let saved = tokio::task::spawn_blocking(move || s.capture("S-1", payload))
+            .await
+            .expect("task")
+            .expect("capture");
+        tokio::time::timeout(Duration::from_secs(30), acked.wait_for(|a| *a >= saved.seq))
+            .await
+            .expect("acked within 30 s")
+            .expect("watch");
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !background.is_finished() {
+            under_load += 1;
+        }
+    }
+    shutdown.cancel();
+    runner.await.expect("runner");
+    background.await.expect("background load");
+    hub.stop().await;
+    let (p50, p99) = (
+        percentile(&mut samples, 50.0),
+        percentile(&mut samples, 99.0),
+    );
+    println!("\n## commit at the agent -> durable at the hub -> ack back at the agent");
+    println!(
+        "{} samples ({under_load} while {background_agents} other agents pushed {} records): p50 {p50:.2} ms   p99 {p99:.2} ms",
+        sizes.commit_samples,
+        background_agents * per_agent
+    );
+    json!({
+        "samples": sizes.commit_samples, "samples_under_load": under_load,
+        "background_agents": background_agents, "background_records": background_agents * per_agent,
+        "p50_ms": p50, "p99_ms": p99,
+        "note": "measured to the agent's ack; the HQ change stream does not exist yet",
+    })
+}
+
+/// HQ `ListDealerRecords` page latency for dealers of several sizes on one hub.
+pub async fn hq_queries(
+    pki: &TestPki,
+    sizes: &Sizes,
+    payloads: &[Payload],
+    hub: &TestHub,
+    backlog: usize,
+) -> Value {
+    let mut dealers: Vec<(String, usize)> = Vec::new();
+    for &n in &sizes.query_dealer_sizes {
+        let name = format!("Q{n}");
+        drive(pki, hub.addr, &name, 1, n, payloads).await;
+        dealers.push((format!("{name}-0"), n));
+    }
+    dealers.push(("D-BACKLOG".into(), backlog));
+    let total: usize = dealers.iter().map(|d| d.1).sum();
+    let mut client = pki.hq_client(hub.addr).await;
+    println!(
+        "\n## HQ ListDealerRecords (page of 100 at a random position), hub holding {total} records"
+    );
+    println!("{:>12} {:>10} {:>10}", "dealer size", "p50 ms", "p99 ms");
+    let mut rows = Vec::new();
+    let mut state = 0x9e3779b97f4a7c15u64;
+    for (dealer, n) in dealers {
+        let mut samples = Vec::with_capacity(sizes.query_samples);
+        for _ in 0..sizes.query_samples {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let after = state % (n.saturating_sub(100).max(1) as u64);
+            let t = Instant::now();
+            let page = client
+                .list_dealer_records(hq::ListDealerRecordsRequest {
+                    dealer_id: dealer.clone(),
+                    page_size: 100,
+                    page_token: if after == 0 {
+                        String::new()
+                    } else {
+                        after.to_string()
+                    },
+                })
+                .await
+                .expect("query")
+                .into_inner();
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(!page.records.is_empty());
+        }
+        let (p50, p99) = (
+            percentile(&mut samples, 50.0),
+            percentile(&mut samples, 99.0),
+        );
+        println!("{n:>12} {p50:>10.2} {p99:>10.2}");
+        rows.push(
+            json!({ "dealer_records": n, "hub_records": total, "p50_ms": p50, "p99_ms": p99 }),
+        );
+    }
+    Value::Array(rows)
+}
+
+/// Connected idle agents (streams open, pings every 10 s) against a hub in its own process, with
+/// that process's RSS.
+pub async fn idle(pki: &TestPki, sizes: &Sizes, pki_dir: &std::path::Path) -> Value {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current exe");
+    let mut child = std::process::Command::new(exe)
+        .arg("hub")
+        .arg("--pki")
+        .arg(pki_dir)
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the hub process");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("hub address");
+    let addr: std::net::SocketAddr = first
+        .trim()
+        .trim_start_matches("listening ")
+        .parse()
+        .expect("address");
+    let base_rss = rss_bytes(pid).unwrap_or(0);
+    println!(
+        "\n## connected idle agents, hub in its own process (pid {pid}, {} MiB at start)",
+        base_rss >> 20
+    );
+    println!(
+        "{:>8} {:>14} {:>16} {:>12}",
+        "agents", "hub RSS MiB", "KiB per agent", "connect s"
+    );
+    let opened = Arc::new(Opened::default());
+    let mut sessions = Vec::new();
+    let mut rows = Vec::new();
+    let mut made = 0usize;
+    for &target in &sizes.idle_connections {
+        let started = Instant::now();
+        // Bound the handshakes in flight so the client side does not time out.
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(200));
+        for i in made..target {
+            let dealer = crate::dealer(&format!("I-{i}"));
+            let endpoint = pki.endpoint(addr, PeerIdentity::Dealer(dealer.clone()));
+            let outbox = MemoryOutbox::new(dealer, &[], 0).reporting_to(opened.clone());
+            let permit = handshakes.clone().acquire_owned().await.expect("semaphore");
+            sessions.push(tokio::spawn(async move {
+                let channel = endpoint.connect().await.expect("idle agent connects");
+                drop(permit);
+                let options = SessionOptions {
+                    mode: SessionMode::Continuous,
+                    ping_interval: Duration::from_secs(10),
+                    ..SessionOptions::default()
+                };
+                let _ = run_session(channel, &outbox, &options, std::future::pending()).await;
+            }));
+        }
+        made = target;
+        let waited = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                let notified = opened.notify.notified();
+                if opened.count.load(std::sync::atomic::Ordering::SeqCst) as usize >= target {
+                    break;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "{target} sessions did not all open");
+        let connect_s = started.elapsed().as_secs_f64();
+        let rss = rss_bytes(pid).unwrap_or(0);
+        let per_agent_kib = (rss.saturating_sub(base_rss)) as f64 / 1024.0 / target as f64;
+        println!(
+            "{target:>8} {:>14.0} {per_agent_kib:>16.1} {connect_s:>12.1}",
+            rss as f64 / 1048576.0
+        );
+        rows.push(json!({ "agents": target, "hub_rss_bytes": rss, "hub_rss_mib": rss as f64 / 1048576.0, "kib_per_agent": per_agent_kib, "connect_seconds": connect_s }));
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait();
+    for s in sessions {
+        s.abort();
+    }
+    Value::Array(rows)
+}

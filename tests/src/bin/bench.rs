@@ -1,0 +1,205 @@
+//! Hamgam's benchmark harness. `bench [--short] [--out DIR]` runs every section and writes
+//! `bench-<mode>.json` and SVG plots to DIR; `bench hub --pki DIR --data-dir DIR` is the hub
+//! process the idle-connections section starts (the same `central::server::run` as `central serve`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use hamgam_tests::bench::{self, plot, sections, Mode, Report, Sizes};
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "Hamgam benchmarks: figures beside this machine's limits"
+)]
+struct Cli {
+    /// Small counts (seconds): proves the harness end to end; figures mean little.
+    #[arg(long)]
+    short: bool,
+    /// Where the JSON and SVG results go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a hub for the idle-connections section (prints `listening <addr>`).
+    Hub {
+        #[arg(long)]
+        pki: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("runtime")?;
+    match cli.command {
+        Some(Command::Hub { pki, data_dir }) => runtime.block_on(hub(pki, data_dir)),
+        None => runtime.block_on(run(
+            if cli.short { Mode::Short } else { Mode::Full },
+            cli.out,
+        )),
+    }
+}
+
+async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
+    use hamgam_gateway::tls::{self, TlsFiles};
+    let material = TlsFiles {
+        ca: pki.join("ca.crt"),
+        cert: pki.join("hub.crt"),
+        key: pki.join("hub.key"),
+    }
+    .load()?;
+    let store = hamgam_central::SledStore::open(&data_dir, 64 << 20)?;
+    let hub = hamgam_central::Hub::new(std::sync::Arc::new(store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening {}", listener.local_addr()?);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let limits = hamgam_gateway::sync::SessionLimits {
+        idle_timeout: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let options = hamgam_central::server::ServeOptions {
+        edge: hamgam_gateway::server::EdgeConfig::new(
+            tls::server_config(&material)?,
+            hamgam_tests::TRUST_DOMAIN,
+        ),
+        limits,
+        max_message_bytes: 16 << 20,
+        grace: Duration::from_secs(5),
+    };
+    hamgam_central::server::run(
+        listener,
+        hub,
+        options,
+        hamgam_gateway::audit::SecurityAudit::new(),
+        hamgam_gateway::shutdown::signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn run(mode: Mode, out: PathBuf) -> Result<()> {
+    let sizes = Sizes::of(mode);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    println!(
+        "# Hamgam benchmarks ({mode:?} mode) on {}",
+        bench::machine()
+    );
+    let pki = hamgam_tests::TestPki::new();
+    let pki_dir = tempfile::tempdir()?;
+    write_hub_pki(&pki, pki_dir.path())?;
+    let payloads = sections::payloads();
+    let mut report = Report::default();
+
+    let ingest = sections::ingest(&pki, &sizes, &payloads).await;
+    report.add("ingest", ingest.clone());
+    let hub_dir = tempfile::tempdir()?;
+    let (backlog, hub) = sections::backlog(&pki, &sizes, &payloads, hub_dir.path()).await;
+    report.add("backlog", backlog);
+    report.add(
+        "hq_queries",
+        sections::hq_queries(&pki, &sizes, &payloads, &hub, sizes.backlog_records).await,
+    );
+    hub.stop().await;
+    report.add("capture", sections::capture(&sizes, &payloads).await);
+    report.add(
+        "commit_to_ack",
+        sections::commit_to_ack(&pki, &sizes, &payloads).await,
+    );
+    let idle = sections::idle(&pki, &sizes, pki_dir.path()).await;
+    report.add("idle", idle.clone());
+
+    let name = if mode == Mode::Short { "short" } else { "full" };
+    let json_path = out.join(format!("bench-{name}.json"));
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&report.to_json(mode))?,
+    )?;
+    let series = |key: &str| -> Vec<(f64, f64)> {
+        ingest
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["agents"].as_f64().unwrap_or(0.0),
+                    r[key].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect()
+    };
+    let chart = plot::line_chart(
+        "Ingest over mutual TLS",
+        "concurrent agents",
+        "records/s",
+        &[
+            plot::Series {
+                name: "hub (durable)",
+                points: series("hub_records_per_s"),
+            },
+            plot::Series {
+                name: "no-op gRPC sink",
+                points: series("noop_sink_records_per_s"),
+            },
+            plot::Series {
+                name: "raw sled",
+                points: series("raw_sled_records_per_s"),
+            },
+        ],
+        true,
+    );
+    std::fs::write(out.join(format!("ingest-{name}.svg")), chart)?;
+    let rss: Vec<(f64, f64)> = idle
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["agents"].as_f64().unwrap_or(0.0),
+                r["hub_rss_mib"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    std::fs::write(
+        out.join(format!("idle-rss-{name}.svg")),
+        plot::line_chart(
+            "Hub RSS with idle agents connected",
+            "connected agents",
+            "MiB",
+            &[plot::Series {
+                name: "hub RSS",
+                points: rss,
+            }],
+            false,
+        ),
+    )?;
+    println!(
+        "\nresults: {} and SVG plots in {}",
+        json_path.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn write_hub_pki(pki: &hamgam_tests::TestPki, dir: &std::path::Path) -> Result<()> {
+    use hamgam_gateway::pki::{Subject, Validity};
+    let hub = pki.ca.issue(
+        &Subject::Hub {
+            dns_names: vec!["localhost".into()],
+            ips: vec!["127.0.0.1".parse()?],
+        },
+        Validity::days_from_now(7),
+    )?;
+    std::fs::write(dir.join("ca.crt"), pki.ca.cert_pem())?;
+    std::fs::write(dir.join("hub.crt"), hub.cert_pem)?;
+    std::fs::write(dir.join("hub.key"), hub.key_pem)?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The benchmark harness runs end to end in its short mode (small counts, no figures asserted):
+//! every section measures something, and the JSON and SVG results are written.
+
+#[test]
+fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
+    let out = tempfile::tempdir().unwrap();
+    let result = std::process::Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--short", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("run the bench binary");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench-short.json")).unwrap())
+            .unwrap();
+    let sections = &json["sections"];
+    for name in [
+        "ingest",
+        "backlog",
+        "hq_queries",
+        "capture",
+        "commit_to_ack",
+        "idle",
+    ] {
+        assert!(!sections[name].is_null(), "section {name} missing: {json}");
+    }
+    let ingest = sections["ingest"].as_array().unwrap();
+    assert_eq!(ingest.len(), 2);
+    for row in ingest {
+        for key in [
+            "hub_records_per_s",
+            "noop_sink_records_per_s",
+            "raw_sled_records_per_s",
+            "hub_over_raw",
+        ] {
+            assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
+        }
+    }
+    assert!(sections["idle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["hub_rss_bytes"].as_u64().unwrap() > 0));
+    for svg in ["ingest-short.svg", "idle-rss-short.svg"] {
+        let text = std::fs::read_to_string(out.path().join(svg)).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.contains("polyline"),
+            "{svg}"
+        );
+    }
+}
