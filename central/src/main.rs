@@ -178,6 +178,11 @@ enum QueryCommand {
     },
 }
 
+/// sled allocates heavily from several threads; glibc malloc showed as ~30 % of the hub's CPU
+/// in the ingest profile (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -21,6 +21,10 @@ struct Cli {
     /// Where the JSON and SVG results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Only these sections (comma-separated: ingest, backlog, capture, commit, idle); the HQ
+    /// query section runs with backlog.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -36,6 +40,11 @@ enum Command {
     },
 }
 
+/// sled allocates heavily from several threads; glibc malloc showed as ~30 % of the hub's CPU
+/// in the ingest profile (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("runtime")?;
@@ -44,6 +53,7 @@ fn main() -> Result<()> {
         None => runtime.block_on(run(
             if cli.short { Mode::Short } else { Mode::Full },
             cli.out,
+            cli.only,
         )),
     }
 }
@@ -86,7 +96,8 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-async fn run(mode: Mode, out: PathBuf) -> Result<()> {
+async fn run(mode: Mode, out: PathBuf, only: Vec<String>) -> Result<()> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let sizes = Sizes::of(mode);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     println!(
@@ -99,25 +110,42 @@ async fn run(mode: Mode, out: PathBuf) -> Result<()> {
     let payloads = sections::payloads();
     let mut report = Report::default();
 
-    let ingest = sections::ingest(&pki, &sizes, &payloads).await;
-    report.add("ingest", ingest.clone());
-    let hub_dir = tempfile::tempdir()?;
-    let (backlog, hub) = sections::backlog(&pki, &sizes, &payloads, hub_dir.path()).await;
-    report.add("backlog", backlog);
-    report.add(
-        "hq_queries",
-        sections::hq_queries(&pki, &sizes, &payloads, &hub, sizes.backlog_records).await,
-    );
-    hub.stop().await;
-    report.add("capture", sections::capture(&sizes, &payloads).await);
-    report.add(
-        "commit_to_ack",
-        sections::commit_to_ack(&pki, &sizes, &payloads).await,
-    );
-    let idle = sections::idle(&pki, &sizes, pki_dir.path()).await;
-    report.add("idle", idle.clone());
+    let mut ingest = serde_json::Value::Null;
+    if wanted("ingest") {
+        ingest = sections::ingest(&pki, &sizes, &payloads).await;
+        report.add("ingest", ingest.clone());
+    }
+    if wanted("backlog") {
+        let hub_dir = tempfile::tempdir()?;
+        let (backlog, hub) = sections::backlog(&pki, &sizes, &payloads, hub_dir.path()).await;
+        report.add("backlog", backlog);
+        let queries =
+            sections::hq_queries(&pki, &sizes, &payloads, &hub, sizes.backlog_records).await;
+        report.add("hq_queries", queries);
+        hub.stop().await;
+    }
+    if wanted("capture") {
+        report.add("capture", sections::capture(&sizes, &payloads).await);
+    }
+    if wanted("commit") {
+        let commit = sections::commit_to_ack(&pki, &sizes, &payloads).await;
+        report.add("commit_to_ack", commit);
+    }
+    let mut idle = serde_json::Value::Null;
+    if wanted("idle") {
+        idle = sections::idle(&pki, &sizes, pki_dir.path()).await;
+        report.add("idle", idle.clone());
+    }
 
-    let name = if mode == Mode::Short { "short" } else { "full" };
+    let name = match (mode, only.is_empty()) {
+        (Mode::Short, true) => "short".to_owned(),
+        (Mode::Full, true) => "full".to_owned(),
+        (_, false) => format!(
+            "{}-{}",
+            if mode == Mode::Short { "short" } else { "full" },
+            only.join("-")
+        ),
+    };
     let json_path = out.join(format!("bench-{name}.json"));
     std::fs::write(
         &json_path,
@@ -156,7 +184,9 @@ async fn run(mode: Mode, out: PathBuf) -> Result<()> {
         ],
         true,
     );
-    std::fs::write(out.join(format!("ingest-{name}.svg")), chart)?;
+    if !ingest.is_null() {
+        std::fs::write(out.join(format!("ingest-{name}.svg")), chart)?;
+    }
     let rss: Vec<(f64, f64)> = idle
         .as_array()
         .into_iter()
@@ -168,6 +198,10 @@ async fn run(mode: Mode, out: PathBuf) -> Result<()> {
             )
         })
         .collect();
+    if idle.is_null() {
+        println!("\nresults: {}", json_path.display());
+        return Ok(());
+    }
     std::fs::write(
         out.join(format!("idle-rss-{name}.svg")),
         plot::line_chart(
