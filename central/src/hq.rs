@@ -39,6 +39,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         let dealers = self
             .hub
             .store()
+            .map_err(unavailable)?
             .dealers()
             .map_err(unavailable)?
             .into_iter()
@@ -79,6 +80,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         let mut stored = self
             .hub
             .store()
+            .map_err(unavailable)?
             .records(&req.dealer_id, after_seq, page_size + 1)
             .map_err(unavailable)?;
         let next_page_token = if stored.len() > page_size {

@@ -23,7 +23,9 @@ use crate::wire;
 
 /// The hub: ingest over a store, with group commit.
 pub struct Hub<S: HubStore> {
-    store: Arc<S>,
+    /// `None` once closed: the store is dropped as soon as in-flight work ends, so it can be
+    /// reopened (a restart in the same process, as tests do).
+    store: std::sync::RwLock<Option<Arc<S>>>,
     durability: Durability,
     dealer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -33,18 +35,25 @@ impl<S: HubStore> Hub<S> {
     pub fn new(store: Arc<S>) -> Self {
         Hub {
             durability: Durability::start(store.clone()),
-            store,
+            store: std::sync::RwLock::new(Some(store)),
             dealer_locks: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn store(&self) -> &Arc<S> {
-        &self.store
+    /// The store, unless the hub is closed.
+    pub fn store(&self) -> Result<Arc<S>, StoreError> {
+        self.store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Engine("the hub is shutting down".into()))
     }
 
-    /// Stops the flusher after a last flush; the store can then be dropped and reopened.
+    /// Stops the flusher after a last flush and lets go of the store; once in-flight work has
+    /// ended the store is dropped and can be reopened.
     pub async fn close(&self) {
         self.durability.stop().await;
+        self.store.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     fn dealer_lock(&self, dealer: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -60,8 +69,8 @@ impl<S: HubStore> Hub<S> {
         let dealer_id = dealer.as_str();
         let lock = self.dealer_lock(dealer_id);
         let _held = lock.lock().await;
-        let mut state = self
-            .store
+        let store = self.store().map_err(storage)?;
+        let mut state = store
             .dealer(dealer_id)
             .map_err(storage)?
             .unwrap_or_default();
@@ -83,8 +92,7 @@ impl<S: HubStore> Hub<S> {
             }
             if record.seq <= state.stored_seq {
                 // Re-sent: change nothing, answer as before.
-                let stored = self
-                    .store
+                let stored = store
                     .record(dealer_id, record.seq)
                     .map_err(storage)?
                     .ok_or_else(|| {
@@ -110,7 +118,7 @@ impl<S: HubStore> Hub<S> {
             if !arrival.record_id.is_empty() {
                 let reused = match batch_ids.get(arrival.record_id.as_str()) {
                     Some(seq) => Some((dealer_id.to_owned(), *seq)),
-                    None => self.store.locate(&arrival.record_id).map_err(storage)?,
+                    None => store.locate(&arrival.record_id).map_err(storage)?,
                 };
                 if let Some((other_dealer, other_seq)) = reused {
                     findings.push(crate::domain::Finding {
@@ -126,7 +134,12 @@ impl<S: HubStore> Hub<S> {
                 Verdict::from_findings(arrival.record_id.clone(), arrival.seq, findings, now);
             if verdict.outcome == Outcome::Rejected {
                 state.rejected_count += 1;
-                tracing::info!(rules = ?verdict.findings.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>(), "record quarantined");
+                let rules: Vec<&str> = verdict
+                    .findings
+                    .iter()
+                    .map(|f| f.rule_id.as_str())
+                    .collect();
+                tracing::info!(dealer_id, record_id = %arrival.record_id, seq = arrival.seq, ?rules, "record quarantined");
             }
             verdicts.push(wire::verdict_to_wire(&verdict));
             batch_ids.insert(record.record_id.as_str(), record.seq);
@@ -158,8 +171,8 @@ impl<S: HubStore> Hub<S> {
                 state: state.clone(),
                 records: fresh,
             };
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.apply(&change))
+            let applying = store.clone();
+            tokio::task::spawn_blocking(move || applying.apply(&change))
                 .await
                 .map_err(|e| IngestError::Storage(format!("apply task failed: {e}")))?
                 .map_err(storage)?;
@@ -187,8 +200,8 @@ impl<S: HubStore> Ingest for Hub<S> {
         let lock = self.dealer_lock(dealer.as_str());
         let _held = lock.lock().await;
         let now = hamgam_gateway::sync::now_ms();
-        let mut state: DealerState = self
-            .store
+        let store = self.store().map_err(storage)?;
+        let mut state: DealerState = store
             .dealer(dealer.as_str())
             .map_err(storage)?
             .unwrap_or_default();
@@ -197,7 +210,7 @@ impl<S: HubStore> Ingest for Hub<S> {
         if state.first_seen_ms == 0 {
             state.first_seen_ms = now;
         }
-        self.store
+        store
             .save_dealer(dealer.as_str(), &state)
             .map_err(storage)?;
         Ok(state.stored_seq)

@@ -496,6 +496,9 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
             }
         }
         QueryCommand::Records { dealer_id, limit } => {
+            if limit == 0 {
+                return Ok(());
+            }
             let mut page_token = String::new();
             let mut shown = 0usize;
             if !conn.json {

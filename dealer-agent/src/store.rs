@@ -104,12 +104,37 @@ fn meta_key(name: &str) -> Vec<u8> {
 }
 
 impl AgentStore {
+    /// Opens the store like [`AgentStore::open`], but waits up to `within` for a lock held by a
+    /// store of this folder that is still closing (sled releases its lock from a background
+    /// thread shortly after the last handle is dropped). For restarts inside one process; the
+    /// CLI uses [`AgentStore::open`], where a held lock means a running agent.
+    pub fn open_waiting(
+        dir: &Path,
+        dealer: DealerId,
+        within: std::time::Duration,
+    ) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match Self::open(dir, dealer.clone()) {
+                Err(StoreError::Locked { .. }) if started.elapsed() < within => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Opens (or creates) the store of `dealer` in `dir`.
     pub fn open(dir: &Path, dealer: DealerId) -> Result<Self, StoreError> {
         let path = dir.display().to_string();
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(64 * 1024 * 1024)
+            // Every write path flushes before it returns; no background flusher thread, which
+            // would also hold the lock for a while after the store is dropped.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io)

@@ -130,7 +130,7 @@ async fn a_connection_cut_mid_stream_and_restarts_of_agent_and_hub_lose_and_doub
     drop(store);
     hub.stop().await;
     let hub = TestHub::start(&pki, &hub_dir).await;
-    let store = AgentStore::open(&agent_dir, d).unwrap();
+    let store = AgentStore::open_waiting(&agent_dir, d, Duration::from_secs(5)).unwrap();
     let before = {
         let mut hq = pki.hq_client(hub.addr).await;
         hub_records(&mut hq, "D-7").await.len()

@@ -23,6 +23,9 @@ const RECORD_ID: u8 = b'i';
 const QUARANTINE: u8 = b'q';
 const DEALER: u8 = b'd';
 
+/// How long opening waits for a lock held by a store that is still closing.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The hub's sled database.
 pub struct SledStore {
     db: sled::Db,
@@ -31,17 +34,42 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`, with a page cache of `cache_bytes`.
+    ///
+    /// sled releases its file lock from a background thread shortly after the last handle of a
+    /// database is dropped, so a store closed a moment ago in this process may still be locked:
+    /// opening retries on a held lock for up to [`LOCK_WAIT`] before it reports it.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| {
-                StoreError::Engine(format!("cannot open the store at {}: {e}", dir.display()))
-            })?;
+            // The hub flushes itself (group commit); sled's periodic flusher would be a second
+            // writer.
+            .flush_every_ms(None);
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if is_lock_held(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Engine(format!(
+                        "cannot open the store at {}: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        };
         let tree = db.open_tree("hub").map_err(engine)?;
         Ok(SledStore { db, tree })
     }
+}
+
+/// sled reports a held lock as an I/O error whose kind is not always `WouldBlock`.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 fn engine(e: sled::Error) -> StoreError {
