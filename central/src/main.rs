@@ -150,11 +150,13 @@ struct HqConnection {
         global = true
     )]
     server_name: String,
+    /// The deployment's CA certificate (PEM).
     #[arg(long, env = "HAMGAM_CA", default_value = "pki/ca.crt", global = true)]
     ca: PathBuf,
     /// An HQ client certificate.
     #[arg(long, env = "HAMGAM_CERT", default_value = "pki/hq.crt", global = true)]
     cert: PathBuf,
+    /// The HQ certificate's private key (PEM).
     #[arg(long, env = "HAMGAM_KEY", default_value = "pki/hq.key", global = true)]
     key: PathBuf,
     /// Print JSON (one object per line) instead of a table.
@@ -166,8 +168,10 @@ struct HqConnection {
 enum QueryCommand {
     /// Every dealer the hub has heard from, with its sync state.
     Dealers,
-    /// Verdicts and findings by rule for every dealer (reads every record: for small hubs and
-    /// demos; HQ's indexed flag queries come with the HQ API).
+    /// Verdicts and findings by rule for every dealer.
+    ///
+    /// Reads every record: meant for small hubs and demos; HQ's indexed flag queries come with
+    /// the HQ API.
     Findings,
     /// A dealer's records with their verdicts, in seq order.
     Records {

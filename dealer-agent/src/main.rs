@@ -91,12 +91,17 @@ enum Command {
     },
     /// Sync once: send everything pending, wait until the hub acknowledges it, exit.
     Sync,
-    /// Stay connected and sync records as they are made; reconnects with jittered backoff.
-    /// Stops on SIGINT/SIGTERM.
+    /// Stay connected and sync records as they are made (SIGINT/SIGTERM stop it).
+    ///
+    /// Reconnects with jittered exponential backoff. Other `dealer-agent` commands on this PC
+    /// reach the store through this process's local socket while it runs.
     Run,
-    /// Record a simulated dealership's work (realistic data with labelled faults), for demos and
-    /// smoke tests against a real hub. The network is the same for every dealer given the same
-    /// --seed, --network, --start and --days, so several agents simulate one consistent network.
+    /// Record a simulated dealership's work with labelled faults (demos, smoke tests).
+    ///
+    /// Realistic data with faults injected per rule of RULES.md and written down in --labels.
+    /// The network is the same for every dealer given the same --seed, --network, --start and
+    /// --days, so several agents simulate one consistent network. Needs the store: stop
+    /// `dealer-agent run` first.
     Simulate {
         /// Seed of the simulated network.
         #[arg(long, default_value_t = 1)]
