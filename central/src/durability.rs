@@ -34,20 +34,30 @@ impl Durability {
 
     /// Resolves once everything this caller applied before calling is durable.
     pub async fn wait_durable(&self) -> Result<(), StoreError> {
+        self.request().await
+    }
+
+    /// Asks for a flush covering everything applied before this call; the returned future
+    /// resolves once it is done (it does not borrow `self`).
+    pub fn request(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         let (done_tx, done_rx) = oneshot::channel();
         let sent = match &*self.request_tx.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(tx) => tx.send(done_tx).is_ok(),
             None => false,
         };
-        if !sent {
-            return Err(StoreError::Engine(
-                "the hub is closing; the flusher has stopped".into(),
-            ));
+        async move {
+            if !sent {
+                return Err(StoreError::Engine(
+                    "the hub is closing; the flusher has stopped".into(),
+                ));
+            }
+            done_rx
+                .await
+                .map_err(|_| StoreError::Engine("the flusher has stopped".into()))?
+                .map_err(StoreError::Engine)
         }
-        done_rx
-            .await
-            .map_err(|_| StoreError::Engine("the flusher has stopped".into()))?
-            .map_err(StoreError::Engine)
     }
 
     /// Stops the flusher after a last flush.

@@ -179,10 +179,11 @@ impl<S: HubStore> Hub<S> {
         }
         // Even an all-duplicate batch waits: its records may have been applied by a session
         // whose flush has not finished yet.
-        self.durability.wait_durable().await.map_err(storage)?;
+        let durable = self.durability.request();
         Ok(IngestOutcome {
             stored_seq: state.stored_seq,
             verdicts,
+            durable: Box::pin(async move { durable.await.map_err(storage) }),
         })
     }
 }

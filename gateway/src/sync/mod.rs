@@ -8,7 +8,7 @@
 //! 2. the agent sends `RecordBatch`es of consecutive records from there, up to
 //!    `max_batches_in_flight` before it waits for an ack;
 //! 3. the hub answers each batch with a `BatchAck` (verdicts included) only once every record of
-//!    the batch is durable; re-sent records (seq already held) change nothing and get their
+//!    the batch is durable (it applies the next batch meanwhile); re-sent records (seq already held) change nothing and get their
 //!    stored verdicts again.
 //!
 //! [`server`] runs the hub side over an [`Ingest`]; [`client`] runs the agent side over an
@@ -18,7 +18,7 @@ pub mod client;
 pub mod server;
 
 pub use client::{Outbox, OutboxError, SessionMode, SessionOptions, SessionReport, SyncError};
-pub use server::{DealerSyncService, Ingest, IngestError, IngestOutcome, SessionLimits};
+pub use server::{DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, SessionLimits};
 
 /// Milliseconds since the Unix epoch by this machine's clock.
 pub fn now_ms() -> i64 {

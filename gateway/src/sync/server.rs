@@ -36,9 +36,10 @@ pub trait Ingest: Send + Sync + 'static {
         clock_offset_ms: i64,
     ) -> impl Future<Output = Result<u64, IngestError>> + Send;
 
-    /// Judges and stores consecutive records of `dealer` (all already checked to belong to it),
-    /// and returns only once every one of them is durable. Records whose seq is already held
-    /// are not applied again; their stored verdicts are returned.
+    /// Judges and applies consecutive records of `dealer` (all already checked to belong to
+    /// it). Records whose seq is already held are not applied again; their stored verdicts are
+    /// returned. The outcome is not durable yet: [`IngestOutcome::durable`] resolves once it is,
+    /// and the session acks only then, while it goes on applying the next batch.
     fn ingest(
         &self,
         dealer: &DealerId,
@@ -46,13 +47,26 @@ pub trait Ingest: Send + Sync + 'static {
     ) -> impl Future<Output = Result<IngestOutcome, IngestError>> + Send;
 }
 
+/// Resolves once a batch's records are durable.
+pub type Durable = Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send>>;
+
 /// What an ingested batch came to.
-#[derive(Debug, Clone)]
 pub struct IngestOutcome {
-    /// Highest seq of this dealer now held durably.
+    /// Highest seq of this dealer held once `durable` resolves.
     pub stored_seq: u64,
     /// One verdict per record, in the batch's order.
     pub verdicts: Vec<Verdict>,
+    /// Resolves once every record of the batch (and everything applied before it) is durable.
+    pub durable: Durable,
+}
+
+impl std::fmt::Debug for IngestOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestOutcome")
+            .field("stored_seq", &self.stored_seq)
+            .field("verdicts", &self.verdicts.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a batch could not be ingested. Nothing of the batch is stored when one is returned.
@@ -191,6 +205,27 @@ struct Session<I> {
     stop: CancellationToken,
 }
 
+/// Sends each batch's ack once the batch is durable, in the order the batches came.
+async fn send_acks(
+    mut ack_rx: mpsc::Receiver<(u64, IngestOutcome)>,
+    out_tx: mpsc::Sender<Result<HubMessage, Status>>,
+) -> Result<(), Status> {
+    while let Some((batch_no, outcome)) = ack_rx.recv().await {
+        outcome.durable.await.map_err(IngestError::into_status)?;
+        let ack = HubMessage {
+            body: Some(hub_message::Body::BatchAck(BatchAck {
+                batch_no,
+                stored_seq: outcome.stored_seq,
+                verdicts: outcome.verdicts,
+            })),
+        };
+        if out_tx.send(Ok(ack)).await.is_err() {
+            return Ok(()); // the agent went away; it re-sends what it has no ack for
+        }
+    }
+    Ok(())
+}
+
 impl<I: Ingest> Session<I> {
     async fn run(&self, mut inbound: Streaming<AgentMessage>) -> Result<(), Status> {
         let first = tokio::time::timeout(self.limits.hello_timeout, inbound.message())
@@ -224,6 +259,24 @@ impl<I: Ingest> Session<I> {
         }))
         .await?;
 
+        // Acks go out in batch order, each once its batch is durable, while this loop already
+        // applies the next batch: apply and flush overlap within one session.
+        let (ack_tx, ack_rx) =
+            mpsc::channel::<(u64, IngestOutcome)>(self.limits.max_batches_in_flight as usize + 1);
+        let acker = tokio::spawn(send_acks(ack_rx, self.out_tx.clone()));
+        let result = self.receive(&mut inbound, &ack_tx).await;
+        drop(ack_tx);
+        let acked = acker
+            .await
+            .unwrap_or_else(|e| Err(Status::internal(format!("ack task failed: {e}"))));
+        result.and(acked)
+    }
+
+    async fn receive(
+        &self,
+        inbound: &mut Streaming<AgentMessage>,
+        ack_tx: &mpsc::Sender<(u64, IngestOutcome)>,
+    ) -> Result<(), Status> {
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout(self.limits.idle_timeout, inbound.message()) => next,
@@ -265,14 +318,12 @@ impl<I: Ingest> Session<I> {
                         batch_no = batch.batch_no,
                         count,
                         stored_seq = outcome.stored_seq,
-                        "batch durable"
+                        "batch applied"
                     );
-                    self.send(hub_message::Body::BatchAck(BatchAck {
-                        batch_no: batch.batch_no,
-                        stored_seq: outcome.stored_seq,
-                        verdicts: outcome.verdicts,
-                    }))
-                    .await?;
+                    ack_tx
+                        .send((batch.batch_no, outcome))
+                        .await
+                        .map_err(|_| Status::cancelled("agent went away"))?;
                 }
                 Some(agent_message::Body::Ping(_)) => {
                     self.send(hub_message::Body::Pong(Pong {

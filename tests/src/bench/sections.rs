@@ -128,6 +128,7 @@ impl Ingest for NoopIngest {
         Ok(IngestOutcome {
             stored_seq,
             verdicts,
+            durable: Box::pin(std::future::ready(Ok(()))),
         })
     }
 }
