@@ -389,12 +389,7 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
     let mut client = HqServiceClient::new(channel);
     match command {
         QueryCommand::Dealers => {
-            let dealers = client
-                .list_dealers(hq::ListDealersRequest {})
-                .await
-                .context("ListDealers failed")?
-                .into_inner()
-                .dealers;
+            let dealers = list_dealers(&mut client).await?;
             if conn.json {
                 for d in &dealers {
                     println!("{}", serde_json::to_string(d)?);
@@ -420,12 +415,7 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
             println!("{} dealers, {total} records", dealers.len());
         }
         QueryCommand::Findings => {
-            let dealers = client
-                .list_dealers(hq::ListDealersRequest {})
-                .await
-                .context("ListDealers failed")?
-                .into_inner()
-                .dealers;
+            let dealers = list_dealers(&mut client).await?;
             let mut by_rule: std::collections::BTreeMap<
                 String,
                 std::collections::BTreeMap<String, u64>,
@@ -560,6 +550,17 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn list_dealers(
+    client: &mut HqServiceClient<tonic::transport::Channel>,
+) -> Result<Vec<hq::DealerSummary>> {
+    Ok(client
+        .list_dealers(hq::ListDealersRequest {})
+        .await
+        .context("ListDealers failed")?
+        .into_inner()
+        .dealers)
 }
 
 fn format_ms(ms: i64) -> String {

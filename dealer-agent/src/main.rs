@@ -102,35 +102,7 @@ enum Command {
     /// The network is the same for every dealer given the same --seed, --network, --start and
     /// --days, so several agents simulate one consistent network. Needs the store: stop
     /// `dealer-agent run` first.
-    Simulate {
-        /// Seed of the simulated network.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Every dealer of the network, comma-separated (default: this dealer alone).
-        #[arg(long, value_delimiter = ',')]
-        network: Vec<String>,
-        /// Working days simulated.
-        #[arg(long, default_value_t = 3)]
-        days: u32,
-        /// First simulated day, YYYY-MM-DD (default: so the window ends yesterday).
-        #[arg(long)]
-        start: Option<String>,
-        /// Fault rates per rule, e.g. `all=0.02,V01=0.1` (`all=0` for clean data).
-        #[arg(long, default_value = "all=0.02")]
-        faults: String,
-        /// Vehicles each dealer sold before the window (its imported delivery history).
-        #[arg(long, default_value_t = 150)]
-        fleet: u32,
-        /// Service visits per dealer per day.
-        #[arg(long, default_value_t = 12)]
-        visits_per_day: u32,
-        /// Write the ground truth here: one JSON line per record (seq, record id, kind, rules).
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// Write the network's dealer registry (company IDs, staff) here as JSON.
-        #[arg(long)]
-        registry: Option<PathBuf>,
-    },
+    Simulate(SimulateArgs),
     /// List the hub's verdicts on this dealer's records.
     Verdicts {
         /// Only rejected and flagged records.
@@ -294,31 +266,7 @@ fn main() -> Result<()> {
                 Ok(())
             })
         }
-        Command::Simulate {
-            seed,
-            network,
-            days,
-            start,
-            faults,
-            fleet,
-            visits_per_day,
-            labels,
-            registry,
-        } => simulate_command(
-            &config,
-            dealer,
-            SimulateArgs {
-                seed,
-                network,
-                days,
-                start,
-                faults,
-                fleet,
-                visits_per_day,
-                labels,
-                registry,
-            },
-        ),
+        Command::Simulate(args) => simulate_command(&config, dealer, args),
         Command::Verdicts { needs_fixing, lang } => {
             if lang != "fa" && lang != "en" {
                 bail!("--lang must be fa or en, not `{lang}`");
@@ -406,15 +354,34 @@ fn open_store(config: &AgentConfig, dealer: DealerId) -> Result<AgentStore> {
     Ok(AgentStore::open(&config.data_dir, dealer)?)
 }
 
+#[derive(Args)]
 struct SimulateArgs {
+    /// Seed of the simulated network.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Every dealer of the network, comma-separated (default: this dealer alone).
+    #[arg(long, value_delimiter = ',')]
     network: Vec<String>,
+    /// Working days simulated.
+    #[arg(long, default_value_t = 3)]
     days: u32,
+    /// First simulated day, YYYY-MM-DD (default: so the window ends yesterday).
+    #[arg(long)]
     start: Option<String>,
+    /// Fault rates per rule, e.g. `all=0.02,V01=0.1` (`all=0` for clean data).
+    #[arg(long, default_value = "all=0.02")]
     faults: String,
+    /// Vehicles each dealer sold before the window (its imported delivery history).
+    #[arg(long, default_value_t = 150)]
     fleet: u32,
+    /// Service visits per dealer per day.
+    #[arg(long, default_value_t = 12)]
     visits_per_day: u32,
+    /// Write the ground truth here: one JSON line per record (seq, record id, kind, rules).
+    #[arg(long)]
     labels: Option<PathBuf>,
+    /// Write the network's dealer registry (company IDs, staff) here as JSON.
+    #[arg(long)]
     registry: Option<PathBuf>,
 }
 

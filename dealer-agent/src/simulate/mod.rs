@@ -964,21 +964,7 @@ impl<'a> Generator<'a> {
                 let later = at_ms + 10 * DAY_MS;
                 if later < self.config.now_ms {
                     let other = self.rng.random_range(0..self.dealers.len());
-                    let km = self.odometer_at(vehicle, later);
-                    let mut again = self.repair_order(other, vehicle, later, km, pay, op);
-                    if let Some(job) = job {
-                        again.job_lines = vec![job];
-                    }
-                    self.readings
-                        .entry(vin.clone())
-                        .or_default()
-                        .push((later, km));
-                    self.push(
-                        other,
-                        later,
-                        Payload::RepairOrder(again),
-                        vec!["W02".into()],
-                    );
+                    self.extra_visit(other, vehicle, later, pay, op, job, "W02");
                     self.vehicles[vehicle].retired = true;
                 }
             }
@@ -992,25 +978,15 @@ impl<'a> Generator<'a> {
                 let dates: Vec<i64> = (0..2).map(|k| at_ms + (5 + 7 * k) * DAY_MS).collect();
                 if dates.iter().all(|d| *d < self.config.now_ms) {
                     for (k, (other, later)) in others.into_iter().zip(dates).enumerate() {
-                        let km = self.odometer_at(vehicle, later);
                         let op2 = (op + 1 + k) % LABOUR_OPS.len();
-                        let again = self.repair_order(
+                        self.extra_visit(
                             other,
                             vehicle,
                             later,
-                            km,
                             pb::PayType::Customer,
                             op2,
-                        );
-                        self.readings
-                            .entry(vin.clone())
-                            .or_default()
-                            .push((later, km));
-                        self.push(
-                            other,
-                            later,
-                            Payload::RepairOrder(again),
-                            vec!["W03".into()],
+                            None,
+                            "W03",
                         );
                     }
                     self.logs[dealer][first].faults.push("W03".into());
@@ -1029,6 +1005,34 @@ impl<'a> Generator<'a> {
                 &ro_number,
             );
         }
+    }
+
+    /// Another visit of `vehicle` at `dealer` that is part of a labelled fault (W02, W03): a
+    /// usable reading, labelled with `rule`.
+    #[allow(clippy::too_many_arguments)]
+    fn extra_visit(
+        &mut self,
+        dealer: usize,
+        vehicle: usize,
+        at_ms: i64,
+        pay: pb::PayType,
+        op: usize,
+        job: Option<pb::JobLine>,
+        rule: &str,
+    ) {
+        let km = self.odometer_at(vehicle, at_ms);
+        let mut visit = self.repair_order(dealer, vehicle, at_ms, km, pay, op);
+        if let Some(job) = job {
+            visit.job_lines = vec![job];
+        }
+        let vin = visit.vin.clone();
+        self.readings.entry(vin).or_default().push((at_ms, km));
+        self.push(
+            dealer,
+            at_ms,
+            Payload::RepairOrder(visit),
+            vec![rule.into()],
+        );
     }
 
     fn survey(
