@@ -148,3 +148,105 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{DealerId, PeerIdentity};
+    use tower::ServiceExt;
+
+    fn request(path: &str, identity: Option<PeerIdentity>) -> http::Request<()> {
+        let mut req = http::Request::builder().uri(path).body(()).unwrap();
+        if let Some(identity) = identity {
+            req.extensions_mut().insert(PeerInfo {
+                identity,
+                remote_addr: "127.0.0.1:1".parse().unwrap(),
+            });
+        }
+        req
+    }
+
+    async fn call(layer: &AuthorizeLayer, req: http::Request<()>) -> Option<String> {
+        let inner = tower::service_fn(|_req: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("reached")))
+        });
+        let response = layer.layer(inner).oneshot(req).await.unwrap();
+        response
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn each_role_reaches_only_its_services_and_everything_else_is_refused() {
+        let audit = SecurityAudit::new();
+        let layer = AuthorizeLayer::new(
+            AccessPolicy::new()
+                .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
+                .allow("hamgam.hq.v1.HqService", &[Role::Hq]),
+            audit.clone(),
+        );
+        let dealer = Some(PeerIdentity::Dealer(DealerId::new("D-1").unwrap()));
+        let hq = Some(PeerIdentity::Hq("crm".into()));
+        let ops = Some(PeerIdentity::Ops("alice".into()));
+        // Allowed: the inner service answers (no gRPC status from the layer).
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.sync.v1.DealerSync/Sync", dealer.clone())
+            )
+            .await,
+            None
+        );
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.hq.v1.HqService/ListDealers", hq.clone())
+            )
+            .await,
+            None
+        );
+        // Refused with PERMISSION_DENIED (7): wrong role, or a service nobody listed.
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.hq.v1.HqService/ListDealers", dealer)
+            )
+            .await
+            .as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.sync.v1.DealerSync/Sync", ops.clone())
+            )
+            .await
+            .as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            call(
+                &layer,
+                request("/grpc.reflection.v1.ServerReflection/Info", hq)
+            )
+            .await
+            .as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            call(&layer, request("/hamgam.sync.v1.DealerSyncX/Sync", ops))
+                .await
+                .as_deref(),
+            Some("7")
+        );
+        // No verified identity at all: UNAUTHENTICATED (16).
+        assert_eq!(
+            call(&layer, request("/hamgam.hq.v1.HqService/ListDealers", None))
+                .await
+                .as_deref(),
+            Some("16")
+        );
+        assert_eq!(audit.count(SecurityEventKind::RoleRefused), 4);
+    }
+}

@@ -249,3 +249,42 @@ async fn no_client_certificate_or_one_from_another_ca_fails_the_handshake() {
     assert!(dealer_summaries(&pki, &hub).await.is_empty());
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_of_our_ca_naming_another_trust_domain_is_refused() {
+    use hamgam_gateway::pki::{CertificateAuthority, Subject, Validity};
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, dirs.path()).await;
+
+    // Signed by the hub's own CA, so the chain verifies, but the identity is in another trust
+    // domain: the hub must not map it to any role.
+    let foreign =
+        CertificateAuthority::from_pem("elsewhere", pki.ca.cert_pem(), &pki.ca.key_pem()).unwrap();
+    let issued = foreign
+        .issue(
+            &Subject::Client(PeerIdentity::Hq("crm".into())),
+            Validity::days_from_now(1),
+        )
+        .unwrap();
+    let material = hamgam_gateway::tls::TlsMaterial {
+        ca_pem: pki.ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: issued.cert_pem.into_bytes(),
+        key_pem: issued.key_pem.into_bytes(),
+    };
+    hq_call_fails(&hub, tls::client_config(&material).unwrap()).await;
+    within(
+        10,
+        "an IdentityRefused event",
+        hub.audit.wait_for(SecurityEventKind::IdentityRefused, 1),
+    )
+    .await;
+    let event = hub
+        .audit
+        .recent()
+        .into_iter()
+        .find(|e| e.kind == SecurityEventKind::IdentityRefused)
+        .unwrap();
+    assert!(event.detail.contains("elsewhere"), "{}", event.detail);
+    hub.stop().await;
+}
