@@ -32,11 +32,6 @@ impl Durability {
         }
     }
 
-    /// Resolves once everything this caller applied before calling is durable.
-    pub async fn wait_durable(&self) -> Result<(), StoreError> {
-        self.request().await
-    }
-
     /// Asks for a flush covering everything applied before this call; the returned future
     /// resolves once it is done (it does not borrow `self`).
     pub fn request(

@@ -214,6 +214,9 @@ impl<S: HubStore> Ingest for Hub<S> {
         store
             .save_dealer(dealer.as_str(), &state)
             .map_err(storage)?;
+        // A previous session's last batches may be applied but not yet flushed; the hello
+        // promises "held durably", so wait for the flush that covers them.
+        self.durability.request().await.map_err(storage)?;
         Ok(state.stored_seq)
     }
 

@@ -86,37 +86,28 @@ impl<S> Authorize<S> {
             tonic::Status::unauthenticated("no verified client certificate on this connection")
         })?;
         let role = peer.identity.role();
-        match self.policy.roles_for(path) {
-            Some(roles) if roles.contains(&role) => Ok(()),
+        let detail = match self.policy.roles_for(path) {
+            Some(roles) if roles.contains(&role) => return Ok(()),
             Some(roles) => {
                 let needed: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
-                let detail = format!(
+                format!(
                     "{} may not call {path}: it needs a {} certificate",
                     peer.identity,
                     needed.join(" or ")
-                );
-                self.audit.record(
-                    SecurityEventKind::RoleRefused,
-                    Some(peer.identity.to_string()),
-                    Some(peer.remote_addr),
-                    detail.clone(),
-                );
-                Err(tonic::Status::permission_denied(detail))
+                )
             }
-            None => {
-                let detail = format!(
-                    "{path} is not a service this hub offers to {}",
-                    peer.identity
-                );
-                self.audit.record(
-                    SecurityEventKind::RoleRefused,
-                    Some(peer.identity.to_string()),
-                    Some(peer.remote_addr),
-                    detail.clone(),
-                );
-                Err(tonic::Status::permission_denied(detail))
-            }
-        }
+            None => format!(
+                "{path} is not a service this hub offers to {}",
+                peer.identity
+            ),
+        };
+        self.audit.record(
+            SecurityEventKind::RoleRefused,
+            Some(peer.identity.to_string()),
+            Some(peer.remote_addr),
+            detail.clone(),
+        );
+        Err(tonic::Status::permission_denied(detail))
     }
 }
 

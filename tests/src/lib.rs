@@ -29,6 +29,10 @@ use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
+use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
+use hamgam_proto::sync::v1::{
+    agent_message, hub_message, AgentHello, AgentMessage, BatchAck, HubMessage, RecordBatch,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -309,6 +313,67 @@ pub fn sample_payload(i: u64) -> Payload {
             nps: Some(8),
             ..Default::default()
         }),
+    }
+}
+
+/// A well-formed record of `dealer_id` at `seq`, as an agent would send it.
+pub fn raw_record(dealer_id: &str, seq: u64) -> pb::Record {
+    pb::Record {
+        record_id: uuid::Uuid::now_v7().to_string(),
+        dealer_id: dealer_id.into(),
+        seq,
+        recorded_at_ms: 1_760_000_000_000,
+        hlc: None,
+        staff_id: "S-1".into(),
+        schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+        payload: Some(sample_payload(seq)),
+    }
+}
+
+/// Opens a sync stream to `addr` as `identity`, says hello as `hello_dealer`, sends `records` as
+/// one batch, and returns the hub's ack, or the error status it ended the stream with.
+pub async fn send_batch(
+    pki: &TestPki,
+    addr: SocketAddr,
+    identity: PeerIdentity,
+    hello_dealer: &str,
+    records: Vec<pb::Record>,
+) -> Result<BatchAck, tonic::Status> {
+    let channel = pki
+        .endpoint(addr, identity)
+        .connect()
+        .await
+        .expect("connects");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let hello = AgentHello {
+        dealer_id: hello_dealer.into(),
+        agent_version: "test".into(),
+        agent_time_ms: hamgam_gateway::sync::now_ms(),
+        verdict_cursor: 0,
+    };
+    for body in [
+        agent_message::Body::Hello(hello),
+        agent_message::Body::Batch(RecordBatch {
+            batch_no: 1,
+            records,
+        }),
+    ] {
+        tx.send(AgentMessage { body: Some(body) })
+            .await
+            .expect("queue");
+    }
+    let mut inbound = DealerSyncClient::new(channel)
+        .sync(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    loop {
+        match inbound.message().await? {
+            Some(HubMessage {
+                body: Some(hub_message::Body::BatchAck(ack)),
+            }) => return Ok(ack),
+            Some(_) => {}
+            None => panic!("the hub closed the stream without an ack or an error"),
+        }
     }
 }
 

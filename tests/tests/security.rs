@@ -7,24 +7,7 @@ use hamgam_gateway::PeerIdentity;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
 use hamgam_proto::record::v1 as pb;
-use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
-use hamgam_proto::sync::v1::{agent_message, hub_message, AgentHello, AgentMessage, RecordBatch};
 use hamgam_tests::*;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-
-fn record(dealer_id: &str, seq: u64) -> pb::Record {
-    pb::Record {
-        record_id: uuid::Uuid::now_v7().to_string(),
-        dealer_id: dealer_id.into(),
-        seq,
-        recorded_at_ms: 1_760_000_000_000,
-        hlc: None,
-        staff_id: "S-1".into(),
-        schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
-        payload: Some(sample_payload(seq)),
-    }
-}
 
 /// Opens a sync stream as `identity`, says hello as `hello_dealer`, sends `records` as one
 /// batch, and returns the first error status the hub sends (or `None` if the batch was acked).
@@ -35,48 +18,9 @@ async fn push_raw(
     hello_dealer: &str,
     records: Vec<pb::Record>,
 ) -> Option<tonic::Status> {
-    let channel = pki
-        .endpoint(hub.addr, identity)
-        .connect()
+    send_batch(pki, hub.addr, identity, hello_dealer, records)
         .await
-        .expect("connects");
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(AgentMessage {
-        body: Some(agent_message::Body::Hello(AgentHello {
-            dealer_id: hello_dealer.into(),
-            agent_version: "test".into(),
-            agent_time_ms: hamgam_gateway::sync::now_ms(),
-            verdict_cursor: 0,
-        })),
-    })
-    .await
-    .unwrap();
-    tx.send(AgentMessage {
-        body: Some(agent_message::Body::Batch(RecordBatch {
-            batch_no: 1,
-            records,
-        })),
-    })
-    .await
-    .unwrap();
-    let mut inbound = match DealerSyncClient::new(channel)
-        .sync(ReceiverStream::new(rx))
-        .await
-    {
-        Ok(response) => response.into_inner(),
-        Err(status) => return Some(status),
-    };
-    loop {
-        match inbound.message().await {
-            Ok(Some(m)) => {
-                if let Some(hub_message::Body::BatchAck(_)) = m.body {
-                    return None;
-                }
-            }
-            Ok(None) => panic!("the hub closed the stream without an ack or an error"),
-            Err(status) => return Some(status),
-        }
-    }
+        .err()
 }
 
 async fn dealer_summaries(pki: &TestPki, hub: &TestHub) -> Vec<hq::DealerSummary> {
@@ -102,7 +46,7 @@ async fn a_dealer_pushing_another_dealers_records_is_refused_and_nothing_is_stor
         &hub,
         a.clone(),
         "D-A",
-        vec![record("D-A", 1), record("D-B", 2)],
+        vec![raw_record("D-A", 1), raw_record("D-B", 2)],
     )
     .await
     .expect("refused");
@@ -120,7 +64,7 @@ async fn a_dealer_pushing_another_dealers_records_is_refused_and_nothing_is_stor
     .await;
 
     // A hello claiming to be dealer B.
-    let status = push_raw(&pki, &hub, a.clone(), "D-B", vec![record("D-B", 1)])
+    let status = push_raw(&pki, &hub, a.clone(), "D-B", vec![raw_record("D-B", 1)])
         .await
         .expect("refused");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
@@ -140,7 +84,7 @@ async fn a_dealer_pushing_another_dealers_records_is_refused_and_nothing_is_stor
         .all(|d| d.record_count == 0));
 
     // The same dealer sending its own records is accepted: the refusal was about identity.
-    assert!(push_raw(&pki, &hub, a, "D-A", vec![record("D-A", 1)])
+    assert!(push_raw(&pki, &hub, a, "D-A", vec![raw_record("D-A", 1)])
         .await
         .is_none());
     assert_eq!(hub_records(&mut hq, "D-A").await.len(), 1);
@@ -158,7 +102,7 @@ async fn hq_cannot_push_records_and_dealers_and_ops_cannot_call_hq() {
         &hub,
         PeerIdentity::Hq("crm".into()),
         "D-1",
-        vec![record("D-1", 1)],
+        vec![raw_record("D-1", 1)],
     )
     .await
     .expect("refused");

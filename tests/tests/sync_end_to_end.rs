@@ -198,3 +198,52 @@ async fn records_made_while_the_hub_is_down_are_kept_and_synced_when_it_is_back(
     assert_hub_holds_exactly(&pki, &hub, &store).await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_changes_nothing_and_bad_batches_are_refused_without_loss() {
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, dirs.path()).await;
+    let me = || PeerIdentity::Dealer(dealer("D-9"));
+    let batch: Vec<_> = (1..=3).map(|seq| raw_record("D-9", seq)).collect();
+
+    let first = send_batch(&pki, hub.addr, me(), "D-9", batch.clone())
+        .await
+        .unwrap();
+    let again = send_batch(&pki, hub.addr, me(), "D-9", batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(first.stored_seq, 3);
+    assert_eq!(
+        (again.stored_seq, &again.verdicts),
+        (3, &first.verdicts),
+        "same verdicts"
+    );
+
+    // A different record at a held seq: the agent's store was reset; refused, nothing replaced.
+    let impostor = raw_record("D-9", 2);
+    let status = send_batch(&pki, hub.addr, me(), "D-9", vec![impostor])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("seq 2"), "{}", status.message());
+    // A gap: records must continue from the stored seq.
+    let status = send_batch(&pki, hub.addr, me(), "D-9", vec![raw_record("D-9", 7)])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("continue from seq 4"),
+        "{}",
+        status.message()
+    );
+
+    let mut hq = pki.hq_client(hub.addr).await;
+    let held: Vec<_> = hub_records(&mut hq, "D-9")
+        .await
+        .into_iter()
+        .map(|s| s.record.unwrap())
+        .collect();
+    assert_eq!(held, batch, "exactly the first three records, unchanged");
+    hub.stop().await;
+}
