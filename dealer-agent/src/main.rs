@@ -494,12 +494,34 @@ fn access_store(config: &AgentConfig, dealer: DealerId) -> Result<StoreAccess> {
             config.data_dir.display()
         )
     })?;
-    match AgentStore::open(&config.data_dir, dealer) {
-        Ok(store) => Ok(StoreAccess::Direct(store)),
-        Err(StoreError::Locked { .. }) => Ok(StoreAccess::Running),
-        Err(e) => Err(e.into()),
+    // The lock may be held by an agent still starting (store open, socket not yet bound) or by
+    // another short command; both let go or answer within moments, so look again for a while.
+    let socket = local_api::socket_path(&config.data_dir);
+    let deadline = std::time::Instant::now() + STORE_BUSY_PATIENCE;
+    loop {
+        match AgentStore::open(&config.data_dir, dealer.clone()) {
+            Ok(store) => return Ok(StoreAccess::Direct(store)),
+            Err(StoreError::Locked { .. }) => {
+                if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                    return Ok(StoreAccess::Running);
+                }
+                if std::time::Instant::now() >= deadline {
+                    anyhow::bail!(
+                        "the store in {} is in use by another process, and no running agent \
+                         answers at {}; if `dealer-agent run` is starting, try again in a moment",
+                        config.data_dir.display(),
+                        socket.display()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
+
+/// How long a command waits for a store held by a starting agent or another command.
+const STORE_BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn ask_running_agent(config: &AgentConfig, request: LocalRequest) -> Result<LocalResponse> {
     let runtime = tokio::runtime::Builder::new_current_thread()
