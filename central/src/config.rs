@@ -21,6 +21,12 @@
 //!
 //! [storage]
 //! cache_mb = 256
+//!
+//! # HQ's dealer registry (company IDs, staff): rules S03, C05 and Q01 read it.
+//! registry = "/etc/hamgam/registry.json"
+//!
+//! [rules]            # thresholds; `central rules` prints those in force
+//! max_km_per_day = 1500
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -38,6 +44,10 @@ pub struct HubConfig {
     pub tls: TlsPaths,
     pub limits: Limits,
     pub storage: Storage,
+    /// HQ's dealer registry (JSON); without one, the registry parts of S03, C05 and Q01 are
+    /// not checked.
+    pub registry: Option<PathBuf>,
+    pub rules: crate::rules::RuleConfig,
 }
 
 impl Default for HubConfig {
@@ -50,6 +60,8 @@ impl Default for HubConfig {
             tls: TlsPaths::default(),
             limits: Limits::default(),
             storage: Storage::default(),
+            registry: None,
+            rules: crate::rules::RuleConfig::default(),
         }
     }
 }
@@ -117,10 +129,18 @@ impl HubConfig {
             path: path.to_owned(),
             detail: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| crate::CentralError::Config {
+        let config: HubConfig = toml::from_str(&text).map_err(|e| crate::CentralError::Config {
             path: path.to_owned(),
             detail: e.to_string(),
-        })
+        })?;
+        config
+            .rules
+            .check()
+            .map_err(|detail| crate::CentralError::Config {
+                path: path.to_owned(),
+                detail,
+            })?;
+        Ok(config)
     }
 }
 
@@ -138,6 +158,17 @@ mod tests {
         assert_eq!(config.limits.max_batches_in_flight, 4);
         let err = toml::from_str::<HubConfig>("listne = \"x\"").unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
+        let rules: HubConfig = toml::from_str("[rules]\nmax_km_per_day = 900\n").unwrap();
+        assert_eq!(rules.rules.max_km_per_day, 900);
+        assert_eq!(rules.rules.warranty_km, 60_000);
+        let err = toml::from_str::<HubConfig>("[rules]\nmax_km_per_dya = 900\n").unwrap_err();
+        assert!(err.to_string().contains("max_km_per_dya"), "{err}");
+        let zero: HubConfig = toml::from_str("[rules]\nbunching_tail_days = 0\n").unwrap();
+        assert!(zero
+            .rules
+            .check()
+            .unwrap_err()
+            .contains("bunching_tail_days"));
     }
 
     #[test]

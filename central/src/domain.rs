@@ -2,7 +2,12 @@
 //! findings, and each dealer's sync state. No prost or tonic types here; [`crate::wire`]
 //! converts at the edge.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::rules::history::GroupKey;
+use crate::rules::Scope;
 
 /// How severe a finding is (RULES.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +80,8 @@ impl Verdict {
 }
 
 /// A record as the hub holds it: the header fields the hub indexes, the record exactly as the
-/// dealer sent it (encoded), and its current verdict. Rejected records are held too
-/// (quarantine): nothing a dealer sends is dropped.
+/// dealer sent it (encoded), the findings behind its current verdict, and the verdict.
+/// Rejected records are held too (quarantine): nothing a dealer sends is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredRecord {
     pub record_id: String,
@@ -88,7 +93,34 @@ pub struct StoredRecord {
     pub received_at_ms: i64,
     /// The record as received, protobuf-encoded; opaque to the domain.
     pub wire: Vec<u8>,
+    /// Findings of the one-record rules (R00 included) on the content in force.
+    pub own_findings: Vec<Finding>,
+    /// Findings of the history rules, by the kind of group they came from.
+    pub group_findings: BTreeMap<Scope, Vec<Finding>>,
+    /// The history groups the content in force belongs to.
+    pub groups: Vec<GroupKey>,
+    /// The correction in force (its record id), if the dealer corrected this record.
+    pub corrected_by: Option<String>,
+    /// The dealer withdrew this record with a correction: it is no longer history.
+    pub retracted: bool,
     pub verdict: Verdict,
+}
+
+impl StoredRecord {
+    /// Every finding in force, in a stable order.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut all: Vec<Finding> = self
+            .own_findings
+            .iter()
+            .chain(self.group_findings.values().flatten())
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| {
+            (&a.rule_id, &a.field, &a.reason_en).cmp(&(&b.rule_id, &b.field, &b.reason_en))
+        });
+        all.dedup();
+        all
+    }
 }
 
 /// What the hub knows about a dealer's sync.
@@ -97,9 +129,14 @@ pub struct DealerState {
     /// Highest seq held (durable once the batch that wrote it was acked).
     pub stored_seq: u64,
     pub record_count: u64,
+    /// Records of this dealer in quarantine now (rejected, not yet corrected).
     pub rejected_count: u64,
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     /// Agent clock minus hub clock at the last connect.
     pub clock_offset_ms: i64,
+    /// The last verdict change queued for this dealer (its change feed's cursor).
+    pub verdict_cursor: u64,
+    /// The cursor the dealer's agent last acknowledged.
+    pub verdicts_acked: u64,
 }

@@ -36,14 +36,30 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         _request: Request<hq::ListDealersRequest>,
     ) -> Result<Response<hq::ListDealersResponse>, Status> {
-        let dealers = self
+        let store = self.hub.store().map_err(unavailable)?;
+        let mut scores = self
             .hub
-            .store()
-            .map_err(unavailable)?
+            .reliability(hamgam_gateway::sync::now_ms())
+            .map_err(unavailable)?;
+        let window_days = self.hub.rules().score_window_days as u32;
+        let dealers = store
             .dealers()
             .map_err(unavailable)?
             .into_iter()
             .map(|(dealer_id, s)| hq::DealerSummary {
+                reliability: scores.remove(&dealer_id).map(|r| hq::Reliability {
+                    score: r.score,
+                    previous_score: r.previous,
+                    window_records: r.records,
+                    flagged: r.flagged,
+                    rejected: r.rejected,
+                    top_rules: r
+                        .top_rules
+                        .into_iter()
+                        .map(|(rule_id, records)| hq::RuleCount { rule_id, records })
+                        .collect(),
+                    window_days,
+                }),
                 dealer_id,
                 stored_seq: s.stored_seq,
                 record_count: s.record_count,
@@ -51,6 +67,8 @@ impl<S: HubStore> HqService for HqApi<S> {
                 first_seen_ms: s.first_seen_ms,
                 last_seen_ms: s.last_seen_ms,
                 clock_offset_ms: s.clock_offset_ms,
+                verdict_cursor: s.verdict_cursor,
+                verdicts_acked: s.verdicts_acked,
             })
             .collect();
         Ok(Response::new(hq::ListDealersResponse { dealers }))
@@ -77,12 +95,13 @@ impl<S: HubStore> HqService for HqApi<S> {
                 )
             })?
         };
-        let mut stored = self
-            .hub
-            .store()
-            .map_err(unavailable)?
-            .records(&req.dealer_id, after_seq, page_size + 1)
-            .map_err(unavailable)?;
+        let store = self.hub.store().map_err(unavailable)?;
+        let mut stored = if req.quarantined_only {
+            store.quarantined(&req.dealer_id, after_seq, page_size + 1)
+        } else {
+            store.records(&req.dealer_id, after_seq, page_size + 1)
+        }
+        .map_err(unavailable)?;
         let next_page_token = if stored.len() > page_size {
             stored.truncate(page_size);
             stored.last().map(|r| r.seq.to_string()).unwrap_or_default()

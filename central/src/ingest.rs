@@ -1,43 +1,87 @@
 //! The hub's ingest pipeline for one dealer's batch:
-//! `decode (wire) -> validate (R00) -> store (atomically) -> wait until durable -> verdicts`.
+//! `decode (wire) -> validate (R00) -> judge (rules, re-judging what the batch affects) ->
+//! store (atomically) -> wait until durable -> verdicts, and verdict changes on the feeds`.
 //!
 //! Idempotent by `(dealer, seq)`: a record whose seq the hub already holds is not applied again
-//! and gets its stored verdict back; a *different* record at a held seq is refused. Batches of one
-//! dealer are applied one at a time (a per-dealer lock), so two sessions of the same dealer
-//! cannot interleave. Every record that is not refused outright is stored, rejected ones in
-//! quarantine, so nothing a dealer sends is lost.
-//!
-//! The rule engine (RULES.md beyond R00/R01) plugs in between validation and store.
+//! and gets its stored verdict back; a *different* record at a held seq is refused. Batches are
+//! judged one at a time (one judging lock for the hub), because a batch of one dealer can
+//! change the verdicts of another's records (a VIN's history spans dealers). Every record that
+//! is not refused outright is stored, rejected ones in quarantine, so nothing a dealer sends is
+//! lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use hamgam_gateway::sync::{Ingest, IngestError, IngestOutcome};
+use hamgam_gateway::sync::{Ingest, IngestError, IngestOutcome, VerdictFeed};
 use hamgam_gateway::DealerId;
 use hamgam_proto::record::v1 as pb;
+use tokio::sync::watch;
 
-use crate::domain::{DealerState, Outcome, StoredRecord, Verdict};
+use crate::domain::DealerState;
 use crate::durability::Durability;
-use crate::store::{Append, HubStore, StoreError};
+use crate::judge::{self, Rulebook};
+use crate::rules::registry::DealerRegistry;
+use crate::rules::score::{self, day_of, ReliabilityScore};
+use crate::rules::RuleConfig;
+use crate::store::{HubStore, StoreError};
 use crate::wire;
 
-/// The hub: ingest over a store, with group commit.
+/// The reliability trend compares the score with the one this many days ago.
+pub const TREND_DAYS: i64 = 30;
+
+/// The hub: ingest over a store, with the rules in force and group commit.
 pub struct Hub<S: HubStore> {
     /// `None` once closed: the store is dropped as soon as in-flight work ends, so it can be
     /// reopened (a restart in the same process, as tests do).
     store: std::sync::RwLock<Option<Arc<S>>>,
     durability: Durability,
-    dealer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while a batch is judged and applied, and while a session's state is saved.
+    judging: tokio::sync::Mutex<()>,
+    config: RuleConfig,
+    registry: DealerRegistry,
+    /// Each dealer's verdict feed: the last cursor that is durable.
+    feeds: Mutex<HashMap<String, watch::Sender<u64>>>,
 }
 
 impl<S: HubStore> Hub<S> {
-    /// A hub over `store`; starts the flusher task (call inside a tokio runtime).
+    /// A hub over `store` with the default rules and no dealer registry; starts the flusher
+    /// task (call inside a tokio runtime).
     pub fn new(store: Arc<S>) -> Self {
+        Self::with_rules(store, RuleConfig::default(), DealerRegistry::default())
+    }
+
+    /// A hub over `store` applying `config` with `registry`.
+    pub fn with_rules(store: Arc<S>, config: RuleConfig, registry: DealerRegistry) -> Self {
         Hub {
             durability: Durability::start(store.clone()),
             store: std::sync::RwLock::new(Some(store)),
-            dealer_locks: Mutex::new(HashMap::new()),
+            judging: tokio::sync::Mutex::new(()),
+            config,
+            registry,
+            feeds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The rule thresholds in force.
+    pub fn rules(&self) -> &RuleConfig {
+        &self.config
+    }
+
+    /// Every dealer's reliability score at `now_ms`, from the day tallies.
+    pub fn reliability(
+        &self,
+        now_ms: i64,
+    ) -> Result<std::collections::BTreeMap<String, ReliabilityScore>, StoreError> {
+        let window = self.config.score_window_days;
+        let from_day = day_of(now_ms) - window - TREND_DAYS;
+        let tallies = self.store()?.tallies(from_day)?;
+        Ok(score::scores(
+            &tallies,
+            now_ms,
+            window,
+            TREND_DAYS,
+            self.config.score_prior_records,
+        ))
     }
 
     /// The store, unless the hub is closed.
@@ -56,9 +100,12 @@ impl<S: HubStore> Hub<S> {
         self.store.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    fn dealer_lock(&self, dealer: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.dealer_locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(dealer.to_owned()).or_default().clone()
+    fn feed(&self, dealer: &str) -> watch::Sender<u64> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        feeds
+            .entry(dealer.to_owned())
+            .or_insert_with(|| watch::Sender::new(0))
+            .clone()
     }
 
     async fn ingest_batch(
@@ -67,18 +114,16 @@ impl<S: HubStore> Hub<S> {
         records: Vec<pb::Record>,
     ) -> Result<IngestOutcome, IngestError> {
         let dealer_id = dealer.as_str();
-        let lock = self.dealer_lock(dealer_id);
-        let _held = lock.lock().await;
+        let _judging = self.judging.lock().await;
         let store = self.store().map_err(storage)?;
-        let mut state = store
+        let state = store
             .dealer(dealer_id)
             .map_err(storage)?
             .unwrap_or_default();
         let now = hamgam_gateway::sync::now_ms();
         let mut verdicts = Vec::with_capacity(records.len());
-        let mut fresh: Vec<StoredRecord> = Vec::new();
+        let mut fresh = Vec::new();
         let mut next_seq = state.stored_seq + 1;
-        let mut batch_ids: HashMap<&str, u64> = HashMap::new();
 
         for (position, record) in records.iter().enumerate() {
             if position > 0 && record.seq != records[position - 1].seq + 1 {
@@ -91,7 +136,7 @@ impl<S: HubStore> Hub<S> {
                 });
             }
             if record.seq <= state.stored_seq {
-                // Re-sent: change nothing, answer as before.
+                // Re-sent: change nothing, answer as before (with the verdict in force).
                 let stored = store
                     .record(dealer_id, record.seq)
                     .map_err(storage)?
@@ -111,79 +156,66 @@ impl<S: HubStore> Hub<S> {
                 verdicts.push(wire::verdict_to_wire(&stored.verdict));
                 continue;
             }
-            let span = tracing::debug_span!("record", dealer_id, record_id = %record.record_id, seq = record.seq);
-            let _entered = span.enter();
-            let arrival = wire::arrival(record);
-            let mut findings = arrival.malformed;
-            if !arrival.record_id.is_empty() {
-                let reused = match batch_ids.get(arrival.record_id.as_str()) {
-                    Some(seq) => Some((dealer_id.to_owned(), *seq)),
-                    None => store.locate(&arrival.record_id).map_err(storage)?,
-                };
-                if let Some((other_dealer, other_seq)) = reused {
-                    findings.push(crate::domain::Finding {
-                        rule_id: "R00".into(),
-                        severity: crate::domain::Severity::Reject,
-                        field: "record_id".into(),
-                        reason_fa: format!("شناسهٔ رکورد پیش‌تر برای رکورد دیگری (نمایندگی {other_dealer}، شمارهٔ {other_seq}) به کار رفته است"),
-                        reason_en: format!("record_id is already used by another record (dealer {other_dealer}, seq {other_seq})"),
-                    });
-                }
-            }
-            let verdict =
-                Verdict::from_findings(arrival.record_id.clone(), arrival.seq, findings, now);
-            if verdict.outcome == Outcome::Rejected {
-                state.rejected_count += 1;
-                let rules: Vec<&str> = verdict
-                    .findings
-                    .iter()
-                    .map(|f| f.rule_id.as_str())
-                    .collect();
-                tracing::info!(dealer_id, record_id = %arrival.record_id, seq = arrival.seq, ?rules, "record quarantined");
-            }
-            verdicts.push(wire::verdict_to_wire(&verdict));
-            batch_ids.insert(record.record_id.as_str(), record.seq);
-            fresh.push(StoredRecord {
-                record_id: arrival.record_id,
-                dealer_id: dealer_id.to_owned(),
-                seq: arrival.seq,
-                kind: arrival
-                    .kind
-                    .map(|k| k.name().to_owned())
-                    .unwrap_or_default(),
-                recorded_at_ms: arrival.recorded_at_ms,
-                received_at_ms: now,
-                wire: arrival.wire,
-                verdict,
-            });
+            fresh.push(wire::arrival(record));
             next_seq += 1;
         }
 
+        let mut feeds = Vec::new();
         if !fresh.is_empty() {
+            let mut state = state.clone();
             state.stored_seq = next_seq - 1;
             state.record_count += fresh.len() as u64;
             state.last_seen_ms = now;
             if state.first_seen_ms == 0 {
                 state.first_seen_ms = now;
             }
-            let change = Append {
-                dealer_id: dealer_id.to_owned(),
-                state: state.clone(),
-                records: fresh,
-            };
-            let applying = store.clone();
-            tokio::task::spawn_blocking(move || applying.apply(&change))
-                .await
-                .map_err(|e| IngestError::Storage(format!("apply task failed: {e}")))?
-                .map_err(storage)?;
+            let judging = store.clone();
+            let dealer_owned = dealer_id.to_owned();
+            let config = self.config.clone();
+            let registry = self.registry.clone();
+            let judged = tokio::task::spawn_blocking(move || {
+                let rules = Rulebook {
+                    config: &config,
+                    registry: &registry,
+                };
+                let judged =
+                    judge::judge_batch(&*judging, &rules, &dealer_owned, state, fresh, now)?;
+                judging.apply(&judged.change)?;
+                Ok::<_, StoreError>(judged)
+            })
+            .await
+            .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
+            .map_err(storage)?;
+            verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
+            feeds = judged.feeds;
         }
+        let stored_seq = (next_seq - 1).max(state.stored_seq);
         // Even an all-duplicate batch waits: its records may have been applied by a session
         // whose flush has not finished yet.
         let durable = self.durability.request();
+        let senders: Vec<(watch::Sender<u64>, u64)> = feeds
+            .into_iter()
+            .map(|(d, cursor)| (self.feed(&d), cursor))
+            .collect();
+        let own_feed = self.feed(dealer_id);
         Ok(IngestOutcome {
-            stored_seq: state.stored_seq,
+            stored_seq,
             verdicts,
-            durable: Box::pin(async move { durable.await.map_err(storage) }),
+            durable: Box::pin(async move {
+                durable.await.map_err(storage)?;
+                // Verdict changes go out only once durable, so a cursor an agent holds
+                // always exists at the hub.
+                for (sender, cursor) in senders {
+                    sender.send_if_modified(|c| {
+                        let newer = cursor > *c;
+                        if newer {
+                            *c = cursor;
+                        }
+                        newer
+                    });
+                }
+                Ok(*own_feed.borrow())
+            }),
         })
     }
 }
@@ -198,8 +230,7 @@ impl<S: HubStore> Ingest for Hub<S> {
         dealer: &DealerId,
         clock_offset_ms: i64,
     ) -> Result<u64, IngestError> {
-        let lock = self.dealer_lock(dealer.as_str());
-        let _held = lock.lock().await;
+        let _judging = self.judging.lock().await;
         let now = hamgam_gateway::sync::now_ms();
         let store = self.store().map_err(storage)?;
         let mut state: DealerState = store
@@ -211,13 +242,67 @@ impl<S: HubStore> Ingest for Hub<S> {
         if state.first_seen_ms == 0 {
             state.first_seen_ms = now;
         }
+        if clock_offset_ms.abs() > self.config.clock_offset_max_minutes * 60_000 {
+            tracing::warn!(dealer_id = %dealer, clock_offset_ms, "agent clock beyond the T02 limit: this session's records are flagged");
+        }
         store
             .save_dealer(dealer.as_str(), &state)
             .map_err(storage)?;
         // A previous session's last batches may be applied but not yet flushed; the hello
         // promises "held durably", so wait for the flush that covers them.
         self.durability.request().await.map_err(storage)?;
+        let feed = self.feed(dealer.as_str());
+        feed.send_if_modified(|c| {
+            let newer = state.verdict_cursor > *c;
+            if newer {
+                *c = state.verdict_cursor;
+            }
+            newer
+        });
         Ok(state.stored_seq)
+    }
+
+    fn verdict_feed(&self, dealer: &DealerId) -> VerdictFeed {
+        VerdictFeed(self.feed(dealer.as_str()).subscribe())
+    }
+
+    async fn verdict_updates(
+        &self,
+        dealer: &DealerId,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::Verdict)>, IngestError> {
+        let store = self.store().map_err(storage)?;
+        let dealer = dealer.as_str().to_owned();
+        let updates =
+            tokio::task::spawn_blocking(move || store.verdict_updates(&dealer, cursor, limit))
+                .await
+                .map_err(|e| IngestError::Storage(format!("read task failed: {e}")))?
+                .map_err(storage)?;
+        Ok(updates
+            .iter()
+            .map(|(c, v)| (*c, wire::verdict_to_wire(v)))
+            .collect())
+    }
+
+    async fn verdicts_acknowledged(
+        &self,
+        dealer: &DealerId,
+        cursor: u64,
+    ) -> Result<(), IngestError> {
+        let _judging = self.judging.lock().await;
+        let store = self.store().map_err(storage)?;
+        let mut state = store
+            .dealer(dealer.as_str())
+            .map_err(storage)?
+            .unwrap_or_default();
+        if cursor > state.verdicts_acked && cursor <= state.verdict_cursor {
+            state.verdicts_acked = cursor;
+            store
+                .save_dealer(dealer.as_str(), &state)
+                .map_err(storage)?;
+        }
+        Ok(())
     }
 
     async fn ingest(

@@ -3,6 +3,10 @@
 //!
 //! - [`wire`]: the one conversion between the wire contract and the domain, and rule R00;
 //! - [`domain`]: what the hub stores: records, verdicts, findings, dealer state;
+//! - [`content`]: what a record says, in the hub's types (decoded once by [`wire`]);
+//! - [`rules`]: the catalogue of RULES.md, its thresholds, the rules, the dealer registry and
+//!   the reliability score;
+//! - [`judge`]: the rule engine over the store: judges a batch and re-judges what it affects;
 //! - [`ingest`]: the pipeline of one batch, idempotent by `(dealer, seq)`, implementing the
 //!   gateway's `Ingest` trait;
 //! - [`durability`]: group commit, so an ack means durable without an fsync per batch;
@@ -14,10 +18,13 @@
 //! The `central` binary (`src/main.rs`) adds the command line: `pki`, `serve`, `query`.
 
 pub mod config;
+pub mod content;
 pub mod domain;
 pub mod durability;
 pub mod hq;
 pub mod ingest;
+pub mod judge;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod wire;

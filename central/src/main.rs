@@ -429,6 +429,7 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
                             dealer_id: dealer.dealer_id.clone(),
                             page_size: 1000,
                             page_token: page_token.clone(),
+                            quarantined_only: false,
                         })
                         .await
                         .context("ListDealerRecords failed")?
@@ -507,6 +508,7 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
                         dealer_id: dealer_id.clone(),
                         page_size: (limit - shown).min(1000) as u32,
                         page_token: page_token.clone(),
+                        quarantined_only: false,
                     })
                     .await
                     .context("ListDealerRecords failed")?

@@ -9,6 +9,7 @@ use hamgam_proto::record::v1::record::Payload;
 use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
 use prost::Message;
 
+use crate::content::{self, Content};
 use crate::domain::{Finding, Outcome, Severity, StoredRecord, Verdict};
 
 /// A record as it arrived, checked against the wire contract.
@@ -21,6 +22,10 @@ pub struct Arrival {
     pub wire: Vec<u8>,
     /// R00 findings; empty when the record is well formed.
     pub malformed: Vec<Finding>,
+    /// What the record says, when it has a payload.
+    pub content: Option<Content>,
+    /// For a correction: R00 findings of the amended content, named as on the target record.
+    pub amended_malformed: Vec<Finding>,
 }
 
 /// Encodes the record exactly as received and checks it against the wire contract (R00).
@@ -63,9 +68,15 @@ pub fn arrival(record: &pb::Record) -> Arrival {
         });
     }
     findings.extend(findings_more);
+    let mut amended_malformed = Vec::new();
     match &record.payload {
         None => findings.push(malformed("payload", Problem::Missing)),
         Some(payload) => check_payload(payload, &mut findings),
+    }
+    if let Some(Payload::Correction(c)) = &record.payload {
+        if let Some(amended) = amended_payload(c) {
+            check_payload(&amended, &mut amended_malformed);
+        }
     }
     Arrival {
         record_id: record.record_id.clone(),
@@ -74,6 +85,8 @@ pub fn arrival(record: &pb::Record) -> Arrival {
         recorded_at_ms: record.recorded_at_ms,
         wire: record.encode_to_vec(),
         malformed: findings,
+        content: record.payload.as_ref().map(content),
+        amended_malformed,
     }
 }
 
@@ -140,19 +153,7 @@ fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
                 "correction.target_record_id",
             );
             req(c.retract || c.amended.is_some(), "correction.amended");
-            if let Some(amended) = &c.amended {
-                use pb::correction::Amended;
-                match amended {
-                    Amended::Customer(x) => check_customer(x, "correction.customer", &mut req),
-                    Amended::RetailDelivery(x) => {
-                        check_delivery(x, "correction.retail_delivery", &mut req)
-                    }
-                    Amended::RepairOrder(x) => {
-                        check_repair_order(x, "correction.repair_order", &mut req)
-                    }
-                    _ => {}
-                }
-            }
+            // The amended content is checked as the target record it replaces.
         }
     }
     let dates: Vec<(&str, &pb::Date)> = match payload {
@@ -214,11 +215,160 @@ fn check_repair_order(ro: &pb::RepairOrder, at: &str, req: &mut impl FnMut(bool,
 }
 
 fn is_calendar_date(d: &pb::Date) -> bool {
-    u8::try_from(d.month)
-        .ok()
-        .and_then(|m| time::Month::try_from(m).ok())
-        .zip(u8::try_from(d.day).ok())
-        .is_some_and(|(m, day)| time::Date::from_calendar_date(d.year, m, day).is_ok())
+    date_ms(&Some(*d)).is_some()
+}
+
+/// The business content of a payload, in the hub's types.
+pub fn content(payload: &Payload) -> Content {
+    match payload {
+        Payload::Customer(c) => Content::Customer(customer(c)),
+        Payload::RetailDelivery(d) => Content::Delivery(delivery(d)),
+        Payload::RepairOrder(ro) => Content::RepairOrder(repair_order(ro)),
+        Payload::Lead(l) => Content::Lead(content::Lead {
+            customer_ref: l.customer_ref.clone(),
+            contacted_at_ms: l.contacted_at_ms,
+        }),
+        Payload::Complaint(c) => Content::Complaint(content::Complaint {
+            case_ref: c.case_ref.clone(),
+            customer_ref: c.customer_ref.clone(),
+            vin: c.vin.clone(),
+            event_at_ms: c.event_at_ms,
+        }),
+        Payload::Survey(s) => Content::Survey(survey(s)),
+        Payload::OdometerReplacement(o) => {
+            Content::OdometerReplacement(content::OdometerReplacement {
+                vin: o.vin.clone(),
+                replaced_on_ms: date_ms(&o.replaced_on),
+            })
+        }
+        Payload::VehicleStatus(v) => Content::VehicleStatus(content::VehicleStatus {
+            vin: v.vin.clone(),
+            effective_on_ms: date_ms(&v.effective_on),
+        }),
+        Payload::Correction(c) => Content::Correction(content::Correction {
+            target_record_id: c.target_record_id.clone(),
+            reason: c.reason.clone(),
+            retract: c.retract,
+            amended: amended_payload(c).map(|p| Box::new(content(&p))),
+        }),
+    }
+}
+
+/// A correction's amended content as the payload it stands for.
+fn amended_payload(c: &pb::Correction) -> Option<Payload> {
+    use pb::correction::Amended;
+    Some(match c.amended.as_ref()? {
+        Amended::Customer(x) => Payload::Customer(x.clone()),
+        Amended::RetailDelivery(x) => Payload::RetailDelivery(x.clone()),
+        Amended::RepairOrder(x) => Payload::RepairOrder(x.clone()),
+        Amended::Lead(x) => Payload::Lead(x.clone()),
+        Amended::Complaint(x) => Payload::Complaint(x.clone()),
+        Amended::Survey(x) => Payload::Survey(x.clone()),
+        Amended::OdometerReplacement(x) => Payload::OdometerReplacement(x.clone()),
+        Amended::VehicleStatus(x) => Payload::VehicleStatus(x.clone()),
+    })
+}
+
+fn customer(c: &pb::CustomerUpsert) -> content::Customer {
+    content::Customer {
+        customer_ref: c.customer_ref.clone(),
+        organization: c.party_type == pb::PartyType::Organization as i32,
+        national_id: c.national_id.clone(),
+        company_id: c.company_national_id.clone(),
+        given_name: c.given_name.clone(),
+        family_name: c.family_name.clone(),
+        organization_name: c.organization_name.clone(),
+        mobile: c.mobile.clone(),
+        postal_code: c.address.as_ref().map(|a| a.postal_code.clone()),
+    }
+}
+
+fn delivery(d: &pb::RetailDelivery) -> content::Delivery {
+    use content::{PartyRole, SaleCategory};
+    content::Delivery {
+        vin: d.vin.clone(),
+        sale_date_ms: date_ms(&d.sale_date),
+        delivery_date_ms: date_ms(&d.delivery_date),
+        odometer_km: d.odometer_km,
+        category: match pb::SaleCategory::try_from(d.sale_category) {
+            Ok(pb::SaleCategory::Retail) => SaleCategory::Retail,
+            Ok(pb::SaleCategory::Fleet) => SaleCategory::Fleet,
+            Ok(pb::SaleCategory::Demo) => SaleCategory::Demo,
+            Ok(pb::SaleCategory::Internal) => SaleCategory::Internal,
+            _ => SaleCategory::Unspecified,
+        },
+        parties: d
+            .parties
+            .iter()
+            .map(|p| {
+                let role = match pb::PartyRole::try_from(p.role) {
+                    Ok(pb::PartyRole::Buyer) => PartyRole::Buyer,
+                    Ok(pb::PartyRole::CoBuyer) => PartyRole::CoBuyer,
+                    Ok(pb::PartyRole::Owner) => PartyRole::Owner,
+                    Ok(pb::PartyRole::PrimaryDriver) => PartyRole::PrimaryDriver,
+                    Ok(pb::PartyRole::FleetAccount) => PartyRole::FleetAccount,
+                    _ => PartyRole::Unspecified,
+                };
+                (role, p.customer_ref.clone())
+            })
+            .collect(),
+    }
+}
+
+fn pay_type(value: i32) -> content::PayType {
+    use content::PayType;
+    match pb::PayType::try_from(value) {
+        Ok(pb::PayType::Customer) => PayType::Customer,
+        Ok(pb::PayType::Warranty) => PayType::Warranty,
+        Ok(pb::PayType::Internal) => PayType::Internal,
+        Ok(pb::PayType::Goodwill) => PayType::Goodwill,
+        Ok(pb::PayType::Campaign) => PayType::Campaign,
+        Ok(pb::PayType::PreDelivery) => PayType::PreDelivery,
+        _ => PayType::Unspecified,
+    }
+}
+
+fn repair_order(ro: &pb::RepairOrder) -> content::RepairOrder {
+    content::RepairOrder {
+        ro_number: ro.ro_number.clone(),
+        vin: ro.vin.clone(),
+        opened_at_ms: ro.opened_at_ms,
+        completed_at_ms: ro.completed_at_ms,
+        odometer_in_km: ro.odometer_in_km,
+        odometer_out_km: ro.odometer_out_km,
+        pay_type: pay_type(ro.pay_type),
+        job_lines: ro
+            .job_lines
+            .iter()
+            .map(|j| content::JobLine {
+                labor_op_code: j.labor_op_code.clone(),
+                parts: j.parts.iter().map(|p| p.part_number.clone()).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn survey(s: &pb::Survey) -> content::Survey {
+    content::Survey {
+        subject: match pb::SurveySubject::try_from(s.subject) {
+            Ok(pb::SurveySubject::Delivery) => content::SurveySubject::Delivery,
+            Ok(pb::SurveySubject::RepairOrder) => content::SurveySubject::RepairOrder,
+            _ => content::SurveySubject::Unspecified,
+        },
+        subject_ref: s.subject_ref.clone(),
+        submitted_at_ms: s.submitted_at_ms,
+        respondent_mobile: s.respondent_mobile.clone(),
+        csat: s.csat,
+        nps: s.nps,
+    }
+}
+
+/// A calendar date as midnight UTC, if it is one.
+fn date_ms(d: &Option<pb::Date>) -> Option<i64> {
+    let d = d.as_ref()?;
+    let month = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(d.year, month, u8::try_from(d.day).ok()?).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 /// A stored record back on the wire, exactly as the dealer sent it.

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `r` seq (u64 BE) | the record, protobuf |
 //! | `v` seq (u64 BE) | the hub's verdict on it, protobuf |
-//! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `hlc`, `last_sync_ms`, `last_error` |
+//! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `verdict_cursor`, `hlc`, `last_sync_ms`, `last_error` |
 //!
 //! **Invariant:** seq is gap-free: the seq counter and the record are written in the same batch,
 //! under one lock. The sled database is locked by one process at a time.
@@ -301,9 +301,7 @@ impl AgentStore {
             .unwrap_or(0)
             .max(stored_seq);
         let mut batch = sled::Batch::default();
-        for verdict in verdicts {
-            batch.insert(&seq_key(VERDICT, verdict.seq), verdict.encode_to_vec());
-        }
+        self.put_newer_verdicts(&mut batch, verdicts)?;
         batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
         batch.insert(
             meta_key("last_sync_ms"),
@@ -314,6 +312,48 @@ impl AgentStore {
         self.db.flush().map_err(engine)?;
         self.acked_seq_tx.send_replace(acked);
         Ok(())
+    }
+
+    /// Puts each verdict unless a newer version of it is already stored (a change that came
+    /// down before the batch's own ack).
+    fn put_newer_verdicts(
+        &self,
+        batch: &mut sled::Batch,
+        verdicts: &[Verdict],
+    ) -> Result<(), StoreError> {
+        for verdict in verdicts {
+            let key = seq_key(VERDICT, verdict.seq);
+            let newer_held = match self.tree.get(key).map_err(engine)? {
+                Some(bytes) => Verdict::decode(bytes.as_ref())
+                    .map(|held| held.version > verdict.version)
+                    .unwrap_or(false),
+                None => false,
+            };
+            if !newer_held {
+                batch.insert(&key, verdict.encode_to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores verdict changes from the hub, up to feed position `cursor`. Blocking; durable.
+    pub fn store_verdict_changes_blocking(
+        &self,
+        cursor: u64,
+        verdicts: &[Verdict],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        self.put_newer_verdicts(&mut batch, verdicts)?;
+        let held = read_u64(&self.tree, "verdict_cursor")?.unwrap_or(0);
+        batch.insert(meta_key("verdict_cursor"), &held.max(cursor).to_be_bytes());
+        self.tree.apply_batch(batch).map_err(engine)?;
+        self.db.flush().map_err(engine)?;
+        Ok(())
+    }
+
+    /// The verdict-feed position stored.
+    pub fn verdict_cursor(&self) -> Result<u64, StoreError> {
+        Ok(read_u64(&self.tree, "verdict_cursor")?.unwrap_or(0))
     }
 
     /// Remembers why the last sync failed, for `status`.
@@ -417,6 +457,22 @@ impl Outbox for AgentStore {
     async fn wait_for_records_after(&self, after: u64) {
         let mut last_seq = self.last_seq_tx.subscribe();
         let _ = last_seq.wait_for(|last| *last > after).await;
+    }
+
+    fn verdict_cursor(&self) -> Result<u64, OutboxError> {
+        AgentStore::verdict_cursor(self).map_err(outbox_err)
+    }
+
+    async fn store_verdict_changes(
+        &self,
+        cursor: u64,
+        verdicts: Vec<Verdict>,
+    ) -> Result<(), OutboxError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.store_verdict_changes_blocking(cursor, &verdicts))
+            .await
+            .map_err(|e| OutboxError(format!("verdict task failed: {e}")))?
+            .map_err(outbox_err)
     }
 }
 

@@ -273,7 +273,33 @@ impl Mobile {
     pub fn national_digits(&self) -> &str {
         &self.0[3..]
     }
+
+    /// True for numbers staff type when they do not know one (rule C04): `repeat` or more
+    /// identical digits in a row, an ascending or descending run of six or more, or a
+    /// well-known dummy.
+    pub fn is_placeholder(&self, repeat: usize) -> bool {
+        let d = self.national_digits().as_bytes();
+        if KNOWN_DUMMY_MOBILES.contains(&self.national_digits()) {
+            return true;
+        }
+        let (mut same, mut up, mut down) = (1, 1, 1);
+        for i in 1..d.len() {
+            same = if d[i] == d[i - 1] { same + 1 } else { 1 };
+            up = if d[i] == d[i - 1] + 1 { up + 1 } else { 1 };
+            down = if d[i] + 1 == d[i - 1] { down + 1 } else { 1 };
+            if same >= repeat || up >= PLACEHOLDER_RUN || down >= PLACEHOLDER_RUN {
+                return true;
+            }
+        }
+        false
+    }
 }
+
+/// An ascending or descending run of this many digits marks a placeholder mobile (C04).
+pub const PLACEHOLDER_RUN: usize = 6;
+
+/// Mobiles known to be typed when the customer's is not known (national digits).
+pub const KNOWN_DUMMY_MOBILES: &[&str] = &["9121212121", "9123123123", "9129129129"];
 
 impl fmt::Display for Mobile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

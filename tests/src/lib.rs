@@ -187,6 +187,7 @@ pub async fn hub_records(
                 dealer_id: dealer_id.into(),
                 page_size: 1000,
                 page_token,
+                quarantined_only: false,
             })
             .await
             .expect("ListDealerRecords")

@@ -8,7 +8,10 @@
 
 pub mod sled_store;
 
-use crate::domain::{DealerState, StoredRecord};
+use crate::domain::{DealerState, StoredRecord, Verdict};
+use crate::rules::history::{GroupKey, Member};
+use crate::rules::record::PartyIds;
+use crate::rules::score::DayTally;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +22,24 @@ pub enum StoreError {
     Corrupt { key: String, detail: String },
 }
 
-/// One atomic change: new records of one dealer and the dealer's new state.
-#[derive(Debug, Clone)]
-pub struct Append {
-    pub dealer_id: String,
-    pub state: DealerState,
+/// One atomic change: what one batch (or one review) did to the hub's state.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// Dealer states to save (the sending dealer's, and any dealer whose verdicts changed).
+    pub dealers: Vec<(String, DealerState)>,
+    /// Records to put, new or with a changed verdict; rejected ones are (still) in quarantine,
+    /// the others not.
     pub records: Vec<StoredRecord>,
+    /// History-group memberships to put (new, or with new findings).
+    pub joined: Vec<(GroupKey, Member)>,
+    /// History-group memberships to remove: `(group, dealer, seq)`.
+    pub left: Vec<(GroupKey, String, u64)>,
+    /// A dealer's customers by its own ref: `(dealer, customer_ref, ids)`.
+    pub parties: Vec<(String, String, PartyIds)>,
+    /// Verdict changes queued for dealers: `(dealer, cursor, verdict)`.
+    pub verdict_updates: Vec<(String, u64, Verdict)>,
+    /// Reliability tallies to put: `(dealer, day, tally)`.
+    pub tallies: Vec<(String, i64, DayTally)>,
 }
 
 /// What the hub needs from its storage.
@@ -33,7 +48,7 @@ pub trait HubStore: Send + Sync + 'static {
     fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError>;
     /// Every dealer, ordered by id.
     fn dealers(&self) -> Result<Vec<(String, DealerState)>, StoreError>;
-    /// Saves a dealer's state alone (a session opened).
+    /// Saves a dealer's state alone (a session opened, verdicts acknowledged).
     fn save_dealer(&self, dealer_id: &str, state: &DealerState) -> Result<(), StoreError>;
     /// The record a dealer holds at `seq`.
     fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError>;
@@ -44,10 +59,32 @@ pub trait HubStore: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Up to `limit` quarantined records of a dealer with seq greater than `after_seq`.
+    fn quarantined(
+        &self,
+        dealer_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
     /// Where a record id is stored: its dealer and seq.
     fn locate(&self, record_id: &str) -> Result<Option<(String, u64)>, StoreError>;
+    /// Every member of a history group (an index lookup).
+    fn members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError>;
+    /// The customer a dealer registered under `customer_ref`.
+    fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError>;
+    /// Up to `limit` verdict changes queued for a dealer after `cursor`, ascending.
+    fn verdict_updates(
+        &self,
+        dealer_id: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Verdict)>, StoreError>;
+    /// A dealer's tally of one day.
+    fn tally(&self, dealer_id: &str, day: i64) -> Result<Option<DayTally>, StoreError>;
+    /// Every dealer's tallies from `from_day` on.
+    fn tallies(&self, from_day: i64) -> Result<Vec<(String, i64, DayTally)>, StoreError>;
     /// Applies a change atomically; it is durable only after the next [`HubStore::flush`].
-    fn apply(&self, change: &Append) -> Result<(), StoreError>;
+    fn apply(&self, change: &Change) -> Result<(), StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.
     fn flush(&self) -> Result<(), StoreError>;
 }

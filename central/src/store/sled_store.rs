@@ -7,6 +7,10 @@
 //! | `i` record_id | dealer `\0` seq (u64 BE) |
 //! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine |
 //! | `d` dealer | [`DealerState`] (postcard) |
+//! | `g` group key length (u32 BE), group key, dealer `\0` seq | [`Member`] of a history group |
+//! | `p` dealer `\0` customer_ref | [`PartyIds`]: the dealer's customer under that ref |
+//! | `u` dealer `\0` cursor (u64 BE) | a [`Verdict`] change queued for the dealer |
+//! | `t` dealer `\0` day (i64 BE, offset) | the dealer's [`DayTally`] of that day |
 //!
 //! No sled type leaves this module.
 
@@ -15,13 +19,20 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Append, HubStore, StoreError};
-use crate::domain::{DealerState, Outcome, StoredRecord};
+use super::{Change, HubStore, StoreError};
+use crate::domain::{DealerState, Outcome, StoredRecord, Verdict};
+use crate::rules::history::{GroupKey, Member};
+use crate::rules::record::PartyIds;
+use crate::rules::score::DayTally;
 
 const RECORD: u8 = b'r';
 const RECORD_ID: u8 = b'i';
 const QUARANTINE: u8 = b'q';
 const DEALER: u8 = b'd';
+const MEMBER: u8 = b'g';
+const PARTY: u8 = b'p';
+const UPDATE: u8 = b'u';
+const TALLY: u8 = b't';
 
 /// How long opening waits for a lock held by a store that is still closing.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -83,6 +94,35 @@ fn dealer_seq_key(prefix: u8, dealer_id: &str, seq: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+fn group_prefix(group: &GroupKey) -> Vec<u8> {
+    let text = group.encode();
+    let mut key = Vec::with_capacity(text.len() + 5);
+    key.push(MEMBER);
+    key.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    key.extend_from_slice(text.as_bytes());
+    key
+}
+
+fn member_key(group: &GroupKey, dealer_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = group_prefix(group);
+    key.extend_from_slice(dealer_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn party_key(dealer_id: &str, customer_ref: &str) -> Vec<u8> {
+    let mut key = prefixed(PARTY, dealer_id);
+    key.push(0);
+    key.extend_from_slice(customer_ref.as_bytes());
+    key
+}
+
+/// Days as sortable bytes (offset so that negative days sort first).
+fn tally_key(dealer_id: &str, day: i64) -> Vec<u8> {
+    dealer_seq_key(TALLY, dealer_id, (day as u64) ^ (1 << 63))
 }
 
 fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
@@ -173,20 +213,135 @@ impl HubStore for SledStore {
         Ok(Some((dealer, u64::from_be_bytes(seq_bytes))))
     }
 
-    fn apply(&self, change: &Append) -> Result<(), StoreError> {
+    fn quarantined(
+        &self,
+        dealer_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let start = dealer_seq_key(QUARANTINE, dealer_id, after_seq.saturating_add(1));
+        let end = dealer_seq_key(QUARANTINE, dealer_id, u64::MAX);
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end).take(limit) {
+            let (k, _) = item.map_err(engine)?;
+            let seq_bytes: [u8; 8] =
+                k[k.len() - 8..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt {
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        detail: "quarantine key malformed".into(),
+                    })?;
+            if let Some(record) = self.record(dealer_id, u64::from_be_bytes(seq_bytes))? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    fn members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
+        self.tree
+            .scan_prefix(group_prefix(group))
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError> {
+        let key = party_key(dealer_id, customer_ref);
+        match self.tree.get(&key).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn verdict_updates(
+        &self,
+        dealer_id: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Verdict)>, StoreError> {
+        let start = dealer_seq_key(UPDATE, dealer_id, cursor.saturating_add(1));
+        let end = dealer_seq_key(UPDATE, dealer_id, u64::MAX);
+        self.tree
+            .range(start..=end)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                let cursor_bytes: [u8; 8] =
+                    k[k.len() - 8..]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&k).into_owned(),
+                            detail: "verdict update key malformed".into(),
+                        })?;
+                Ok((u64::from_be_bytes(cursor_bytes), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn tally(&self, dealer_id: &str, day: i64) -> Result<Option<DayTally>, StoreError> {
+        let key = tally_key(dealer_id, day);
+        match self.tree.get(&key).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn tallies(&self, from_day: i64) -> Result<Vec<(String, i64, DayTally)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([TALLY]) {
+            let (k, v) = item.map_err(engine)?;
+            let corrupt = || StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                detail: "tally key malformed".into(),
+            };
+            let split = k.iter().position(|b| *b == 0).ok_or_else(corrupt)?;
+            let day_bytes: [u8; 8] = k[split + 1..].try_into().map_err(|_| corrupt())?;
+            let day = (u64::from_be_bytes(day_bytes) ^ (1 << 63)) as i64;
+            if day >= from_day {
+                let dealer = String::from_utf8_lossy(&k[1..split]).into_owned();
+                out.push((dealer, day, decode(&k, &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, change: &Change) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
             batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
+            let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
             if record.verdict.outcome == Outcome::Rejected {
-                batch.insert(
-                    dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq),
-                    &[] as &[u8],
-                );
+                batch.insert(quarantine, &[] as &[u8]);
+            } else {
+                batch.remove(quarantine);
             }
             batch.insert(key, encode(record)?);
         }
-        batch.insert(prefixed(DEALER, &change.dealer_id), encode(&change.state)?);
+        for (group, dealer, seq) in &change.left {
+            batch.remove(member_key(group, dealer, *seq));
+        }
+        for (group, member) in &change.joined {
+            batch.insert(
+                member_key(group, &member.dealer_id, member.seq),
+                encode(member)?,
+            );
+        }
+        for (dealer, customer_ref, ids) in &change.parties {
+            batch.insert(party_key(dealer, customer_ref), encode(ids)?);
+        }
+        for (dealer, cursor, verdict) in &change.verdict_updates {
+            batch.insert(dealer_seq_key(UPDATE, dealer, *cursor), encode(verdict)?);
+        }
+        for (dealer, day, tally) in &change.tallies {
+            batch.insert(tally_key(dealer, *day), encode(tally)?);
+        }
+        for (dealer, state) in &change.dealers {
+            batch.insert(prefixed(DEALER, dealer), encode(state)?);
+        }
         self.tree.apply_batch(batch).map_err(engine)
     }
 

@@ -114,19 +114,8 @@ pub fn company_id(rng: &mut ChaCha8Rng) -> String {
 /// True for numbers staff type when they do not know one: 7+ identical digits, long
 /// ascending/descending runs, well-known dummies (rule C04).
 pub fn looks_like_placeholder(national_digits: &str) -> bool {
-    let d = national_digits.as_bytes();
-    let mut same = 1;
-    let mut up = 1;
-    let mut down = 1;
-    for i in 1..d.len() {
-        same = if d[i] == d[i - 1] { same + 1 } else { 1 };
-        up = if d[i] == d[i - 1] + 1 { up + 1 } else { 1 };
-        down = if d[i] + 1 == d[i - 1] { down + 1 } else { 1 };
-        if same >= 7 || up >= 6 || down >= 6 {
-            return true;
-        }
-    }
-    false
+    hamgam_proto::values::Mobile::parse(&format!("0{national_digits}"))
+        .is_ok_and(|m| m.is_placeholder(7))
 }
 
 /// A valid mobile's ten national digits, never a placeholder.

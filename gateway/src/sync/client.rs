@@ -5,6 +5,11 @@
 //! the agent never saw acked are re-sent and get their stored verdicts back. Up to
 //! `max_batches_in_flight` batches travel before the session waits for an ack. The outbox drops
 //! nothing: it only learns which seq the hub holds durably.
+//!
+//! Verdict changes (a record re-judged after later evidence, a correction, an HQ review) come
+//! down on the same stream from the agent's stored feed cursor on; the agent stores them and
+//! acks the cursor. A drained session (`dealer-agent sync`) also waits for the changes up to the
+//! cursor the hub announced in its hello and acks.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -13,7 +18,7 @@ use std::time::Duration;
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
 use hamgam_proto::sync::v1::{
-    agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch,
+    agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch, VerdictAck,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -52,6 +57,17 @@ pub trait Outbox: Send + Sync {
 
     /// Resolves once a record with seq greater than `after` exists.
     fn wait_for_records_after(&self, after: u64) -> impl Future<Output = ()> + Send;
+
+    /// The verdict-feed cursor stored locally (0 when no verdict change was received).
+    fn verdict_cursor(&self) -> Result<u64, OutboxError>;
+
+    /// Stores verdict changes the hub sent, up to feed position `cursor`. Must be durable
+    /// before it returns: the session acks `cursor` to the hub next.
+    fn store_verdict_changes(
+        &self,
+        cursor: u64,
+        verdicts: Vec<Verdict>,
+    ) -> impl Future<Output = Result<(), OutboxError>> + Send;
 }
 
 /// When a session ends by itself.
@@ -100,6 +116,8 @@ pub struct SessionReport {
     pub acked_seq: u64,
     /// Agent clock minus hub clock, as the hub measured it.
     pub clock_offset_ms: i64,
+    /// Verdict changes received (records the hub re-judged).
+    pub verdict_changes: u64,
 }
 
 /// Why a session ended early.
@@ -158,7 +176,7 @@ pub async fn run_session<O: Outbox>(
             dealer_id: outbox.dealer_id().to_string(),
             agent_version: options.agent_version.clone(),
             agent_time_ms: now_ms(),
-            verdict_cursor: 0,
+            verdict_cursor: outbox.verdict_cursor()?,
         })),
     };
     up_tx.send(hello).await.map_err(|_| SyncError::Closed)?;
@@ -200,6 +218,9 @@ pub async fn run_session<O: Outbox>(
     };
     // Resume from what both ends hold (see the module docs).
     let mut sent_up_to = outbox.acked_seq()?.min(hub_hello.stored_seq);
+    // Verdict changes: the hub's feed position we know of, and what we hold.
+    let mut verdicts_expected = hub_hello.verdict_cursor;
+    let mut verdicts_held = outbox.verdict_cursor()?;
     let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
     let mut batch_no = 0u64;
     let mut ping = tokio::time::interval(options.ping_interval);
@@ -225,10 +246,12 @@ pub async fn run_session<O: Outbox>(
             in_flight.push_back((batch_no, last));
             sent_up_to = last;
         }
-        if in_flight.is_empty() && options.mode == SessionMode::UntilDrained {
+        let verdicts_pending = verdicts_held < verdicts_expected;
+        if in_flight.is_empty() && !verdicts_pending && options.mode == SessionMode::UntilDrained {
             return Ok(report);
         }
-        let continuous_idle = options.mode == SessionMode::Continuous && in_flight.is_empty();
+        let continuous_idle =
+            options.mode == SessionMode::Continuous && in_flight.is_empty() && !verdicts_pending;
         let message = tokio::select! {
             _ = &mut shutdown => return Ok(report),
             _ = outbox.wait_for_records_after(sent_up_to), if in_flight.len() < window => continue,
@@ -258,10 +281,25 @@ pub async fn run_session<O: Outbox>(
                 }
                 outbox.acknowledge(ack.stored_seq, ack.verdicts).await?;
                 report.acked_seq = ack.stored_seq;
+                verdicts_expected = verdicts_expected.max(ack.verdict_cursor);
             }
             Some(hub_message::Body::Pong(_)) => {}
-            Some(hub_message::Body::VerdictUpdate(_)) => {
-                // Verdict changes after the first ack are not produced by the hub yet.
+            Some(hub_message::Body::VerdictUpdate(update)) => {
+                if update.cursor <= verdicts_held {
+                    continue; // already held (a resent feed after a reconnect)
+                }
+                report.verdict_changes += update.verdicts.len() as u64;
+                outbox
+                    .store_verdict_changes(update.cursor, update.verdicts)
+                    .await?;
+                verdicts_held = update.cursor;
+                verdicts_expected = verdicts_expected.max(update.cursor);
+                let ack = AgentMessage {
+                    body: Some(agent_message::Body::VerdictAck(VerdictAck {
+                        cursor: update.cursor,
+                    })),
+                };
+                up_tx.send(ack).await.map_err(|_| SyncError::Closed)?;
             }
             Some(hub_message::Body::Hello(_)) | None => {
                 return Err(SyncError::Protocol(

@@ -18,7 +18,9 @@ pub mod client;
 pub mod server;
 
 pub use client::{Outbox, OutboxError, SessionMode, SessionOptions, SessionReport, SyncError};
-pub use server::{DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, SessionLimits};
+pub use server::{
+    DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, SessionLimits, VerdictFeed,
+};
 
 /// Milliseconds since the Unix epoch by this machine's clock.
 pub fn now_ms() -> i64 {

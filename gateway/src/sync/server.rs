@@ -11,7 +11,7 @@ use std::time::Duration;
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSync;
 use hamgam_proto::sync::v1::{
-    agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong,
+    agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong, VerdictUpdate,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -45,10 +45,31 @@ pub trait Ingest: Send + Sync + 'static {
         dealer: &DealerId,
         records: Vec<Record>,
     ) -> impl Future<Output = Result<IngestOutcome, IngestError>> + Send;
+
+    /// The dealer's verdict feed: the last cursor whose verdict change is durable.
+    fn verdict_feed(&self, dealer: &DealerId) -> VerdictFeed;
+
+    /// Up to `limit` verdict changes of the dealer after `cursor`, with their cursors.
+    fn verdict_updates(
+        &self,
+        dealer: &DealerId,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(u64, Verdict)>, IngestError>> + Send;
+
+    /// The agent has stored the verdict changes up to `cursor`.
+    fn verdicts_acknowledged(
+        &self,
+        dealer: &DealerId,
+        cursor: u64,
+    ) -> impl Future<Output = Result<(), IngestError>> + Send;
 }
 
-/// Resolves once a batch's records are durable.
-pub type Durable = Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send>>;
+/// Watches a dealer's verdict-feed cursor.
+pub struct VerdictFeed(pub tokio::sync::watch::Receiver<u64>);
+
+/// Resolves once a batch's records are durable, to the dealer's verdict-feed cursor then.
+pub type Durable = Pin<Box<dyn Future<Output = Result<u64, IngestError>> + Send>>;
 
 /// What an ingested batch came to.
 pub struct IngestOutcome {
@@ -56,7 +77,8 @@ pub struct IngestOutcome {
     pub stored_seq: u64,
     /// One verdict per record, in the batch's order.
     pub verdicts: Vec<Verdict>,
-    /// Resolves once every record of the batch (and everything applied before it) is durable.
+    /// Resolves once every record of the batch (and everything applied before it) is durable,
+    /// to the dealer's verdict-feed cursor.
     pub durable: Durable,
 }
 
@@ -211,12 +233,13 @@ async fn send_acks(
     out_tx: mpsc::Sender<Result<HubMessage, Status>>,
 ) -> Result<(), Status> {
     while let Some((batch_no, outcome)) = ack_rx.recv().await {
-        outcome.durable.await.map_err(IngestError::into_status)?;
+        let verdict_cursor = outcome.durable.await.map_err(IngestError::into_status)?;
         let ack = HubMessage {
             body: Some(hub_message::Body::BatchAck(BatchAck {
                 batch_no,
                 stored_seq: outcome.stored_seq,
                 verdicts: outcome.verdicts,
+                verdict_cursor,
             })),
         };
         if out_tx.send(Ok(ack)).await.is_err() {
@@ -224,6 +247,54 @@ async fn send_acks(
         }
     }
     Ok(())
+}
+
+/// How many verdict changes go in one `VerdictUpdate`.
+const VERDICTS_PER_UPDATE: usize = 500;
+
+/// Sends the dealer's verdict changes after `cursor` as they become durable, until `stop`.
+async fn push_verdicts<I: Ingest>(
+    ingest: std::sync::Arc<I>,
+    dealer: DealerId,
+    mut cursor: u64,
+    mut feed: tokio::sync::watch::Receiver<u64>,
+    out_tx: mpsc::Sender<Result<HubMessage, Status>>,
+    stop: CancellationToken,
+) -> Result<(), Status> {
+    loop {
+        let latest = *feed.borrow_and_update();
+        while cursor < latest {
+            let updates = ingest
+                .verdict_updates(&dealer, cursor, VERDICTS_PER_UPDATE)
+                .await
+                .map_err(IngestError::into_status)?;
+            let Some(last) = updates.last().map(|(c, _)| *c) else {
+                break;
+            };
+            let update = hub_message::Body::VerdictUpdate(VerdictUpdate {
+                cursor: last,
+                verdicts: updates.into_iter().map(|(_, v)| v).collect(),
+            });
+            tokio::select! {
+                sent = out_tx.send(Ok(HubMessage { body: Some(update) })) => {
+                    if sent.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = stop.cancelled() => return Ok(()),
+            }
+            tracing::debug!(cursor = last, "verdict changes sent");
+            cursor = last;
+        }
+        tokio::select! {
+            changed = feed.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
 }
 
 impl<I: Ingest> Session<I> {
@@ -249,15 +320,28 @@ impl<I: Ingest> Session<I> {
             .open_session(&self.dealer, clock_offset_ms)
             .await
             .map_err(IngestError::into_status)?;
-        tracing::info!(stored_seq, clock_offset_ms, agent_version = %hello.agent_version, "session opened");
+        let mut feed = self.ingest.verdict_feed(&self.dealer).0;
+        let verdict_cursor = *feed.borrow_and_update();
+        tracing::info!(stored_seq, clock_offset_ms, verdict_cursor, agent_version = %hello.agent_version, "session opened");
         self.send(hub_message::Body::Hello(HubHello {
             stored_seq,
             hub_time_ms,
             clock_offset_ms,
             max_batch_records: self.limits.max_batch_records,
             max_batches_in_flight: self.limits.max_batches_in_flight,
+            verdict_cursor,
         }))
         .await?;
+        // Verdict changes go down on their own task, from the agent's cursor on.
+        let pushing = self.stop.child_token();
+        let pusher = tokio::spawn(push_verdicts(
+            self.ingest.clone(),
+            self.dealer.clone(),
+            hello.verdict_cursor,
+            feed,
+            self.out_tx.clone(),
+            pushing.clone(),
+        ));
 
         // Acks go out in batch order, each once its batch is durable, while this loop already
         // applies the next batch: apply and flush overlap within one session.
@@ -269,7 +353,11 @@ impl<I: Ingest> Session<I> {
         let acked = acker
             .await
             .unwrap_or_else(|e| Err(Status::internal(format!("ack task failed: {e}"))));
-        result.and(acked)
+        pushing.cancel();
+        let pushed = pusher
+            .await
+            .unwrap_or_else(|e| Err(Status::internal(format!("verdict task failed: {e}"))));
+        result.and(acked).and(pushed)
     }
 
     async fn receive(
@@ -331,8 +419,11 @@ impl<I: Ingest> Session<I> {
                     }))
                     .await?;
                 }
-                Some(agent_message::Body::VerdictAck(_)) => {
-                    // Verdict changes after the first ack are not sent yet; nothing to advance.
+                Some(agent_message::Body::VerdictAck(ack)) => {
+                    self.ingest
+                        .verdicts_acknowledged(&self.dealer, ack.cursor)
+                        .await
+                        .map_err(IngestError::into_status)?;
                 }
                 Some(agent_message::Body::Hello(_)) => {
                     return Err(self.violation("AgentHello sent twice"))

@@ -20,6 +20,7 @@ pub struct MemoryOutbox {
     dealer: DealerId,
     records: Vec<Record>,
     acked: AtomicU64,
+    verdict_cursor: AtomicU64,
     opened: Option<Arc<Opened>>,
 }
 
@@ -42,6 +43,7 @@ impl MemoryOutbox {
             dealer,
             records,
             acked: AtomicU64::new(0),
+            verdict_cursor: AtomicU64::new(0),
             opened: None,
         }
     }
@@ -105,5 +107,18 @@ impl Outbox for MemoryOutbox {
 
     async fn wait_for_records_after(&self, _after: u64) {
         std::future::pending::<()>().await
+    }
+
+    fn verdict_cursor(&self) -> Result<u64, OutboxError> {
+        Ok(self.verdict_cursor.load(Ordering::SeqCst))
+    }
+
+    async fn store_verdict_changes(
+        &self,
+        cursor: u64,
+        _verdicts: Vec<Verdict>,
+    ) -> Result<(), OutboxError> {
+        self.verdict_cursor.fetch_max(cursor, Ordering::SeqCst);
+        Ok(())
     }
 }

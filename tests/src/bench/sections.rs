@@ -128,8 +128,29 @@ impl Ingest for NoopIngest {
         Ok(IngestOutcome {
             stored_seq,
             verdicts,
-            durable: Box::pin(std::future::ready(Ok(()))),
+            durable: Box::pin(std::future::ready(Ok(0))),
         })
+    }
+
+    fn verdict_feed(&self, _dealer: &DealerId) -> hamgam_gateway::sync::VerdictFeed {
+        hamgam_gateway::sync::VerdictFeed(tokio::sync::watch::channel(0).1)
+    }
+
+    async fn verdict_updates(
+        &self,
+        _dealer: &DealerId,
+        _cursor: u64,
+        _limit: usize,
+    ) -> Result<Vec<(u64, pb::Verdict)>, IngestError> {
+        Ok(Vec::new())
+    }
+
+    async fn verdicts_acknowledged(
+        &self,
+        _dealer: &DealerId,
+        _cursor: u64,
+    ) -> Result<(), IngestError> {
+        Ok(())
     }
 }
 
@@ -493,6 +514,7 @@ pub async fn hq_queries(
                 .list_dealer_records(hq::ListDealerRecordsRequest {
                     dealer_id: dealer.clone(),
                     page_size: 100,
+                    quarantined_only: false,
                     page_token: if after == 0 {
                         String::new()
                     } else {

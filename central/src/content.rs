@@ -1,0 +1,200 @@
+//! What a record says, in the hub's own types: the business content the rules read, decoded
+//! once from the wire by [`crate::wire::content`]. Raw text is kept as the dealer typed it; the
+//! rules parse and normalise it with `hamgam_proto::values` and `hamgam_proto::text`, the same
+//! code the agent uses for instant feedback.
+//!
+//! Dates are midnight UTC in ms since the Unix epoch; times are ms since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+
+/// The content of one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Content {
+    Customer(Customer),
+    Delivery(Delivery),
+    RepairOrder(RepairOrder),
+    Lead(Lead),
+    Complaint(Complaint),
+    Survey(Survey),
+    OdometerReplacement(OdometerReplacement),
+    VehicleStatus(VehicleStatus),
+    Correction(Correction),
+}
+
+impl Content {
+    /// The record kind's name (`retail-delivery`), as `hamgam_proto::RecordKind::name` says it.
+    pub fn kind_name(&self) -> String {
+        self.field_prefix().replace('_', "-")
+    }
+
+    /// The name of the payload field on the wire, used to name fields in findings.
+    pub fn field_prefix(&self) -> &'static str {
+        match self {
+            Content::Customer(_) => "customer",
+            Content::Delivery(_) => "retail_delivery",
+            Content::RepairOrder(_) => "repair_order",
+            Content::Lead(_) => "lead",
+            Content::Complaint(_) => "complaint",
+            Content::Survey(_) => "survey",
+            Content::OdometerReplacement(_) => "odometer_replacement",
+            Content::VehicleStatus(_) => "vehicle_status",
+            Content::Correction(_) => "correction",
+        }
+    }
+}
+
+/// A person or an organisation as a dealer registered it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub customer_ref: String,
+    pub organization: bool,
+    pub national_id: String,
+    pub company_id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub organization_name: String,
+    pub mobile: String,
+    pub postal_code: Option<String>,
+}
+
+/// How a vehicle was sold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaleCategory {
+    Unspecified,
+    Retail,
+    Fleet,
+    Demo,
+    Internal,
+}
+
+/// A party's role in a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartyRole {
+    Unspecified,
+    Buyer,
+    CoBuyer,
+    Owner,
+    PrimaryDriver,
+    FleetAccount,
+}
+
+/// A vehicle handed over to a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub vin: String,
+    pub sale_date_ms: Option<i64>,
+    pub delivery_date_ms: Option<i64>,
+    pub odometer_km: u32,
+    pub category: SaleCategory,
+    pub parties: Vec<(PartyRole, String)>,
+}
+
+/// Who pays for a repair order or a job line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayType {
+    Unspecified,
+    Customer,
+    Warranty,
+    Internal,
+    Goodwill,
+    Campaign,
+    PreDelivery,
+}
+
+/// One job on a repair order: the labour operation and the parts used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLine {
+    pub labor_op_code: String,
+    pub parts: Vec<String>,
+}
+
+/// A service visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepairOrder {
+    pub ro_number: String,
+    pub vin: String,
+    pub opened_at_ms: i64,
+    pub completed_at_ms: i64,
+    pub odometer_in_km: u32,
+    pub odometer_out_km: u32,
+    pub pay_type: PayType,
+    pub job_lines: Vec<JobLine>,
+}
+
+/// A contact without a purchase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    pub customer_ref: String,
+    pub contacted_at_ms: i64,
+}
+
+/// One event of a complaint case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Complaint {
+    pub case_ref: String,
+    pub customer_ref: String,
+    pub vin: String,
+    pub event_at_ms: i64,
+}
+
+/// What a survey is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SurveySubject {
+    Unspecified,
+    Delivery,
+    RepairOrder,
+}
+
+/// A satisfaction survey.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    pub subject: SurveySubject,
+    pub subject_ref: String,
+    pub submitted_at_ms: i64,
+    pub respondent_mobile: String,
+    pub csat: u32,
+    pub nps: Option<u32>,
+}
+
+/// A replaced odometer: readings after it start again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OdometerReplacement {
+    pub vin: String,
+    pub replaced_on_ms: Option<i64>,
+}
+
+/// A vehicle scrapped, stolen, recovered or exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleStatus {
+    pub vin: String,
+    pub effective_on_ms: Option<i64>,
+}
+
+/// An amendment (or retraction) of an earlier record of the same dealer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correction {
+    pub target_record_id: String,
+    pub reason: String,
+    pub retract: bool,
+    pub amended: Option<Box<Content>>,
+}
+
+impl Content {
+    /// The times this record states about the world (not when it was captured), with the
+    /// field each comes from: what T01 compares with the hub clock.
+    pub fn event_times(&self) -> Vec<(&'static str, i64)> {
+        match self {
+            Content::RepairOrder(ro) => vec![
+                ("repair_order.opened_at_ms", ro.opened_at_ms),
+                ("repair_order.completed_at_ms", ro.completed_at_ms),
+            ],
+            Content::Lead(l) => vec![("lead.contacted_at_ms", l.contacted_at_ms)],
+            Content::Complaint(c) => vec![("complaint.event_at_ms", c.event_at_ms)],
+            Content::Survey(s) => vec![("survey.submitted_at_ms", s.submitted_at_ms)],
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .filter(|(_, t)| *t > 0)
+        .collect()
+    }
+}

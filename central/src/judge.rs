@@ -1,0 +1,485 @@
+//! The rule engine over the store: judges a batch of one dealer's new records against the
+//! catalogue and re-judges every record whose verdict the batch changes, at any dealer.
+//!
+//! For each new record, in seq order: its own findings (R00 from the wire edge, then the
+//! one-record rules), the history groups it joins, and, for a correction, the target record
+//! re-judged on the amended content (or withdrawn). Then each group touched by the batch is
+//! judged once as a whole ([`history::judge_group`]); a member whose findings change has its
+//! verdict recomputed. A changed verdict of a record stored before this batch gets a new
+//! version and is queued on its dealer's verdict feed; the reliability tallies follow every
+//! verdict. Everything lands in one [`Change`], applied atomically by the caller.
+//!
+//! **Invariant:** the verdicts after any set of batches depend on the set of records, not on
+//! the order dealers' batches arrived in (each dealer's own records always come in seq order).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::content::Content;
+use crate::domain::{DealerState, Finding, Outcome, Severity, StoredRecord, Verdict};
+use crate::rules::history::{self, At, GroupKey, Member};
+use crate::rules::record::{self, PartyIds, RecordContext};
+use crate::rules::registry::DealerRegistry;
+use crate::rules::score::{day_of, DayTally};
+use crate::rules::RuleConfig;
+use crate::store::{Change, HubStore, StoreError};
+use crate::wire::Arrival;
+
+/// What the rules need besides the store.
+pub struct Rulebook<'a> {
+    pub config: &'a RuleConfig,
+    pub registry: &'a DealerRegistry,
+}
+
+/// A record being judged, and the verdict it had before this batch (`None`: new).
+struct Entry {
+    record: StoredRecord,
+    before: Option<Verdict>,
+}
+
+/// The outcome of judging one batch.
+pub struct Judged {
+    pub change: Change,
+    /// The final verdict of each new record, in the batch's order.
+    pub verdicts: Vec<Verdict>,
+    /// Dealers whose verdict feed advanced, with the new cursor.
+    pub feeds: Vec<(String, u64)>,
+}
+
+/// Judges `arrivals`, new records of `dealer` (consecutive seqs, none stored yet), with the
+/// dealer's `state` as it is before the batch.
+pub fn judge_batch<S: HubStore>(
+    store: &S,
+    rules: &Rulebook<'_>,
+    dealer: &str,
+    mut state: DealerState,
+    arrivals: Vec<Arrival>,
+    now_ms: i64,
+) -> Result<Judged, StoreError> {
+    let mut work = Work {
+        store,
+        rules,
+        entries: BTreeMap::new(),
+        ids: HashMap::new(),
+        joined: BTreeMap::new(),
+        left: BTreeSet::new(),
+        touched: BTreeSet::new(),
+        parties: BTreeMap::new(),
+    };
+    let order: Vec<At> = arrivals
+        .iter()
+        .map(|a| (dealer.to_owned(), a.seq))
+        .collect();
+    for arrival in arrivals {
+        work.admit(dealer, &state, arrival, now_ms)?;
+    }
+    work.judge_groups()?;
+
+    // Final verdicts, version bumps, feeds and tallies.
+    let mut change = Change::default();
+    let mut states: BTreeMap<String, DealerState> = BTreeMap::new();
+    let mut tallies: BTreeMap<(String, i64), DayTally> = BTreeMap::new();
+    let mut quarantine_delta: BTreeMap<String, i64> = BTreeMap::new();
+    for ((owner, _), entry) in work.entries.iter_mut() {
+        let findings = entry.record.findings();
+        let mut verdict = Verdict::from_findings(
+            entry.record.record_id.clone(),
+            entry.record.seq,
+            findings,
+            now_ms,
+        );
+        match &entry.before {
+            Some(before)
+                if before.outcome == verdict.outcome && before.findings == verdict.findings =>
+            {
+                continue; // touched but unchanged
+            }
+            Some(before) => verdict.version = before.version + 1,
+            None => {}
+        }
+        let day = day_of(entry.record.recorded_at_ms);
+        let tally = match tallies.entry((owner.clone(), day)) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(store.tally(owner, day)?.unwrap_or_default())
+            }
+        };
+        let was_rejected = entry
+            .before
+            .as_ref()
+            .is_some_and(|b| b.outcome == Outcome::Rejected);
+        if let Some(before) = &entry.before {
+            tally.count(before, false);
+        }
+        tally.count(&verdict, true);
+        let is_rejected = verdict.outcome == Outcome::Rejected;
+        *quarantine_delta.entry(owner.clone()).or_default() +=
+            i64::from(is_rejected) - i64::from(was_rejected);
+        if entry.before.is_some() {
+            let owner_state = match states.entry(owner.clone()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(if owner == dealer {
+                    state.clone()
+                } else {
+                    store.dealer(owner)?.unwrap_or_default()
+                }),
+            };
+            owner_state.verdict_cursor += 1;
+            change.verdict_updates.push((
+                owner.clone(),
+                owner_state.verdict_cursor,
+                verdict.clone(),
+            ));
+            tracing::info!(dealer_id = %owner, record_id = %verdict.record_id, seq = verdict.seq, version = verdict.version, outcome = ?verdict.outcome, "verdict changed");
+        }
+        entry.record.verdict = verdict;
+        change.records.push(entry.record.clone());
+    }
+    // The sending dealer's state goes through `states` too, so one copy is saved.
+    if let Some(own) = states.remove(dealer) {
+        state.verdict_cursor = own.verdict_cursor;
+    }
+    for (owner, delta) in &quarantine_delta {
+        if owner == dealer {
+            state.rejected_count = (state.rejected_count as i64 + delta).max(0) as u64;
+        } else if let Some(s) = states.get_mut(owner) {
+            s.rejected_count = (s.rejected_count as i64 + delta).max(0) as u64;
+        } else {
+            let mut s = store.dealer(owner)?.unwrap_or_default();
+            s.rejected_count = (s.rejected_count as i64 + delta).max(0) as u64;
+            states.insert(owner.clone(), s);
+        }
+    }
+    let mut feeds: Vec<(String, u64)> = states
+        .iter()
+        .filter(|(_, s)| s.verdict_cursor > 0)
+        .map(|(d, s)| (d.clone(), s.verdict_cursor))
+        .collect();
+    if change.verdict_updates.iter().any(|(d, ..)| d == dealer) {
+        feeds.push((dealer.to_owned(), state.verdict_cursor));
+    }
+    change.dealers = states.into_iter().collect();
+    change.dealers.push((dealer.to_owned(), state));
+    change.tallies = tallies
+        .into_iter()
+        .map(|((d, day), t)| (d, day, t))
+        .collect();
+    change.joined = work.joined.into_iter().map(|((g, _), m)| (g, m)).collect();
+    change.left = work
+        .left
+        .into_iter()
+        .map(|(g, (d, seq))| (g, d, seq))
+        .collect();
+    change.parties = work
+        .parties
+        .into_iter()
+        .map(|((d, r), ids)| (d, r, ids))
+        .collect();
+    let verdicts = order
+        .iter()
+        .map(|at| {
+            work.entries
+                .get(at)
+                .map(|e| e.record.verdict.clone())
+                .ok_or_else(|| StoreError::Engine(format!("record {at:?} lost while judging")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Judged {
+        change,
+        verdicts,
+        feeds,
+    })
+}
+
+struct Work<'s, S: HubStore> {
+    store: &'s S,
+    rules: &'s Rulebook<'s>,
+    entries: BTreeMap<At, Entry>,
+    /// Record ids of this batch.
+    ids: HashMap<String, u64>,
+    joined: BTreeMap<(GroupKey, At), Member>,
+    left: BTreeSet<(GroupKey, At)>,
+    touched: BTreeSet<GroupKey>,
+    parties: BTreeMap<(String, String), PartyIds>,
+}
+
+impl<S: HubStore> Work<'_, S> {
+    /// Loads a stored record into the working set.
+    fn load(&mut self, at: &At) -> Result<Option<&mut Entry>, StoreError> {
+        if !self.entries.contains_key(at) {
+            let Some(record) = self.store.record(&at.0, at.1)? else {
+                return Ok(None);
+            };
+            let before = Some(record.verdict.clone());
+            self.entries.insert(at.clone(), Entry { record, before });
+        }
+        Ok(self.entries.get_mut(at))
+    }
+
+    fn party(&self, dealer: &str, customer_ref: &str) -> Option<PartyIds> {
+        self.parties
+            .get(&(dealer.to_owned(), customer_ref.to_owned()))
+            .cloned()
+            .or_else(|| self.store.party(dealer, customer_ref).ok().flatten())
+    }
+
+    /// The one-record findings of `content` as `dealer` recorded it.
+    fn own_findings(
+        &self,
+        dealer: &str,
+        state: &DealerState,
+        content: &Content,
+        recorded_at_ms: i64,
+        now_ms: i64,
+    ) -> Vec<Finding> {
+        let party = |customer_ref: &str| self.party(dealer, customer_ref);
+        let ctx = RecordContext {
+            dealer_id: dealer,
+            recorded_at_ms,
+            received_at_ms: now_ms,
+            clock_offset_ms: state.clock_offset_ms,
+            dealer: self.rules.registry.dealer(dealer),
+            config: self.rules.config,
+            party: &party,
+        };
+        record::judge(content, &ctx)
+    }
+
+    /// Joins the groups of `content` (and records the customer under its ref).
+    fn join(&mut self, at: &At, content: &Content, findings: &[Finding]) -> Vec<GroupKey> {
+        let memberships = history::memberships(&at.0, content, findings);
+        let mut groups = Vec::with_capacity(memberships.len());
+        for (group, fact) in memberships {
+            self.left.remove(&(group.clone(), at.clone()));
+            self.touched.insert(group.clone());
+            self.joined.insert(
+                (group.clone(), at.clone()),
+                Member {
+                    dealer_id: at.0.clone(),
+                    seq: at.1,
+                    fact,
+                    current: Vec::new(),
+                },
+            );
+            groups.push(group);
+        }
+        if let Content::Customer(c) = content {
+            if !findings.iter().any(|f| f.severity == Severity::Reject) {
+                let ids = PartyIds {
+                    national_id: hamgam_proto::values::NationalId::parse(&c.national_id)
+                        .ok()
+                        .map(|n| n.as_str().to_owned()),
+                    company_id: hamgam_proto::values::CompanyId::parse(&c.company_id)
+                        .ok()
+                        .map(|n| n.as_str().to_owned()),
+                };
+                self.parties
+                    .insert((at.0.clone(), c.customer_ref.clone()), ids);
+            }
+        }
+        groups
+    }
+
+    fn leave(&mut self, at: &At, groups: &[GroupKey]) {
+        for group in groups {
+            self.joined.remove(&(group.clone(), at.clone()));
+            self.left.insert((group.clone(), at.clone()));
+            self.touched.insert(group.clone());
+        }
+    }
+
+    /// Takes one new record in.
+    fn admit(
+        &mut self,
+        dealer: &str,
+        state: &DealerState,
+        arrival: Arrival,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let at: At = (dealer.to_owned(), arrival.seq);
+        let mut own = arrival.malformed.clone();
+        if !arrival.record_id.is_empty() {
+            let reused = match self.ids.get(&arrival.record_id) {
+                Some(seq) => Some((dealer.to_owned(), *seq)),
+                None => self.store.locate(&arrival.record_id)?,
+            };
+            if let Some((other_dealer, other_seq)) = reused {
+                own.push(Finding {
+                    rule_id: "R00".into(),
+                    severity: Severity::Reject,
+                    field: "record_id".into(),
+                    reason_fa: format!("شناسهٔ رکورد پیش‌تر برای رکورد دیگری (نمایندگی {other_dealer}، شمارهٔ {other_seq}) به کار رفته است"),
+                    reason_en: format!("record_id is already used by another record (dealer {other_dealer}, seq {other_seq})"),
+                });
+            }
+        }
+        let mut groups = Vec::new();
+        match &arrival.content {
+            Some(Content::Correction(correction)) => {
+                if let Some(problem) = self.correct(dealer, state, &arrival, correction, now_ms)? {
+                    own.push(problem);
+                }
+            }
+            Some(content) => {
+                own.extend(self.own_findings(
+                    dealer,
+                    state,
+                    content,
+                    arrival.recorded_at_ms,
+                    now_ms,
+                ));
+                groups = self.join(&at, content, &own);
+            }
+            None => {}
+        }
+        if own.iter().any(|f| f.severity == Severity::Reject) {
+            tracing::info!(dealer_id = dealer, record_id = %arrival.record_id, seq = arrival.seq, rules = ?own.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>(), "record quarantined");
+        }
+        self.ids.insert(arrival.record_id.clone(), arrival.seq);
+        let record = StoredRecord {
+            record_id: arrival.record_id,
+            dealer_id: dealer.to_owned(),
+            seq: arrival.seq,
+            kind: arrival
+                .kind
+                .map(|k| k.name().to_owned())
+                .unwrap_or_default(),
+            recorded_at_ms: arrival.recorded_at_ms,
+            received_at_ms: now_ms,
+            wire: arrival.wire,
+            own_findings: own,
+            group_findings: BTreeMap::new(),
+            groups,
+            corrected_by: None,
+            retracted: false,
+            verdict: Verdict::from_findings(String::new(), 0, Vec::new(), now_ms),
+        };
+        self.entries.insert(
+            at,
+            Entry {
+                record,
+                before: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Applies a correction to its target; returns why the correction itself is refused.
+    fn correct(
+        &mut self,
+        dealer: &str,
+        state: &DealerState,
+        arrival: &Arrival,
+        correction: &crate::content::Correction,
+        now_ms: i64,
+    ) -> Result<Option<Finding>, StoreError> {
+        let refuse = |en: String, fa: String| {
+            Some(Finding {
+                rule_id: "R00".into(),
+                severity: Severity::Reject,
+                field: "correction.target_record_id".into(),
+                reason_fa: fa,
+                reason_en: en,
+            })
+        };
+        let target = correction.target_record_id.as_str();
+        let located = match self.ids.get(target) {
+            Some(seq) => Some((dealer.to_owned(), *seq)),
+            None => self.store.locate(target)?,
+        };
+        let Some(target_at) = located.filter(|(d, _)| d == dealer) else {
+            return Ok(refuse(
+                format!("correction.target_record_id {target} names no record of dealer {dealer}; a correction must name one of this dealer's records"),
+                format!("شناسهٔ رکورد هدف اصلاحیه ({target}) به هیچ رکوردی از نمایندگی {dealer} اشاره نمی‌کند؛ اصلاحیه باید به یکی از رکوردهای همین نمایندگی اشاره کند"),
+            ));
+        };
+        let Some(entry) = self.load(&target_at)? else {
+            return Ok(refuse(
+                format!(
+                    "correction.target_record_id {target} is indexed but its record is missing"
+                ),
+                format!("رکورد هدف اصلاحیه ({target}) یافت نشد"),
+            ));
+        };
+        let target_kind = entry.record.kind.clone();
+        if target_kind == "correction" {
+            return Ok(refuse(
+                "a correction cannot be corrected; correct the original record again".into(),
+                "اصلاحیه را نمی‌توان اصلاح کرد؛ رکورد اصلی را دوباره اصلاح کنید".into(),
+            ));
+        }
+        if let Some(amended) = &correction.amended {
+            if amended.kind_name() != target_kind {
+                return Ok(refuse(
+                    format!("the amended content is a {} but the target record is a {target_kind}; a correction keeps the record's kind", amended.field_prefix()),
+                    format!("محتوای اصلاحی از نوع {} است ولی رکورد هدف از نوع {target_kind} است؛ اصلاحیه نوع رکورد را تغییر نمی‌دهد", amended.field_prefix()),
+                ));
+            }
+        }
+        let old_groups = std::mem::take(&mut entry.record.groups);
+        let recorded_at_ms = entry.record.recorded_at_ms;
+        self.leave(&target_at, &old_groups);
+        let (own, groups) = match (&correction.amended, correction.retract) {
+            (Some(amended), false) => {
+                let mut own = arrival.amended_malformed.clone();
+                own.extend(self.own_findings(dealer, state, amended, recorded_at_ms, now_ms));
+                let groups = self.join(&target_at, amended, &own);
+                (own, groups)
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let entry = self
+            .entries
+            .get_mut(&target_at)
+            .ok_or_else(|| StoreError::Engine("correction target lost".into()))?;
+        entry.record.own_findings = own;
+        entry.record.group_findings.clear();
+        entry.record.groups = groups;
+        entry.record.corrected_by = Some(arrival.record_id.clone());
+        entry.record.retracted = correction.retract;
+        tracing::info!(dealer_id = dealer, record_id = %arrival.record_id, target = %target, retract = correction.retract, "correction applied");
+        Ok(None)
+    }
+
+    /// Judges every touched group once, and updates the members whose findings changed.
+    fn judge_groups(&mut self) -> Result<(), StoreError> {
+        let touched = std::mem::take(&mut self.touched);
+        for group in touched {
+            let mut members: BTreeMap<At, Member> = self
+                .store
+                .members(&group)?
+                .into_iter()
+                .map(|m| ((m.dealer_id.clone(), m.seq), m))
+                .collect();
+            members.retain(|at, _| !self.left.contains(&(group.clone(), at.clone())));
+            for ((g, at), m) in self.joined.range((group.clone(), (String::new(), 0))..) {
+                if *g != group {
+                    break;
+                }
+                members.insert(at.clone(), m.clone());
+            }
+            let list: Vec<Member> = members.values().cloned().collect();
+            let judged = history::judge_group(&group, &list, self.rules.config);
+            let scope = group.scope();
+            for (at, findings) in judged {
+                let Some(member) = members.get(&at) else {
+                    continue;
+                };
+                let fresh = self.joined.contains_key(&(group.clone(), at.clone()));
+                if member.current == findings && !fresh {
+                    continue;
+                }
+                let mut updated = member.clone();
+                updated.current = findings.clone();
+                self.joined.insert((group.clone(), at.clone()), updated);
+                if let Some(entry) = self.load(&at)? {
+                    if findings.is_empty() {
+                        entry.record.group_findings.remove(&scope);
+                    } else {
+                        entry.record.group_findings.insert(scope, findings);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,638 @@
+//! Rules that read a group of records: what a record contributes to each group it belongs to
+//! ([`memberships`]), and the findings of a whole group ([`judge_group`]).
+//!
+//! **Invariant (order independence):** `judge_group` is a pure function of the *set* of
+//! members and the config: members are sorted by `(event time, dealer, seq)` before anything
+//! else, and ties never depend on arrival. The engine re-judges every group a record joins or
+//! leaves, so the verdicts after any delivery order are the same.
+//!
+//! Only usable records are members: a record rejected outright is in quarantine and is not
+//! history (its readings, numbers and contacts are not trusted).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hamgam_proto::text::normalize;
+use hamgam_proto::values::{CompanyId, Mobile, NationalId, Vin};
+use serde::{Deserialize, Serialize};
+
+use super::record::{day, moment};
+use super::{finding, RuleConfig, Scope};
+use crate::content::{Content, PayType, SaleCategory, SurveySubject};
+use crate::domain::{Finding, Severity};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A group of records that history rules read together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GroupKey {
+    /// Every delivery, repair order and odometer replacement of a VIN, at any dealer.
+    Vin(String),
+    /// Every customer record with this mobile (E.164), at any dealer.
+    Mobile(String),
+    /// Every person record with this national ID, at any dealer.
+    NationalId(String),
+    /// One dealer's repair orders under one number, and the surveys about them.
+    RoNumber { dealer: String, number: String },
+    /// One dealer's deliveries and surveys in one calendar month (`YYYY-MM`).
+    DealerMonth { dealer: String, month: String },
+}
+
+impl GroupKey {
+    pub fn scope(&self) -> Scope {
+        match self {
+            GroupKey::Vin(_) => Scope::Vin,
+            GroupKey::Mobile(_) => Scope::Mobile,
+            GroupKey::NationalId(_) => Scope::NationalId,
+            GroupKey::RoNumber { .. } => Scope::RoNumber,
+            GroupKey::DealerMonth { .. } => Scope::DealerMonth,
+        }
+    }
+
+    /// A stable text form, the store's index key (`\0` separates parts).
+    pub fn encode(&self) -> String {
+        match self {
+            GroupKey::Vin(v) => format!("v\0{v}"),
+            GroupKey::Mobile(m) => format!("m\0{m}"),
+            GroupKey::NationalId(n) => format!("n\0{n}"),
+            GroupKey::RoNumber { dealer, number } => format!("o\0{dealer}\0{number}"),
+            GroupKey::DealerMonth { dealer, month } => format!("s\0{dealer}\0{month}"),
+        }
+    }
+}
+
+/// What one record tells a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fact {
+    Delivery {
+        delivered_ms: i64,
+        odometer_km: u32,
+        retail: bool,
+    },
+    RepairOrder {
+        vin: String,
+        opened_ms: i64,
+        completed_ms: i64,
+        odometer_in_km: u32,
+        pay_type: PayType,
+        /// `(labour operation, part)` of every job line (part empty for labour only).
+        jobs: Vec<(String, String)>,
+    },
+    OdometerReplacement {
+        replaced_ms: i64,
+    },
+    Customer {
+        /// Who the customer is: a valid national or company ID, else the dealer's own ref.
+        identity: String,
+        /// Normalised full name.
+        name: String,
+    },
+    Survey {
+        submitted_ms: i64,
+        top_score: bool,
+    },
+}
+
+/// A record in a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub dealer_id: String,
+    pub seq: u64,
+    pub fact: Fact,
+    /// The findings this group gave the member when it was last judged.
+    pub current: Vec<Finding>,
+}
+
+impl Member {
+    fn event_ms(&self) -> i64 {
+        match &self.fact {
+            Fact::Delivery { delivered_ms, .. } => *delivered_ms,
+            Fact::RepairOrder { opened_ms, .. } => *opened_ms,
+            Fact::OdometerReplacement { replaced_ms } => *replaced_ms,
+            Fact::Customer { .. } => 0,
+            Fact::Survey { submitted_ms, .. } => *submitted_ms,
+        }
+    }
+
+    fn order(&self) -> (i64, &str, u64) {
+        (self.event_ms(), self.dealer_id.as_str(), self.seq)
+    }
+}
+
+/// `(dealer, seq)` of a record.
+pub type At = (String, u64);
+
+/// The groups a record belongs to and what it tells each. `usable` is false for a record
+/// rejected outright; `rejected_fields` are the fields its own findings reject.
+pub fn memberships(
+    dealer_id: &str,
+    content: &Content,
+    findings: &[Finding],
+) -> Vec<(GroupKey, Fact)> {
+    if findings.iter().any(|f| f.severity == Severity::Reject) {
+        return Vec::new();
+    }
+    // A field its own rules reject (or a placeholder mobile) says nothing about a group.
+    let spoiled = |field: &str| {
+        findings.iter().any(|f| {
+            f.field.ends_with(field) && (f.severity == Severity::RejectField || f.rule_id == "C04")
+        })
+    };
+    let month = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .map(|t| format!("{:04}-{:02}", t.year(), t.month() as u8))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    match content {
+        Content::Delivery(d) => {
+            let (Ok(vin), Some(delivered_ms)) = (Vin::parse(&d.vin), d.delivery_date_ms) else {
+                return out;
+            };
+            let fact = Fact::Delivery {
+                delivered_ms,
+                odometer_km: d.odometer_km,
+                retail: d.category == SaleCategory::Retail,
+            };
+            out.push((GroupKey::Vin(vin.as_str().to_owned()), fact.clone()));
+            out.push((
+                GroupKey::DealerMonth {
+                    dealer: dealer_id.to_owned(),
+                    month: month(delivered_ms),
+                },
+                fact,
+            ));
+        }
+        Content::RepairOrder(ro) => {
+            let Ok(vin) = Vin::parse(&ro.vin) else {
+                return out;
+            };
+            let fact = Fact::RepairOrder {
+                vin: vin.as_str().to_owned(),
+                opened_ms: ro.opened_at_ms,
+                completed_ms: ro.completed_at_ms,
+                odometer_in_km: ro.odometer_in_km,
+                pay_type: ro.pay_type,
+                jobs: ro
+                    .job_lines
+                    .iter()
+                    .flat_map(|j| {
+                        let op = j.labor_op_code.clone();
+                        if j.parts.is_empty() {
+                            vec![(op, String::new())]
+                        } else {
+                            j.parts.iter().map(|p| (op.clone(), p.clone())).collect()
+                        }
+                    })
+                    .collect(),
+            };
+            out.push((GroupKey::Vin(vin.as_str().to_owned()), fact.clone()));
+            out.push((
+                GroupKey::RoNumber {
+                    dealer: dealer_id.to_owned(),
+                    number: ro.ro_number.clone(),
+                },
+                fact,
+            ));
+        }
+        Content::OdometerReplacement(o) => {
+            if let (Ok(vin), Some(replaced_ms)) = (Vin::parse(&o.vin), o.replaced_on_ms) {
+                out.push((
+                    GroupKey::Vin(vin.as_str().to_owned()),
+                    Fact::OdometerReplacement { replaced_ms },
+                ));
+            }
+        }
+        Content::Customer(c) => {
+            let national_id = (!c.organization)
+                .then(|| NationalId::parse(&c.national_id).ok())
+                .flatten()
+                .filter(|_| !spoiled(".national_id"));
+            let identity = national_id
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .or_else(|| {
+                    CompanyId::parse(&c.company_id)
+                        .ok()
+                        .map(|id| id.as_str().to_owned())
+                })
+                .unwrap_or_else(|| format!("{dealer_id}:{}", c.customer_ref));
+            let name = if c.organization {
+                normalize(&c.organization_name)
+            } else {
+                normalize(&format!("{} {}", c.given_name, c.family_name))
+            };
+            let fact = Fact::Customer { identity, name };
+            if !spoiled(".mobile") {
+                if let Ok(m) = Mobile::parse(&c.mobile) {
+                    out.push((GroupKey::Mobile(m.e164().to_owned()), fact.clone()));
+                }
+            }
+            if let Some(n) = national_id {
+                out.push((GroupKey::NationalId(n.as_str().to_owned()), fact));
+            }
+        }
+        Content::Survey(s) => {
+            let fact = Fact::Survey {
+                submitted_ms: s.submitted_at_ms,
+                top_score: s.csat >= 5 && s.nps.is_none_or(|n| n >= 9),
+            };
+            if s.subject == SurveySubject::RepairOrder {
+                out.push((
+                    GroupKey::RoNumber {
+                        dealer: dealer_id.to_owned(),
+                        number: s.subject_ref.clone(),
+                    },
+                    fact.clone(),
+                ));
+            }
+            out.push((
+                GroupKey::DealerMonth {
+                    dealer: dealer_id.to_owned(),
+                    month: month(s.submitted_at_ms),
+                },
+                fact,
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The findings of the group's rules for every member (an empty list for a member nothing
+/// fires on, so stale findings can be cleared).
+pub fn judge_group(
+    key: &GroupKey,
+    members: &[Member],
+    config: &RuleConfig,
+) -> BTreeMap<At, Vec<Finding>> {
+    let mut sorted: Vec<&Member> = members.iter().collect();
+    sorted.sort_by(|a, b| a.order().cmp(&b.order()));
+    let mut out: BTreeMap<At, Vec<Finding>> = members
+        .iter()
+        .map(|m| ((m.dealer_id.clone(), m.seq), Vec::new()))
+        .collect();
+    let mut add = |m: &Member, f: Finding| {
+        if let Some(list) = out.get_mut(&(m.dealer_id.clone(), m.seq)) {
+            list.push(f);
+        }
+    };
+    match key {
+        GroupKey::Vin(vin) => vin_rules(vin, &sorted, config, &mut add),
+        GroupKey::Mobile(_) => shared_mobile(&sorted, config, &mut add),
+        GroupKey::NationalId(_) => names_of_one_id(&sorted, &mut add),
+        GroupKey::RoNumber { number, .. } => ro_number(number, &sorted, config, &mut add),
+        GroupKey::DealerMonth { month, .. } => dealer_month(month, &sorted, config, &mut add),
+    }
+    for list in out.values_mut() {
+        list.sort_by(|a, b| (&a.rule_id, &a.field).cmp(&(&b.rule_id, &b.field)));
+        list.dedup_by(|a, b| a.rule_id == b.rule_id && a.field == b.field);
+    }
+    out
+}
+
+/// O01, O03, S02, RO1, W01, W02, W03.
+fn vin_rules(
+    vin: &str,
+    members: &[&Member],
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
+    let replacements: Vec<i64> = members
+        .iter()
+        .filter_map(|m| match m.fact {
+            Fact::OdometerReplacement { replaced_ms } => Some(replaced_ms),
+            _ => None,
+        })
+        .collect();
+    let replaced_between = |from: i64, to: i64| replacements.iter().any(|r| *r > from && *r <= to);
+    // Readings: deliveries and repair orders, in event order.
+    let readings: Vec<(&Member, i64, u32)> = members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::Delivery {
+                delivered_ms,
+                odometer_km,
+                ..
+            } => Some((*m, *delivered_ms, *odometer_km)),
+            Fact::RepairOrder {
+                opened_ms,
+                odometer_in_km,
+                ..
+            } => Some((*m, *opened_ms, *odometer_in_km)),
+            _ => None,
+        })
+        .collect();
+    for (m, t, km) in &readings {
+        if !matches!(m.fact, Fact::RepairOrder { .. }) {
+            continue;
+        }
+        let earlier = readings.iter().filter(|(_, t0, _)| t0 < t);
+        if let Some((other, t0, km0)) = earlier
+            .clone()
+            .filter(|(_, t0, km0)| km0 > km && !replaced_between(*t0, *t))
+            .max_by_key(|(_, _, km0)| *km0)
+        {
+            add(m, finding(
+                "O01",
+                "repair_order.odometer_in_km",
+                format!("repair_order.odometer_in_km ({km} km) is below an earlier reading of VIN {vin}: {km0} km on {} at dealer {}, with no odometer replacement recorded between; check the reading, or record the replacement", day(*t0), other.dealer_id),
+                format!("کیلومتر پذیرش ({km}) کمتر از کیلومتر ثبت‌شدهٔ پیشین خودروی {vin} است: {km0} در {} در نمایندگی {}، بی آنکه تعویض کیلومترشمار ثبت شده باشد؛ کیلومتر را بررسی کنید یا تعویض را ثبت کنید", day(*t0), other.dealer_id),
+            ));
+        }
+        if let Some((_, t0, km0)) = earlier.max_by_key(|(_, t0, km0)| (*t0, *km0)) {
+            let days = ((t - t0) as f64 / DAY_MS as f64).max(1.0);
+            let per_day = (km.saturating_sub(*km0)) as f64 / days;
+            if km > km0 && !replaced_between(*t0, *t) && per_day > config.max_km_per_day as f64 {
+                add(m, finding(
+                    "O03",
+                    "repair_order.odometer_in_km",
+                    format!("repair_order.odometer_in_km ({km} km) implies {per_day:.0} km/day since the previous reading of VIN {vin} ({km0} km on {}), above the limit of {} km/day; check the reading", day(*t0), config.max_km_per_day),
+                    format!("کیلومتر پذیرش ({km}) یعنی روزانه {per_day:.0} کیلومتر از آخرین کیلومتر خودروی {vin} ({km0} در {}) که بیش از حد {} کیلومتر در روز است؛ کیلومتر را بررسی کنید", day(*t0), config.max_km_per_day),
+                ));
+            }
+        }
+    }
+    // Deliveries.
+    let deliveries: Vec<(&Member, i64, bool)> = members
+        .iter()
+        .filter_map(|m| match m.fact {
+            Fact::Delivery {
+                delivered_ms,
+                retail,
+                ..
+            } => Some((*m, delivered_ms, retail)),
+            _ => None,
+        })
+        .collect();
+    let mut retail = deliveries.iter().filter(|d| d.2);
+    if let Some((first, first_ms, _)) = retail.next() {
+        for (m, _, _) in retail {
+            add(m, finding(
+                "S02",
+                "retail_delivery.vin",
+                format!("VIN {vin} was already delivered new to a retail customer on {} by dealer {}; a car is sold new once: check the VIN, or report a resale", day(*first_ms), first.dealer_id),
+                format!("خودروی {vin} پیش‌تر در {} به‌عنوان خودروی نو به مشتری خرده‌فروشی تحویل شده است (نمایندگی {})؛ خودرو یک بار نو فروخته می‌شود: شمارهٔ شاسی را بررسی کنید یا فروش دست‌دوم را ثبت کنید", day(*first_ms), first.dealer_id),
+            ));
+        }
+    }
+    let delivered = deliveries.first().map(|d| d.1);
+    // Repair orders.
+    type Visit<'a> = (&'a Member, i64, u32, PayType, &'a Vec<(String, String)>);
+    let ros: Vec<Visit<'_>> = members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::RepairOrder {
+                opened_ms,
+                odometer_in_km,
+                pay_type,
+                jobs,
+                ..
+            } => Some((*m, *opened_ms, *odometer_in_km, *pay_type, jobs)),
+            _ => None,
+        })
+        .collect();
+    for (i, (m, opened, km, pay, jobs)) in ros.iter().enumerate() {
+        if let Some(delivered) = delivered {
+            if matches!(pay, PayType::Customer | PayType::Warranty) && *opened < delivered {
+                add(m, finding(
+                    "RO1",
+                    "repair_order.opened_at_ms",
+                    format!("repair_order.opened_at_ms ({}) is before VIN {vin} was delivered ({}); a customer-pay or warranty visit cannot precede delivery: check the date or the VIN, or use pay type pre-delivery", moment(*opened), day(delivered)),
+                    format!("زمان پذیرش ({}) پیش از تحویل خودروی {vin} ({}) است؛ تعمیر به هزینهٔ مشتری یا گارانتی پیش از تحویل ممکن نیست: تاریخ یا شمارهٔ شاسی را بررسی کنید یا نوع پرداخت را «پیش از تحویل» بگذارید", moment(*opened), day(delivered)),
+                ));
+            }
+            if *pay == PayType::Warranty {
+                let window_end = add_months(delivered, config.warranty_months);
+                if *opened > window_end || *km > config.warranty_km {
+                    add(m, finding(
+                        "W01",
+                        "repair_order.pay_type",
+                        format!("warranty repair order on VIN {vin} at {} and {km} km is outside the warranty window ({} months or {} km from delivery on {}); bill it as customer pay or goodwill", day(*opened), config.warranty_months, config.warranty_km, day(delivered)),
+                        format!("تعمیر گارانتی خودروی {vin} در {} با {km} کیلومتر خارج از دورهٔ گارانتی است ({} ماه یا {} کیلومتر از تحویل در {})؛ آن را به هزینهٔ مشتری یا حسن نیت ثبت کنید", day(*opened), config.warranty_months, config.warranty_km, day(delivered)),
+                    ));
+                }
+            }
+        }
+        let repeat_ms = config.repeat_job_days * DAY_MS;
+        if let Some((earlier, e_opened, ..)) =
+            ros[..i].iter().find(|(_, e_opened, _, _, e_jobs)| {
+                opened - e_opened <= repeat_ms && e_jobs.iter().any(|j| jobs.contains(j))
+            })
+        {
+            add(m, finding(
+                "W02",
+                "repair_order.job_lines",
+                format!("the same labour operation and part were done on VIN {vin} on {} at dealer {}, within {} days; check whether this is a repeat claim", day(*e_opened), earlier.dealer_id, config.repeat_job_days),
+                format!("همین اجرت و قطعه روی خودروی {vin} در {} در نمایندگی {} انجام شده است، در کمتر از {} روز؛ تکراری بودن ادعا را بررسی کنید", day(*e_opened), earlier.dealer_id, config.repeat_job_days),
+            ));
+        }
+        let span_ms = config.dealer_hopping_days * DAY_MS;
+        let hopping = ros.iter().find_map(|(_, start, ..)| {
+            let span = *start..=start + span_ms;
+            if !span.contains(opened) {
+                return None;
+            }
+            let dealers: BTreeSet<&str> = ros
+                .iter()
+                .filter(|r| span.contains(&r.1))
+                .map(|r| r.0.dealer_id.as_str())
+                .collect();
+            (dealers.len() >= config.dealer_hopping_dealers).then_some(dealers)
+        });
+        if let Some(dealers) = hopping {
+            let list = dealers.into_iter().collect::<Vec<_>>().join(", ");
+            add(m, finding(
+                "W03",
+                "repair_order.vin",
+                format!("VIN {vin} visited {} dealers ({list}) within {} days; check for split or duplicate claims", config.dealer_hopping_dealers, config.dealer_hopping_days),
+                format!("خودروی {vin} در کمتر از {} روز به {} نمایندگی ({list}) مراجعه کرده است؛ ادعاهای تکراری یا تقسیم‌شده را بررسی کنید", config.dealer_hopping_days, config.dealer_hopping_dealers),
+            ));
+        }
+    }
+}
+
+/// `ms` plus `months` calendar months (the day clamped to the month's end).
+fn add_months(ms: i64, months: u32) -> i64 {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return ms;
+    };
+    let total = t.year() * 12 + (t.month() as i32 - 1) + months as i32;
+    let (year, month) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+    let Ok(month) = time::Month::try_from(month) else {
+        return ms;
+    };
+    let last = time::util::days_in_month(month, year);
+    time::Date::from_calendar_date(year, month, t.day().min(last))
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000 + ms.rem_euclid(DAY_MS))
+        .unwrap_or(ms)
+}
+
+/// C05: one mobile on more customers than allowed.
+fn shared_mobile(members: &[&Member], config: &RuleConfig, add: &mut impl FnMut(&Member, Finding)) {
+    let identities: BTreeSet<&str> = members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::Customer { identity, .. } => Some(identity.as_str()),
+            _ => None,
+        })
+        .collect();
+    if identities.len() <= config.shared_mobile_max_customers {
+        return;
+    }
+    let dealers: BTreeSet<&str> = members.iter().map(|m| m.dealer_id.as_str()).collect();
+    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    for m in members {
+        add(m, finding(
+            "C05",
+            "customer.mobile",
+            format!("customer.mobile is registered for {} different customers (at dealers {dealers}), more than {}; ask for the customer's own mobile", identities.len(), config.shared_mobile_max_customers),
+            format!("این شمارهٔ همراه برای {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})، بیش از {}؛ شمارهٔ خود مشتری را بپرسید", identities.len(), config.shared_mobile_max_customers),
+        ));
+    }
+}
+
+/// C07: one national ID under different names.
+fn names_of_one_id(members: &[&Member], add: &mut impl FnMut(&Member, Finding)) {
+    let names: BTreeSet<&str> = members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::Customer { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if names.len() <= 1 {
+        return;
+    }
+    let dealers: BTreeSet<&str> = members.iter().map(|m| m.dealer_id.as_str()).collect();
+    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    for m in members {
+        add(m, finding(
+            "C07",
+            "customer.national_id",
+            format!("customer.national_id is registered under {} different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review", names.len()),
+            format!("این کد ملی با {} نام مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد", names.len()),
+        ));
+    }
+}
+
+/// RO3 and the visit-timing part of Q01.
+fn ro_number(
+    number: &str,
+    members: &[&Member],
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
+    let ros: Vec<(&Member, &str, i64, i64)> = members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::RepairOrder {
+                vin,
+                opened_ms,
+                completed_ms,
+                ..
+            } => Some((*m, vin.as_str(), *opened_ms, *completed_ms)),
+            _ => None,
+        })
+        .collect();
+    let Some((_, first_vin, first_opened, first_completed)) = ros.first().copied() else {
+        return;
+    };
+    for (m, vin, opened, _) in &ros[1..] {
+        if *vin != first_vin || day(*opened) != day(first_opened) {
+            add(m, finding(
+                "RO3",
+                "repair_order.ro_number",
+                format!("repair-order number {number} was already used by this dealer for VIN {first_vin} opened on {}; give this visit its own number", day(first_opened)),
+                format!("شمارهٔ پذیرش {number} پیش‌تر در همین نمایندگی برای خودروی {first_vin} در {} به کار رفته است؛ برای این پذیرش شمارهٔ تازه بگیرید", day(first_opened)),
+            ));
+        }
+    }
+    if first_completed <= 0 {
+        return;
+    }
+    let min_ms = config.survey_min_minutes_after_visit * 60_000;
+    for m in members {
+        if let Fact::Survey { submitted_ms, .. } = m.fact {
+            if submitted_ms - first_completed < min_ms {
+                add(m, finding(
+                    "Q01",
+                    "survey.submitted_at_ms",
+                    format!("the survey was submitted at {}, less than {} minutes after repair order {number} closed ({}); a customer's answer takes longer: surveys must not be filled in at the counter", moment(submitted_ms), config.survey_min_minutes_after_visit, moment(first_completed)),
+                    format!("نظرسنجی در {} ثبت شده است، کمتر از {} دقیقه پس از بسته شدن پذیرش {number} ({})؛ نظرسنجی نباید پشت پیشخوان پر شود", moment(submitted_ms), config.survey_min_minutes_after_visit, moment(first_completed)),
+                ));
+            }
+        }
+    }
+}
+
+/// S04 and the uniform-score part of Q01.
+fn dealer_month(
+    month: &str,
+    members: &[&Member],
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
+    let deliveries: Vec<(&Member, i64)> = members
+        .iter()
+        .filter_map(|m| match m.fact {
+            Fact::Delivery { delivered_ms, .. } => Some((*m, delivered_ms)),
+            _ => None,
+        })
+        .collect();
+    if let Some((_, any)) = deliveries.first() {
+        let (days, first_tail_day) = month_tail(*any, config.bunching_tail_days);
+        let tail: Vec<&(&Member, i64)> = deliveries
+            .iter()
+            .filter(|(_, t)| *t >= first_tail_day)
+            .collect();
+        let body = deliveries.len() - tail.len();
+        let tail_days = config.bunching_tail_days as f64;
+        let tail_rate = tail.len() as f64 / tail_days;
+        let body_rate = body.max(1) as f64 / (days as f64 - tail_days);
+        let count = tail.len();
+        if count >= config.bunching_min_deliveries && tail_rate > config.bunching_ratio * body_rate
+        {
+            for (m, _) in tail {
+                add(m, finding(
+                    "S04",
+                    "retail_delivery.delivery_date",
+                    format!("{count} deliveries were recorded in the last {} days of {month} ({tail_rate:.1} a day) against {body_rate:.1} a day in the rest of the month; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days),
+                    format!("در {} روز پایانی {month} {count} تحویل (روزانه {tail_rate:.1}) ثبت شده است در برابر {body_rate:.1} در بقیهٔ ماه؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days),
+                ));
+            }
+        }
+    }
+    let surveys: Vec<(&Member, bool)> = members
+        .iter()
+        .filter_map(|m| match m.fact {
+            Fact::Survey { top_score, .. } => Some((*m, top_score)),
+            _ => None,
+        })
+        .collect();
+    if surveys.len() >= config.survey_uniform_min_count {
+        let top = surveys.iter().filter(|s| s.1).count();
+        let share = top as f64 / surveys.len() as f64;
+        if share >= config.survey_uniform_top_share {
+            for (m, _) in &surveys {
+                add(m, finding(
+                    "Q01",
+                    "survey.csat",
+                    format!("{top} of the dealer's {} surveys in {month} carry the top score ({:.0}%); answers this uniform are not believable: surveys must be answered by customers", surveys.len(), share * 100.0),
+                    format!("{top} از {} نظرسنجی نمایندگی در {month} بالاترین امتیاز را دارند ({:.0}٪)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", surveys.len(), share * 100.0),
+                ));
+            }
+        }
+    }
+}
+
+/// The number of days in the month of `ms` and the first moment of its last `tail_days` days.
+fn month_tail(ms: i64, tail_days: u32) -> (u32, i64) {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return (30, i64::MAX);
+    };
+    let days = time::util::days_in_month(t.month(), t.year()) as u32;
+    let first = time::Date::from_calendar_date(t.year(), t.month(), 1)
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+        .unwrap_or(ms);
+    (days, first + (days - tail_days) as i64 * DAY_MS)
+}

@@ -1,0 +1,319 @@
+//! The reliability rules of `RULES.md`: the catalogue in force (ids, severities, what each
+//! checks, its thresholds), and the rules themselves.
+//!
+//! - [`record`]: rules that read one record (and the hub clock, the session's clock offset and
+//!   the dealer registry): V01-V03, C01-C04, C06, O02, S01, S03, T01, T02, RO2, and the
+//!   registry parts of C05 and Q01. Judged once, when the record (or its correction) arrives.
+//! - [`history`]: rules that read a group of records (a VIN's history, the customers sharing a
+//!   mobile or a national ID, a repair-order number, a dealer's month of deliveries or
+//!   surveys). A group's findings are a function of the *set* of its members, never of the
+//!   order they arrived in, which is what makes the verdicts order independent: the engine
+//!   ([`crate::judge`]) re-judges every group a new record joins.
+//! - [`registry`]: what HQ's dealer registry says about each dealership (its company ID and
+//!   staff), which S03, C05 and Q01 need.
+//! - [`score`]: the dealer reliability score.
+//!
+//! Every finding names the field and says in Persian and English what is wrong and what to do.
+
+pub mod history;
+pub mod record;
+pub mod registry;
+pub mod score;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Finding, Severity};
+
+/// Which records a rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// The record alone (with the hub clock and the registry).
+    Record,
+    /// The sync session the record came in.
+    Session,
+    /// Every record of one VIN, at any dealer.
+    Vin,
+    /// Every customer record carrying one mobile, at any dealer.
+    Mobile,
+    /// Every customer record carrying one national ID, at any dealer.
+    NationalId,
+    /// The repair orders (and surveys about them) of one dealer under one RO number.
+    RoNumber,
+    /// One dealer's deliveries and surveys of one calendar month.
+    DealerMonth,
+}
+
+/// One rule of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleSpec {
+    pub id: &'static str,
+    /// The severity of its findings (V03: `Reject` where the market requires the check digit,
+    /// `Flag` elsewhere; see [`RuleSpec::severity_text`]).
+    pub severity: Severity,
+    pub scope: Scope,
+    pub check: &'static str,
+}
+
+impl RuleSpec {
+    /// The severity as the catalogue states it.
+    pub fn severity_text(&self) -> &'static str {
+        match self.id {
+            "V03" => "reject (WMI 1-5, L) / flag",
+            "C05" | "Q01" => "flag",
+            _ => match self.severity {
+                Severity::Flag => "flag",
+                Severity::FlagHigh => "flag, high",
+                Severity::RejectField => "reject the field",
+                Severity::Reject => "reject",
+            },
+        }
+    }
+}
+
+macro_rules! rule {
+    ($id:literal, $sev:ident, $scope:ident, $check:literal) => {
+        RuleSpec {
+            id: $id,
+            severity: Severity::$sev,
+            scope: Scope::$scope,
+            check: $check,
+        }
+    };
+}
+
+/// Every rule the hub applies, in catalogue order.
+pub const CATALOGUE: &[RuleSpec] = &[
+    rule!("R00", Reject, Record, "record malformed: required field missing, payload does not decode, unknown schema version, record id reused, correction of an unknown record"),
+    rule!("R01", Reject, Session, "record's dealer is not the dealer the client certificate proves (the whole batch is refused and a security event logged)"),
+    rule!("V01", Reject, Record, "VIN not 17 characters of 0-9, A-Z without I, O, Q"),
+    rule!("V02", Flag, Record, "VIN position 10 not a valid model-year code (never U, Z, 0)"),
+    rule!("V03", Reject, Record, "VIN check digit (position 9) wrong: rejected where the WMI's market requires it (first character 1-5: North America; L: China), flagged elsewhere"),
+    rule!("C01", RejectField, Record, "national ID (code melli) checksum wrong; 8-9 digit input is left-padded with zeros"),
+    rule!("C02", RejectField, Record, "national ID all one digit, or digits 4-9 all zero"),
+    rule!("C03", RejectField, Record, "mobile not an Iranian mobile after normalisation (09 + 9 digits, +98 9.., 0098 9..)"),
+    rule!("C04", Flag, Record, "placeholder mobile: a run of identical digits, an ascending/descending run of 6, a known dummy"),
+    rule!("C05", Flag, Mobile, "one mobile on more than the allowed number of unrelated customers, or a customer's mobile or national ID belongs to a staff member of the dealer"),
+    rule!("C06", RejectField, Record, "postal code not 10 digits"),
+    rule!("C07", Flag, NationalId, "one national ID with different normalised names across dealers (listed for identity review)"),
+    rule!("O01", FlagHigh, Vin, "odometer lower than an earlier reading of the same VIN (by event date), with no recorded odometer replacement between"),
+    rule!("O02", Reject, Record, "odometer outside 0..1,000,000 km, or odometer out < odometer in on one repair order"),
+    rule!("O03", Flag, Vin, "implied distance per day since the previous reading of the VIN above the limit"),
+    rule!("S01", Reject, Record, "delivery date before sale date, or after the time the record was made"),
+    rule!("S02", FlagHigh, Vin, "a VIN delivered new to a retail customer twice"),
+    rule!("S03", Flag, Record, "retail sale to the dealer itself or one of its staff"),
+    rule!("S04", Flag, DealerMonth, "deliveries bunched in the last days of a month well above the dealer's rate in the rest of that month"),
+    rule!("T01", Flag, Record, "event time in the future of the hub clock (after the measured agent clock offset) by more than the tolerance"),
+    rule!("T02", Flag, Session, "agent clock offset beyond the limit at connect: every record of that session is flagged"),
+    rule!("RO1", Flag, Vin, "customer-pay or warranty repair order opened before the vehicle's delivery date"),
+    rule!("RO2", Reject, Record, "repair order completed before it was opened"),
+    rule!("RO3", Flag, RoNumber, "repair-order number reused by the same dealer for a different VIN or opening date"),
+    rule!("W01", Flag, Vin, "warranty repair order outside the warranty window (months or km from delivery)"),
+    rule!("W02", Flag, Vin, "same VIN, same labour operation and part again within the window, at any dealer"),
+    rule!("W03", Flag, Vin, "same VIN at several dealers within the window"),
+    rule!("Q01", Flag, RoNumber, "survey answered from a staff member's mobile, within minutes of the visit closing, or a month of one dealer's surveys uniformly top-scored"),
+];
+
+/// The catalogue entry of `id`.
+pub fn spec(id: &str) -> Option<&'static RuleSpec> {
+    CATALOGUE.iter().find(|r| r.id == id)
+}
+
+/// A finding of rule `id` on `field`, at the rule's catalogue severity.
+pub fn finding(id: &'static str, field: &str, reason_en: String, reason_fa: String) -> Finding {
+    let severity = spec(id).map(|r| r.severity).unwrap_or(Severity::Flag);
+    finding_at(id, severity, field, reason_en, reason_fa)
+}
+
+/// A finding at an explicit severity (V03 depends on the market).
+pub fn finding_at(
+    id: &'static str,
+    severity: Severity,
+    field: &str,
+    reason_en: String,
+    reason_fa: String,
+) -> Finding {
+    Finding {
+        rule_id: id.into(),
+        severity,
+        field: field.into(),
+        reason_fa,
+        reason_en,
+    }
+}
+
+/// Rule thresholds (the values marked * in RULES.md, and the few this hub adds), from the
+/// `[rules]` table of the hub's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleConfig {
+    /// C04: this many identical digits in a row make a placeholder mobile.
+    pub placeholder_repeat_digits: usize,
+    /// C05: a mobile on more than this many unrelated customers is flagged.
+    pub shared_mobile_max_customers: usize,
+    /// O03: km per day above this since the previous reading is flagged.
+    pub max_km_per_day: u32,
+    /// S04: the last days of a month that are compared with the rest of it.
+    pub bunching_tail_days: u32,
+    /// S04: the tail's daily rate must exceed the rest of the month's by this factor ...
+    pub bunching_ratio: f64,
+    /// S04: ... and hold at least this many deliveries.
+    pub bunching_min_deliveries: usize,
+    /// T01: minutes an event may lie in the future of the hub clock.
+    pub future_tolerance_minutes: i64,
+    /// T02: minutes of agent clock offset at connect that flag a session.
+    pub clock_offset_max_minutes: i64,
+    /// W01: warranty window in months from delivery ...
+    pub warranty_months: u32,
+    /// ... and in km.
+    pub warranty_km: u32,
+    /// W02: days within which the same job and part on a VIN is a repeat.
+    pub repeat_job_days: i64,
+    /// W03: this many dealers ...
+    pub dealer_hopping_dealers: usize,
+    /// ... within this many days.
+    pub dealer_hopping_days: i64,
+    /// Q01: minutes after the visit closes before a survey is believable.
+    pub survey_min_minutes_after_visit: i64,
+    /// Q01: a month of one dealer's surveys with at least this many ...
+    pub survey_uniform_min_count: usize,
+    /// ... of which at least this share is top-scored (CSAT 5, NPS 9-10) is flagged.
+    pub survey_uniform_top_share: f64,
+    /// Reliability score: the sliding window in days ...
+    pub score_window_days: i64,
+    /// ... and the weight of the network average, in records (the Beta prior).
+    pub score_prior_records: f64,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            placeholder_repeat_digits: 7,
+            shared_mobile_max_customers: 3,
+            max_km_per_day: 1500,
+            bunching_tail_days: 3,
+            bunching_ratio: 2.5,
+            bunching_min_deliveries: 10,
+            future_tolerance_minutes: 10,
+            clock_offset_max_minutes: 5,
+            warranty_months: 24,
+            warranty_km: 60_000,
+            repeat_job_days: 30,
+            dealer_hopping_dealers: 3,
+            dealer_hopping_days: 60,
+            survey_min_minutes_after_visit: 10,
+            survey_uniform_min_count: 30,
+            survey_uniform_top_share: 0.95,
+            score_window_days: 90,
+            score_prior_records: 50.0,
+        }
+    }
+}
+
+impl RuleConfig {
+    /// The thresholds each rule uses, as `(rule, key, value)`, for `central rules`.
+    pub fn thresholds(&self) -> Vec<(&'static str, &'static str, String)> {
+        vec![
+            (
+                "C04",
+                "placeholder_repeat_digits",
+                self.placeholder_repeat_digits.to_string(),
+            ),
+            (
+                "C05",
+                "shared_mobile_max_customers",
+                self.shared_mobile_max_customers.to_string(),
+            ),
+            ("O03", "max_km_per_day", self.max_km_per_day.to_string()),
+            (
+                "S04",
+                "bunching_tail_days",
+                self.bunching_tail_days.to_string(),
+            ),
+            ("S04", "bunching_ratio", self.bunching_ratio.to_string()),
+            (
+                "S04",
+                "bunching_min_deliveries",
+                self.bunching_min_deliveries.to_string(),
+            ),
+            (
+                "T01",
+                "future_tolerance_minutes",
+                self.future_tolerance_minutes.to_string(),
+            ),
+            (
+                "T02",
+                "clock_offset_max_minutes",
+                self.clock_offset_max_minutes.to_string(),
+            ),
+            ("W01", "warranty_months", self.warranty_months.to_string()),
+            ("W01", "warranty_km", self.warranty_km.to_string()),
+            ("W02", "repeat_job_days", self.repeat_job_days.to_string()),
+            (
+                "W03",
+                "dealer_hopping_dealers",
+                self.dealer_hopping_dealers.to_string(),
+            ),
+            (
+                "W03",
+                "dealer_hopping_days",
+                self.dealer_hopping_days.to_string(),
+            ),
+            (
+                "Q01",
+                "survey_min_minutes_after_visit",
+                self.survey_min_minutes_after_visit.to_string(),
+            ),
+            (
+                "Q01",
+                "survey_uniform_min_count",
+                self.survey_uniform_min_count.to_string(),
+            ),
+            (
+                "Q01",
+                "survey_uniform_top_share",
+                self.survey_uniform_top_share.to_string(),
+            ),
+            (
+                "score",
+                "score_window_days",
+                self.score_window_days.to_string(),
+            ),
+            (
+                "score",
+                "score_prior_records",
+                self.score_prior_records.to_string(),
+            ),
+        ]
+    }
+
+    /// Refuses thresholds no rule can work with, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            (
+                "placeholder_repeat_digits",
+                self.placeholder_repeat_digits as f64,
+            ),
+            ("max_km_per_day", self.max_km_per_day as f64),
+            ("bunching_tail_days", self.bunching_tail_days as f64),
+            ("bunching_ratio", self.bunching_ratio),
+            ("warranty_months", self.warranty_months as f64),
+            ("repeat_job_days", self.repeat_job_days as f64),
+            ("dealer_hopping_dealers", self.dealer_hopping_dealers as f64),
+            ("dealer_hopping_days", self.dealer_hopping_days as f64),
+            ("score_window_days", self.score_window_days as f64),
+        ];
+        if let Some((key, value)) = positive.iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {
+            return Err(format!("[rules] {key} must be above 0, not {value}"));
+        }
+        if !(0.0..=1.0).contains(&self.survey_uniform_top_share) {
+            return Err(format!(
+                "[rules] survey_uniform_top_share must be between 0 and 1, not {}",
+                self.survey_uniform_top_share
+            ));
+        }
+        if self.bunching_tail_days >= 28 {
+            return Err("[rules] bunching_tail_days must be below 28".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! Rules that read one record: its own fields, the hub clock, the session's measured clock
+//! offset and the dealer registry. (R00 is checked at the wire edge, [`crate::wire`].)
+//!
+//! Personal data (national IDs, mobiles) is never repeated in a reason: staff see the record
+//! they typed beside it.
+
+use hamgam_proto::values::{Mobile, NationalId, PostalCode, Vin};
+
+use super::registry::KnownDealer;
+use super::{finding, finding_at, RuleConfig};
+use crate::content::{Content, Customer, Delivery, PartyRole, RepairOrder, SaleCategory, Survey};
+use crate::domain::{Finding, Severity};
+
+/// Highest odometer reading that is physically plausible (O02).
+pub const MAX_ODOMETER_KM: u32 = 1_000_000;
+
+/// The identifiers of a customer a dealer registered, as a delivery party refers to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartyIds {
+    pub national_id: Option<String>,
+    pub company_id: Option<String>,
+}
+
+/// Everything a one-record rule may read besides the record.
+pub struct RecordContext<'a> {
+    pub dealer_id: &'a str,
+    pub recorded_at_ms: i64,
+    pub received_at_ms: i64,
+    /// Agent clock minus hub clock, measured when the session opened.
+    pub clock_offset_ms: i64,
+    /// What the registry says about the dealer, if it lists it.
+    pub dealer: Option<&'a KnownDealer>,
+    pub config: &'a RuleConfig,
+    /// The dealer's customer registered under a `customer_ref`, if any.
+    pub party: &'a dyn Fn(&str) -> Option<PartyIds>,
+}
+
+/// The findings of every one-record rule on `content`.
+pub fn judge(content: &Content, ctx: &RecordContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let prefix = content.field_prefix();
+    match content {
+        Content::Customer(c) => customer(c, prefix, ctx, &mut out),
+        Content::Delivery(d) => {
+            vin(&d.vin, prefix, &mut out);
+            delivery(d, ctx, &mut out);
+        }
+        Content::RepairOrder(ro) => {
+            vin(&ro.vin, prefix, &mut out);
+            repair_order(ro, &mut out);
+        }
+        Content::OdometerReplacement(o) => vin(&o.vin, prefix, &mut out),
+        Content::VehicleStatus(v) => vin(&v.vin, prefix, &mut out),
+        Content::Complaint(c) if !c.vin.is_empty() => vin(&c.vin, prefix, &mut out),
+        Content::Survey(s) => survey(s, ctx, &mut out),
+        _ => {}
+    }
+    future(content, ctx, &mut out);
+    session_clock(ctx, &mut out);
+    out
+}
+
+/// V01, V02, V03 on a VIN field.
+pub fn vin(raw: &str, prefix: &str, out: &mut Vec<Finding>) {
+    let field = format!("{prefix}.vin");
+    let vin = match Vin::parse(raw) {
+        Ok(v) => v,
+        Err(_) => {
+            out.push(finding(
+                "V01",
+                &field,
+                format!("{field} `{raw}` is not a VIN: it must be 17 characters of 0-9 and A-Z without I, O or Q; check it on the vehicle and send a correction"),
+                format!("شمارهٔ شاسی `{raw}` در {field} معتبر نیست: باید ۱۷ نویسه از ۰ تا ۹ و A تا Z بدون I، O و Q باشد؛ آن را روی خودرو بررسی کنید و اصلاحیه بفرستید"),
+            ));
+            return;
+        }
+    };
+    if !vin.model_year_code_ok() {
+        let code = &vin.as_str()[9..10];
+        out.push(finding(
+            "V02",
+            &field,
+            format!("{field} `{vin}` has `{code}` in position 10, which is not a model-year code (never U, Z or 0); check the VIN"),
+            format!("نویسهٔ دهم شمارهٔ شاسی `{vin}` در {field} (`{code}`) کد سال ساخت معتبری نیست (هرگز U، Z یا 0 نیست)؛ شماره را بررسی کنید"),
+        ));
+    }
+    if !vin.check_digit_ok() {
+        let severity = if vin.check_digit_required() {
+            Severity::Reject
+        } else {
+            Severity::Flag
+        };
+        out.push(finding_at(
+            "V03",
+            severity,
+            &field,
+            format!(
+                "{field} `{vin}` has check digit `{}` in position 9 but its other characters give `{}`; a character is probably mistyped",
+                &vin.as_str()[8..9],
+                vin.expected_check_digit()
+            ),
+            format!(
+                "رقم کنترل شمارهٔ شاسی `{vin}` در {field} (نویسهٔ نهم: `{}`) با بقیهٔ نویسه‌ها (`{}`) نمی‌خواند؛ احتمالاً نویسه‌ای اشتباه وارد شده است",
+                &vin.as_str()[8..9],
+                vin.expected_check_digit()
+            ),
+        ));
+    }
+}
+
+fn customer(c: &Customer, prefix: &str, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    let mut national_id = None;
+    if !c.organization && !c.national_id.trim().is_empty() {
+        let field = format!("{prefix}.national_id");
+        match NationalId::parse(&c.national_id) {
+            Ok(id) => national_id = Some(id),
+            Err(e) if e.rule_id() == "C02" => out.push(finding(
+                "C02",
+                &field,
+                format!("{field} is a placeholder (one digit repeated, or digits 4-9 all zero), not a real code melli; ask the customer for the card and send a correction"),
+                format!("کد ملی در {field} ساختگی است (یک رقم تکراری یا رقم‌های ۴ تا ۹ همه صفر)؛ کارت ملی مشتری را ببینید و اصلاحیه بفرستید"),
+            )),
+            Err(_) => out.push(finding(
+                "C01",
+                &field,
+                format!("{field} fails the code melli check digit (or is not 8-10 digits); a digit is probably mistyped: check the national card and send a correction"),
+                format!("کد ملی در {field} با رقم کنترل نمی‌خواند (یا ۸ تا ۱۰ رقم نیست)؛ احتمالاً رقمی اشتباه وارد شده است: کارت ملی را بررسی کنید و اصلاحیه بفرستید"),
+            )),
+        }
+    }
+    let mut mobile = None;
+    if !c.mobile.trim().is_empty() {
+        let field = format!("{prefix}.mobile");
+        match Mobile::parse(&c.mobile) {
+            Ok(m) if m.is_placeholder(ctx.config.placeholder_repeat_digits) => {
+                out.push(finding(
+                    "C04",
+                    &field,
+                    format!("{field} looks like a placeholder (repeated or consecutive digits, or a known dummy), not the customer's number; ask for the real mobile"),
+                    format!("شمارهٔ همراه در {field} ساختگی به نظر می‌رسد (رقم‌های تکراری یا پشت‌سرهم، یا شمارهٔ شناخته‌شدهٔ ساختگی)؛ شمارهٔ واقعی مشتری را بپرسید"),
+                ));
+            }
+            Ok(m) => mobile = Some(m),
+            Err(_) => out.push(finding(
+                "C03",
+                &field,
+                format!("{field} is not an Iranian mobile number (09xxxxxxxxx, +989xxxxxxxxx or 00989xxxxxxxxx); a landline belongs in phone"),
+                format!("{field} شمارهٔ همراه ایرانی نیست (۰۹xxxxxxxxx، ‎+989xxxxxxxxx یا ۰۰۹۸۹xxxxxxxxx)؛ تلفن ثابت را در فیلد تلفن وارد کنید"),
+            )),
+        }
+    }
+    if let Some(postal) = c.postal_code.as_deref().filter(|p| !p.trim().is_empty()) {
+        if PostalCode::parse(postal).is_err() {
+            let field = format!("{prefix}.address.postal_code");
+            out.push(finding(
+                "C06",
+                &field,
+                format!("{field} `{postal}` is not 10 digits; check the postal code and send a correction"),
+                format!("کد پستی `{postal}` در {field} ده رقم نیست؛ آن را بررسی کنید و اصلاحیه بفرستید"),
+            ));
+        }
+    }
+    if let Some(dealer) = ctx.dealer {
+        if mobile
+            .as_ref()
+            .is_some_and(|m| dealer.staff_mobiles.contains(m.e164()))
+        {
+            let field = format!("{prefix}.mobile");
+            out.push(finding(
+                "C05",
+                &field,
+                format!("{field} belongs to a staff member of dealer {}; register the customer's own mobile", ctx.dealer_id),
+                format!("شمارهٔ همراه در {field} متعلق به یکی از کارکنان نمایندگی {} است؛ شمارهٔ خود مشتری را ثبت کنید", ctx.dealer_id),
+            ));
+        }
+        if national_id
+            .as_ref()
+            .is_some_and(|n| dealer.staff_national_ids.contains(n.as_str()))
+        {
+            let field = format!("{prefix}.national_id");
+            out.push(finding(
+                "C05",
+                &field,
+                format!("{field} is the national ID of a staff member of dealer {}; register the customer's own", ctx.dealer_id),
+                format!("کد ملی در {field} متعلق به یکی از کارکنان نمایندگی {} است؛ کد ملی خود مشتری را ثبت کنید", ctx.dealer_id),
+            ));
+        }
+    }
+}
+
+fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    if let (Some(sale), Some(delivered)) = (d.sale_date_ms, d.delivery_date_ms) {
+        if delivered < sale {
+            out.push(finding(
+                "S01",
+                "retail_delivery.delivery_date",
+                format!("retail_delivery.delivery_date ({}) is before retail_delivery.sale_date ({}); a car cannot be handed over before it is sold: fix either date", day(delivered), day(sale)),
+                format!("تاریخ تحویل ({}) پیش از تاریخ فروش ({}) است؛ خودرو پیش از فروش تحویل نمی‌شود: یکی از دو تاریخ را اصلاح کنید", day(delivered), day(sale)),
+            ));
+        }
+    }
+    if let Some(delivered) = d.delivery_date_ms {
+        if delivered > ctx.recorded_at_ms {
+            out.push(finding(
+                "S01",
+                "retail_delivery.delivery_date",
+                format!("retail_delivery.delivery_date ({}) is after the record was made; record a delivery once the car is handed over", day(delivered)),
+                format!("تاریخ تحویل ({}) پس از زمان ثبت رکورد است؛ تحویل را پس از تحویل واقعی خودرو ثبت کنید", day(delivered)),
+            ));
+        }
+    }
+    if d.odometer_km > MAX_ODOMETER_KM {
+        out.push(odometer_range("retail_delivery.odometer_km", d.odometer_km));
+    }
+    if d.category == SaleCategory::Retail {
+        if let Some(dealer) = ctx.dealer {
+            let to_itself = d
+                .parties
+                .iter()
+                .filter(|(role, _)| {
+                    matches!(
+                        role,
+                        PartyRole::Buyer | PartyRole::CoBuyer | PartyRole::Owner
+                    )
+                })
+                .filter_map(|(_, customer_ref)| (ctx.party)(customer_ref))
+                .any(|ids| {
+                    (ids.company_id.is_some() && ids.company_id == dealer.company_id)
+                        || ids
+                            .national_id
+                            .is_some_and(|n| dealer.staff_national_ids.contains(&n))
+                });
+            if to_itself {
+                out.push(finding(
+                    "S03",
+                    "retail_delivery.parties",
+                    format!("the buyer or owner is dealer {} itself or one of its staff, but retail_delivery.sale_category is retail; report it as an internal or demo sale", ctx.dealer_id),
+                    format!("خریدار یا مالک، خود نمایندگی {} یا یکی از کارکنان آن است ولی نوع فروش «خرده‌فروشی» ثبت شده است؛ آن را فروش داخلی یا نمایشی ثبت کنید", ctx.dealer_id),
+                ));
+            }
+        }
+    }
+}
+
+fn odometer_range(field: &str, km: u32) -> Finding {
+    finding(
+        "O02",
+        field,
+        format!("{field} is {km} km, outside 0..{MAX_ODOMETER_KM} km; check the reading and send a correction"),
+        format!("کیلومتر {field} ({km}) خارج از بازهٔ ۰ تا {MAX_ODOMETER_KM} است؛ کیلومتر را بررسی کنید و اصلاحیه بفرستید"),
+    )
+}
+
+fn repair_order(ro: &RepairOrder, out: &mut Vec<Finding>) {
+    for (field, km) in [
+        ("repair_order.odometer_in_km", ro.odometer_in_km),
+        ("repair_order.odometer_out_km", ro.odometer_out_km),
+    ] {
+        if km > MAX_ODOMETER_KM {
+            out.push(odometer_range(field, km));
+        }
+    }
+    if ro.odometer_out_km != 0 && ro.odometer_out_km < ro.odometer_in_km {
+        out.push(finding(
+            "O02",
+            "repair_order.odometer_out_km",
+            format!("repair_order.odometer_out_km ({}) is below repair_order.odometer_in_km ({}); the car cannot lose distance in the workshop: fix the readings", ro.odometer_out_km, ro.odometer_in_km),
+            format!("کیلومتر خروج ({}) کمتر از کیلومتر پذیرش ({}) است؛ خودرو در تعمیرگاه کیلومتر از دست نمی‌دهد: کیلومترها را اصلاح کنید", ro.odometer_out_km, ro.odometer_in_km),
+        ));
+    }
+    if ro.completed_at_ms > 0 && ro.completed_at_ms < ro.opened_at_ms {
+        out.push(finding(
+            "RO2",
+            "repair_order.completed_at_ms",
+            format!("repair_order.completed_at_ms ({}) is before repair_order.opened_at_ms ({}); fix the times", moment(ro.completed_at_ms), moment(ro.opened_at_ms)),
+            format!("زمان پایان تعمیر ({}) پیش از زمان پذیرش ({}) است؛ زمان‌ها را اصلاح کنید", moment(ro.completed_at_ms), moment(ro.opened_at_ms)),
+        ));
+    }
+}
+
+fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    let Some(dealer) = ctx.dealer else { return };
+    let from_staff =
+        Mobile::parse(&s.respondent_mobile).is_ok_and(|m| dealer.staff_mobiles.contains(m.e164()));
+    if from_staff {
+        out.push(finding(
+            "Q01",
+            "survey.respondent_mobile",
+            format!("survey.respondent_mobile belongs to a staff member of dealer {}; a survey must be answered by the customer", ctx.dealer_id),
+            format!("شمارهٔ پاسخ‌دهندهٔ نظرسنجی متعلق به یکی از کارکنان نمایندگی {} است؛ نظرسنجی را باید خود مشتری پاسخ دهد", ctx.dealer_id),
+        ));
+    }
+}
+
+/// T01: an event more than the tolerance in the future of the hub clock, once the agent's
+/// measured offset is taken out.
+fn future(content: &Content, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    let tolerance_ms = ctx.config.future_tolerance_minutes * 60_000;
+    for (field, at) in content.event_times() {
+        let hub_time = at.saturating_sub(ctx.clock_offset_ms);
+        if hub_time > ctx.received_at_ms + tolerance_ms {
+            let minutes = (hub_time - ctx.received_at_ms) / 60_000;
+            out.push(finding(
+                "T01",
+                field,
+                format!("{field} ({}) is {minutes} minutes in the future of the hub clock; record events once they have happened, and check the PC's date and time", moment(at)),
+                format!("زمان {field} ({}) {minutes} دقیقه جلوتر از ساعت مرکز است؛ رویداد را پس از وقوع ثبت کنید و تاریخ و ساعت رایانه را بررسی کنید", moment(at)),
+            ));
+        }
+    }
+}
+
+/// T02: every record of a session whose agent clock was off by more than the limit.
+fn session_clock(ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    let limit_ms = ctx.config.clock_offset_max_minutes * 60_000;
+    if ctx.clock_offset_ms.abs() > limit_ms {
+        let minutes = ctx.clock_offset_ms / 60_000;
+        out.push(finding(
+            "T02",
+            "recorded_at_ms",
+            format!("the dealership PC's clock was {minutes} minutes off the hub's when this record was synced (limit {} minutes), so its times cannot be trusted; set the PC's clock (enable automatic time)", ctx.config.clock_offset_max_minutes),
+            format!("ساعت رایانهٔ نمایندگی هنگام همگام‌سازی این رکورد {minutes} دقیقه با ساعت مرکز اختلاف داشت (حد مجاز {} دقیقه)، پس زمان‌های آن قابل اعتماد نیست؛ ساعت رایانه را تنظیم کنید (تنظیم خودکار زمان)", ctx.config.clock_offset_max_minutes),
+        ));
+    }
+}
+
+/// A date for a reason text.
+pub fn day(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// A moment for a reason text (UTC, to the minute).
+pub fn moment(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+        .unwrap_or_else(|_| ms.to_string())
+}
