@@ -1,8 +1,8 @@
 //! A hand-written, independent check of the simulator's labels: it reads a simulated network the
 //! way RULES.md reads records and says which rules each record breaks, so a test can compare that
 //! with the labels the generator wrote. It follows the labelling conventions of
-//! `docs/simulator.md` (later record of a pair, every record of a group). S04 is statistical and
-//! only checked for shape.
+//! `docs/simulator.md` (later record of a pair, every record of a group). S04 reads a dealer's
+//! month: ten or more deliveries in its last three days at over 2.5 times the rest's daily rate.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -148,9 +148,13 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                     flag(at, "R00");
                     continue;
                 }
-                if Vin::parse(&ro.vin).is_err() {
-                    flag(at, "V01");
-                    continue;
+                match Vin::parse(&ro.vin) {
+                    Err(_) => {
+                        flag(at, "V01");
+                        continue;
+                    }
+                    Ok(v) if !v.model_year_code_ok() => flag(at, "V02"),
+                    Ok(_) => {}
                 }
                 let mut usable = true;
                 if ro.odometer_out_km < ro.odometer_in_km || ro.odometer_in_km > 1_000_000 {
@@ -174,6 +178,9 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                 }
             }
             Payload::OdometerReplacement(o) => {
+                if Vin::parse(&o.vin).is_ok_and(|v| !v.model_year_code_ok()) {
+                    flag(at, "V02");
+                }
                 replacements
                     .entry(o.vin.clone())
                     .or_default()
@@ -206,6 +213,42 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                 if km > *km0 && !replaced_between(*t0) && (km - km0) as f64 / days > 1500.0 {
                     flag(&at, "O03");
                 }
+            }
+        }
+    }
+
+    // S04: per dealer and month, the last three days against the rest of the month.
+    let mut months: BTreeMap<(String, i32, u8), Vec<(i64, At)>> = BTreeMap::new();
+    for list in deliveries.values() {
+        for (dl, at, _) in list {
+            let date = time::OffsetDateTime::from_unix_timestamp(dl / 1000)
+                .expect("date")
+                .date();
+            months
+                .entry((at.0.clone(), date.year(), date.month() as u8))
+                .or_default()
+                .push((*dl, at.clone()));
+        }
+    }
+    for ((_, year, month), list) in &months {
+        let month = time::Month::try_from(*month).expect("month");
+        let days = time::util::days_in_month(month, *year) as i64;
+        let first = time::Date::from_calendar_date(*year, month, 1)
+            .expect("first")
+            .midnight()
+            .assume_utc()
+            .unix_timestamp()
+            * 1000;
+        let tail_from = first + (days - 3) * DAY_MS;
+        let tail: Vec<&At> = list
+            .iter()
+            .filter(|(t, _)| *t >= tail_from)
+            .map(|x| &x.1)
+            .collect();
+        let body = (list.len() - tail.len()).max(1) as f64 / (days - 3) as f64;
+        if tail.len() >= 10 && tail.len() as f64 / 3.0 > 2.5 * body {
+            for at in tail {
+                flag(at, "S04");
             }
         }
     }
@@ -367,6 +410,14 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
     }
     for (at, r) in &all {
         match &r.payload {
+            Payload::VehicleStatus(v)
+                if Vin::parse(&v.vin).is_ok_and(|v| !v.model_year_code_ok()) =>
+            {
+                flag(at, "V02")
+            }
+            Payload::Complaint(c) if Vin::parse(&c.vin).is_ok_and(|v| !v.model_year_code_ok()) => {
+                flag(at, "V02")
+            }
             Payload::Lead(l) if l.customer_ref.is_empty() => flag(at, "R00"),
             Payload::Complaint(c) if c.case_ref.is_empty() => flag(at, "R00"),
             _ => {}

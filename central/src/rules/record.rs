@@ -62,6 +62,9 @@ pub fn judge(content: &Content, ctx: &RecordContext<'_>) -> Vec<Finding> {
 
 /// V01, V02, V03 on a VIN field.
 pub fn vin(raw: &str, prefix: &str, out: &mut Vec<Finding>) {
+    if raw.is_empty() {
+        return; // a missing VIN is R00's
+    }
     let field = format!("{prefix}.vin");
     let vin = match Vin::parse(raw) {
         Ok(v) => v,

@@ -26,6 +26,10 @@ use people::Customer;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
+/// S04: the month-end days a burst falls in, and the extra deliveries it adds (on top of the
+/// usual `deliveries_per_day`, so the tail runs at about four times the usual rate).
+const BUNCHED_TAIL_DAYS: i64 = 3;
+const BUNCHED_EXTRA: usize = 36;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -237,6 +241,8 @@ struct Generator<'a> {
     upserts_of: HashMap<usize, Vec<(usize, usize)>>,
     /// Repair orders without faults, per dealer: (number, VIN, opened) for RO3 to reuse.
     clean_ros: Vec<Vec<(String, String, i64)>>,
+    /// S04: the span (ms) of the bunched month-end tail at each dealer that has one.
+    bunched: Vec<Option<std::ops::Range<i64>>>,
 }
 
 impl<'a> Generator<'a> {
@@ -276,6 +282,7 @@ impl<'a> Generator<'a> {
             readings: HashMap::new(),
             group_labels: HashMap::new(),
             quiet: false,
+            bunched: Vec::new(),
             upserts_of: HashMap::new(),
             clean_ros: vec![Vec::new(); config.dealers.len()],
         }
@@ -313,7 +320,23 @@ impl<'a> Generator<'a> {
         self.dealers[dealer].staff[i].staff_id.clone()
     }
 
-    fn push(&mut self, dealer: usize, event_ms: i64, payload: Payload, faults: Vec<String>) {
+    fn push(&mut self, dealer: usize, event_ms: i64, payload: Payload, mut faults: Vec<String>) {
+        // A vehicle whose VIN carries a bad model-year code (V02) carries it on every record
+        // that names it, not only on the delivery where the fault was made.
+        let vin = match &payload {
+            Payload::RepairOrder(ro) => Some(&ro.vin),
+            Payload::OdometerReplacement(o) => Some(&o.vin),
+            Payload::VehicleStatus(v) => Some(&v.vin),
+            Payload::Complaint(c) if !c.vin.is_empty() => Some(&c.vin),
+            _ => None,
+        };
+        if vin
+            .and_then(|v| hamgam_proto::values::Vin::parse(v).ok())
+            .is_some_and(|v| !v.model_year_code_ok())
+            && !faults.iter().any(|f| f == "V02")
+        {
+            faults.push("V02".into());
+        }
         let staff_id = self.staff(dealer);
         self.logs[dealer].push(SimulatedRecord {
             staff_id,
@@ -516,11 +539,40 @@ impl<'a> Generator<'a> {
     fn run(&mut self) {
         let start_ms = ms_of(self.config.start);
         let history_from = start_ms - 3 * 365 * DAY_MS;
-        // The delivery history each dealer imports first.
+        // S04 first: which dealers bunch deliveries into the month before the window's.
+        let first_of_month = self
+            .config
+            .start
+            .replace_day(1)
+            .unwrap_or(self.config.start);
+        let previous_month = (first_of_month - time::Duration::days(1))
+            .replace_day(1)
+            .unwrap_or(first_of_month);
+        let tail_start = ms_of(first_of_month) - BUNCHED_TAIL_DAYS * DAY_MS;
+        let rate = self.config.faults.rate("S04").clamp(0.0, 1.0);
+        self.bunched = (0..self.dealers.len())
+            .map(|_| {
+                (rate > 0.0 && self.rng.random_bool(rate.sqrt().min(1.0)))
+                    .then_some(tail_start..ms_of(first_of_month))
+            })
+            .collect();
+        // The delivery history each dealer imports first: a sample of three years (the cars
+        // its workshop sees), then every delivery since the first of the previous month at the
+        // dealer's usual daily rate (the baseline S04 compares with).
         for dealer in 0..self.dealers.len() {
             for _ in 0..self.config.fleet_per_dealer {
-                let delivered = self.rng.random_range(history_from..start_ms - DAY_MS);
+                let delivered = self
+                    .rng
+                    .random_range(history_from..ms_of(previous_month) - DAY_MS);
                 self.deliver(dealer, delivered);
+            }
+            let mut day_ms = ms_of(previous_month) + 8 * HOUR_MS;
+            while day_ms < start_ms {
+                for _ in 0..self.config.deliveries_per_day {
+                    let at = day_ms + self.rng.random_range(0..9 * HOUR_MS);
+                    self.deliver(dealer, at);
+                }
+                day_ms += DAY_MS;
             }
         }
         for day in 0..self.config.days as i64 {
@@ -545,10 +597,23 @@ impl<'a> Generator<'a> {
                 }
             }
         }
-        self.bunched_deliveries(start_ms);
+        self.bunched_deliveries();
     }
 
     fn deliver(&mut self, dealer: usize, at_ms: i64) {
+        // Deliveries in a bunched tail are clean otherwise, so their only label is S04.
+        let in_tail = self
+            .bunched
+            .get(dealer)
+            .and_then(Option::as_ref)
+            .is_some_and(|tail| tail.contains(&at_ms));
+        let quiet = self.quiet;
+        self.quiet = quiet || in_tail;
+        self.deliver_one(dealer, at_ms);
+        self.quiet = quiet;
+    }
+
+    fn deliver_one(&mut self, dealer: usize, at_ms: i64) {
         let (wmi, model_code, model_name) = vehicles::pick_model(&mut self.rng);
         let year = date_of(at_ms).year() as u32;
         let vin = vehicles::vin(&mut self.rng, wmi, model_code, year);
@@ -660,7 +725,10 @@ impl<'a> Generator<'a> {
                 c.family_name.clear();
                 c.organization_name = profile.name.clone();
                 c.national_id = profile.company_national_id.clone();
+                // The dealer's own customer record is clean: the fault is the sale alone.
+                let quiet = std::mem::replace(&mut self.quiet, true);
                 let own_ref = self.ensure_customer(dealer, own, at_ms);
+                self.quiet = quiet;
                 delivery.sale_category = pb::SaleCategory::Retail as i32;
                 delivery.parties = vec![
                     party(pb::PartyRole::Buyer, &own_ref),
@@ -1186,33 +1254,37 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// S04: at a dealer, a burst of deliveries in the last three days of the month before the
-    /// window, far above its own daily baseline.
-    fn bunched_deliveries(&mut self, start_ms: i64) {
-        let rate = self.config.faults.rate("S04");
-        if rate <= 0.0 {
-            return;
-        }
-        let first_of_month = self
-            .config
-            .start
-            .replace_day(1)
-            .unwrap_or(self.config.start);
-        let month_end_ms = ms_of(first_of_month) - DAY_MS;
+    /// S04: at a dealer, a burst of deliveries in the last days of the month before the
+    /// window, far above its daily rate in the rest of that month. Every delivery in the
+    /// bunched tail is labelled: the rule cannot tell the extra ones from the usual ones.
+    fn bunched_deliveries(&mut self) {
         for dealer in 0..self.dealers.len() {
-            if !self.rng.random_bool(rate.clamp(0.0, 1.0).sqrt().min(1.0))
-                || month_end_ms >= start_ms
-            {
+            let Some(tail) = self.bunched[dealer].clone() else {
                 continue;
-            }
-            for k in 0..12 {
-                let at = month_end_ms - (k % 3) * DAY_MS + 10 * HOUR_MS + k * 60_000;
-                // The burst is clean in every other respect.
-                self.quiet = true;
+            };
+            for k in 0..BUNCHED_EXTRA as i64 {
+                let at = tail.start + (k % BUNCHED_TAIL_DAYS) * DAY_MS + 10 * HOUR_MS + k * 60_000;
                 self.deliver(dealer, at);
-                self.quiet = false;
-                if let Some(delivery) = self.logs[dealer].last_mut() {
-                    delivery.faults.push("S04".into());
+            }
+            for record in &mut self.logs[dealer] {
+                let Payload::RetailDelivery(d) = &record.payload else {
+                    continue;
+                };
+                let rejected = record
+                    .faults
+                    .iter()
+                    .any(|f| matches!(f.as_str(), "R00" | "V01" | "V03" | "S01"));
+                let date_ms = d
+                    .delivery_date
+                    .as_ref()
+                    .and_then(|d| {
+                        let month = time::Month::try_from(u8::try_from(d.month).ok()?).ok()?;
+                        time::Date::from_calendar_date(d.year, month, u8::try_from(d.day).ok()?)
+                            .ok()
+                    })
+                    .map(ms_of);
+                if !rejected && date_ms.is_some_and(|t| tail.contains(&t)) {
+                    record.faults.push("S04".into());
                 }
             }
         }
