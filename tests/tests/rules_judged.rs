@@ -22,13 +22,14 @@ fn network(seed: u64) -> (hamgam_dealer_agent::simulate::SimulatedNetwork, i64) 
     (simulate(&c).expect("simulates"), now)
 }
 
-fn describe(
-    mismatch: &[(
-        judged::At,
-        Option<BTreeSet<String>>,
-        Option<BTreeSet<String>>,
-    )],
-) -> String {
+/// A record where labels and hub disagree: where, what was labelled, what the hub found.
+type Mismatch = (
+    judged::At,
+    Option<BTreeSet<String>>,
+    Option<BTreeSet<String>>,
+);
+
+fn describe(mismatch: &[Mismatch]) -> String {
     mismatch
         .iter()
         .take(30)
