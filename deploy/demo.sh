@@ -74,7 +74,7 @@ agent D-1042 status
 step "starting the hub (mutual TLS, sled store in $work/hub)"
 "$bin/central" serve --listen 127.0.0.1:0 --data-dir "$work/hub" \
   --ca "$work/pki/ca.crt" --cert "$work/pki/hub.crt" --key "$work/pki/hub.key" \
-  --addr-file "$work/hub.addr" 2>"$work/hub.log" &
+  --registry "$work/registry.json" --addr-file "$work/hub.addr" 2>"$work/hub.log" &
 pids+=($!)
 hub_pid=$!
 for _ in $(seq 1 100); do
@@ -115,14 +115,13 @@ hq() {
   "$bin/central" query --hub "$hub_addr" --server-name localhost --ca "$work/pki/ca.crt" \
     --cert "$work/pki/hq-demo.crt" --key "$work/pki/hq-demo.key" "$@"
 }
-step "what HQ sees: records per dealer"
+step "what HQ sees: records and reliability score per dealer"
 hq dealers
 step "what HQ sees: verdicts, and findings by rule"
 hq findings
-echo "(the hub applies R00 and R01 today; the rest of RULES.md, reliability scores, lifecycle"
-echo " stages and the customer 360 view come with the rule-engine, merge and HQ API issues)"
+echo "(lifecycle stages and the customer 360 view come with the merge and HQ API issues)"
 step "what D-1042's staff see: records that need a fix"
-agent D-1042 verdicts --needs-fixing --lang en | head -n 12
+agent D-1042 verdicts --needs-fixing --lang en --limit 4
 
 step "stopping the agents and the hub (SIGTERM)"
 for pid in "${pids[@]}"; do kill -TERM "$pid"; done

@@ -2,6 +2,7 @@
 //!
 //! - `central pki init` / `central pki issue ...`: the deployment's CA and its certificates;
 //! - `central serve`: the hub (sync for dealers, HQ API), until SIGINT/SIGTERM;
+//! - `central rules`: the rule catalogue in force;
 //! - `central query ...`: what HQ sees, for people (tables) and scripts (`--json`).
 
 use std::io::Write;
@@ -44,6 +45,15 @@ enum Command {
     },
     /// Run the hub until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Print the rule catalogue in force: ids, severities, what each reads, thresholds.
+    Rules {
+        /// The hub's TOML config (its `[rules]` table); defaults without it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print Markdown (as docs/rules.md) instead of a table.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Ask the hub what HQ sees (needs an HQ certificate).
     Query {
         #[command(flatten)]
@@ -130,6 +140,9 @@ struct ServeArgs {
     /// Write the bound address here once listening (for scripts using port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
+    /// HQ's dealer registry (JSON: company IDs and staff), for S03, C05 and Q01.
+    #[arg(long)]
+    registry: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -198,6 +211,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Pki { command } => pki(command),
+        Command::Rules { config, markdown } => rules(config.as_deref(), markdown),
         Command::Serve(args) => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -209,6 +223,37 @@ fn main() -> Result<()> {
             runtime.block_on(query(conn, command))
         }
     }
+}
+
+fn rules(config: Option<&Path>, markdown: bool) -> Result<()> {
+    use hamgam_central::rules::{catalogue_markdown, CATALOGUE};
+    let config = match config {
+        Some(path) => HubConfig::from_file(path)?.rules,
+        None => Default::default(),
+    };
+    if markdown {
+        print!("{}", catalogue_markdown(&config));
+        return Ok(());
+    }
+    let thresholds = config.thresholds();
+    println!("{:<5} {:<28} {:<11} check", "id", "severity", "reads");
+    for rule in CATALOGUE {
+        println!(
+            "{:<5} {:<28} {:<11} {}",
+            rule.id,
+            rule.severity_text(),
+            format!("{:?}", rule.scope),
+            rule.check
+        );
+        for (_, key, value) in thresholds.iter().filter(|(id, ..)| *id == rule.id) {
+            println!("{:<46} {key} = {value}", "");
+        }
+    }
+    println!("reliability score:");
+    for (_, key, value) in thresholds.iter().filter(|(id, ..)| *id == "score") {
+        println!("  {key} = {value}");
+    }
+    Ok(())
 }
 
 fn pki(command: PkiCommand) -> Result<()> {
@@ -321,6 +366,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(v) = args.ca {
         config.tls.ca = v;
     }
+    if let Some(v) = args.registry {
+        config.registry = Some(v);
+    }
     if let Some(v) = args.cert {
         config.tls.cert = v;
     }
@@ -341,7 +389,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         )
     })?;
     let store = SledStore::open(&config.data_dir, config.storage.cache_mb * 1024 * 1024)?;
-    let hub = Hub::new(std::sync::Arc::new(store));
+    let registry = match &config.registry {
+        Some(path) => {
+            let registry = hamgam_central::rules::registry::DealerRegistry::load(path)?;
+            tracing::info!(dealers = registry.len(), path = %path.display(), "dealer registry loaded");
+            registry
+        }
+        None => {
+            tracing::warn!("no dealer registry configured: S03, and the staff parts of C05 and Q01, are not checked");
+            Default::default()
+        }
+    };
+    config.rules.check().map_err(anyhow::Error::msg)?;
+    let hub = Hub::with_rules(std::sync::Arc::new(store), config.rules.clone(), registry);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -18,6 +18,7 @@ use hamgam_gateway::tls::{self, TlsFiles};
 use hamgam_gateway::{DealerId, PeerIdentity};
 use hamgam_proto::record::v1::{Outcome, Verdict};
 use hamgam_proto::RecordKind;
+use std::io::Write as _;
 
 #[derive(Parser)]
 #[command(
@@ -111,6 +112,9 @@ enum Command {
         /// Language of the reasons: fa or en.
         #[arg(long, default_value = "fa")]
         lang: String,
+        /// Show at most this many records (the newest verdicts of the hub are all stored).
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -267,7 +271,11 @@ fn main() -> Result<()> {
             })
         }
         Command::Simulate(args) => simulate_command(&config, dealer, args),
-        Command::Verdicts { needs_fixing, lang } => {
+        Command::Verdicts {
+            needs_fixing,
+            lang,
+            limit,
+        } => {
             if lang != "fa" && lang != "en" {
                 bail!("--lang must be fa or en, not `{lang}`");
             }
@@ -282,35 +290,48 @@ fn main() -> Result<()> {
                     other => bail!("unexpected answer from the running agent: {other:?}"),
                 },
             };
+            let mut out = std::io::stdout().lock();
             let mut shown = 0;
-            for verdict in verdicts {
-                if needs_fixing && verdict.outcome() == Outcome::Accepted {
-                    continue;
+            let printed = (|| -> std::io::Result<()> {
+                for verdict in verdicts {
+                    if needs_fixing && verdict.outcome() == Outcome::Accepted {
+                        continue;
+                    }
+                    if limit.is_some_and(|l| shown >= l) {
+                        break;
+                    }
+                    shown += 1;
+                    writeln!(
+                        out,
+                        "seq {:>6}  {}  {}  (verdict v{})",
+                        verdict.seq,
+                        verdict.record_id,
+                        verdict
+                            .outcome()
+                            .as_str_name()
+                            .trim_start_matches("OUTCOME_")
+                            .to_lowercase(),
+                        verdict.version
+                    )?;
+                    for finding in &verdict.findings {
+                        let reason = if lang == "fa" {
+                            &finding.reason_fa
+                        } else {
+                            &finding.reason_en
+                        };
+                        writeln!(out, "    {} {}: {reason}", finding.rule_id, finding.field)?;
+                    }
                 }
-                shown += 1;
-                println!(
-                    "seq {:>6}  {}  {}",
-                    verdict.seq,
-                    verdict.record_id,
-                    verdict
-                        .outcome()
-                        .as_str_name()
-                        .trim_start_matches("OUTCOME_")
-                        .to_lowercase()
-                );
-                for finding in &verdict.findings {
-                    let reason = if lang == "fa" {
-                        &finding.reason_fa
-                    } else {
-                        &finding.reason_en
-                    };
-                    println!("    {} {}: {reason}", finding.rule_id, finding.field);
+                if shown == 0 {
+                    writeln!(out, "no verdicts to show")?;
                 }
+                Ok(())
+            })();
+            match printed {
+                // A reader that stopped early (`| head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
             }
-            if shown == 0 {
-                println!("no verdicts to show");
-            }
-            Ok(())
         }
     }
 }
