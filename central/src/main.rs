@@ -179,7 +179,7 @@ struct HqConnection {
 
 #[derive(Subcommand)]
 enum QueryCommand {
-    /// Every dealer the hub has heard from, with its sync state.
+    /// Every dealer the hub has heard from: sync state, quarantine, reliability score.
     Dealers,
     /// Verdicts and findings by rule for every dealer.
     ///
@@ -457,20 +457,44 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<10} {:>10} {:>8} {:>8} {:>12}  last seen (UTC)",
-                "dealer", "stored seq", "records", "rejected", "clock offset"
+                "{:<10} {:>10} {:>8} {:>11} {:>12}  {:<24}  {:>11}  top rules",
+                "dealer",
+                "stored seq",
+                "records",
+                "quarantined",
+                "clock offset",
+                "last seen (UTC)",
+                "reliability"
             );
             for d in &dealers {
+                let (score, top) = match &d.reliability {
+                    Some(r) => {
+                        let trend = r
+                            .previous_score
+                            .map(|p| format!(" ({:+.1})", r.score - p))
+                            .unwrap_or_default();
+                        let top: Vec<String> = r
+                            .top_rules
+                            .iter()
+                            .map(|t| format!("{} {}", t.rule_id, t.records))
+                            .collect();
+                        (format!("{:.1}{trend}", r.score), top.join(", "))
+                    }
+                    None => ("-".into(), String::new()),
+                };
                 println!(
-                    "{:<10} {:>10} {:>8} {:>8} {:>10}ms  {}",
+                    "{:<10} {:>10} {:>8} {:>11} {:>10}ms  {:<24}  {:>11}  {}",
                     d.dealer_id,
                     d.stored_seq,
                     d.record_count,
                     d.rejected_count,
                     d.clock_offset_ms,
-                    format_ms(d.last_seen_ms)
+                    format_ms(d.last_seen_ms),
+                    score,
+                    top
                 );
             }
+            println!("reliability: 0-100 over the last 90 days (change against 30 days ago); `central rules` explains it");
             let total: u64 = dealers.iter().map(|d| d.record_count).sum();
             println!("{} dealers, {total} records", dealers.len());
         }

@@ -34,6 +34,10 @@ pub enum LocalRequest {
     },
     Status,
     Verdicts,
+    /// One of the dealer's records, by seq or record id.
+    Record {
+        reference: String,
+    },
 }
 
 /// The running agent's answer.
@@ -50,6 +54,10 @@ pub enum LocalResponse {
     /// Verdicts in proto3 JSON.
     Verdicts {
         verdicts: Vec<serde_json::Value>,
+    },
+    /// A record in proto3 JSON.
+    Record {
+        record: serde_json::Value,
     },
     Error {
         message: String,
@@ -160,6 +168,13 @@ pub fn handle(store: &AgentStore, request: LocalRequest) -> LocalResponse {
             Ok(status) => LocalResponse::Status { status },
             Err(e) => error(e.to_string()),
         },
+        LocalRequest::Record { reference } => match find_record(store, &reference) {
+            Ok(record) => match serde_json::to_value(&record) {
+                Ok(record) => LocalResponse::Record { record },
+                Err(e) => error(format!("cannot encode the record: {e}")),
+            },
+            Err(e) => error(e.to_string()),
+        },
         LocalRequest::Verdicts => match store.verdicts() {
             Ok(verdicts) => LocalResponse::Verdicts {
                 verdicts: verdicts
@@ -169,6 +184,31 @@ pub fn handle(store: &AgentStore, request: LocalRequest) -> LocalResponse {
             },
             Err(e) => error(e.to_string()),
         },
+    }
+}
+
+/// One of the dealer's records, by seq (`42`) or record id.
+pub fn find_record(
+    store: &AgentStore,
+    reference: &str,
+) -> Result<hamgam_proto::record::v1::Record, LocalApiError> {
+    let missing = || {
+        LocalApiError::Refused(format!("this dealer has no record `{reference}`; give a seq or a record id as `verdicts` shows them"))
+    };
+    let failed = |e: crate::store::StoreError| LocalApiError::Refused(e.to_string());
+    if let Ok(seq) = reference.parse::<u64>() {
+        return store.record(seq).map_err(failed)?.ok_or_else(missing);
+    }
+    let mut after = 0;
+    loop {
+        let page = store.records_after_blocking(after, 1000).map_err(failed)?;
+        let Some(last) = page.last().map(|r| r.seq) else {
+            return Err(missing());
+        };
+        if let Some(found) = page.into_iter().find(|r| r.record_id == reference) {
+            return Ok(found);
+        }
+        after = last;
     }
 }
 

@@ -84,6 +84,27 @@ enum Command {
         #[arg(long)]
         staff: Option<String>,
     },
+    /// Correct one of this dealer's records (or withdraw it): a Correction record is made and
+    /// synced, and the hub judges the record again on the corrected content; a rejected record
+    /// leaves quarantine once the correction is clean.
+    ///
+    /// The record as it was is the starting point; --field values replace its fields.
+    Correct {
+        /// The record to correct: its seq or its record id (as `verdicts` shows them).
+        record: String,
+        /// Why it is corrected (kept with the correction).
+        #[arg(long)]
+        reason: String,
+        /// A field of the record to change, as name=value (as for `record`); repeatable.
+        #[arg(long = "field", short = 'f')]
+        fields: Vec<String>,
+        /// Withdraw the record instead: it no longer counts anywhere.
+        #[arg(long, conflicts_with = "fields")]
+        retract: bool,
+        /// Staff code of who corrects it (default: the config's staff_id).
+        #[arg(long)]
+        staff: Option<String>,
+    },
     /// Show what is waiting to sync, when the last sync was and why it last failed.
     Status {
         /// Print JSON instead of text.
@@ -171,6 +192,57 @@ fn main() -> Result<()> {
                 },
             };
             println!("saved {kind} as seq {seq} (record {record_id}); it syncs when the hub is reachable");
+            Ok(())
+        }
+        Command::Correct {
+            record,
+            reason,
+            fields,
+            retract,
+            staff,
+        } => {
+            if !retract && fields.is_empty() {
+                bail!("say what to change with --field name=value, or withdraw the record with --retract");
+            }
+            let staff_id = staff.unwrap_or_else(|| config.staff_id.clone());
+            let access = access_store(&config, dealer)?;
+            let target = match &access {
+                StoreAccess::Direct(store) => find_record(store, &record)?,
+                StoreAccess::Running => match ask_running_agent(
+                    &config,
+                    LocalRequest::Record {
+                        reference: record.clone(),
+                    },
+                )? {
+                    LocalResponse::Record { record } => serde_json::from_value(record)
+                        .context("the running agent sent a record this version cannot read")?,
+                    LocalResponse::Error { message } => bail!("{message}"),
+                    other => bail!("unexpected answer from the running agent: {other:?}"),
+                },
+            };
+            let document = correction_json(&target, &reason, retract, &fields)?;
+            let payload = capture::payload_from_json(RecordKind::Correction, document.clone())?;
+            let (seq, record_id) = match access {
+                StoreAccess::Direct(store) => {
+                    let saved = store.capture(&staff_id, payload)?;
+                    (saved.seq, saved.record_id)
+                }
+                StoreAccess::Running => match ask_running_agent(
+                    &config,
+                    LocalRequest::Capture {
+                        staff_id,
+                        kind: RecordKind::Correction.name().to_owned(),
+                        payload: document,
+                    },
+                )? {
+                    LocalResponse::Saved { seq, record_id } => (seq, record_id),
+                    other => bail!("unexpected answer from the running agent: {other:?}"),
+                },
+            };
+            println!(
+                "saved the correction of seq {} as seq {seq} (record {record_id}); the hub judges seq {} again when it syncs",
+                target.seq, target.seq
+            );
             Ok(())
         }
         Command::Status { json } => {
@@ -587,6 +659,68 @@ fn session_options(config: &AgentConfig) -> SessionOptions {
         batches_in_flight: config.sync.batches_in_flight,
         ..SessionOptions::default()
     }
+}
+
+/// One of the dealer's records by seq or record id.
+fn find_record(store: &AgentStore, reference: &str) -> Result<hamgam_proto::record::v1::Record> {
+    Ok(local_api::find_record(store, reference)?)
+}
+
+/// The correction of `target` as proto3 JSON: its payload with `fields` applied, or a
+/// retraction.
+fn correction_json(
+    target: &hamgam_proto::record::v1::Record,
+    reason: &str,
+    retract: bool,
+    fields: &[String],
+) -> Result<serde_json::Value> {
+    let record = serde_json::to_value(target).context("cannot read the record to correct")?;
+    let (name, payload) = record
+        .as_object()
+        .and_then(|o| {
+            RecordKind::ALL
+                .iter()
+                .map(|k| kind_json_name(*k))
+                .find_map(|n| o.get(&n).map(|p| (n, p.clone())))
+        })
+        .context("the record to correct has no payload")?;
+    if name == "correction" {
+        bail!(
+            "seq {} is itself a correction; correct the original record",
+            target.seq
+        );
+    }
+    let mut document = serde_json::json!({
+        "targetRecordId": target.record_id,
+        "reason": reason,
+        "retract": retract,
+    });
+    if !retract {
+        let mut amended = payload;
+        merge_json(
+            &mut amended,
+            capture::json_from_fields(fields, hamgam_gateway::sync::now_ms())?,
+        )?;
+        document[name.as_str()] = amended;
+    }
+    Ok(document)
+}
+
+/// A kind's payload field name in proto3 JSON (`retailDelivery`).
+fn kind_json_name(kind: RecordKind) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kind.name().chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn read_json(path: &PathBuf) -> Result<serde_json::Value> {

@@ -135,9 +135,28 @@ impl TestHub {
 
     /// Starts a hub on an already bound listener.
     pub async fn start_on(pki: &TestPki, data_dir: &Path, listener: TcpListener) -> TestHub {
+        Self::start_with(pki, data_dir, listener, Default::default()).await
+    }
+
+    /// Starts a hub on a free port that knows the dealers of `registry`.
+    pub async fn start_with_registry(
+        pki: &TestPki,
+        data_dir: &Path,
+        registry: hamgam_central::rules::registry::DealerRegistry,
+    ) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_with(pki, data_dir, listener, registry).await
+    }
+
+    async fn start_with(
+        pki: &TestPki,
+        data_dir: &Path,
+        listener: TcpListener,
+        registry: hamgam_central::rules::registry::DealerRegistry,
+    ) -> TestHub {
         let addr = listener.local_addr().expect("local addr");
         let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
-        let hub = Hub::new(Arc::new(store));
+        let hub = Hub::with_rules(Arc::new(store), Default::default(), registry);
         let audit = SecurityAudit::new();
         let options = ServeOptions {
             edge: EdgeConfig::new(pki.hub_tls(), TRUST_DOMAIN),
