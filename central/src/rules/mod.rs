@@ -20,6 +20,9 @@ pub mod record;
 pub mod registry;
 pub mod score;
 
+#[cfg(test)]
+mod cases;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Finding, Severity};

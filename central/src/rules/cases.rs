@@ -1,0 +1,608 @@
+//! Each rule fires on a case it should and stays silent on a close case it should not.
+
+use std::collections::BTreeSet;
+
+use super::history::{judge_group, memberships, Fact, GroupKey, Member};
+use super::record::{judge, PartyIds, RecordContext};
+use super::registry::{DealerProfile, DealerRegistry, StaffMember};
+use super::RuleConfig;
+use crate::content::*;
+use crate::domain::Severity;
+
+const DAY: i64 = 86_400_000;
+const NOW: i64 = 1_790_000_000_000; // 2026-09-21
+
+fn registry() -> DealerRegistry {
+    DealerRegistry::new(&[DealerProfile {
+        dealer_id: "D-1".into(),
+        company_national_id: "10101010103".into(),
+        staff: vec![StaffMember {
+            staff_id: "S-1".into(),
+            national_id: "0499370899".into(),
+            mobile: "09121112233".into(),
+        }],
+        ..Default::default()
+    }])
+}
+
+/// Rule ids one record breaks, with an agent clock `offset_ms` off.
+fn rules_with(content: &Content, offset_ms: i64) -> BTreeSet<String> {
+    let config = RuleConfig::default();
+    let registry = registry();
+    let party = |r: &str| {
+        (r == "OWN").then(|| PartyIds {
+            national_id: None,
+            company_id: Some("10101010103".into()),
+        })
+    };
+    let ctx = RecordContext {
+        dealer_id: "D-1",
+        recorded_at_ms: NOW,
+        received_at_ms: NOW,
+        clock_offset_ms: offset_ms,
+        dealer: registry.dealer("D-1"),
+        config: &config,
+        party: &party,
+    };
+    judge(content, &ctx)
+        .into_iter()
+        .map(|f| f.rule_id)
+        .collect()
+}
+
+fn rules(content: &Content) -> BTreeSet<String> {
+    rules_with(content, 0)
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn person(national_id: &str, mobile: &str) -> Content {
+    Content::Customer(Customer {
+        customer_ref: "C-1".into(),
+        national_id: national_id.into(),
+        given_name: "مریم".into(),
+        family_name: "رضایی".into(),
+        mobile: mobile.into(),
+        postal_code: Some("1234567890".into()),
+        ..Default::default()
+    })
+}
+
+fn delivery(vin: &str) -> Delivery {
+    Delivery {
+        vin: vin.into(),
+        sale_date_ms: Some(NOW - 10 * DAY),
+        delivery_date_ms: Some(NOW - 5 * DAY),
+        odometer_km: 12,
+        category: SaleCategory::Retail,
+        parties: vec![(PartyRole::Buyer, "C-1".into())],
+    }
+}
+
+fn ro(vin: &str) -> RepairOrder {
+    RepairOrder {
+        ro_number: "RO-1".into(),
+        vin: vin.into(),
+        opened_at_ms: NOW - DAY,
+        completed_at_ms: NOW - DAY + 3_600_000,
+        odometer_in_km: 20_000,
+        odometer_out_km: 20_005,
+        pay_type: PayType::Customer,
+        job_lines: vec![JobLine {
+            labor_op_code: "OIL".into(),
+            parts: vec!["F-1".into()],
+        }],
+    }
+}
+
+const VIN: &str = "1M8GDM9AXKP042788"; // a textbook VIN with check digit X
+
+#[test]
+fn vin_rules() {
+    assert!(rules(&Content::Delivery(delivery(VIN))).is_empty());
+    assert_eq!(
+        rules(&Content::Delivery(delivery("1M8GDM9AXKP04278"))),
+        set(&["V01"])
+    );
+    assert_eq!(
+        rules(&Content::Delivery(delivery("1M8GDM9AXOP042788"))),
+        set(&["V01"])
+    );
+    // A wrong check digit is rejected in North America, flagged for an Iranian or European WMI.
+    let found = |vin: &str| {
+        let config = RuleConfig::default();
+        let mut out = Vec::new();
+        super::record::vin(vin, "retail_delivery", &mut out);
+        let _ = config;
+        out
+    };
+    assert_eq!(found("1M8GDM9A1KP042788")[0].severity, Severity::Reject);
+    let iranian = hamgam_proto::values::Vin::with_check_digit("NAAN01CE0KK123456").unwrap();
+    assert!(found(iranian.as_str()).is_empty());
+    let mut wrong = iranian.as_str().to_owned();
+    let bad = if wrong.as_bytes()[8] == b'7' {
+        "8"
+    } else {
+        "7"
+    };
+    wrong.replace_range(8..9, bad);
+    let f = found(&wrong);
+    assert_eq!(
+        (f[0].rule_id.as_str(), f[0].severity),
+        ("V03", Severity::Flag)
+    );
+    // A European VIN whose check position holds a filler: not required there, only flagged.
+    let f = found("WVWZZZ1JZXW000001");
+    assert!(
+        f.iter()
+            .all(|f| f.rule_id != "V03" || f.severity == Severity::Flag),
+        "{f:?}"
+    );
+    // Model year: U is never one, T is.
+    let u = hamgam_proto::values::Vin::with_check_digit("NAAN01CE0UK123456").unwrap();
+    assert_eq!(
+        rules(&Content::Delivery(delivery(u.as_str()))),
+        set(&["V02"])
+    );
+}
+
+#[test]
+fn customer_rules() {
+    assert!(rules(&person("2876543214", "09351974682")).is_empty());
+    // A valid code melli whose checksum remainder is below 2 (check digit = remainder, 0).
+    assert!(rules(&person("1234567830", "09351974682")).is_empty());
+    assert_eq!(rules(&person("1234567831", "09351974682")), set(&["C01"]));
+    assert_eq!(rules(&person("2876543215", "09351974682")), set(&["C01"]));
+    assert_eq!(rules(&person("1111111111", "09351974682")), set(&["C02"]));
+    assert_eq!(rules(&person("0010000000", "09351974682")), set(&["C02"]));
+    assert_eq!(rules(&person("2876543214", "02188776655")), set(&["C03"]));
+    assert!(rules(&person("2876543214", "+98 935 197 4682")).is_empty());
+    assert_eq!(rules(&person("2876543214", "09351111111")), set(&["C04"]));
+    assert!(
+        rules(&person("2876543214", "09351111211")).is_empty(),
+        "six in a row is not seven"
+    );
+    // A staff member's mobile or national ID on a customer (C05, registry part).
+    assert_eq!(rules(&person("2876543214", "09121112233")), set(&["C05"]));
+    assert_eq!(rules(&person("0499370899", "09351974682")), set(&["C05"]));
+    let Content::Customer(mut c) = person("2876543214", "09351974682") else {
+        unreachable!()
+    };
+    c.postal_code = Some("123456789".into());
+    assert_eq!(rules(&Content::Customer(c)), set(&["C06"]));
+}
+
+#[test]
+fn delivery_rules() {
+    let mut d = delivery(VIN);
+    d.delivery_date_ms = Some(NOW - 11 * DAY);
+    assert_eq!(rules(&Content::Delivery(d.clone())), set(&["S01"]));
+    d.delivery_date_ms = Some(NOW - 10 * DAY); // delivered the day it was sold
+    assert!(rules(&Content::Delivery(d.clone())).is_empty());
+    d.delivery_date_ms = Some(NOW + DAY);
+    assert_eq!(rules(&Content::Delivery(d.clone())), set(&["S01"]));
+    let mut own = delivery(VIN);
+    own.parties = vec![(PartyRole::Buyer, "OWN".into())];
+    assert_eq!(rules(&Content::Delivery(own.clone())), set(&["S03"]));
+    own.category = SaleCategory::Internal;
+    assert!(
+        rules(&Content::Delivery(own)).is_empty(),
+        "an internal sale to itself is fine"
+    );
+    let mut far = delivery(VIN);
+    far.odometer_km = 1_000_001;
+    assert_eq!(rules(&Content::Delivery(far)), set(&["O02"]));
+}
+
+#[test]
+fn repair_order_and_time_rules() {
+    assert!(rules(&Content::RepairOrder(ro(VIN))).is_empty());
+    let mut r = ro(VIN);
+    r.odometer_out_km = 19_999;
+    assert_eq!(rules(&Content::RepairOrder(r)), set(&["O02"]));
+    let mut r = ro(VIN);
+    r.completed_at_ms = r.opened_at_ms - 1;
+    assert_eq!(rules(&Content::RepairOrder(r)), set(&["RO2"]));
+    let mut r = ro(VIN);
+    r.opened_at_ms = NOW + 11 * 60_000;
+    r.completed_at_ms = 0;
+    assert_eq!(rules(&Content::RepairOrder(r.clone())), set(&["T01"]));
+    // The same time from a PC whose clock runs 20 minutes fast is no T01, but T02 flags it.
+    assert_eq!(
+        rules_with(&Content::RepairOrder(r.clone()), 20 * 60_000),
+        set(&["T02"])
+    );
+    r.opened_at_ms = NOW + 9 * 60_000;
+    assert!(rules(&Content::RepairOrder(r.clone())).is_empty());
+    assert!(rules_with(&Content::RepairOrder(r), 4 * 60_000).is_empty());
+    let survey = |mobile: &str| {
+        Content::Survey(Survey {
+            subject: SurveySubject::RepairOrder,
+            subject_ref: "RO-1".into(),
+            submitted_at_ms: NOW,
+            respondent_mobile: mobile.into(),
+            csat: 5,
+            nps: Some(10),
+        })
+    };
+    assert_eq!(rules(&survey("09121112233")), set(&["Q01"]));
+    assert!(rules(&survey("09121112234")).is_empty());
+}
+
+/// Findings of a group, by member seq.
+fn group(key: GroupKey, facts: Vec<(&str, i64, Fact)>) -> Vec<(u64, BTreeSet<String>)> {
+    let members: Vec<Member> = facts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (dealer, _, fact))| Member {
+            dealer_id: dealer.into(),
+            seq: i as u64 + 1,
+            fact,
+            current: Vec::new(),
+        })
+        .collect();
+    judge_group(&key, &members, &RuleConfig::default())
+        .into_iter()
+        .map(|((_, seq), f)| (seq, f.into_iter().map(|f| f.rule_id).collect()))
+        .collect()
+}
+
+fn flagged(result: &[(u64, BTreeSet<String>)], rule: &str) -> Vec<u64> {
+    result
+        .iter()
+        .filter(|(_, r)| r.contains(rule))
+        .map(|(s, _)| *s)
+        .collect()
+}
+
+fn visit(opened: i64, km: u32, pay: PayType, job: &str) -> Fact {
+    Fact::RepairOrder {
+        vin: VIN.into(),
+        opened_ms: opened,
+        completed_ms: opened + 3_600_000,
+        odometer_in_km: km,
+        pay_type: pay,
+        jobs: vec![(job.into(), "P".into())],
+    }
+}
+
+fn delivered(at: i64, retail: bool) -> Fact {
+    Fact::Delivery {
+        delivered_ms: at,
+        odometer_km: 10,
+        retail,
+    }
+}
+
+#[test]
+fn odometer_rules() {
+    let vin = || GroupKey::Vin(VIN.into());
+    let c = PayType::Customer;
+    // Down from 30,000 to 25,000: O01 on the later reading.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 30_000, c, "A")),
+            ("D-2", 0, visit(200 * DAY, 25_000, c, "B")),
+        ],
+    );
+    assert_eq!(flagged(&g, "O01"), vec![2]);
+    // An odometer that goes down after a recorded replacement is fine.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 30_000, c, "A")),
+            (
+                "D-1",
+                0,
+                Fact::OdometerReplacement {
+                    replaced_ms: 150 * DAY,
+                },
+            ),
+            ("D-2", 0, visit(200 * DAY, 25, c, "B")),
+        ],
+    );
+    assert!(flagged(&g, "O01").is_empty());
+    // Arriving in the other order changes nothing: it is the event date that counts.
+    let g = group(
+        vin(),
+        vec![
+            ("D-2", 0, visit(200 * DAY, 25_000, c, "B")),
+            ("D-1", 0, visit(100 * DAY, 30_000, c, "A")),
+        ],
+    );
+    assert_eq!(flagged(&g, "O01"), vec![1]);
+    // O03: 2,000 km in one day is too far; 1,400 is not.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 10_000, c, "A")),
+            ("D-1", 0, visit(101 * DAY, 12_000, c, "B")),
+        ],
+    );
+    assert_eq!(flagged(&g, "O03"), vec![2]);
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 10_000, c, "A")),
+            ("D-1", 0, visit(101 * DAY, 11_400, c, "B")),
+        ],
+    );
+    assert!(flagged(&g, "O03").is_empty());
+}
+
+#[test]
+fn sales_and_service_history_rules() {
+    let vin = || GroupKey::Vin(VIN.into());
+    let (c, w) = (PayType::Customer, PayType::Warranty);
+    // S02: delivered new to retail twice; a fleet delivery then a retail one is not.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-2", 0, delivered(120 * DAY, true)),
+        ],
+    );
+    assert_eq!(flagged(&g, "S02"), vec![2]);
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, false)),
+            ("D-2", 0, delivered(120 * DAY, true)),
+        ],
+    );
+    assert!(flagged(&g, "S02").is_empty());
+    // RO1: customer-pay before delivery; pre-delivery pay type is exempt.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-1", 0, visit(90 * DAY, 5, c, "A")),
+        ],
+    );
+    assert_eq!(flagged(&g, "RO1"), vec![2]);
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-1", 0, visit(90 * DAY, 5, PayType::PreDelivery, "A")),
+        ],
+    );
+    assert!(flagged(&g, "RO1").is_empty());
+    // W01: warranty 25 months after delivery is out; 23 months and 59,000 km is in.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-1", 0, visit(100 * DAY + 761 * DAY, 40_000, w, "A")),
+        ],
+    );
+    assert_eq!(flagged(&g, "W01"), vec![2]);
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-1", 0, visit(100 * DAY + 700 * DAY, 59_000, w, "A")),
+        ],
+    );
+    assert!(flagged(&g, "W01").is_empty());
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, delivered(100 * DAY, true)),
+            ("D-1", 0, visit(200 * DAY, 60_001, w, "A")),
+        ],
+    );
+    assert_eq!(flagged(&g, "W01"), vec![2]);
+    // W02: the same job within 30 days at another dealer; 31 days later is not.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 1_000, w, "A")),
+            ("D-2", 0, visit(110 * DAY, 1_500, w, "A")),
+        ],
+    );
+    assert_eq!(flagged(&g, "W02"), vec![2]);
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 1_000, w, "A")),
+            ("D-2", 0, visit(131 * DAY, 1_500, w, "A")),
+        ],
+    );
+    assert!(flagged(&g, "W02").is_empty());
+    // W03: three dealers within 60 days flags all three; spread over 70 days it does not.
+    let three = |gap: i64| {
+        group(
+            vin(),
+            vec![
+                ("D-1", 0, visit(100 * DAY, 1_000, c, "A")),
+                ("D-2", 0, visit((100 + gap) * DAY, 1_500, c, "B")),
+                ("D-3", 0, visit((100 + 2 * gap) * DAY, 2_000, c, "C")),
+            ],
+        )
+    };
+    assert_eq!(flagged(&three(30), "W03"), vec![1, 2, 3]);
+    assert!(flagged(&three(35), "W03").is_empty());
+}
+
+fn customer(identity: &str, name: &str) -> Fact {
+    Fact::Customer {
+        identity: identity.into(),
+        name: name.into(),
+    }
+}
+
+#[test]
+fn shared_contact_and_identity_rules() {
+    let mobile = || GroupKey::Mobile("+989351234567".into());
+    // A family of three sharing a phone is fine; four unrelated customers are not.
+    let three: Vec<_> = ["A", "B", "C"]
+        .iter()
+        .map(|i| ("D-1", 0, customer(i, i)))
+        .collect();
+    assert!(flagged(&group(mobile(), three.clone()), "C05").is_empty());
+    let mut four = three;
+    four.push(("D-2", 0, customer("D", "D")));
+    assert_eq!(flagged(&group(mobile(), four), "C05"), vec![1, 2, 3, 4]);
+    // The same person at four dealers is one customer.
+    let same: Vec<_> = ["D-1", "D-2", "D-3", "D-4"]
+        .iter()
+        .map(|d| (*d, 0, customer("0499370899", "x")))
+        .collect();
+    assert!(flagged(&group(mobile(), same), "C05").is_empty());
+    // C07: one code melli, two names; spelling variants normalise to one name first.
+    let id = || GroupKey::NationalId("0499370899".into());
+    let norm = hamgam_proto::text::normalize;
+    let g = group(
+        id(),
+        vec![
+            ("D-1", 0, customer("x", &norm("علي كريمي"))),
+            ("D-2", 0, customer("x", &norm("علی کریمی"))),
+        ],
+    );
+    assert!(flagged(&g, "C07").is_empty());
+    let g = group(
+        id(),
+        vec![
+            ("D-1", 0, customer("x", &norm("علی کریمی"))),
+            ("D-2", 0, customer("x", &norm("رضا احمدی"))),
+        ],
+    );
+    assert_eq!(flagged(&g, "C07"), vec![1, 2]);
+}
+
+#[test]
+fn repair_order_number_and_survey_timing_rules() {
+    let key = || GroupKey::RoNumber {
+        dealer: "D-1".into(),
+        number: "RO-7".into(),
+    };
+    let at = |vin: &str, opened: i64| Fact::RepairOrder {
+        vin: vin.into(),
+        opened_ms: opened,
+        completed_ms: opened + 3_600_000,
+        odometer_in_km: 1,
+        pay_type: PayType::Customer,
+        jobs: vec![],
+    };
+    let g = group(
+        key(),
+        vec![
+            ("D-1", 0, at(VIN, 100 * DAY)),
+            ("D-1", 0, at("NAAN01CE0KK123456", 120 * DAY)),
+        ],
+    );
+    assert_eq!(flagged(&g, "RO3"), vec![2]);
+    // The same visit recorded again (same VIN, same day) is not a reuse.
+    let g = group(
+        key(),
+        vec![
+            ("D-1", 0, at(VIN, 100 * DAY)),
+            ("D-1", 0, at(VIN, 100 * DAY + 60_000)),
+        ],
+    );
+    assert!(flagged(&g, "RO3").is_empty());
+    let survey = |after_close_min: i64| Fact::Survey {
+        submitted_ms: 100 * DAY + 3_600_000 + after_close_min * 60_000,
+        top_score: true,
+    };
+    let g = group(
+        key(),
+        vec![("D-1", 0, at(VIN, 100 * DAY)), ("D-1", 0, survey(3))],
+    );
+    assert_eq!(flagged(&g, "Q01"), vec![2]);
+    let g = group(
+        key(),
+        vec![("D-1", 0, at(VIN, 100 * DAY)), ("D-1", 0, survey(11))],
+    );
+    assert!(flagged(&g, "Q01").is_empty());
+}
+
+#[test]
+fn month_rules() {
+    // September 2026: 30 days; the tail is the 28th to the 30th.
+    let sep = |day: i64| 1_788_220_800_000 + (day - 1) * DAY + 10 * 3_600_000;
+    let key = || GroupKey::DealerMonth {
+        dealer: "D-1".into(),
+        month: "2026-09".into(),
+    };
+    let mut usual: Vec<(&str, i64, Fact)> = (1..=30)
+        .flat_map(|d| (0..4).map(move |_| ("D-1", 0, delivered(sep(d), true))))
+        .collect();
+    assert!(
+        flagged(&group(key(), usual.clone()), "S04").is_empty(),
+        "4 a day all month is not bunching"
+    );
+    for _ in 0..24 {
+        usual.push(("D-1", 0, delivered(sep(29), true)));
+    }
+    let g = group(key(), usual);
+    assert_eq!(
+        flagged(&g, "S04").len(),
+        12 + 24,
+        "every delivery of the tail is flagged"
+    );
+    // Surveys: 30 of which 29 top-scored is uniform; 27 of 30 is not.
+    let surveys = |top: usize| -> Vec<(&str, i64, Fact)> {
+        (0..30)
+            .map(|i| {
+                (
+                    "D-1",
+                    0,
+                    Fact::Survey {
+                        submitted_ms: sep(2 + i as i64 % 20),
+                        top_score: i < top,
+                    },
+                )
+            })
+            .collect()
+    };
+    assert_eq!(flagged(&group(key(), surveys(29)), "Q01").len(), 30);
+    assert!(flagged(&group(key(), surveys(27)), "Q01").is_empty());
+}
+
+#[test]
+fn rejected_records_and_spoiled_fields_join_no_group() {
+    let Content::Customer(c) = person("0499370899", "09351111111") else {
+        unreachable!()
+    };
+    let findings = {
+        let config = RuleConfig::default();
+        let registry = registry();
+        let party = |_: &str| None;
+        judge(
+            &Content::Customer(c.clone()),
+            &RecordContext {
+                dealer_id: "D-1",
+                recorded_at_ms: NOW,
+                received_at_ms: NOW,
+                clock_offset_ms: 0,
+                dealer: registry.dealer("D-1"),
+                config: &config,
+                party: &party,
+            },
+        )
+    };
+    let groups: Vec<GroupKey> = memberships("D-1", &Content::Customer(c), &findings)
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect();
+    assert_eq!(
+        groups,
+        vec![GroupKey::NationalId("0499370899".into())],
+        "a placeholder mobile groups nobody"
+    );
+    let mut d = delivery(VIN);
+    d.sale_date_ms = Some(NOW);
+    let reject = vec![crate::domain::Finding {
+        rule_id: "S01".into(),
+        severity: Severity::Reject,
+        field: String::new(),
+        reason_fa: String::new(),
+        reason_en: String::new(),
+    }];
+    assert!(memberships("D-1", &Content::Delivery(d), &reject).is_empty());
+}
