@@ -25,8 +25,13 @@ pub struct MemoryOutbox {
 }
 
 impl MemoryOutbox {
-    /// `count` records of `dealer` cycling through `payloads`.
+    /// `count` records of `dealer` cycling through `payloads`. Each cycle, and each dealer, gets
+    /// its own customers, vehicles and numbers ([`variant`]), so the hub's history rules see a
+    /// realistic network, not one car sold a thousand times.
     pub fn new(dealer: DealerId, payloads: &[Payload], count: usize) -> Self {
+        let dealer_salt = dealer.as_str().bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
         let records = (0..count)
             .map(|i| Record {
                 record_id: uuid::Uuid::now_v7().to_string(),
@@ -36,7 +41,10 @@ impl MemoryOutbox {
                 hlc: None,
                 staff_id: "S-1".into(),
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
-                payload: Some(payloads[i % payloads.len()].clone()),
+                payload: Some(variant(
+                    &payloads[i % payloads.len()],
+                    dealer_salt ^ (i / payloads.len()) as u64,
+                )),
             })
             .collect();
         MemoryOutbox {
@@ -121,4 +129,87 @@ impl Outbox for MemoryOutbox {
         self.verdict_cursor.fetch_max(cursor, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// `payload` with its identities made distinct for `salt`: customer, deal, RO and survey refs
+/// get a suffix, VINs a new serial (check digit recomputed), mobiles and national IDs new
+/// digits (national ID check digit recomputed). The same original value maps to the same new
+/// one within a salt, so a car's delivery and its repair orders still meet.
+pub fn variant(payload: &Payload, salt: u64) -> Payload {
+    use hamgam_proto::values::{national_id_check_digit, Vin};
+    let mix = |text: &str| {
+        text.bytes().fold(salt ^ 0x9e3779b97f4a7c15, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        })
+    };
+    let suffix = |r: &str| {
+        if r.is_empty() {
+            String::new()
+        } else {
+            format!("{r}~{salt:x}")
+        }
+    };
+    let vin = |v: &str| {
+        if v.len() != 17 {
+            return v.to_owned();
+        }
+        let serial = format!("{:06}", mix(v) % 1_000_000);
+        let body = format!("{}{}", &v[..11], serial);
+        Vin::with_check_digit(&body)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_else(|_| v.to_owned())
+    };
+    let mobile = |m: &str| {
+        let digits: String = hamgam_proto::text::normalize_digits(m)
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if digits.len() < 10 {
+            return m.to_owned();
+        }
+        format!("0935{:07}", mix(&digits) % 10_000_000)
+    };
+    let national_id = |n: &str| {
+        if n.len() != 10 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return n.to_owned();
+        }
+        let first = format!("{}{:06}", &n[..3], mix(n) % 1_000_000);
+        format!("{first}{}", national_id_check_digit(&first))
+    };
+    let mut p = payload.clone();
+    match &mut p {
+        Payload::Customer(c) => {
+            c.customer_ref = suffix(&c.customer_ref);
+            c.national_id = national_id(&hamgam_proto::text::normalize_digits(&c.national_id));
+            c.mobile = mobile(&c.mobile);
+        }
+        Payload::RetailDelivery(d) => {
+            d.vin = vin(&d.vin);
+            d.deal_ref = suffix(&d.deal_ref);
+            for party in &mut d.parties {
+                party.customer_ref = suffix(&party.customer_ref);
+            }
+        }
+        Payload::RepairOrder(ro) => {
+            ro.vin = vin(&ro.vin);
+            ro.ro_number = suffix(&ro.ro_number);
+            ro.owner_ref = suffix(&ro.owner_ref);
+            ro.driver_ref = suffix(&ro.driver_ref);
+        }
+        Payload::Lead(l) => l.customer_ref = suffix(&l.customer_ref),
+        Payload::Complaint(c) => {
+            c.case_ref = suffix(&c.case_ref);
+            c.customer_ref = suffix(&c.customer_ref);
+            c.vin = vin(&c.vin);
+        }
+        Payload::Survey(s) => {
+            s.customer_ref = suffix(&s.customer_ref);
+            s.subject_ref = suffix(&s.subject_ref);
+            s.respondent_mobile = mobile(&s.respondent_mobile);
+        }
+        Payload::OdometerReplacement(o) => o.vin = vin(&o.vin),
+        Payload::VehicleStatus(v) => v.vin = vin(&v.vin),
+        Payload::Correction(_) => {}
+    }
+    p
 }
