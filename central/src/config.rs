@@ -180,5 +180,7 @@ mod tests {
             config.limits.max_batch_records,
             Limits::default().max_batch_records
         );
+        // The example lists the rule defaults: it must not drift from them.
+        assert_eq!(config.rules, crate::rules::RuleConfig::default());
     }
 }

@@ -37,8 +37,9 @@ pub struct Hub<S: HubStore> {
     durability: Durability,
     /// Held while a batch is judged and applied, and while a session's state is saved.
     judging: tokio::sync::Mutex<()>,
-    config: RuleConfig,
-    registry: DealerRegistry,
+    /// Shared with the judging task of every batch (no copy per batch).
+    config: Arc<RuleConfig>,
+    registry: Arc<DealerRegistry>,
     /// Each dealer's verdict feed: the last cursor that is durable.
     feeds: Mutex<HashMap<String, watch::Sender<u64>>>,
 }
@@ -56,8 +57,8 @@ impl<S: HubStore> Hub<S> {
             durability: Durability::start(store.clone()),
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
-            config,
-            registry,
+            config: Arc::new(config),
+            registry: Arc::new(registry),
             feeds: Mutex::new(HashMap::new()),
         }
     }
@@ -171,8 +172,8 @@ impl<S: HubStore> Hub<S> {
             }
             let judging = store.clone();
             let dealer_owned = dealer_id.to_owned();
-            let config = self.config.clone();
-            let registry = self.registry.clone();
+            let config = Arc::clone(&self.config);
+            let registry = Arc::clone(&self.registry);
             let judged = tokio::task::spawn_blocking(move || {
                 let rules = Rulebook {
                     config: &config,

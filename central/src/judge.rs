@@ -215,11 +215,26 @@ impl<S: HubStore> Work<'_, S> {
         Ok(self.entries.get_mut(at))
     }
 
-    fn party(&self, dealer: &str, customer_ref: &str) -> Option<PartyIds> {
-        self.parties
-            .get(&(dealer.to_owned(), customer_ref.to_owned()))
-            .cloned()
-            .or_else(|| self.store.party(dealer, customer_ref).ok().flatten())
+    /// The customers a delivery names, as the dealer registered them (this batch first).
+    fn parties_of(
+        &self,
+        dealer: &str,
+        content: &Content,
+    ) -> Result<HashMap<String, PartyIds>, StoreError> {
+        let mut out = HashMap::new();
+        if let Content::Delivery(d) = content {
+            for (_, customer_ref) in &d.parties {
+                let key = (dealer.to_owned(), customer_ref.clone());
+                let ids = match self.parties.get(&key) {
+                    Some(ids) => Some(ids.clone()),
+                    None => self.store.party(dealer, customer_ref)?,
+                };
+                if let Some(ids) = ids {
+                    out.insert(customer_ref.clone(), ids);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The one-record findings of `content` as `dealer` recorded it.
@@ -230,8 +245,9 @@ impl<S: HubStore> Work<'_, S> {
         content: &Content,
         recorded_at_ms: i64,
         now_ms: i64,
-    ) -> Vec<Finding> {
-        let party = |customer_ref: &str| self.party(dealer, customer_ref);
+    ) -> Result<Vec<Finding>, StoreError> {
+        let parties = self.parties_of(dealer, content)?;
+        let party = |customer_ref: &str| parties.get(customer_ref).cloned();
         let ctx = RecordContext {
             dealer_id: dealer,
             recorded_at_ms,
@@ -241,7 +257,7 @@ impl<S: HubStore> Work<'_, S> {
             config: self.rules.config,
             party: &party,
         };
-        record::judge(content, &ctx)
+        Ok(record::judge(content, &ctx))
     }
 
     /// Joins the groups of `content` (and records the customer under its ref).
@@ -326,7 +342,7 @@ impl<S: HubStore> Work<'_, S> {
                     content,
                     arrival.recorded_at_ms,
                     now_ms,
-                ));
+                )?);
                 groups = self.join(&at, content, &own);
             }
             None => {}
@@ -421,7 +437,7 @@ impl<S: HubStore> Work<'_, S> {
         let (own, groups) = match (&correction.amended, correction.retract) {
             (Some(amended), false) => {
                 let mut own = arrival.amended_malformed.clone();
-                own.extend(self.own_findings(dealer, state, amended, recorded_at_ms, now_ms));
+                own.extend(self.own_findings(dealer, state, amended, recorded_at_ms, now_ms)?);
                 let groups = self.join(&target_at, amended, &own);
                 (own, groups)
             }

@@ -174,23 +174,8 @@ fn main() -> Result<()> {
             // Checked here so a typo is reported before anything is stored.
             let payload = capture::payload_from_json(kind, document.clone())?;
             let staff_id = staff.unwrap_or_else(|| config.staff_id.clone());
-            let (seq, record_id) = match access_store(&config, dealer)? {
-                StoreAccess::Direct(store) => {
-                    let saved = store.capture(&staff_id, payload)?;
-                    (saved.seq, saved.record_id)
-                }
-                StoreAccess::Running => match ask_running_agent(
-                    &config,
-                    LocalRequest::Capture {
-                        staff_id,
-                        kind: kind.name().to_owned(),
-                        payload: document,
-                    },
-                )? {
-                    LocalResponse::Saved { seq, record_id } => (seq, record_id),
-                    other => bail!("unexpected answer from the running agent: {other:?}"),
-                },
-            };
+            let access = access_store(&config, dealer)?;
+            let (seq, record_id) = save(&config, access, &staff_id, kind, payload, document)?;
             println!("saved {kind} as seq {seq} (record {record_id}); it syncs when the hub is reachable");
             Ok(())
         }
@@ -216,29 +201,19 @@ fn main() -> Result<()> {
                 )? {
                     LocalResponse::Record { record } => serde_json::from_value(record)
                         .context("the running agent sent a record this version cannot read")?,
-                    LocalResponse::Error { message } => bail!("{message}"),
                     other => bail!("unexpected answer from the running agent: {other:?}"),
                 },
             };
             let document = correction_json(&target, &reason, retract, &fields)?;
             let payload = capture::payload_from_json(RecordKind::Correction, document.clone())?;
-            let (seq, record_id) = match access {
-                StoreAccess::Direct(store) => {
-                    let saved = store.capture(&staff_id, payload)?;
-                    (saved.seq, saved.record_id)
-                }
-                StoreAccess::Running => match ask_running_agent(
-                    &config,
-                    LocalRequest::Capture {
-                        staff_id,
-                        kind: RecordKind::Correction.name().to_owned(),
-                        payload: document,
-                    },
-                )? {
-                    LocalResponse::Saved { seq, record_id } => (seq, record_id),
-                    other => bail!("unexpected answer from the running agent: {other:?}"),
-                },
-            };
+            let (seq, record_id) = save(
+                &config,
+                access,
+                &staff_id,
+                RecordKind::Correction,
+                payload,
+                document,
+            )?;
             println!(
                 "saved the correction of seq {} as seq {seq} (record {record_id}); the hub judges seq {} again when it syncs",
                 target.seq, target.seq
@@ -658,6 +633,35 @@ fn session_options(config: &AgentConfig) -> SessionOptions {
         batch_records: config.sync.batch_records,
         batches_in_flight: config.sync.batches_in_flight,
         ..SessionOptions::default()
+    }
+}
+
+/// Saves a record, in the store or through the running agent; returns its seq and id.
+/// `document` is `payload` in proto3 JSON (what the local API carries).
+fn save(
+    config: &AgentConfig,
+    access: StoreAccess,
+    staff_id: &str,
+    kind: RecordKind,
+    payload: hamgam_proto::record::v1::record::Payload,
+    document: serde_json::Value,
+) -> Result<(u64, String)> {
+    match access {
+        StoreAccess::Direct(store) => {
+            let saved = store.capture(staff_id, payload)?;
+            Ok((saved.seq, saved.record_id))
+        }
+        StoreAccess::Running => match ask_running_agent(
+            config,
+            LocalRequest::Capture {
+                staff_id: staff_id.to_owned(),
+                kind: kind.name().to_owned(),
+                payload: document,
+            },
+        )? {
+            LocalResponse::Saved { seq, record_id } => Ok((seq, record_id)),
+            other => bail!("unexpected answer from the running agent: {other:?}"),
+        },
     }
 }
 

@@ -3,7 +3,8 @@
 //! canonical JSON form.
 //!
 //! It also holds the vocabulary both ends must judge identically: [`text`] normalisation and the
-//! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks.
+//! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks, and the
+//! [`registry`] file format (HQ's dealer registry) the simulator writes and the hub reads.
 //!
 //! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
 //! crate and never on each other.
@@ -43,6 +44,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 mod kind;
+pub mod registry;
 pub mod text;
 pub mod values;
 

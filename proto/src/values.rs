@@ -128,6 +128,13 @@ impl Vin {
         matches!(self.0.as_bytes()[0], b'1'..=b'5' | b'L')
     }
 
+    /// Position 9 holds the filler `Z` of a European manufacturer (first character S-Z):
+    /// ISO 3779 does not require a check digit there, so V03 has nothing to check.
+    pub fn check_digit_is_filler(&self) -> bool {
+        let b = self.0.as_bytes();
+        matches!(b[0], b'S'..=b'Z') && b[8] == b'Z'
+    }
+
     /// V02: position 10 is a model-year code (never U, Z or 0).
     pub fn model_year_code_ok(&self) -> bool {
         !matches!(self.0.as_bytes()[9], b'U' | b'Z' | b'0')
@@ -342,7 +349,11 @@ mod tests {
         assert!(!wrong.check_digit_ok());
         // A European VIN with a filler in position 9: only flagged outside NA / China.
         let eu = Vin::parse("WVWZZZ1JZXW000001").unwrap();
-        assert!(!eu.check_digit_required());
+        assert!(!eu.check_digit_required() && eu.check_digit_is_filler());
+        // The same filler from an Iranian manufacturer is no exemption.
+        assert!(!Vin::parse("NAAZZZ1JZXW000001")
+            .unwrap()
+            .check_digit_is_filler());
         assert!(
             Vin::parse("nAAp 1234567890123").is_ok(),
             "trimmed and upper-cased"

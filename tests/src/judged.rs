@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use hamgam_central::rules::registry::{DealerProfile, DealerRegistry};
+use hamgam_central::rules::registry::DealerRegistry;
 use hamgam_central::rules::RuleConfig;
 use hamgam_central::store::HubStore;
 use hamgam_central::{Hub, SledStore};
@@ -20,9 +20,7 @@ pub type At = (String, u64);
 
 /// The hub's registry for a simulated network (what `simulate --registry` writes).
 pub fn registry(network: &SimulatedNetwork) -> DealerRegistry {
-    let json = serde_json::to_string(&network.dealers).expect("profiles encode");
-    let profiles: Vec<DealerProfile> = serde_json::from_str(&json).expect("profiles decode");
-    DealerRegistry::new(&profiles)
+    DealerRegistry::new(&network.dealers)
 }
 
 /// Each dealer's records as its agent sends them, captured at `recorded_at_ms`.
@@ -182,5 +180,27 @@ pub fn rules_found(judgements: &Judgements) -> Labels {
         .iter()
         .filter(|(_, (_, f))| !f.is_empty())
         .map(|(at, (_, f))| (at.clone(), f.iter().map(|(r, _)| r.clone()).collect()))
+        .collect()
+}
+
+/// A record where two readings disagree: where, what the first says, what the second says.
+pub type Disagreement = (At, Option<BTreeSet<String>>, Option<BTreeSet<String>>);
+
+/// Every record on which `expected` and `found` disagree (a record absent from one has no
+/// findings there).
+pub fn disagreements(expected: &Labels, found: &Labels) -> Vec<Disagreement> {
+    expected
+        .keys()
+        .chain(found.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|at| expected.get(*at) != found.get(*at))
+        .map(|at| {
+            (
+                at.clone(),
+                expected.get(at).cloned(),
+                found.get(at).cloned(),
+            )
+        })
         .collect()
 }

@@ -22,14 +22,7 @@ fn network(seed: u64) -> (hamgam_dealer_agent::simulate::SimulatedNetwork, i64) 
     (simulate(&c).expect("simulates"), now)
 }
 
-/// A record where labels and hub disagree: where, what was labelled, what the hub found.
-type Mismatch = (
-    judged::At,
-    Option<BTreeSet<String>>,
-    Option<BTreeSet<String>>,
-);
-
-fn describe(mismatch: &[Mismatch]) -> String {
+fn describe(mismatch: &[judged::Disagreement]) -> String {
     mismatch
         .iter()
         .take(30)
@@ -58,20 +51,7 @@ async fn the_hubs_findings_equal_the_injected_faults_record_by_record() {
         let (net, now) = network(seed);
         let (found, labels) = judge(&net, now, 0).await;
         let found = judged::rules_found(&found);
-        let mismatch: Vec<_> = labels
-            .keys()
-            .chain(found.keys())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|at| labels.get(*at) != found.get(*at))
-            .map(|at| {
-                (
-                    (*at).clone(),
-                    labels.get(at).cloned(),
-                    found.get(at).cloned(),
-                )
-            })
-            .collect();
+        let mismatch = judged::disagreements(&labels, &found);
         let rules: BTreeSet<&String> = labels.values().flatten().collect();
         assert!(
             rules.len() >= 24,

@@ -66,13 +66,8 @@ async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejec
         let status = store.status().unwrap();
         assert_eq!(status.pending(), 0, "{id} has records left to sync");
     }
-    let wrong: Vec<_> = labels
-        .keys()
-        .chain(shown.keys())
-        .collect::<BTreeSet<_>>()
+    let wrong: Vec<_> = judged::disagreements(&labels, &shown)
         .into_iter()
-        .filter(|at| labels.get(*at) != shown.get(*at))
-        .map(|at| (at.clone(), labels.get(at).cloned(), shown.get(at).cloned()))
         .take(20)
         .collect();
     assert!(
@@ -149,5 +144,37 @@ async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejec
         .verdict
         .as_ref()
         .is_some_and(|v| v.outcome() == pb::Outcome::Rejected)));
+    // The reliability tallies follow every verdict, changes and the correction included: the
+    // score's window counts equal the hub's own counts and what the agents hold.
+    let dealers = pki
+        .hq_client(hub.addr)
+        .await
+        .list_dealers(hq::ListDealersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .dealers;
+    assert_eq!(dealers.len(), 3);
+    for (id, store, _) in &agents {
+        let summary = dealers.iter().find(|d| d.dealer_id == *id).expect("dealer");
+        let reliability = summary.reliability.as_ref().expect("a reliability score");
+        let verdicts = store.verdicts().unwrap();
+        let count = |o: pb::Outcome| verdicts.iter().filter(|v| v.outcome() == o).count() as u64;
+        assert_eq!(reliability.window_records, summary.record_count, "{id}");
+        assert_eq!(reliability.window_records, verdicts.len() as u64, "{id}");
+        assert_eq!(reliability.rejected, count(pb::Outcome::Rejected), "{id}");
+        assert_eq!(summary.rejected_count, reliability.rejected, "{id}");
+        assert_eq!(
+            reliability.flagged,
+            count(pb::Outcome::AcceptedWithFlags),
+            "{id}"
+        );
+        assert!(
+            reliability.score > 0.0 && reliability.score < 100.0,
+            "{id}: {reliability:?}"
+        );
+        assert_eq!(reliability.top_rules.len(), 3, "{id}: {reliability:?}");
+        assert_eq!(summary.verdicts_acked, summary.verdict_cursor, "{id}");
+    }
     hub.stop().await;
 }

@@ -112,10 +112,8 @@ fn vin_rules() {
     );
     // A wrong check digit is rejected in North America, flagged for an Iranian or European WMI.
     let found = |vin: &str| {
-        let config = RuleConfig::default();
         let mut out = Vec::new();
         super::record::vin(vin, "retail_delivery", &mut out);
-        let _ = config;
         out
     };
     assert_eq!(found("1M8GDM9A1KP042788")[0].severity, Severity::Reject);
@@ -133,12 +131,22 @@ fn vin_rules() {
         (f[0].rule_id.as_str(), f[0].severity),
         ("V03", Severity::Flag)
     );
-    // A European VIN whose check position holds a filler: not required there, only flagged.
-    let f = found("WVWZZZ1JZXW000001");
-    assert!(
-        f.iter()
-            .all(|f| f.rule_id != "V03" || f.severity == Severity::Flag),
-        "{f:?}"
+    // A European VIN whose check position holds the filler Z: nothing to check. A European VIN
+    // with a wrong check digit (not the filler) is flagged.
+    assert!(found("WVWZZZ1JZXW000001").is_empty());
+    let vw = hamgam_proto::values::Vin::with_check_digit("WVWZZZ1JZXW000001").unwrap();
+    assert!(found(vw.as_str()).is_empty());
+    let mut vw_wrong = vw.as_str().to_owned();
+    let bad = if vw_wrong.as_bytes()[8] == b'7' {
+        "8"
+    } else {
+        "7"
+    };
+    vw_wrong.replace_range(8..9, bad);
+    let f = found(&vw_wrong);
+    assert_eq!(
+        (f[0].rule_id.as_str(), f[0].severity),
+        ("V03", Severity::Flag)
     );
     // Model year: U is never one, T is.
     let u = hamgam_proto::values::Vin::with_check_digit("NAAN01CE0UK123456").unwrap();

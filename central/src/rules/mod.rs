@@ -90,7 +90,7 @@ pub const CATALOGUE: &[RuleSpec] = &[
     rule!("R01", Reject, Session, "record's dealer is not the dealer the client certificate proves (the whole batch is refused and a security event logged)"),
     rule!("V01", Reject, Record, "VIN not 17 characters of 0-9, A-Z without I, O, Q"),
     rule!("V02", Flag, Record, "VIN position 10 not a valid model-year code (never U, Z, 0)"),
-    rule!("V03", Reject, Record, "VIN check digit (position 9) wrong: rejected where the WMI's market requires it (first character 1-5: North America; L: China), flagged elsewhere"),
+    rule!("V03", Reject, Record, "VIN check digit (position 9) wrong: rejected where the WMI's market requires it (first character 1-5: North America; L: China), flagged elsewhere; a European WMI (S-Z) with the filler Z in position 9 has no check digit to check"),
     rule!("C01", RejectField, Record, "national ID (code melli) checksum wrong; 8-9 digit input is left-padded with zeros"),
     rule!("C02", RejectField, Record, "national ID all one digit, or digits 4-9 all zero"),
     rule!("C03", RejectField, Record, "mobile not an Iranian mobile after normalisation (09 + 9 digits, +98 9.., 0098 9..)"),

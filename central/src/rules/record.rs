@@ -87,7 +87,7 @@ pub fn vin(raw: &str, prefix: &str, out: &mut Vec<Finding>) {
             format!("نویسهٔ دهم شمارهٔ شاسی `{vin}` در {field} (`{code}`) کد سال ساخت معتبری نیست (هرگز U، Z یا 0 نیست)؛ شماره را بررسی کنید"),
         ));
     }
-    if !vin.check_digit_ok() {
+    if !vin.check_digit_ok() && !vin.check_digit_is_filler() {
         let severity = if vin.check_digit_required() {
             Severity::Reject
         } else {

@@ -3,36 +3,15 @@
 //! to the dealer itself or its staff), C05 (a customer carrying a staff member's mobile or
 //! national ID) and Q01 (a survey answered from a staff mobile) read it.
 //!
-//! Loaded from a JSON file (`registry = "..."` in the hub config): an array of
-//! `{"dealer_id", "name", "company_national_id", "city", "staff": [{"staff_id",
-//! "national_id", "mobile"}]}`, the shape `dealer-agent simulate --registry` writes.
+//! Loaded from a JSON file (`registry = "..."` in the hub config) in the format of
+//! `hamgam_proto::registry`, the one `dealer-agent simulate --registry` writes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use hamgam_proto::values::{CompanyId, Mobile, NationalId};
-use serde::{Deserialize, Serialize};
 
-/// One dealership as the registry describes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DealerProfile {
-    pub dealer_id: String,
-    pub name: String,
-    pub company_national_id: String,
-    pub city: String,
-    pub staff: Vec<StaffMember>,
-}
-
-/// A staff member of a dealership.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StaffMember {
-    pub staff_id: String,
-    pub national_id: String,
-    /// Any written form (`0912...`, `+98912...`, or the ten national digits).
-    pub mobile: String,
-}
+pub use hamgam_proto::registry::{DealerProfile, StaffMember};
 
 /// A dealership's identifiers, normalised for matching.
 #[derive(Debug, Clone, Default)]

@@ -143,13 +143,19 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
-impl HubStore for SledStore {
-    fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError> {
-        let key = prefixed(DEALER, dealer_id);
-        match self.tree.get(&key).map_err(engine)? {
-            Some(v) => Ok(Some(decode(&key, &v)?)),
+impl SledStore {
+    /// The value under `key`, decoded.
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key).map_err(engine)? {
+            Some(v) => Ok(Some(decode(key, &v)?)),
             None => Ok(None),
         }
+    }
+}
+
+impl HubStore for SledStore {
+    fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError> {
+        self.get(&prefixed(DEALER, dealer_id))
     }
 
     fn dealers(&self) -> Result<Vec<(String, DealerState)>, StoreError> {
@@ -173,11 +179,7 @@ impl HubStore for SledStore {
     }
 
     fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError> {
-        let key = dealer_seq_key(RECORD, dealer_id, seq);
-        match self.tree.get(&key).map_err(engine)? {
-            Some(v) => Ok(Some(decode(&key, &v)?)),
-            None => Ok(None),
-        }
+        self.get(&dealer_seq_key(RECORD, dealer_id, seq))
     }
 
     fn records(
@@ -249,11 +251,7 @@ impl HubStore for SledStore {
     }
 
     fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError> {
-        let key = party_key(dealer_id, customer_ref);
-        match self.tree.get(&key).map_err(engine)? {
-            Some(v) => Ok(Some(decode(&key, &v)?)),
-            None => Ok(None),
-        }
+        self.get(&party_key(dealer_id, customer_ref))
     }
 
     fn verdict_updates(
@@ -282,27 +280,26 @@ impl HubStore for SledStore {
     }
 
     fn tally(&self, dealer_id: &str, day: i64) -> Result<Option<DayTally>, StoreError> {
-        let key = tally_key(dealer_id, day);
-        match self.tree.get(&key).map_err(engine)? {
-            Some(v) => Ok(Some(decode(&key, &v)?)),
-            None => Ok(None),
-        }
+        self.get(&tally_key(dealer_id, day))
     }
 
     fn tallies(&self, from_day: i64) -> Result<Vec<(String, i64, DayTally)>, StoreError> {
+        // Per dealer, a range scan from `from_day`: older days are never read.
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([TALLY]) {
-            let (k, v) = item.map_err(engine)?;
-            let corrupt = || StoreError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                detail: "tally key malformed".into(),
-            };
-            let split = k.iter().position(|b| *b == 0).ok_or_else(corrupt)?;
-            let day_bytes: [u8; 8] = k[split + 1..].try_into().map_err(|_| corrupt())?;
-            let day = (u64::from_be_bytes(day_bytes) ^ (1 << 63)) as i64;
-            if day >= from_day {
-                let dealer = String::from_utf8_lossy(&k[1..split]).into_owned();
-                out.push((dealer, day, decode(&k, &v)?));
+        for (dealer, _) in self.dealers()? {
+            let start = tally_key(&dealer, from_day);
+            let end = tally_key(&dealer, i64::MAX);
+            for item in self.tree.range(start..=end) {
+                let (k, v) = item.map_err(engine)?;
+                let day_bytes: [u8; 8] =
+                    k[k.len() - 8..]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&k).into_owned(),
+                            detail: "tally key malformed".into(),
+                        })?;
+                let day = (u64::from_be_bytes(day_bytes) ^ (1 << 63)) as i64;
+                out.push((dealer.clone(), day, decode(&k, &v)?));
             }
         }
         Ok(out)

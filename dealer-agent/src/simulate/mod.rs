@@ -102,24 +102,7 @@ pub struct SimulatedRecord {
     pub faults: Vec<String>,
 }
 
-/// A staff member of a dealership.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct StaffMember {
-    pub staff_id: String,
-    pub national_id: String,
-    /// Ten national digits.
-    pub mobile: String,
-}
-
-/// What HQ's dealer registry knows about a dealership (the hub needs it for S03, C05 and Q01).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DealerProfile {
-    pub dealer_id: String,
-    pub name: String,
-    pub company_national_id: String,
-    pub city: String,
-    pub staff: Vec<StaffMember>,
-}
+pub use hamgam_proto::registry::{DealerProfile, StaffMember};
 
 /// The whole simulated network.
 #[derive(Debug, Clone, PartialEq)]

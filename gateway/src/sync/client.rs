@@ -248,6 +248,13 @@ pub async fn run_session<O: Outbox>(
         }
         let verdicts_pending = verdicts_held < verdicts_expected;
         if in_flight.is_empty() && !verdicts_pending && options.mode == SessionMode::UntilDrained {
+            // Close our side and let the hub read what we sent last (a verdict ack) and end
+            // the stream itself; dropping both ends at once could lose that ack.
+            drop(up_tx);
+            let _ = tokio::time::timeout(options.ack_timeout, async {
+                while let Ok(Some(_)) = inbound.message().await {}
+            })
+            .await;
             return Ok(report);
         }
         let continuous_idle =
