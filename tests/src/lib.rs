@@ -113,6 +113,17 @@ impl TestPki {
     }
 }
 
+/// What HQ's `ListDealers` says about every dealer the hub knows.
+pub async fn dealer_summaries(pki: &TestPki, hub: &TestHub) -> Vec<hq::DealerSummary> {
+    pki.hq_client(hub.addr)
+        .await
+        .list_dealers(hq::ListDealersRequest {})
+        .await
+        .expect("ListDealers")
+        .into_inner()
+        .dealers
+}
+
 pub fn dealer(id: &str) -> DealerId {
     DealerId::new(id).expect("dealer id")
 }

@@ -23,16 +23,6 @@ async fn push_raw(
         .err()
 }
 
-async fn dealer_summaries(pki: &TestPki, hub: &TestHub) -> Vec<hq::DealerSummary> {
-    pki.hq_client(hub.addr)
-        .await
-        .list_dealers(hq::ListDealersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .dealers
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dealer_pushing_another_dealers_records_is_refused_and_nothing_is_stored() {
     let dirs = tempfile::tempdir().unwrap();

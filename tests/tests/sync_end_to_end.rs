@@ -7,7 +7,6 @@ use std::time::Duration;
 use hamgam_dealer_agent::sync_loop::{self, Backoff};
 use hamgam_dealer_agent::AgentStore;
 use hamgam_gateway::PeerIdentity;
-use hamgam_proto::hq::v1 as hq;
 use hamgam_tests::relay::Relay;
 use hamgam_tests::*;
 
@@ -74,14 +73,7 @@ async fn two_dealers_sync_a_thousand_records_each_and_the_hub_holds_exactly_two_
 
     assert_hub_holds_exactly(&pki, &hub, &a).await;
     assert_hub_holds_exactly(&pki, &hub, &b).await;
-    let dealers = pki
-        .hq_client(hub.addr)
-        .await
-        .list_dealers(hq::ListDealersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .dealers;
+    let dealers = dealer_summaries(&pki, &hub).await;
     let total: u64 = dealers.iter().map(|d| d.record_count).sum();
     assert_eq!(total, 2000);
     assert!(dealers

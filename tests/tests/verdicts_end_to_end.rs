@@ -11,7 +11,7 @@ use hamgam_gateway::PeerIdentity;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
-use hamgam_tests::{dealer, judged, session_options, TestHub, TestPki};
+use hamgam_tests::{dealer, dealer_summaries, judged, session_options, TestHub, TestPki};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejection() {
@@ -146,14 +146,7 @@ async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejec
         .is_some_and(|v| v.outcome() == pb::Outcome::Rejected)));
     // The reliability tallies follow every verdict, changes and the correction included: the
     // score's window counts equal the hub's own counts and what the agents hold.
-    let dealers = pki
-        .hq_client(hub.addr)
-        .await
-        .list_dealers(hq::ListDealersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .dealers;
+    let dealers = dealer_summaries(&pki, &hub).await;
     assert_eq!(dealers.len(), 3);
     for (id, store, _) in &agents {
         let summary = dealers.iter().find(|d| d.dealer_id == *id).expect("dealer");
