@@ -119,6 +119,9 @@ pub struct RepairOrder {
     pub odometer_out_km: u32,
     pub pay_type: PayType,
     pub job_lines: Vec<JobLine>,
+    /// The dealer's customer ref of the vehicle's owner and of its driver (may be empty).
+    pub owner_ref: String,
+    pub driver_ref: String,
 }
 
 /// A contact without a purchase.
@@ -163,10 +166,21 @@ pub struct OdometerReplacement {
     pub replaced_on_ms: Option<i64>,
 }
 
+/// What happened to a vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VehicleCondition {
+    Unspecified,
+    Scrapped,
+    Stolen,
+    Recovered,
+    Exported,
+}
+
 /// A vehicle scrapped, stolen, recovered or exported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehicleStatus {
     pub vin: String,
+    pub condition: VehicleCondition,
     pub effective_on_ms: Option<i64>,
 }
 

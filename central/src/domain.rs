@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::content::Content;
 use crate::rules::history::GroupKey;
 use crate::rules::Scope;
 
@@ -82,7 +83,7 @@ impl Verdict {
 /// A record as the hub holds it: the header fields the hub indexes, the record exactly as the
 /// dealer sent it (encoded), the findings behind its current verdict, and the verdict.
 /// Rejected records are held too (quarantine): nothing a dealer sends is dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredRecord {
     pub record_id: String,
     pub dealer_id: String,
@@ -103,6 +104,12 @@ pub struct StoredRecord {
     pub corrected_by: Option<String>,
     /// The dealer withdrew this record with a correction: it is no longer history.
     pub retracted: bool,
+    /// The content in force when a correction amended the record (else the wire's).
+    pub amended: Option<Content>,
+    /// The agent's hybrid logical clock stamp `(wall ms, logical)`.
+    pub hlc: (i64, u32),
+    /// The agent's clock offset measured at the session the record came in (agent - hub).
+    pub clock_offset_ms: i64,
     pub verdict: Verdict,
 }
 

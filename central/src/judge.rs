@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
 use crate::domain::{DealerState, Finding, Outcome, Severity, StoredRecord, Verdict};
+use crate::merge::resolve::{RecordSource, Resolver};
+use crate::merge::{content_in_force, DecisionEntry, MergeChange};
 use crate::rules::history::{self, At, GroupKey, Member};
 use crate::rules::record::{self, PartyIds, RecordContext};
 use crate::rules::registry::DealerRegistry;
 use crate::rules::score::{day_of, DayTally};
-use crate::rules::RuleConfig;
+use crate::rules::{RuleConfig, Scope};
 use crate::store::{Change, HubStore, StoreError};
 use crate::wire::Arrival;
 
@@ -34,6 +36,8 @@ pub struct Rulebook<'a> {
 struct Entry {
     record: StoredRecord,
     before: Option<Verdict>,
+    /// Changed besides its verdict (a correction): saved even if the verdict stays.
+    dirty: bool,
 }
 
 /// The outcome of judging one batch.
@@ -51,20 +55,11 @@ pub fn judge_batch<S: HubStore>(
     store: &S,
     rules: &Rulebook<'_>,
     dealer: &str,
-    mut state: DealerState,
+    state: DealerState,
     arrivals: Vec<Arrival>,
     now_ms: i64,
 ) -> Result<Judged, StoreError> {
-    let mut work = Work {
-        store,
-        rules,
-        entries: BTreeMap::new(),
-        ids: HashMap::new(),
-        joined: BTreeMap::new(),
-        left: BTreeSet::new(),
-        touched: BTreeSet::new(),
-        parties: BTreeMap::new(),
-    };
+    let mut work = Work::new(store, rules);
     let order: Vec<At> = arrivals
         .iter()
         .map(|a| (dealer.to_owned(), a.seq))
@@ -73,8 +68,41 @@ pub fn judge_batch<S: HubStore>(
         work.admit(dealer, &state, arrival, now_ms)?;
     }
     work.judge_groups()?;
+    work.merge()?;
+    finish(store, work, Some((dealer, state)), &order, now_ms)
+}
 
-    // Final verdicts, version bumps, feeds and tallies.
+/// Applies an HQ decision (a conflict settled, an identity review decided, a link undone):
+/// the merge re-resolves what it concerns, and records whose H01 findings change get new
+/// verdicts on their dealers' feeds.
+pub fn judge_decision<S: HubStore>(
+    store: &S,
+    rules: &Rulebook<'_>,
+    decision: &DecisionEntry,
+    now_ms: i64,
+) -> Result<Judged, StoreError> {
+    let mut work = Work::new(store, rules);
+    work.resolver
+        .as_mut()
+        .ok_or_else(|| StoreError::Engine("resolver missing".into()))?
+        .decide(decision)?;
+    work.merge()?;
+    finish(store, work, None, &[], now_ms)
+}
+
+/// Final verdicts, version bumps, feeds and tallies of everything `work` touched; `sender` is
+/// the dealer whose batch this is, with its state before the batch.
+fn finish<S: HubStore>(
+    store: &S,
+    mut work: Work<'_, S>,
+    sender: Option<(&str, DealerState)>,
+    order: &[At],
+    now_ms: i64,
+) -> Result<Judged, StoreError> {
+    let (dealer, mut state) = match sender {
+        Some((d, s)) => (d, s),
+        None => ("", DealerState::default()),
+    };
     let mut change = Change::default();
     let mut states: BTreeMap<String, DealerState> = BTreeMap::new();
     let mut tallies: BTreeMap<(String, i64), DayTally> = BTreeMap::new();
@@ -91,7 +119,10 @@ pub fn judge_batch<S: HubStore>(
             Some(before)
                 if before.outcome == verdict.outcome && before.findings == verdict.findings =>
             {
-                continue; // touched but unchanged
+                if entry.dirty {
+                    change.records.push(entry.record.clone());
+                }
+                continue; // touched, verdict unchanged
             }
             Some(before) => verdict.version = before.version + 1,
             None => {}
@@ -139,7 +170,7 @@ pub fn judge_batch<S: HubStore>(
         state.verdict_cursor = own.verdict_cursor;
     }
     for (owner, delta) in &quarantine_delta {
-        if owner == dealer {
+        if owner == dealer && sender_present(dealer) {
             state.rejected_count = (state.rejected_count as i64 + delta).max(0) as u64;
         } else if let Some(s) = states.get_mut(owner) {
             s.rejected_count = (s.rejected_count as i64 + delta).max(0) as u64;
@@ -154,11 +185,14 @@ pub fn judge_batch<S: HubStore>(
         .filter(|(_, s)| s.verdict_cursor > 0)
         .map(|(d, s)| (d.clone(), s.verdict_cursor))
         .collect();
-    if change.verdict_updates.iter().any(|(d, ..)| d == dealer) {
+    if sender_present(dealer) && change.verdict_updates.iter().any(|(d, ..)| d == dealer) {
         feeds.push((dealer.to_owned(), state.verdict_cursor));
     }
     change.dealers = states.into_iter().collect();
-    change.dealers.push((dealer.to_owned(), state));
+    if sender_present(dealer) {
+        change.dealers.push((dealer.to_owned(), state));
+    }
+    change.merge = std::mem::take(&mut work.merged);
     change.tallies = tallies
         .into_iter()
         .map(|((d, day), t)| (d, day, t))
@@ -190,19 +224,95 @@ pub fn judge_batch<S: HubStore>(
     })
 }
 
+/// True when a batch has a sending dealer (an HQ decision has none).
+fn sender_present(dealer: &str) -> bool {
+    !dealer.is_empty()
+}
+
 struct Work<'s, S: HubStore> {
     store: &'s S,
     rules: &'s Rulebook<'s>,
+    /// The merge's inputs, gathered while admitting (taken when the merge runs).
+    resolver: Option<Resolver<'s, S>>,
+    /// The merge's part of the change, once it ran.
+    merged: MergeChange,
     entries: BTreeMap<At, Entry>,
     /// Record ids of this batch.
     ids: HashMap<String, u64>,
     joined: BTreeMap<(GroupKey, At), Member>,
     left: BTreeSet<(GroupKey, At)>,
     touched: BTreeSet<GroupKey>,
+    /// VINs whose history a correction moved a record out of.
+    vins_left: BTreeSet<String>,
     parties: BTreeMap<(String, String), PartyIds>,
 }
 
-impl<S: HubStore> Work<'_, S> {
+impl<'s, S: HubStore> Work<'s, S> {
+    fn new(store: &'s S, rules: &'s Rulebook<'s>) -> Self {
+        Work {
+            store,
+            rules,
+            resolver: Some(Resolver::new(store, rules.config)),
+            merged: MergeChange::default(),
+            entries: BTreeMap::new(),
+            ids: HashMap::new(),
+            joined: BTreeMap::new(),
+            left: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            vins_left: BTreeSet::new(),
+            parties: BTreeMap::new(),
+        }
+    }
+
+    fn resolver(&mut self) -> Result<&mut Resolver<'s, S>, StoreError> {
+        self.resolver
+            .as_mut()
+            .ok_or_else(|| StoreError::Engine("the merge already ran".into()))
+    }
+
+    /// Runs the merge over every record this batch touched, and puts the H01 findings it
+    /// wants on the records concerned.
+    fn merge(&mut self) -> Result<(), StoreError> {
+        let mut resolver = self
+            .resolver
+            .take()
+            .ok_or_else(|| StoreError::Engine("the merge already ran".into()))?;
+        for vin in &self.vins_left {
+            resolver.vehicle_record(vin);
+        }
+        for ((dealer, seq), entry) in &self.entries {
+            match content_in_force(&entry.record) {
+                Some(Content::Customer(c)) => resolver.customer_record(
+                    dealer,
+                    *seq,
+                    Some(&c.customer_ref),
+                    Some(&c.customer_ref),
+                ),
+                Some(content) => {
+                    if let Some(vin) = vehicle_of(&content) {
+                        resolver.vehicle_record(&vin);
+                    }
+                }
+                None => {}
+            }
+        }
+        let resolved = resolver.run(self)?;
+        for (at, wanted) in resolved.findings {
+            if let Some(entry) = self.load(&at)? {
+                let current = entry.record.group_findings.get(&Scope::Customer);
+                if current.map(Vec::as_slice).unwrap_or_default() != wanted.as_slice() {
+                    if wanted.is_empty() {
+                        entry.record.group_findings.remove(&Scope::Customer);
+                    } else {
+                        entry.record.group_findings.insert(Scope::Customer, wanted);
+                    }
+                }
+            }
+        }
+        self.merged = resolved.change;
+        Ok(())
+    }
+
     /// Loads a stored record into the working set.
     fn load(&mut self, at: &At) -> Result<Option<&mut Entry>, StoreError> {
         if !self.entries.contains_key(at) {
@@ -210,7 +320,14 @@ impl<S: HubStore> Work<'_, S> {
                 return Ok(None);
             };
             let before = Some(record.verdict.clone());
-            self.entries.insert(at.clone(), Entry { record, before });
+            self.entries.insert(
+                at.clone(),
+                Entry {
+                    record,
+                    before,
+                    dirty: false,
+                },
+            );
         }
         Ok(self.entries.get_mut(at))
     }
@@ -297,6 +414,9 @@ impl<S: HubStore> Work<'_, S> {
 
     fn leave(&mut self, at: &At, groups: &[GroupKey]) {
         for group in groups {
+            if let GroupKey::Vin(vin) = group {
+                self.vins_left.insert(vin.clone());
+            }
             self.joined.remove(&(group.clone(), at.clone()));
             self.left.insert((group.clone(), at.clone()));
             self.touched.insert(group.clone());
@@ -329,6 +449,10 @@ impl<S: HubStore> Work<'_, S> {
             }
         }
         let mut groups = Vec::new();
+        if let Some(Content::Customer(c)) = &arrival.content {
+            self.resolver()?
+                .customer_record(dealer, arrival.seq, None, Some(&c.customer_ref));
+        }
         match &arrival.content {
             Some(Content::Correction(correction)) => {
                 if let Some(problem) = self.correct(dealer, state, &arrival, correction, now_ms)? {
@@ -367,6 +491,9 @@ impl<S: HubStore> Work<'_, S> {
             groups,
             corrected_by: None,
             retracted: false,
+            amended: None,
+            hlc: arrival.hlc,
+            clock_offset_ms: state.clock_offset_ms,
             verdict: Verdict::from_findings(String::new(), 0, Vec::new(), now_ms),
         };
         self.entries.insert(
@@ -374,6 +501,7 @@ impl<S: HubStore> Work<'_, S> {
             Entry {
                 record,
                 before: None,
+                dirty: true,
             },
         );
         Ok(())
@@ -431,8 +559,25 @@ impl<S: HubStore> Work<'_, S> {
                 ));
             }
         }
+        let old_ref = match content_in_force(&entry.record) {
+            Some(Content::Customer(c)) => Some(c.customer_ref),
+            _ => None,
+        };
         let old_groups = std::mem::take(&mut entry.record.groups);
         let recorded_at_ms = entry.record.recorded_at_ms;
+        let new_ref = match (&correction.amended, correction.retract) {
+            (Some(amended), false) => match amended.as_ref() {
+                Content::Customer(c) => Some(c.customer_ref.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        self.resolver()?.customer_record(
+            dealer,
+            target_at.1,
+            old_ref.as_deref(),
+            new_ref.as_deref(),
+        );
         self.leave(&target_at, &old_groups);
         let (own, groups) = match (&correction.amended, correction.retract) {
             (Some(amended), false) => {
@@ -452,6 +597,11 @@ impl<S: HubStore> Work<'_, S> {
         entry.record.groups = groups;
         entry.record.corrected_by = Some(arrival.record_id.clone());
         entry.record.retracted = correction.retract;
+        entry.record.amended = match (&correction.amended, correction.retract) {
+            (Some(amended), false) => Some(amended.as_ref().clone()),
+            _ => None,
+        };
+        entry.dirty = true;
         tracing::info!(dealer_id = dealer, record_id = %arrival.record_id, target = %target, retract = correction.retract, "correction applied");
         Ok(None)
     }
@@ -498,4 +648,42 @@ impl<S: HubStore> Work<'_, S> {
         }
         Ok(())
     }
+}
+
+impl<S: HubStore> RecordSource for Work<'_, S> {
+    fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError> {
+        Ok(self.load(at)?.map(|e| e.record.clone()))
+    }
+
+    fn vin_members(&mut self, vin: &str) -> Result<Vec<At>, StoreError> {
+        let group = GroupKey::Vin(vin.to_owned());
+        let mut members: BTreeSet<At> = self
+            .store
+            .members(&group)?
+            .into_iter()
+            .map(|m| (m.dealer_id, m.seq))
+            .collect();
+        members.retain(|at| !self.left.contains(&(group.clone(), at.clone())));
+        for ((g, at), _) in self.joined.range((group.clone(), (String::new(), 0))..) {
+            if *g != group {
+                break;
+            }
+            members.insert(at.clone());
+        }
+        Ok(members.into_iter().collect())
+    }
+}
+
+/// The VIN a record about a vehicle names, normalised (none if it is not a valid VIN).
+fn vehicle_of(content: &Content) -> Option<String> {
+    let raw = match content {
+        Content::Delivery(d) => &d.vin,
+        Content::RepairOrder(ro) => &ro.vin,
+        Content::VehicleStatus(v) => &v.vin,
+        Content::OdometerReplacement(o) => &o.vin,
+        _ => return None,
+    };
+    hamgam_proto::values::Vin::parse(raw)
+        .ok()
+        .map(|v| v.as_str().to_owned())
 }

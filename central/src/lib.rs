@@ -7,6 +7,9 @@
 //! - [`rules`]: the catalogue of RULES.md, its thresholds, the rules, the dealer registry and
 //!   the reliability score;
 //! - [`judge`]: the rule engine over the store: judges a batch and re-judges what it affects;
+//! - [`merge`]: one customer across dealers (identity resolution, golden record with
+//!   provenance, conflicts), vehicle histories, and the state digest;
+//! - [`rebuild`]: `central admin rebuild`: every projection recomputed from the record log;
 //! - [`ingest`]: the pipeline of one batch, idempotent by `(dealer, seq)`, implementing the
 //!   gateway's `Ingest` trait;
 //! - [`durability`]: group commit, so an ack means durable without an fsync per batch;
@@ -24,6 +27,8 @@ pub mod durability;
 pub mod hq;
 pub mod ingest;
 pub mod judge;
+pub mod merge;
+pub mod rebuild;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -26,6 +26,8 @@ pub struct Arrival {
     pub content: Option<Content>,
     /// For a correction: R00 findings of the amended content, named as on the target record.
     pub amended_malformed: Vec<Finding>,
+    /// The agent's hybrid logical clock stamp (`(0, 0)` when the agent sent none).
+    pub hlc: (i64, u32),
 }
 
 /// Encodes the record exactly as received and checks it against the wire contract (R00).
@@ -87,6 +89,11 @@ pub fn arrival(record: &pb::Record) -> Arrival {
         malformed: findings,
         content: record.payload.as_ref().map(content),
         amended_malformed,
+        hlc: record
+            .hlc
+            .as_ref()
+            .map(|h| (h.wall_ms, h.logical))
+            .unwrap_or_default(),
     }
 }
 
@@ -243,6 +250,13 @@ pub fn content(payload: &Payload) -> Content {
         }
         Payload::VehicleStatus(v) => Content::VehicleStatus(content::VehicleStatus {
             vin: v.vin.clone(),
+            condition: match pb::VehicleCondition::try_from(v.condition) {
+                Ok(pb::VehicleCondition::Scrapped) => content::VehicleCondition::Scrapped,
+                Ok(pb::VehicleCondition::Stolen) => content::VehicleCondition::Stolen,
+                Ok(pb::VehicleCondition::Recovered) => content::VehicleCondition::Recovered,
+                Ok(pb::VehicleCondition::Exported) => content::VehicleCondition::Exported,
+                _ => content::VehicleCondition::Unspecified,
+            },
             effective_on_ms: date_ms(&v.effective_on),
         }),
         Payload::Correction(c) => Content::Correction(content::Correction {
@@ -332,6 +346,8 @@ fn repair_order(ro: &pb::RepairOrder) -> content::RepairOrder {
     content::RepairOrder {
         ro_number: ro.ro_number.clone(),
         vin: ro.vin.clone(),
+        owner_ref: ro.owner_ref.clone(),
+        driver_ref: ro.driver_ref.clone(),
         opened_at_ms: ro.opened_at_ms,
         completed_at_ms: ro.completed_at_ms,
         odometer_in_km: ro.odometer_in_km,
@@ -372,6 +388,12 @@ fn date_ms(d: &Option<pb::Date>) -> Option<i64> {
 }
 
 /// A stored record back on the wire, exactly as the dealer sent it.
+/// The content a stored record carried on the wire (not any correction of it).
+pub fn stored_content(stored: &StoredRecord) -> Option<Content> {
+    let record = pb::Record::decode(stored.wire.as_slice()).ok()?;
+    record.payload.as_ref().map(content)
+}
+
 pub fn record_to_wire(stored: &StoredRecord) -> Result<pb::Record, prost::DecodeError> {
     pb::Record::decode(stored.wire.as_slice())
 }

@@ -94,6 +94,8 @@ fn ro(vin: &str) -> RepairOrder {
             labor_op_code: "OIL".into(),
             parts: vec!["F-1".into()],
         }],
+        owner_ref: "C-1".into(),
+        driver_ref: String::new(),
     }
 }
 

@@ -25,7 +25,8 @@ const DAY_MS: i64 = 86_400_000;
 /// A group of records that history rules read together.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum GroupKey {
-    /// Every delivery, repair order and odometer replacement of a VIN, at any dealer.
+    /// Every delivery, repair order, odometer replacement and status change of a VIN, at any
+    /// dealer.
     Vin(String),
     /// Every customer record with this mobile (E.164), at any dealer.
     Mobile(String),
@@ -90,6 +91,10 @@ pub enum Fact {
         submitted_ms: i64,
         top_score: bool,
     },
+    /// A vehicle scrapped, stolen, recovered or exported (read by the vehicle projection).
+    Status {
+        effective_ms: i64,
+    },
 }
 
 /// A record in a group.
@@ -110,6 +115,7 @@ impl Member {
             Fact::OdometerReplacement { replaced_ms } => *replaced_ms,
             Fact::Customer { .. } => 0,
             Fact::Survey { submitted_ms, .. } => *submitted_ms,
+            Fact::Status { effective_ms } => *effective_ms,
         }
     }
 
@@ -199,6 +205,16 @@ pub fn memberships(
                 out.push((
                     GroupKey::Vin(vin.as_str().to_owned()),
                     Fact::OdometerReplacement { replaced_ms },
+                ));
+            }
+        }
+        Content::VehicleStatus(v) => {
+            if let Ok(vin) = Vin::parse(&v.vin) {
+                out.push((
+                    GroupKey::Vin(vin.as_str().to_owned()),
+                    Fact::Status {
+                        effective_ms: v.effective_on_ms.unwrap_or_default(),
+                    },
                 ));
             }
         }

@@ -44,6 +44,8 @@ pub enum Scope {
     RoNumber,
     /// One dealer's deliveries and surveys of one calendar month.
     DealerMonth,
+    /// The customer (or vehicle) the record is merged into, with HQ's confirmed values.
+    Customer,
 }
 
 /// One rule of the catalogue.
@@ -114,6 +116,7 @@ pub const CATALOGUE: &[RuleSpec] = &[
     rule!("W02", Flag, Vin, "same VIN, same labour operation and part again within the window, at any dealer"),
     rule!("W03", Flag, Vin, "same VIN at several dealers within the window"),
     rule!("Q01", Flag, RoNumber, "survey answered from a staff member's mobile, within minutes of the visit closing, or a month of one dealer's surveys uniformly top-scored"),
+    rule!("H01", Flag, Customer, "the record disagrees with a value HQ confirmed when it settled a conflict (a customer's national ID, company ID or name; the dealer that sold a VIN): correct the record to the confirmed value"),
 ];
 
 /// The catalogue entry of `id`.
@@ -185,6 +188,11 @@ pub struct RuleConfig {
     pub score_window_days: i64,
     /// ... and the weight of the network average, in records (the Beta prior).
     pub score_prior_records: f64,
+    /// Identity: two customer records on one mobile are one customer when both their given
+    /// and family names (or organisation names) are at least this similar (0..1) ...
+    pub identity_link_similarity: f64,
+    /// ... and are listed for HQ's identity review when at least this similar.
+    pub identity_review_similarity: f64,
 }
 
 impl Default for RuleConfig {
@@ -208,6 +216,8 @@ impl Default for RuleConfig {
             survey_uniform_top_share: 0.95,
             score_window_days: 90,
             score_prior_records: 50.0,
+            identity_link_similarity: 0.9,
+            identity_review_similarity: 0.7,
         }
     }
 }
@@ -286,6 +296,16 @@ impl RuleConfig {
                 "score_prior_records",
                 self.score_prior_records.to_string(),
             ),
+            (
+                "identity",
+                "identity_link_similarity",
+                self.identity_link_similarity.to_string(),
+            ),
+            (
+                "identity",
+                "identity_review_similarity",
+                self.identity_review_similarity.to_string(),
+            ),
         ]
     }
 
@@ -312,6 +332,15 @@ impl RuleConfig {
             return Err(format!(
                 "[rules] survey_uniform_top_share must be between 0 and 1, not {}",
                 self.survey_uniform_top_share
+            ));
+        }
+        let (link, review) = (
+            self.identity_link_similarity,
+            self.identity_review_similarity,
+        );
+        if !(0.0..=1.0).contains(&link) || !(0.0..=1.0).contains(&review) || review > link {
+            return Err(format!(
+                "[rules] identity_review_similarity ({review}) and identity_link_similarity ({link}) must lie between 0 and 1, the review one not above the link one"
             ));
         }
         if self.bunching_tail_days >= 28 {
@@ -382,7 +411,9 @@ mod tests {
             "O01", "O02", "O03", "S01", "S02", "S03", "S04", "T01", "T02", "RO1", "RO2", "RO3",
             "W01", "W02", "W03", "Q01",
         ];
+        // The hub's own addition: H01, HQ's confirmed value sent down as a correction.
+        let hub_rules = ["H01"];
         let ids: Vec<&str> = CATALOGUE.iter().map(|r| r.id).collect();
-        assert_eq!(ids, rules_md);
+        assert_eq!(ids, [&rules_md[..], &hub_rules[..]].concat());
     }
 }

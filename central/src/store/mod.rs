@@ -9,6 +9,10 @@
 pub mod sled_store;
 
 use crate::domain::{DealerState, StoredRecord, Verdict};
+use crate::merge::{
+    Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
+    VehicleDecisions, VehicleView,
+};
 use crate::rules::history::{GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
@@ -40,6 +44,8 @@ pub struct Change {
     pub verdict_updates: Vec<(String, u64, Verdict)>,
     /// Reliability tallies to put: `(dealer, day, tally)`.
     pub tallies: Vec<(String, i64, DayTally)>,
+    /// Customers, vehicles, review pairs, conflicts and HQ decisions.
+    pub merge: MergeChange,
 }
 
 /// What the hub needs from its storage.
@@ -83,6 +89,43 @@ pub trait HubStore: Send + Sync + 'static {
     fn tally(&self, dealer_id: &str, day: i64) -> Result<Option<DayTally>, StoreError>;
     /// Every dealer's tallies from `from_day` on.
     fn tallies(&self, from_day: i64) -> Result<Vec<(String, i64, DayTally)>, StoreError>;
+    /// The merge's state of a party (a dealer's customer ref).
+    fn merge_party(&self, party: &PartyKey) -> Result<Option<Party>, StoreError>;
+    /// Up to `limit` parties after `after` (all from the start with `None`), ascending.
+    fn merge_parties(
+        &self,
+        after: Option<&PartyKey>,
+        limit: usize,
+    ) -> Result<Vec<(PartyKey, Party)>, StoreError>;
+    /// The parties indexed under an identity block (`n:<national id>`, `m:<mobile>`, ...).
+    fn block(&self, block: &str) -> Result<Vec<PartyKey>, StoreError>;
+    /// The customer a party is linked to.
+    fn link(&self, party: &PartyKey) -> Result<Option<String>, StoreError>;
+    fn customer(&self, customer_id: &str) -> Result<Option<GoldenCustomer>, StoreError>;
+    /// Up to `limit` customers with id above `after`, ascending.
+    fn customers(&self, after: &str, limit: usize) -> Result<Vec<GoldenCustomer>, StoreError>;
+    fn vehicle(&self, vin: &str) -> Result<Option<VehicleView>, StoreError>;
+    /// Up to `limit` vehicles with VIN above `after`, ascending.
+    fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError>;
+    /// The VINs whose history names a party.
+    fn party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError>;
+    /// Up to `limit` identity-review pairs after `after`, ascending.
+    fn reviews(
+        &self,
+        after: Option<&(PartyKey, PartyKey)>,
+        limit: usize,
+    ) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Up to `limit` subjects with conflicts (subject key above `after`), ascending.
+    fn conflicts(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<Conflict>)>, StoreError>;
+    fn vehicle_decisions(&self, vin: &str) -> Result<Option<VehicleDecisions>, StoreError>;
+    /// Up to `limit` HQ decisions numbered above `after`, in order.
+    fn decisions(&self, after: u64, limit: usize) -> Result<Vec<DecisionEntry>, StoreError>;
+    /// The number of the last HQ decision (0: none).
+    fn last_decision(&self) -> Result<u64, StoreError>;
     /// Applies a change atomically; it is durable only after the next [`HubStore::flush`].
     fn apply(&self, change: &Change) -> Result<(), StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.

@@ -11,6 +11,16 @@
 //! | `p` dealer `\0` customer_ref | [`PartyIds`]: the dealer's customer under that ref |
 //! | `u` dealer `\0` cursor (u64 BE) | a [`Verdict`] change queued for the dealer |
 //! | `t` dealer `\0` day (i64 BE, offset) | the dealer's [`DayTally`] of that day |
+//! | `P` dealer `\0` customer_ref | the merge's [`Party`] |
+//! | `B` block `\0` dealer `\0` customer_ref | the party key: identity block index |
+//! | `L` dealer `\0` customer_ref | the customer id the party is linked to |
+//! | `C` customer id | [`GoldenCustomer`] |
+//! | `V` VIN | [`VehicleView`] |
+//! | `Z` dealer `\0` customer_ref `\0` VIN | the VIN: vehicles a party appears in |
+//! | `W` party a `\0` party b | [`ReviewItem`]: an uncertain identity pair |
+//! | `X` subject key | the subject's [`Conflict`]s |
+//! | `Y` VIN | HQ's [`VehicleDecisions`] |
+//! | `H` decision number (u64 BE) | a logged [`DecisionEntry`] |
 //!
 //! No sled type leaves this module.
 
@@ -21,6 +31,10 @@ use serde::Serialize;
 
 use super::{Change, HubStore, StoreError};
 use crate::domain::{DealerState, Outcome, StoredRecord, Verdict};
+use crate::merge::{
+    Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
+    VehicleView,
+};
 use crate::rules::history::{GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
@@ -33,6 +47,16 @@ const MEMBER: u8 = b'g';
 const PARTY: u8 = b'p';
 const UPDATE: u8 = b'u';
 const TALLY: u8 = b't';
+const MERGE_PARTY: u8 = b'P';
+const BLOCK: u8 = b'B';
+const LINK: u8 = b'L';
+const CUSTOMER: u8 = b'C';
+const VEHICLE: u8 = b'V';
+const PARTY_VIN: u8 = b'Z';
+const REVIEW: u8 = b'W';
+const CONFLICT: u8 = b'X';
+const VEHICLE_DECISION: u8 = b'Y';
+const DECISION: u8 = b'H';
 
 /// How long opening waits for a lock held by a store that is still closing.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -120,6 +144,44 @@ fn party_key(dealer_id: &str, customer_ref: &str) -> Vec<u8> {
     key
 }
 
+/// `prefix` then the party's dealer and ref, `\0`-separated.
+fn party_prefixed(prefix: u8, party: &PartyKey) -> Vec<u8> {
+    let mut key = prefixed(prefix, &party.0);
+    key.push(0);
+    key.extend_from_slice(party.1.as_bytes());
+    key
+}
+
+fn block_prefix(block: &str) -> Vec<u8> {
+    let mut key = prefixed(BLOCK, block);
+    key.push(0);
+    key
+}
+
+fn block_key(block: &str, party: &PartyKey) -> Vec<u8> {
+    let mut key = block_prefix(block);
+    key.extend_from_slice(party.0.as_bytes());
+    key.push(0);
+    key.extend_from_slice(party.1.as_bytes());
+    key
+}
+
+fn party_vin_key(party: &PartyKey, vin: &str) -> Vec<u8> {
+    let mut key = party_prefixed(PARTY_VIN, party);
+    key.push(0);
+    key.extend_from_slice(vin.as_bytes());
+    key
+}
+
+fn review_key(pair: &(PartyKey, PartyKey)) -> Vec<u8> {
+    let mut key = party_prefixed(REVIEW, &pair.0);
+    key.push(0);
+    key.extend_from_slice(pair.1 .0.as_bytes());
+    key.push(0);
+    key.extend_from_slice(pair.1 .1.as_bytes());
+    key
+}
+
 /// Days as sortable bytes (offset so that negative days sort first).
 fn tally_key(dealer_id: &str, day: i64) -> Vec<u8> {
     dealer_seq_key(TALLY, dealer_id, (day as u64) ^ (1 << 63))
@@ -144,6 +206,24 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 }
 
 impl SledStore {
+    /// Up to `limit` entries of the `prefix` key space from `start` on, decoded by `read`.
+    fn scan_from<T>(
+        &self,
+        prefix: u8,
+        start: Vec<u8>,
+        limit: usize,
+        read: impl Fn(&[u8], &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .range(start..vec![prefix + 1])
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                read(&k, &v)
+            })
+            .collect()
+    }
+
     /// The value under `key`, decoded.
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.tree.get(key).map_err(engine)? {
@@ -305,8 +385,180 @@ impl HubStore for SledStore {
         Ok(out)
     }
 
+    fn merge_party(&self, party: &PartyKey) -> Result<Option<Party>, StoreError> {
+        self.get(&party_prefixed(MERGE_PARTY, party))
+    }
+
+    fn merge_parties(
+        &self,
+        after: Option<&PartyKey>,
+        limit: usize,
+    ) -> Result<Vec<(PartyKey, Party)>, StoreError> {
+        let start = match after {
+            Some(p) => {
+                let mut k = party_prefixed(MERGE_PARTY, p);
+                k.push(0xff);
+                k
+            }
+            None => vec![MERGE_PARTY],
+        };
+        self.scan_from(MERGE_PARTY, start, limit, |k, v| {
+            let text = String::from_utf8_lossy(&k[1..]).into_owned();
+            let (dealer, customer_ref) = text.split_once('\0').unwrap_or((&text, ""));
+            Ok(((dealer.to_owned(), customer_ref.to_owned()), decode(k, v)?))
+        })
+    }
+
+    fn block(&self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
+        self.tree
+            .scan_prefix(block_prefix(block))
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn link(&self, party: &PartyKey) -> Result<Option<String>, StoreError> {
+        self.get(&party_prefixed(LINK, party))
+    }
+
+    fn customer(&self, customer_id: &str) -> Result<Option<GoldenCustomer>, StoreError> {
+        self.get(&prefixed(CUSTOMER, customer_id))
+    }
+
+    fn customers(&self, after: &str, limit: usize) -> Result<Vec<GoldenCustomer>, StoreError> {
+        let mut start = prefixed(CUSTOMER, after);
+        start.push(0);
+        self.scan_from(CUSTOMER, start, limit, decode)
+    }
+
+    fn vehicle(&self, vin: &str) -> Result<Option<VehicleView>, StoreError> {
+        self.get(&prefixed(VEHICLE, vin))
+    }
+
+    fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError> {
+        let mut start = prefixed(VEHICLE, after);
+        start.push(0);
+        self.scan_from(VEHICLE, start, limit, decode)
+    }
+
+    fn party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError> {
+        let mut prefix = party_prefixed(PARTY_VIN, party);
+        prefix.push(0);
+        self.tree
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn reviews(
+        &self,
+        after: Option<&(PartyKey, PartyKey)>,
+        limit: usize,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let start = match after {
+            Some(pair) => {
+                let mut k = review_key(pair);
+                k.push(0);
+                k
+            }
+            None => vec![REVIEW],
+        };
+        self.scan_from(REVIEW, start, limit, decode)
+    }
+
+    fn conflicts(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<Conflict>)>, StoreError> {
+        let mut start = prefixed(CONFLICT, after);
+        start.push(0);
+        self.scan_from(CONFLICT, start, limit, |k, v| {
+            Ok((String::from_utf8_lossy(&k[1..]).into_owned(), decode(k, v)?))
+        })
+    }
+
+    fn vehicle_decisions(&self, vin: &str) -> Result<Option<VehicleDecisions>, StoreError> {
+        self.get(&prefixed(VEHICLE_DECISION, vin))
+    }
+
+    fn decisions(&self, after: u64, limit: usize) -> Result<Vec<DecisionEntry>, StoreError> {
+        let mut start = vec![DECISION];
+        start.extend_from_slice(&after.saturating_add(1).to_be_bytes());
+        self.scan_from(DECISION, start, limit, decode)
+    }
+
+    fn last_decision(&self) -> Result<u64, StoreError> {
+        match self.tree.scan_prefix([DECISION]).next_back() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                let entry: DecisionEntry = decode(&k, &v)?;
+                Ok(entry.no)
+            }
+            None => Ok(0),
+        }
+    }
+
     fn apply(&self, change: &Change) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let merge = &change.merge;
+        for (party, state) in &merge.parties {
+            batch.insert(party_prefixed(MERGE_PARTY, party), encode(state)?);
+        }
+        for (block, party, present) in &merge.blocks {
+            if *present {
+                batch.insert(block_key(block, party), encode(party)?);
+            } else {
+                batch.remove(block_key(block, party));
+            }
+        }
+        for (party, customer) in &merge.links {
+            match customer {
+                Some(id) => batch.insert(party_prefixed(LINK, party), encode(id)?),
+                None => batch.remove(party_prefixed(LINK, party)),
+            }
+        }
+        for (id, customer) in &merge.customers {
+            match customer {
+                Some(c) => batch.insert(prefixed(CUSTOMER, id), encode(c)?),
+                None => batch.remove(prefixed(CUSTOMER, id)),
+            }
+        }
+        for (vin, vehicle) in &merge.vehicles {
+            match vehicle {
+                Some(v) => batch.insert(prefixed(VEHICLE, vin), encode(v)?),
+                None => batch.remove(prefixed(VEHICLE, vin)),
+            }
+        }
+        for (party, vin) in &merge.party_vins {
+            batch.insert(party_vin_key(party, vin), encode(vin)?);
+        }
+        for (pair, item) in &merge.reviews {
+            match item {
+                Some(item) => batch.insert(review_key(pair), encode(item)?),
+                None => batch.remove(review_key(pair)),
+            }
+        }
+        for (subject, conflicts) in &merge.conflicts {
+            if conflicts.is_empty() {
+                batch.remove(prefixed(CONFLICT, subject));
+            } else {
+                batch.insert(prefixed(CONFLICT, subject), encode(conflicts)?);
+            }
+        }
+        for (vin, decisions) in &merge.vehicle_decisions {
+            batch.insert(prefixed(VEHICLE_DECISION, vin), encode(decisions)?);
+        }
+        for entry in &merge.decisions {
+            let mut key = vec![DECISION];
+            key.extend_from_slice(&entry.no.to_be_bytes());
+            batch.insert(key, encode(entry)?);
+        }
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
             batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);

@@ -1,0 +1,669 @@
+//! The merge, incrementally: given the customer records and vehicles a batch (or an HQ
+//! decision) touched, recompute exactly the parties, customers, review pairs and vehicles that
+//! can have changed, reading the rest from the store through index lookups.
+//!
+//! A touched party's view is rebuilt from its records; its customer is recomputed as the
+//! connected component of "same customer" links ([`identity::relate`]) reached through the
+//! block index, starting from the party and from every party of its old customer (so a split
+//! is seen as well as a merge). Vehicles are recomputed when one of their records changed or a
+//! party in their history moved to another customer. The result is one [`MergeChange`] plus the
+//! H01 findings to set on records, applied by the caller in the same atomic change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use hamgam_proto::text::normalize;
+use hamgam_proto::values::{CompanyId, Mobile, NationalId, PostalCode};
+
+use super::golden::{self, Disagreement};
+use super::identity::{self, Match, ReviewItem};
+use super::vehicle::{self, VehicleEvent, VehicleFact};
+use super::{
+    content_in_force, field_spoiled, trust_of, Confirmed, Conflict, DecisionEntry, HqDecision,
+    MergeChange, Party, PartyKey, PartyView, Provenance, Stamp, Subject, VehicleDecisions,
+};
+use crate::content::Content;
+use crate::domain::{Finding, StoredRecord};
+use crate::rules::history::At;
+use crate::rules::{finding, RuleConfig};
+use crate::store::{HubStore, StoreError};
+
+/// Records as the caller sees them now (its batch's changes over the store).
+pub trait RecordSource {
+    fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError>;
+    /// Every record in the VIN's history group (deliveries, repair orders, odometer
+    /// replacements, status changes).
+    fn vin_members(&mut self, vin: &str) -> Result<Vec<At>, StoreError>;
+}
+
+/// The merge of one batch or decision.
+pub struct Resolver<'a, S: HubStore> {
+    store: &'a S,
+    config: &'a RuleConfig,
+    parties: BTreeMap<PartyKey, Party>,
+    /// Parties whose stored state is replaced.
+    dirty: BTreeSet<PartyKey>,
+    /// Block index changes over the store.
+    blocks: BTreeMap<String, BTreeMap<PartyKey, bool>>,
+    links: BTreeMap<PartyKey, Option<String>>,
+    touched: BTreeSet<PartyKey>,
+    /// Parties whose customer must be recomputed although their view did not change.
+    reseed: BTreeSet<PartyKey>,
+    vins: BTreeSet<String>,
+    vehicle_decisions: BTreeMap<String, VehicleDecisions>,
+    /// Customer records whose ref changed: `(seq, from, to)`.
+    moves: Vec<(PartyKey, PartyKey, u64)>,
+    change: MergeChange,
+    /// H01 findings wanted on records (an empty list clears them).
+    findings: BTreeMap<At, Vec<Finding>>,
+}
+
+/// What the merge asks of the caller's atomic change.
+pub struct Resolved {
+    pub change: MergeChange,
+    /// The `Customer`-scope findings each record must now carry (empty: none).
+    pub findings: BTreeMap<At, Vec<Finding>>,
+}
+
+impl<'a, S: HubStore> Resolver<'a, S> {
+    pub fn new(store: &'a S, config: &'a RuleConfig) -> Self {
+        Resolver {
+            store,
+            config,
+            parties: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            blocks: BTreeMap::new(),
+            links: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            reseed: BTreeSet::new(),
+            vins: BTreeSet::new(),
+            vehicle_decisions: BTreeMap::new(),
+            moves: Vec::new(),
+            change: MergeChange::default(),
+            findings: BTreeMap::new(),
+        }
+    }
+
+    /// A customer record (new, corrected, or with a changed verdict) of `dealer` at `seq`:
+    /// `before` is the ref its content in force had, `after` the ref it has now.
+    pub fn customer_record(
+        &mut self,
+        dealer: &str,
+        seq: u64,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) {
+        let key = |r: &str| (dealer.to_owned(), r.to_owned());
+        if before != after {
+            if let Some(b) = before {
+                self.moves
+                    .push((key(b), (String::new(), String::new()), seq));
+                self.touched.insert(key(b));
+            }
+            if let Some(a) = after {
+                self.moves
+                    .push(((String::new(), String::new()), key(a), seq));
+            }
+        }
+        if let Some(a) = after {
+            self.touched.insert(key(a));
+        }
+    }
+
+    /// A record about `vin` changed.
+    pub fn vehicle_record(&mut self, vin: &str) {
+        self.vins.insert(vin.to_owned());
+    }
+
+    /// Takes an HQ decision into account (the caller logs it in the same change).
+    pub fn decide(&mut self, entry: &DecisionEntry) -> Result<(), StoreError> {
+        let confirmed = Confirmed {
+            value: String::new(),
+            decision: entry.no,
+            at_ms: entry.at_ms,
+        };
+        match &entry.decision {
+            HqDecision::Confirm {
+                subject: Subject::Vehicle(vin),
+                value,
+                ..
+            } => {
+                let mut d = self.vehicle_decisions_of(vin)?;
+                d.seller = Some(Confirmed {
+                    value: value.clone(),
+                    ..confirmed
+                });
+                self.vehicle_decisions.insert(vin.clone(), d);
+                self.vins.insert(vin.clone());
+            }
+            HqDecision::Confirm {
+                field,
+                value,
+                parties,
+                ..
+            } => {
+                for p in parties {
+                    let party = self.party_mut(p)?;
+                    party.decisions.confirmed.insert(
+                        field.clone(),
+                        Confirmed {
+                            value: value.clone(),
+                            ..confirmed.clone()
+                        },
+                    );
+                    self.dirty.insert(p.clone());
+                    self.reseed.insert(p.clone());
+                }
+            }
+            HqDecision::Link { a, b } | HqDecision::KeepApart { a, b } => {
+                let link = matches!(entry.decision, HqDecision::Link { .. });
+                for (x, y) in [(a, b), (b, a)] {
+                    let party = self.party_mut(x)?;
+                    if link {
+                        party.decisions.apart.remove(y);
+                        party.decisions.linked.insert(y.clone());
+                    } else {
+                        party.decisions.linked.remove(y);
+                        party.decisions.apart.insert(y.clone());
+                    }
+                    self.dirty.insert(x.clone());
+                    self.reseed.insert(x.clone());
+                }
+            }
+            HqDecision::Detach { party } | HqDecision::Reattach { party } => {
+                let detach = matches!(entry.decision, HqDecision::Detach { .. });
+                self.party_mut(party)?.decisions.detached = detach;
+                self.dirty.insert(party.clone());
+                self.reseed.insert(party.clone());
+            }
+        }
+        self.change.decisions.push(entry.clone());
+        Ok(())
+    }
+
+    fn vehicle_decisions_of(&mut self, vin: &str) -> Result<VehicleDecisions, StoreError> {
+        if let Some(d) = self.vehicle_decisions.get(vin) {
+            return Ok(d.clone());
+        }
+        Ok(self.store.vehicle_decisions(vin)?.unwrap_or_default())
+    }
+
+    fn party_mut(&mut self, key: &PartyKey) -> Result<&mut Party, StoreError> {
+        if !self.parties.contains_key(key) {
+            let party = self.store.merge_party(key)?.unwrap_or_default();
+            self.parties.insert(key.clone(), party);
+        }
+        self.parties
+            .get_mut(key)
+            .ok_or_else(|| StoreError::Engine("party lost while merging".into()))
+    }
+
+    fn party(&mut self, key: &PartyKey) -> Result<&Party, StoreError> {
+        Ok(&*self.party_mut(key)?)
+    }
+
+    fn link_of(&mut self, key: &PartyKey) -> Result<Option<String>, StoreError> {
+        match self.links.get(key) {
+            Some(link) => Ok(link.clone()),
+            None => self.store.link(key),
+        }
+    }
+
+    fn block_members(&self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
+        let mut members: BTreeSet<PartyKey> = self.store.block(block)?.into_iter().collect();
+        if let Some(overlay) = self.blocks.get(block) {
+            for (p, present) in overlay {
+                if *present {
+                    members.insert(p.clone());
+                } else {
+                    members.remove(p);
+                }
+            }
+        }
+        Ok(members.into_iter().collect())
+    }
+
+    /// Runs the merge over everything touched; `source` gives records as they are now.
+    pub fn run(mut self, source: &mut dyn RecordSource) -> Result<Resolved, StoreError> {
+        // 1. Party sources and views.
+        for (from, to, seq) in std::mem::take(&mut self.moves) {
+            if !from.0.is_empty() {
+                self.party_mut(&from)?.sources.remove(&seq);
+            }
+            if !to.0.is_empty() {
+                self.party_mut(&to)?.sources.insert(seq);
+            }
+        }
+        let touched: Vec<PartyKey> = self.touched.iter().cloned().collect();
+        for key in &touched {
+            let sources: Vec<u64> = self.party(key)?.sources.iter().copied().collect();
+            let mut view = None;
+            let mut records = Vec::new();
+            for seq in sources.iter().rev() {
+                let at = (key.0.clone(), *seq);
+                if let Some(record) = source.record(&at)? {
+                    if view.is_none() {
+                        view = view_of(&record, &key.1);
+                    }
+                    records.push(record);
+                }
+            }
+            let old = self.party(key)?.view.clone();
+            let old_blocks: BTreeSet<String> = old
+                .as_ref()
+                .map(identity::blocks)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let new_blocks: BTreeSet<String> = view
+                .as_ref()
+                .map(identity::blocks)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for b in old_blocks.difference(&new_blocks) {
+                self.blocks
+                    .entry(b.clone())
+                    .or_default()
+                    .insert(key.clone(), false);
+            }
+            for b in new_blocks.difference(&old_blocks) {
+                self.blocks
+                    .entry(b.clone())
+                    .or_default()
+                    .insert(key.clone(), true);
+            }
+            // Review pairs through an old mobile must be re-checked (or dropped).
+            if let Some(old) = &old {
+                for b in old_blocks.iter().filter(|b| b.starts_with("m:")) {
+                    for q in self.store.block(b)? {
+                        if q != *key {
+                            self.change.reviews.push((pair(key, &q), None));
+                        }
+                    }
+                }
+                let _ = old;
+            }
+            let view_seq = view.as_ref().map(|v| v.seq);
+            // HQ corrections only ever sit on the view's record; clear older ones.
+            for record in &records {
+                if Some(record.seq) != view_seq && has_customer_findings(record) {
+                    self.findings
+                        .insert((key.0.clone(), record.seq), Vec::new());
+                }
+            }
+            self.party_mut(key)?.view = view;
+            self.dirty.insert(key.clone());
+        }
+
+        // 2. Customers: recompute the components reached from every touched party and from
+        // every party of the customers they were in.
+        let mut seeds: BTreeSet<PartyKey> = self.touched.clone();
+        seeds.extend(self.reseed.iter().cloned());
+        for key in seeds.clone() {
+            if let Some(old) = self.link_of(&key)? {
+                if let Some(customer) = self.store.customer(&old)? {
+                    seeds.extend(customer.parties);
+                }
+            }
+        }
+        let mut visited: BTreeSet<PartyKey> = BTreeSet::new();
+        let mut components: Vec<Vec<PartyKey>> = Vec::new();
+        for seed in &seeds {
+            if visited.contains(seed) {
+                continue;
+            }
+            visited.insert(seed.clone());
+            if self.party(seed)?.view.is_none() {
+                continue;
+            }
+            let mut component = vec![seed.clone()];
+            let mut queue = VecDeque::from([seed.clone()]);
+            while let Some(p) = queue.pop_front() {
+                for q in self.neighbours(&p)? {
+                    if visited.insert(q.clone()) {
+                        component.push(q.clone());
+                        queue.push_back(q);
+                    }
+                }
+            }
+            components.push(component);
+        }
+        let mut old_customers: BTreeSet<String> = BTreeSet::new();
+        let mut relinked: BTreeSet<PartyKey> = BTreeSet::new();
+        for p in &visited {
+            if let Some(old) = self.link_of(p)? {
+                old_customers.insert(old);
+            }
+        }
+        let mut new_customers: BTreeSet<String> = BTreeSet::new();
+        for p in &visited {
+            if self.party(p)?.view.is_none() && self.link_of(p)?.is_some() {
+                self.links.insert(p.clone(), None);
+                relinked.insert(p.clone());
+            }
+        }
+        for component in components {
+            let id = identity::customer_id(&component)
+                .ok_or_else(|| StoreError::Engine("empty customer".into()))?;
+            let mut members = Vec::with_capacity(component.len());
+            for p in &component {
+                let party = self.party(p)?.clone();
+                members.push((p.clone(), party));
+            }
+            let list: Vec<(PartyKey, &PartyView, &super::PartyDecisions)> = members
+                .iter()
+                .filter_map(|(k, p)| p.view.as_ref().map(|v| (k.clone(), v, &p.decisions)))
+                .collect();
+            let (golden, disagreements) = golden::golden(&id, &list);
+            self.customer_findings(&list, &disagreements);
+            for p in &component {
+                if self.link_of(p)?.as_deref() != Some(id.as_str()) {
+                    self.links.insert(p.clone(), Some(id.clone()));
+                    relinked.insert(p.clone());
+                }
+            }
+            self.change.conflicts.push((
+                Subject::Customer(id.clone()).key(),
+                golden.conflicts.clone(),
+            ));
+            self.change.customers.push((id.clone(), Some(golden)));
+            new_customers.insert(id);
+        }
+        for old in old_customers.difference(&new_customers) {
+            self.change.customers.push((old.clone(), None));
+            self.change
+                .conflicts
+                .push((Subject::Customer(old.clone()).key(), Vec::new()));
+        }
+
+        // 3. Review pairs of every visited party.
+        for p in &visited {
+            let Some(view) = self.party(p)?.view.clone() else {
+                continue;
+            };
+            let Some(mobile) = &view.mobile else {
+                continue;
+            };
+            let decisions = self.party(p)?.decisions.clone();
+            for q in self.block_members(&format!("m:{mobile}"))? {
+                if q == *p {
+                    continue;
+                }
+                let other = self.party(&q)?.clone();
+                let Some(other_view) = &other.view else {
+                    self.change.reviews.push((pair(p, &q), None));
+                    continue;
+                };
+                let relation = identity::relate(
+                    (p, &view, &decisions),
+                    (&q, other_view, &other.decisions),
+                    self.config,
+                );
+                let apart = self.link_of(p)? != self.link_of(&q)?;
+                let item = match relation {
+                    Match::Uncertain(similarity) if apart => {
+                        let (a, b) = pair(p, &q);
+                        Some(ReviewItem {
+                            a,
+                            b,
+                            similarity: (similarity * 1000.0).round() / 1000.0,
+                            reason: "shared mobile, similar names".into(),
+                        })
+                    }
+                    _ => None,
+                };
+                self.change.reviews.push((pair(p, &q), item));
+            }
+        }
+
+        // 4. Vehicles of changed records, and of parties that moved to another customer.
+        for p in &relinked {
+            self.vins.extend(self.store.party_vins(p)?);
+        }
+        for vin in std::mem::take(&mut self.vins) {
+            self.vehicle(source, &vin)?;
+        }
+
+        // 5. Everything into the change.
+        for key in &self.dirty {
+            if let Some(party) = self.parties.get(key) {
+                self.change.parties.push((key.clone(), party.clone()));
+            }
+        }
+        for (block, members) in &self.blocks {
+            for (p, present) in members {
+                self.change
+                    .blocks
+                    .push((block.clone(), p.clone(), *present));
+            }
+        }
+        self.change.links = self.links.into_iter().collect();
+        self.change.vehicle_decisions = self.vehicle_decisions.into_iter().collect();
+        // Later entries of one review pair win; keep one per pair.
+        let mut reviews: BTreeMap<(PartyKey, PartyKey), Option<ReviewItem>> = BTreeMap::new();
+        for (k, v) in self.change.reviews.drain(..) {
+            match (reviews.get(&k), &v) {
+                (Some(Some(_)), None) => {}
+                _ => {
+                    reviews.insert(k, v);
+                }
+            }
+        }
+        self.change.reviews = reviews.into_iter().collect();
+        Ok(Resolved {
+            change: self.change,
+            findings: self.findings,
+        })
+    }
+
+    /// The parties `p` is the same customer as, found through its blocks and HQ's links.
+    fn neighbours(&mut self, p: &PartyKey) -> Result<Vec<PartyKey>, StoreError> {
+        let party = self.party(p)?.clone();
+        let Some(view) = &party.view else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: BTreeSet<PartyKey> = party.decisions.linked.clone();
+        for block in identity::blocks(view) {
+            candidates.extend(self.block_members(&block)?);
+        }
+        candidates.remove(p);
+        let mut out = Vec::new();
+        for q in candidates {
+            let other = self.party(&q)?.clone();
+            let Some(other_view) = &other.view else {
+                continue;
+            };
+            let relation = identity::relate(
+                (p, view, &party.decisions),
+                (&q, other_view, &other.decisions),
+                self.config,
+            );
+            if relation == Match::Same {
+                out.push(q);
+            }
+        }
+        Ok(out)
+    }
+
+    /// H01 on the records that disagree with what HQ confirmed; none on the others.
+    fn customer_findings(
+        &mut self,
+        members: &[(PartyKey, &PartyView, &super::PartyDecisions)],
+        disagreements: &[Disagreement],
+    ) {
+        for (key, view, _) in members {
+            let mut wanted: Vec<Finding> = disagreements
+                .iter()
+                .filter(|d| d.party == *key)
+                .map(|d| {
+                    let field = format!("customer.{}", d.field);
+                    finding(
+                        "H01",
+                        &field,
+                        format!("HQ confirmed this customer's {} as \"{}\"; this record says \"{}\": correct the record", d.field, d.confirmed, d.stated),
+                        format!("ستاد {} این مشتری را «{}» تأیید کرده است؛ این رکورد «{}» می‌گوید: رکورد را اصلاح کنید", d.field, d.confirmed, d.stated),
+                    )
+                })
+                .collect();
+            wanted.sort_by(|a, b| a.field.cmp(&b.field));
+            self.findings.insert((key.0.clone(), view.seq), wanted);
+        }
+    }
+
+    fn vehicle(&mut self, source: &mut dyn RecordSource, vin: &str) -> Result<(), StoreError> {
+        let mut facts = Vec::new();
+        for at in source.vin_members(vin)? {
+            let Some(record) = source.record(&at)? else {
+                continue;
+            };
+            let Some(trust) = trust_of(&record) else {
+                continue;
+            };
+            let (event_ms, event) = match content_in_force(&record) {
+                Some(Content::Delivery(d)) => (
+                    d.delivery_date_ms.unwrap_or_default(),
+                    VehicleEvent::Delivery {
+                        category: d.category,
+                        parties: d.parties,
+                    },
+                ),
+                Some(Content::RepairOrder(ro)) => (
+                    ro.opened_at_ms,
+                    VehicleEvent::RepairOrder {
+                        owner_ref: ro.owner_ref,
+                        driver_ref: ro.driver_ref,
+                    },
+                ),
+                Some(Content::VehicleStatus(s)) => (
+                    s.effective_on_ms.unwrap_or_default(),
+                    VehicleEvent::Status {
+                        condition: s.condition,
+                    },
+                ),
+                _ => continue,
+            };
+            facts.push(VehicleFact {
+                event_ms,
+                event,
+                source: Provenance {
+                    dealer_id: at.0.clone(),
+                    record_id: record.record_id.clone(),
+                    seq: at.1,
+                    stamp: Stamp::of(&record),
+                    trust,
+                },
+            });
+            // H01 for a delivery is decided below; clear it by default.
+            if matches!(
+                facts.last().map(|f| &f.event),
+                Some(VehicleEvent::Delivery { .. })
+            ) && has_customer_findings(&record)
+            {
+                self.findings.insert(at.clone(), Vec::new());
+            }
+        }
+        let decisions = self.vehicle_decisions_of(vin)?;
+        let mut resolved: BTreeMap<PartyKey, Option<String>> = BTreeMap::new();
+        for f in &facts {
+            let refs: Vec<String> = match &f.event {
+                VehicleEvent::Delivery { parties, .. } => {
+                    parties.iter().map(|(_, r)| r.clone()).collect()
+                }
+                VehicleEvent::RepairOrder {
+                    owner_ref,
+                    driver_ref,
+                } => vec![owner_ref.clone(), driver_ref.clone()],
+                VehicleEvent::Status { .. } => Vec::new(),
+            };
+            for r in refs.into_iter().filter(|r| !r.is_empty()) {
+                let key = (f.source.dealer_id.clone(), r);
+                if let std::collections::btree_map::Entry::Vacant(slot) = resolved.entry(key) {
+                    let id = self.link_of(slot.key())?;
+                    slot.insert(id);
+                }
+            }
+        }
+        let customer = |p: &PartyKey| resolved.get(p).cloned().flatten();
+        let (view, losing) = vehicle::project(vin, &facts, &customer, &decisions);
+        for (dealer, seq, seller) in losing {
+            self.findings.insert(
+                (dealer, seq),
+                vec![finding(
+                    "H01",
+                    "retail_delivery.vin",
+                    format!("HQ confirmed that VIN {vin} was sold by dealer {seller}; this delivery cannot stand: correct or withdraw it"),
+                    format!("ستاد تأیید کرده است که خودروی {vin} را نمایندگی {seller} فروخته است؛ این تحویل معتبر نیست: آن را اصلاح یا حذف کنید"),
+                )],
+            );
+        }
+        for key in resolved.keys() {
+            self.change.party_vins.push((key.clone(), vin.to_owned()));
+        }
+        let conflicts: Vec<Conflict> = view.conflicts.clone();
+        self.change
+            .conflicts
+            .push((Subject::Vehicle(vin.to_owned()).key(), conflicts));
+        let keep = !facts.is_empty();
+        self.change
+            .vehicles
+            .push((vin.to_owned(), keep.then_some(view)));
+        Ok(())
+    }
+}
+
+fn pair(a: &PartyKey, b: &PartyKey) -> (PartyKey, PartyKey) {
+    if a < b {
+        (a.clone(), b.clone())
+    } else {
+        (b.clone(), a.clone())
+    }
+}
+
+fn has_customer_findings(record: &StoredRecord) -> bool {
+    record
+        .group_findings
+        .get(&crate::rules::Scope::Customer)
+        .is_some_and(|f| !f.is_empty())
+}
+
+/// The view of a customer record under `customer_ref`, if it is usable and still has that ref.
+pub fn view_of(record: &StoredRecord, customer_ref: &str) -> Option<PartyView> {
+    let trust = trust_of(record)?;
+    let Some(Content::Customer(c)) = content_in_force(record) else {
+        return None;
+    };
+    if c.customer_ref != customer_ref {
+        return None;
+    }
+    let national_id = (!c.organization && !field_spoiled(record, ".national_id"))
+        .then(|| NationalId::parse(&c.national_id).ok())
+        .flatten()
+        .map(|n| n.as_str().to_owned());
+    let company_id = CompanyId::parse(&c.company_id)
+        .ok()
+        .map(|n| n.as_str().to_owned());
+    let mobile = (!field_spoiled(record, ".mobile"))
+        .then(|| Mobile::parse(&c.mobile).ok())
+        .flatten()
+        .map(|m| m.e164().to_owned());
+    let postal_code = c
+        .postal_code
+        .as_deref()
+        .filter(|_| !field_spoiled(record, ".postal_code"))
+        .and_then(|p| PostalCode::parse(p).ok())
+        .map(|p| p.as_str().to_owned());
+    Some(PartyView {
+        seq: record.seq,
+        record_id: record.record_id.clone(),
+        organization: c.organization,
+        national_id,
+        company_id,
+        given_name: normalize(&c.given_name),
+        family_name: normalize(&c.family_name),
+        organization_name: normalize(&c.organization_name),
+        mobile,
+        postal_code,
+        trust,
+        stamp: Stamp::of(record),
+    })
+}
