@@ -20,11 +20,14 @@ use tokio::sync::watch;
 use crate::domain::DealerState;
 use crate::durability::Durability;
 use crate::judge::{self, Rulebook};
+use crate::merge::digest::StateDigest;
+use crate::merge::{golden, DecisionEntry, HqDecision, PartyKey, Subject};
 use crate::rules::registry::DealerRegistry;
 use crate::rules::score::{self, day_of, ReliabilityScore};
 use crate::rules::RuleConfig;
 use crate::store::{HubStore, StoreError};
 use crate::wire;
+use hamgam_proto::values::{CompanyId, NationalId};
 
 /// The reliability trend compares the score with the one this many days ago.
 pub const TREND_DAYS: i64 = 30;
@@ -219,6 +222,175 @@ impl<S: HubStore> Hub<S> {
             }),
         })
     }
+}
+
+/// Why HQ's decision cannot be taken: what is wrong, in words the reviewer can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("no customer {0}")]
+    UnknownCustomer(String),
+    #[error("no vehicle {0} at the hub")]
+    UnknownVehicle(String),
+    #[error("no usable customer record {} of dealer {}", .0.1, .0.0)]
+    UnknownParty(PartyKey),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an HQ decision did.
+#[derive(Debug, Clone)]
+pub struct DecisionTaken {
+    /// The decision's number in the hub's decision log.
+    pub no: u64,
+    /// Dealer records whose verdict changed (each sent down to its dealer).
+    pub verdicts_changed: usize,
+}
+
+impl<S: HubStore> Hub<S> {
+    /// Takes an HQ decision: checks it against the state, logs it, re-resolves what it
+    /// concerns and sends the verdicts it changes to the dealers, all in one atomic change.
+    /// `Confirm` on a customer applies to the dealer records linked to it now.
+    pub async fn decide(
+        &self,
+        mut decision: HqDecision,
+        by: &str,
+        comment: &str,
+    ) -> Result<DecisionTaken, DecisionError> {
+        let _judging = self.judging.lock().await;
+        let store = self.store()?;
+        check_decision(&*store, &mut decision)?;
+        let entry = DecisionEntry {
+            no: store.last_decision()? + 1,
+            decision,
+            by: by.to_owned(),
+            comment: comment.to_owned(),
+            at_ms: hamgam_gateway::sync::now_ms(),
+        };
+        let config = Arc::clone(&self.config);
+        let registry = Arc::clone(&self.registry);
+        let judging = store.clone();
+        let no = entry.no;
+        let judged = tokio::task::spawn_blocking(move || {
+            let rules = Rulebook {
+                config: &config,
+                registry: &registry,
+            };
+            let judged = judge::judge_decision(&*judging, &rules, &entry, entry.at_ms)?;
+            judging.apply(&judged.change)?;
+            Ok::<_, StoreError>(judged)
+        })
+        .await
+        .map_err(|e| StoreError::Engine(format!("decision task failed: {e}")))??;
+        self.durability.request().await?;
+        for (dealer, cursor) in &judged.feeds {
+            self.feed(dealer).send_if_modified(|c| {
+                let newer = *cursor > *c;
+                if newer {
+                    *c = *cursor;
+                }
+                newer
+            });
+        }
+        tracing::info!(
+            decision = no,
+            by,
+            verdicts_changed = judged.change.verdict_updates.len(),
+            "HQ decision taken"
+        );
+        Ok(DecisionTaken {
+            no,
+            verdicts_changed: judged.change.verdict_updates.len(),
+        })
+    }
+
+    /// The digest of the hub's whole state (see [`crate::merge::digest`]).
+    pub fn digest(&self) -> Result<StateDigest, StoreError> {
+        crate::merge::digest::digest(&*self.store()?)
+    }
+}
+
+/// Refuses a decision about things the hub does not hold, and fills in the parties a
+/// customer `Confirm` applies to.
+fn check_decision<S: HubStore>(store: &S, decision: &mut HqDecision) -> Result<(), DecisionError> {
+    let usable = |p: &PartyKey| -> Result<(), DecisionError> {
+        match store.merge_party(p)? {
+            Some(party) if party.view.is_some() => Ok(()),
+            _ => Err(DecisionError::UnknownParty(p.clone())),
+        }
+    };
+    match decision {
+        HqDecision::Confirm {
+            subject: Subject::Customer(id),
+            field,
+            value,
+            parties,
+        } => {
+            let customer = store
+                .customer(id)?
+                .ok_or_else(|| DecisionError::UnknownCustomer(id.clone()))?;
+            if !golden::MATERIAL.contains(&field.as_str()) {
+                return Err(DecisionError::Invalid(format!(
+                    "field must be one of {}, not {field:?}",
+                    golden::MATERIAL.join(", ")
+                )));
+            }
+            *value = match field.as_str() {
+                "national_id" => NationalId::parse(value)
+                    .map(|n| n.as_str().to_owned())
+                    .map_err(|e| DecisionError::Invalid(format!("value: {e}")))?,
+                "company_id" => CompanyId::parse(value)
+                    .map(|n| n.as_str().to_owned())
+                    .map_err(|e| DecisionError::Invalid(format!("value: {e}")))?,
+                _ => {
+                    let name = hamgam_proto::text::normalize(value);
+                    if name.is_empty() {
+                        return Err(DecisionError::Invalid(
+                            "value: a name cannot be empty".into(),
+                        ));
+                    }
+                    name
+                }
+            };
+            *parties = customer.parties;
+        }
+        HqDecision::Confirm {
+            subject: Subject::Vehicle(vin),
+            field,
+            value,
+            ..
+        } => {
+            let vehicle = store
+                .vehicle(vin)?
+                .ok_or_else(|| DecisionError::UnknownVehicle(vin.clone()))?;
+            if field != "sold_by" {
+                return Err(DecisionError::Invalid(format!(
+                    "a vehicle's confirmable field is sold_by, not {field:?}"
+                )));
+            }
+            let sellers: Vec<&str> = vehicle
+                .conflicts
+                .iter()
+                .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
+                .collect();
+            if !sellers.contains(&value.as_str()) {
+                return Err(DecisionError::Invalid(format!(
+                    "value: dealer {value:?} did not report selling {vin}; the dealers that did: {}",
+                    sellers.join(", ")
+                )));
+            }
+        }
+        HqDecision::Link { a, b } | HqDecision::KeepApart { a, b } => {
+            if a == b {
+                return Err(DecisionError::Invalid("a and b are the same record".into()));
+            }
+            usable(a)?;
+            usable(b)?;
+        }
+        HqDecision::Detach { party } | HqDecision::Reattach { party } => usable(party)?,
+    }
+    Ok(())
 }
 
 fn storage(e: StoreError) -> IngestError {

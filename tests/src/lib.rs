@@ -7,6 +7,7 @@
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
 pub mod bench;
+pub mod history;
 pub mod judged;
 pub mod relay;
 pub mod truth;
