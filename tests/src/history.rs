@@ -103,14 +103,25 @@ pub fn variant_mobile(mobile: &str, rng: &mut Shuffle) -> String {
     variant_digits(&form, rng)
 }
 
-struct Log {
-    dealer: String,
-    records: Vec<pb::Record>,
-    now: i64,
+/// One dealer's log being written: records numbered from 1, captured two days before `now`
+/// a minute apart, stamped by the hybrid logical clock.
+pub struct Log {
+    pub dealer: String,
+    pub records: Vec<pb::Record>,
+    pub now: i64,
 }
 
 impl Log {
-    fn push(&mut self, payload: Payload) -> String {
+    pub fn new(dealer: &str, now: i64) -> Self {
+        Log {
+            dealer: dealer.into(),
+            records: Vec::new(),
+            now,
+        }
+    }
+
+    /// Appends a record with `payload`; returns its record id.
+    pub fn push(&mut self, payload: Payload) -> String {
         let id = uuid::Uuid::now_v7().to_string();
         let seq = self.records.len() as u64 + 1;
         let at = self.now - 2 * DAY + seq as i64 * 60_000;
@@ -129,6 +140,42 @@ impl Log {
         });
         id
     }
+}
+
+/// A person's customer record exactly as typed (no variants applied).
+pub fn person(
+    customer_ref: &str,
+    given: &str,
+    family: &str,
+    national_id: &str,
+    mobile: &str,
+) -> Payload {
+    Payload::Customer(pb::CustomerUpsert {
+        customer_ref: customer_ref.into(),
+        party_type: pb::PartyType::Person as i32,
+        national_id: national_id.into(),
+        given_name: given.into(),
+        family_name: family.into(),
+        mobile: mobile.into(),
+        ..Default::default()
+    })
+}
+
+/// A correction of `target` (a record of the same dealer) with amended content.
+pub fn amend(target: &pb::Record, payload: Payload, reason: &str) -> Payload {
+    use pb::correction::Amended;
+    let amended = match payload {
+        Payload::Customer(c) => Amended::Customer(c),
+        Payload::RetailDelivery(d) => Amended::RetailDelivery(d),
+        Payload::RepairOrder(r) => Amended::RepairOrder(r),
+        other => panic!("amend: unsupported payload {other:?}"),
+    };
+    Payload::Correction(pb::Correction {
+        target_record_id: target.record_id.clone(),
+        reason: reason.into(),
+        retract: false,
+        amended: Some(amended),
+    })
 }
 
 fn customer(customer_ref: &str, p: &Person, with_id: bool, rng: &mut Shuffle) -> Payload {
@@ -157,7 +204,7 @@ fn date(ms: i64) -> pb::Date {
     }
 }
 
-fn delivery(vin: &str, buyer_ref: &str, at: i64) -> Payload {
+pub fn delivery(vin: &str, buyer_ref: &str, at: i64) -> Payload {
     Payload::RetailDelivery(pb::RetailDelivery {
         deal_ref: format!("DL-{vin}"),
         vin: vin.into(),
@@ -176,7 +223,7 @@ fn delivery(vin: &str, buyer_ref: &str, at: i64) -> Payload {
     })
 }
 
-fn repair_order(number: &str, vin: &str, owner_ref: &str, at: i64, km: u32) -> Payload {
+pub fn repair_order(number: &str, vin: &str, owner_ref: &str, at: i64, km: u32) -> Payload {
     Payload::RepairOrder(pb::RepairOrder {
         ro_number: number.into(),
         vin: vin.into(),

@@ -171,7 +171,21 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             }
             HqDecision::Detach { party } | HqDecision::Reattach { party } => {
                 let detach = matches!(entry.decision, HqDecision::Detach { .. });
-                self.party_mut(party)?.decisions.detached = detach;
+                let state = self.party_mut(party)?;
+                state.decisions.detached = detach;
+                // Detaching also undoes the links HQ made explicitly.
+                let linked: Vec<PartyKey> = if detach {
+                    std::mem::take(&mut state.decisions.linked)
+                        .into_iter()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for other in linked {
+                    self.party_mut(&other)?.decisions.linked.remove(party);
+                    self.dirty.insert(other.clone());
+                    self.reseed.insert(other);
+                }
                 self.dirty.insert(party.clone());
                 self.reseed.insert(party.clone());
             }
