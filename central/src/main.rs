@@ -54,12 +54,41 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Offline maintenance of a stopped hub's data folder.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Ask the hub what HQ sees (needs an HQ certificate).
     Query {
         #[command(flatten)]
         conn: HqConnection,
         #[command(subcommand)]
         command: QueryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Recompute every projection (verdicts, groups, tallies, customers, vehicles, conflicts,
+    /// review queue) from the stored record log and HQ's decision log into a new folder, and
+    /// compare its state digest with the live one. Stop the hub first. Exit status 0 when the
+    /// digests are equal, 1 when they differ (after a rule or merge change: switch the hub to
+    /// the rebuilt folder to adopt the new state).
+    Rebuild {
+        /// The hub's TOML config: its data folder, `[rules]` and registry.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The live data folder (overrides the config's).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HQ's dealer registry (overrides the config's).
+        #[arg(long)]
+        registry: Option<PathBuf>,
+        /// An empty or new folder for the rebuilt hub; without it a temporary folder is used
+        /// and removed afterwards (a check only).
+        #[arg(long)]
+        into: Option<PathBuf>,
     },
 }
 
@@ -201,14 +230,20 @@ enum QueryCommand {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // A rebuild replays every record: its per-record logs would drown the progress lines.
+    let default_level = match cli.command {
+        Command::Admin { .. } => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Pki { command } => pki(command),
         Command::Rules { config, markdown } => rules(config.as_deref(), markdown),
@@ -217,11 +252,120 @@ fn main() -> Result<()> {
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(serve(args))
         }
+        Command::Admin {
+            command:
+                AdminCommand::Rebuild {
+                    config,
+                    data_dir,
+                    registry,
+                    into,
+                },
+        } => admin_rebuild(config, data_dir, registry, into),
         Command::Query { conn, command } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(query(conn, command))
         }
+    }
+}
+
+fn admin_rebuild(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    registry: Option<PathBuf>,
+    into: Option<PathBuf>,
+) -> Result<()> {
+    let mut config = match &config {
+        Some(path) => HubConfig::from_file(path)?,
+        None => HubConfig::default(),
+    };
+    if let Some(v) = data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = registry {
+        config.registry = Some(v);
+    }
+    if !config.data_dir.join("db").exists() && !config.data_dir.join("conf").exists() {
+        bail!(
+            "{} holds no hub data: give the live data folder with --data-dir or --config",
+            config.data_dir.display()
+        );
+    }
+    let registry = match &config.registry {
+        Some(path) => hamgam_central::rules::registry::DealerRegistry::load(path)?,
+        None => Default::default(),
+    };
+    let cache = config.storage.cache_mb * 1024 * 1024;
+    let live = SledStore::open(&config.data_dir, cache).with_context(|| {
+        format!(
+            "cannot open {} (is the hub still running? stop it first)",
+            config.data_dir.display()
+        )
+    })?;
+    let scratch;
+    let target = match &into {
+        Some(dir) => {
+            let used = std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+            if used {
+                bail!(
+                    "{} is not empty: give a new or empty folder for the rebuilt hub",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+            scratch.path().to_owned()
+        }
+    };
+    let rebuilt = SledStore::open(&target, cache)?;
+    let rules = hamgam_central::judge::Rulebook {
+        config: &config.rules,
+        registry: &registry,
+    };
+    let started = std::time::Instant::now();
+    let mut last_report = std::time::Instant::now();
+    let report = hamgam_central::rebuild::rebuild(&live, &rebuilt, &rules, |done, total| {
+        if done == total || last_report.elapsed() >= std::time::Duration::from_secs(2) {
+            last_report = std::time::Instant::now();
+            eprintln!(
+                "rebuild: {done} of {total} records replayed ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })?;
+    println!(
+        "replayed {} records and {} HQ decisions in {:.1} s",
+        report.records,
+        report.decisions,
+        started.elapsed().as_secs_f64()
+    );
+    println!("live:    {}", report.live);
+    println!("rebuilt: {}", report.rebuilt);
+    let differing = report.differing();
+    if differing.is_empty() {
+        println!(
+            "equal: the live state is exactly what the record log and the rules in force give"
+        );
+        if let Some(dir) = &into {
+            println!("rebuilt hub kept in {}", dir.display());
+        }
+        Ok(())
+    } else {
+        println!("DIFFERENT in: {}", differing.join(", "));
+        match &into {
+            Some(dir) => println!(
+                "the rebuilt hub is in {}: stop the hub and point its data_dir there to adopt it",
+                dir.display()
+            ),
+            None => println!("run again with --into <folder> to keep the rebuilt hub"),
+        }
+        std::process::exit(1);
     }
 }
 
