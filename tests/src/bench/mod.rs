@@ -6,6 +6,7 @@
 //! backlog and capture figures use the agent's sled store. Only the ingest load generators hold
 //! their records in memory ([`MemoryOutbox`]), so they measure the hub, not the agents' disks.
 
+pub mod identity;
 pub mod outbox;
 pub mod plot;
 pub mod sections;
@@ -34,6 +35,10 @@ pub struct Sizes {
     pub commit_samples: usize,
     pub query_dealer_sizes: Vec<usize>,
     pub query_samples: usize,
+    /// Customers in the network when identity resolution is measured ...
+    pub identity_customers: Vec<usize>,
+    /// ... and the records resolved at each size.
+    pub identity_sample: usize,
 }
 
 impl Sizes {
@@ -48,6 +53,8 @@ impl Sizes {
                 commit_samples: 50,
                 query_dealer_sizes: vec![1_000, 3_000],
                 query_samples: 100,
+                identity_customers: vec![2_000, 10_000],
+                identity_sample: 1_000,
             },
             Mode::Full => Sizes {
                 ingest_agents: vec![1, 10, 100, 1000],
@@ -58,6 +65,8 @@ impl Sizes {
                 commit_samples: 1_000,
                 query_dealer_sizes: vec![10_000, 100_000],
                 query_samples: 1_000,
+                identity_customers: vec![10_000, 100_000, 1_000_000],
+                identity_sample: 10_000,
             },
         }
     }

@@ -21,7 +21,7 @@ struct Cli {
     /// Where the JSON and SVG results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// Only these sections (comma-separated: ingest, backlog, capture, commit, idle); the HQ
+    /// Only these sections (comma-separated: ingest, backlog, capture, commit, identity, idle); the HQ
     /// query section runs with backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -130,6 +130,13 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>) -> Result<()> {
     if wanted("commit") {
         let commit = sections::commit_to_ack(&pki, &sizes, &payloads).await;
         report.add("commit_to_ack", commit);
+    }
+    if wanted("identity") {
+        let sizes = sizes.clone();
+        let identity = tokio::task::spawn_blocking(move || bench::identity::identity(&sizes))
+            .await
+            .context("the identity section failed")?;
+        report.add("identity", identity);
     }
     let mut idle = serde_json::Value::Null;
     if wanted("idle") {
