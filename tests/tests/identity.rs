@@ -330,3 +330,58 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
     );
     assert!(progress.iter().any(|(done, total)| done == total));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dealer_with_a_fast_clock_cannot_win_the_latest_value_by_lying_about_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = judged::hub(dir.path(), DealerRegistry::default());
+    let now = hamgam_gateway::sync::now_ms();
+    let minute = 60_000;
+    // D-1002's PC runs 4 minutes fast (inside the T02 limit, so its records stay clean): the
+    // hub measures that at connect.
+    hub.open_session(&dealer("D-1001"), 0)
+        .await
+        .expect("session");
+    hub.open_session(&dealer("D-1002"), 4 * minute)
+        .await
+        .expect("session");
+    let mut d1 = Log::new("D-1001", now);
+    let mut d2 = Log::new("D-1002", now);
+    d2.push(history::person(
+        "X",
+        "رضا",
+        "یزدانی",
+        NATIONAL_ID,
+        "09358246170",
+    ));
+    d1.push(history::person(
+        "Y",
+        "رضا",
+        "یزدانی",
+        NATIONAL_ID,
+        "09196354812",
+    ));
+    // Really made at now-3min (D-1002) and now-2min (D-1001); D-1002's own clock said now+1min.
+    let stamp = |r: &mut hamgam_proto::record::v1::Record, wall: i64| {
+        r.recorded_at_ms = wall;
+        r.hlc = Some(hamgam_proto::record::v1::HlcStamp {
+            wall_ms: wall,
+            logical: 0,
+        });
+    };
+    stamp(&mut d2.records[0], now - 3 * minute + 4 * minute);
+    stamp(&mut d1.records[0], now - 2 * minute);
+    send(&hub, &d2, 0).await;
+    send(&hub, &d1, 0).await;
+    let store = hub.store().expect("store");
+    let id = customer_of(&hub, &party("D-1001", "Y")).expect("linked");
+    let golden = store.customer(&id).expect("read").expect("customer");
+    let mobile = &golden.fields["mobile"];
+    assert_eq!(
+        mobile.value, "+989196354812",
+        "the later real-time value wins, not the fast clock's"
+    );
+    assert_eq!(mobile.source.dealer_id, "D-1001");
+    assert_eq!(mobile.alternatives[0].1.stamp.wall_ms, now - 3 * minute);
+    hub.close().await;
+}

@@ -249,16 +249,17 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
         let touched: Vec<PartyKey> = self.touched.iter().cloned().collect();
         for key in &touched {
+            // The newest usable record is the view: read back from the newest until found
+            // (a party's records are read once each at most, not all on every touch).
             let sources: Vec<u64> = self.party(key)?.sources.iter().copied().collect();
             let mut view = None;
-            let mut records = Vec::new();
             for seq in sources.iter().rev() {
                 let at = (key.0.clone(), *seq);
                 if let Some(record) = source.record(&at)? {
-                    if view.is_none() {
-                        view = view_of(&record, &key.1);
+                    view = view_of(&record, &key.1);
+                    if view.is_some() {
+                        break;
                     }
-                    records.push(record);
                 }
             }
             let old = self.party(key)?.view.clone();
@@ -297,12 +298,15 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 }
                 let _ = old;
             }
+            // HQ corrections only ever sit on the view's record: clear the previous view's.
             let view_seq = view.as_ref().map(|v| v.seq);
-            // HQ corrections only ever sit on the view's record; clear older ones.
-            for record in &records {
-                if Some(record.seq) != view_seq && has_customer_findings(record) {
-                    self.findings
-                        .insert((key.0.clone(), record.seq), Vec::new());
+            if let Some(old_seq) = old.as_ref().map(|v| v.seq).filter(|s| Some(*s) != view_seq) {
+                let at = (key.0.clone(), old_seq);
+                if source
+                    .record(&at)?
+                    .is_some_and(|r| has_customer_findings(&r))
+                {
+                    self.findings.insert(at, Vec::new());
                 }
             }
             self.party_mut(key)?.view = view;

@@ -176,12 +176,26 @@ pub fn variant(payload: &Payload, salt: u64) -> Payload {
         let first = format!("{}{:06}", &n[..3], mix(n) % 1_000_000);
         format!("{first}{}", national_id_check_digit(&first))
     };
+    // A company (fleet customer) of one cycle is another company in the next: else every
+    // cycle's organisations would be one customer with thousands of dealer records.
+    let company_id = |n: &str| {
+        let n = hamgam_proto::text::normalize_digits(n);
+        if n.len() != 11 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return n;
+        }
+        let first = format!("{}{:07}", &n[..3], mix(&n) % 10_000_000);
+        format!(
+            "{first}{}",
+            hamgam_proto::values::company_id_check_digit(&first)
+        )
+    };
     let mut p = payload.clone();
     match &mut p {
         Payload::Customer(c) => {
             c.customer_ref = suffix(&c.customer_ref);
             c.national_id = national_id(&hamgam_proto::text::normalize_digits(&c.national_id));
             c.mobile = mobile(&c.mobile);
+            c.company_national_id = company_id(&c.company_national_id);
         }
         Payload::RetailDelivery(d) => {
             d.vin = vin(&d.vin);
