@@ -283,6 +283,8 @@ impl<S: HubStore> Hub<S> {
         })
         .await
         .map_err(|e| StoreError::Engine(format!("decision task failed: {e}")))??;
+        // Applied: other batches may be judged while the flush runs, as after a batch.
+        drop(_judging);
         self.durability.request().await?;
         for (dealer, cursor) in &judged.feeds {
             self.feed(dealer).send_if_modified(|c| {

@@ -651,8 +651,13 @@ impl<'s, S: HubStore> Work<'s, S> {
 }
 
 impl<S: HubStore> RecordSource for Work<'_, S> {
+    /// A read only: records the merge merely reads (a vehicle's other records) do not join
+    /// the set whose verdicts are recomputed and saved.
     fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError> {
-        Ok(self.load(at)?.map(|e| e.record.clone()))
+        match self.entries.get(at) {
+            Some(entry) => Ok(Some(entry.record.clone())),
+            None => self.store.record(&at.0, at.1),
+        }
     }
 
     fn vin_members(&mut self, vin: &str) -> Result<Vec<At>, StoreError> {

@@ -291,10 +291,7 @@ fn admin_rebuild(
             config.data_dir.display()
         );
     }
-    let registry = match &config.registry {
-        Some(path) => hamgam_central::rules::registry::DealerRegistry::load(path)?,
-        None => Default::default(),
-    };
+    let registry = registry_of(&config)?;
     let cache = config.storage.cache_mb * 1024 * 1024;
     let live = SledStore::open(&config.data_dir, cache).with_context(|| {
         format!(
@@ -367,6 +364,22 @@ fn admin_rebuild(
         }
         std::process::exit(1);
     }
+}
+
+/// HQ's dealer registry the config names (empty, with a warning, when none): the same for
+/// `serve` and `admin rebuild`, so a rebuild judges as the hub does.
+fn registry_of(config: &HubConfig) -> Result<hamgam_central::rules::registry::DealerRegistry> {
+    Ok(match &config.registry {
+        Some(path) => {
+            let registry = hamgam_central::rules::registry::DealerRegistry::load(path)?;
+            tracing::info!(dealers = registry.len(), path = %path.display(), "dealer registry loaded");
+            registry
+        }
+        None => {
+            tracing::warn!("no dealer registry configured: S03, and the staff parts of C05 and Q01, are not checked");
+            Default::default()
+        }
+    })
 }
 
 fn rules(config: Option<&Path>, markdown: bool) -> Result<()> {
@@ -533,17 +546,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         )
     })?;
     let store = SledStore::open(&config.data_dir, config.storage.cache_mb * 1024 * 1024)?;
-    let registry = match &config.registry {
-        Some(path) => {
-            let registry = hamgam_central::rules::registry::DealerRegistry::load(path)?;
-            tracing::info!(dealers = registry.len(), path = %path.display(), "dealer registry loaded");
-            registry
-        }
-        None => {
-            tracing::warn!("no dealer registry configured: S03, and the staff parts of C05 and Q01, are not checked");
-            Default::default()
-        }
-    };
+    let registry = registry_of(&config)?;
     config.rules.check().map_err(anyhow::Error::msg)?;
     let hub = Hub::with_rules(std::sync::Arc::new(store), config.rules.clone(), registry);
     let listener = tokio::net::TcpListener::bind(&config.listen)

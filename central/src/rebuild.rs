@@ -78,7 +78,11 @@ pub fn rebuild<L: HubStore, R: HubStore>(
                         key: format!("{dealer}/{}", stored.seq),
                         detail: e.to_string(),
                     })?;
-                    arrivals.push(wire::arrival(&record));
+                    let mut arrival = wire::arrival(&record);
+                    // The bytes as the dealer sent them (a re-encoding would drop fields this
+                    // hub's schema does not know).
+                    arrival.wire = stored.wire.clone();
+                    arrivals.push(arrival);
                 }
                 let now = first.received_at_ms;
                 let mut state: DealerState = into.dealer(dealer)?.unwrap_or_default();

@@ -31,7 +31,8 @@ pub struct History {
     pub people: Vec<Person>,
 }
 
-const GIVEN: &[&str] = &[
+/// Given names of the generated world (letters that have Arabic look-alikes: ی, ک).
+pub const GIVEN: &[&str] = &[
     "علی",
     "رضا",
     "مریم",
@@ -43,7 +44,8 @@ const GIVEN: &[&str] = &[
     "یوسف",
     "کیان",
 ];
-const FAMILY: &[&str] = &[
+/// Family names of the generated world (some with a ZWNJ).
+pub const FAMILY: &[&str] = &[
     "کریمی‌نژاد",
     "یزدانی",
     "کاظمی",

@@ -51,7 +51,7 @@ pub struct Resolver<'a, S: HubStore> {
     vins: BTreeSet<String>,
     vehicle_decisions: BTreeMap<String, VehicleDecisions>,
     /// Customer records whose ref changed: `(seq, from, to)`.
-    moves: Vec<(PartyKey, PartyKey, u64)>,
+    moves: Vec<(Option<PartyKey>, Option<PartyKey>, u64)>,
     change: MergeChange,
     /// H01 findings wanted on records (an empty list clears them).
     findings: BTreeMap<At, Vec<Finding>>,
@@ -94,14 +94,9 @@ impl<'a, S: HubStore> Resolver<'a, S> {
     ) {
         let key = |r: &str| (dealer.to_owned(), r.to_owned());
         if before != after {
+            self.moves.push((before.map(key), after.map(key), seq));
             if let Some(b) = before {
-                self.moves
-                    .push((key(b), (String::new(), String::new()), seq));
                 self.touched.insert(key(b));
-            }
-            if let Some(a) = after {
-                self.moves
-                    .push(((String::new(), String::new()), key(a), seq));
             }
         }
         if let Some(a) = after {
@@ -240,10 +235,10 @@ impl<'a, S: HubStore> Resolver<'a, S> {
     pub fn run(mut self, source: &mut dyn RecordSource) -> Result<Resolved, StoreError> {
         // 1. Party sources and views.
         for (from, to, seq) in std::mem::take(&mut self.moves) {
-            if !from.0.is_empty() {
+            if let Some(from) = from {
                 self.party_mut(&from)?.sources.remove(&seq);
             }
-            if !to.0.is_empty() {
+            if let Some(to) = to {
                 self.party_mut(&to)?.sources.insert(seq);
             }
         }
@@ -287,16 +282,17 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                     .or_default()
                     .insert(key.clone(), true);
             }
-            // Review pairs through an old mobile must be re-checked (or dropped).
-            if let Some(old) = &old {
-                for b in old_blocks.iter().filter(|b| b.starts_with("m:")) {
-                    for q in self.store.block(b)? {
-                        if q != *key {
-                            self.change.reviews.push((pair(key, &q), None));
-                        }
+            // Review pairs through a mobile the party no longer has are dropped (pairs through
+            // its current mobile are re-checked in step 3, which comes later and wins).
+            for b in old_blocks
+                .difference(&new_blocks)
+                .filter(|b| b.starts_with("m:"))
+            {
+                for q in self.store.block(b)? {
+                    if q != *key {
+                        self.change.reviews.push((pair(key, &q), None));
                     }
                 }
-                let _ = old;
             }
             // HQ corrections only ever sit on the view's record: clear the previous view's.
             let view_seq = view.as_ref().map(|v| v.seq);
@@ -457,16 +453,10 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
         self.change.links = self.links.into_iter().collect();
         self.change.vehicle_decisions = self.vehicle_decisions.into_iter().collect();
-        // Later entries of one review pair win; keep one per pair.
-        let mut reviews: BTreeMap<(PartyKey, PartyKey), Option<ReviewItem>> = BTreeMap::new();
-        for (k, v) in self.change.reviews.drain(..) {
-            match (reviews.get(&k), &v) {
-                (Some(Some(_)), None) => {}
-                _ => {
-                    reviews.insert(k, v);
-                }
-            }
-        }
+        // One entry per pair, the last one pushed: a pair judged from both of its sides gets
+        // the same answer (`relate` is symmetric), and step 3 comes after step 1's drops.
+        let reviews: BTreeMap<(PartyKey, PartyKey), Option<ReviewItem>> =
+            self.change.reviews.drain(..).collect();
         self.change.reviews = reviews.into_iter().collect();
         Ok(Resolved {
             change: self.change,

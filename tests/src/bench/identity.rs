@@ -20,28 +20,10 @@ use prost::Message;
 use serde_json::{json, Value};
 
 use super::Sizes;
+use crate::history::{FAMILY, GIVEN};
 
 const DEALERS: u64 = 200;
 const BATCH: usize = 1_000;
-const GIVEN: &[&str] = &[
-    "علی",
-    "رضا",
-    "مریم",
-    "زهرا",
-    "یاسر",
-    "کاوه",
-    "نیکو",
-    "سکینه",
-];
-const FAMILY: &[&str] = &[
-    "کریمی",
-    "یزدانی",
-    "کاظمی",
-    "نیک‌پور",
-    "یکتا",
-    "کوهی",
-    "شکیبا",
-];
 
 /// Person `n` of the generated world: a valid national ID and a mobile of its own.
 fn person(n: u64) -> (String, String, String, String) {
