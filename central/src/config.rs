@@ -48,6 +48,8 @@ pub struct HubConfig {
     /// not checked.
     pub registry: Option<PathBuf>,
     pub rules: crate::rules::RuleConfig,
+    /// Lifecycle stage thresholds (days).
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 impl Default for HubConfig {
@@ -62,6 +64,7 @@ impl Default for HubConfig {
             storage: Storage::default(),
             registry: None,
             rules: crate::rules::RuleConfig::default(),
+            lifecycle: crate::lifecycle::LifecycleConfig::default(),
         }
     }
 }
@@ -136,6 +139,7 @@ impl HubConfig {
         config
             .rules
             .check()
+            .and_then(|()| config.lifecycle.check())
             .map_err(|detail| crate::CentralError::Config {
                 path: path.to_owned(),
                 detail,

@@ -87,6 +87,8 @@ pub struct Delivery {
     pub odometer_km: u32,
     pub category: SaleCategory,
     pub parties: Vec<(PartyRole, String)>,
+    /// The model's name as the dealer gave it (its code when the name is empty).
+    pub model: String,
 }
 
 /// Who pays for a repair order or a job line.
@@ -122,6 +124,8 @@ pub struct RepairOrder {
     /// The dealer's customer ref of the vehicle's owner and of its driver (may be empty).
     pub owner_ref: String,
     pub driver_ref: String,
+    /// What the repair order was invoiced at, rials.
+    pub total_rials: i64,
 }
 
 /// A contact without a purchase.
@@ -138,6 +142,17 @@ pub struct Complaint {
     pub customer_ref: String,
     pub vin: String,
     pub event_at_ms: i64,
+    pub status: ComplaintStatus,
+}
+
+/// Where a complaint case stands after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ComplaintStatus {
+    Unspecified,
+    Opened,
+    Updated,
+    Resolved,
+    Closed,
 }
 
 /// What a survey is about.
@@ -151,6 +166,8 @@ pub enum SurveySubject {
 /// A satisfaction survey.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Survey {
+    /// The dealer's ref of the customer who answered (may be empty).
+    pub customer_ref: String,
     pub subject: SurveySubject,
     pub subject_ref: String,
     pub submitted_at_ms: i64,
@@ -194,6 +211,24 @@ pub struct Correction {
 }
 
 impl Content {
+    /// The dealer's customer refs this record names: the customer it registers, a delivery's
+    /// parties, a repair order's owner and driver, the customer of a lead, complaint or survey.
+    pub fn customer_refs(&self) -> Vec<&str> {
+        let refs: Vec<&str> = match self {
+            Content::Customer(c) => vec![&c.customer_ref],
+            Content::Delivery(d) => d.parties.iter().map(|(_, r)| r.as_str()).collect(),
+            Content::RepairOrder(ro) => vec![&ro.owner_ref, &ro.driver_ref],
+            Content::Lead(l) => vec![&l.customer_ref],
+            Content::Complaint(c) => vec![&c.customer_ref],
+            Content::Survey(s) => vec![&s.customer_ref],
+            _ => Vec::new(),
+        };
+        let mut refs: Vec<&str> = refs.into_iter().filter(|r| !r.trim().is_empty()).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    }
+
     /// The times this record states about the world (not when it was captured), with the
     /// field each comes from: what T01 compares with the hub clock.
     pub fn event_times(&self) -> Vec<(&'static str, i64)> {

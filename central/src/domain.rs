@@ -110,11 +110,51 @@ pub struct StoredRecord {
     pub hlc: (i64, u32),
     /// The agent's clock offset measured at the session the record came in (agent - hub).
     pub clock_offset_ms: i64,
+    /// HQ's reviews of this record's findings, by rule id.
+    pub flag_reviews: BTreeMap<String, FlagReview>,
     pub verdict: Verdict,
 }
 
 impl StoredRecord {
     /// Every finding in force, in a stable order.
+    /// The findings that count in the verdict: every finding except those HQ dismissed.
+    pub fn findings_in_force(&self) -> Vec<Finding> {
+        let mut findings = self.findings();
+        findings.retain(|f| !self.dismissed(&f.rule_id));
+        findings
+    }
+
+    /// HQ dismissed the findings of `rule_id` on this record.
+    pub fn dismissed(&self, rule_id: &str) -> bool {
+        self.flag_reviews
+            .get(rule_id)
+            .is_some_and(|r| r.status == FlagStatus::Dismissed)
+    }
+
+    /// The flag index entries of this record: one per rule that fired on it.
+    pub fn flag_entries(&self) -> Vec<(String, FlagEntry)> {
+        let mut entries: Vec<(String, FlagEntry)> = Vec::new();
+        for f in self.findings() {
+            if entries.last().is_some_and(|(rule, _)| *rule == f.rule_id) {
+                continue;
+            }
+            entries.push((
+                f.rule_id.clone(),
+                FlagEntry {
+                    severity: f.severity,
+                    received_at_ms: self.received_at_ms,
+                    status: self
+                        .flag_reviews
+                        .get(&f.rule_id)
+                        .map_or(FlagStatus::Open, |r| r.status),
+                    quarantined: self.verdict.outcome == Outcome::Rejected,
+                },
+            ));
+        }
+        entries
+    }
+
+    /// Every finding, in force or dismissed, sorted by rule.
     pub fn findings(&self) -> Vec<Finding> {
         let mut all: Vec<Finding> = self
             .own_findings
@@ -146,4 +186,64 @@ pub struct DealerState {
     pub verdict_cursor: u64,
     /// The cursor the dealer's agent last acknowledged.
     pub verdicts_acked: u64,
+}
+
+/// Where HQ's review of a flag stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlagStatus {
+    /// Not reviewed.
+    Open,
+    /// HQ agrees the record is wrong; the finding stays.
+    Confirmed,
+    /// HQ overruled the rule for this record; the finding no longer counts.
+    Dismissed,
+}
+
+/// HQ's review of one rule's findings on one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagReview {
+    pub status: FlagStatus,
+    /// The HQ decision that reviewed it.
+    pub decision: u64,
+    pub by: String,
+    pub comment: String,
+}
+
+/// One entry of the flag index: a rule that fired on a record, for listing flags by rule and
+/// dealer without reading the records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagEntry {
+    pub severity: Severity,
+    pub received_at_ms: i64,
+    pub status: FlagStatus,
+    /// The record is rejected and in quarantine.
+    pub quarantined: bool,
+}
+
+/// One entry of the hub's change stream (HQ's BI and downstream systems read it in order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeEntry {
+    /// A record was stored (with its verdict at that time; rejected ones too, so a later verdict
+    /// change always refers to a record already sent).
+    RecordStored {
+        dealer_id: String,
+        seq: u64,
+        verdict: Verdict,
+    },
+    /// The hub changed its verdict on a stored record.
+    VerdictChanged { dealer_id: String, verdict: Verdict },
+    /// A customer was created or changed (`parties` linked to it), or no longer exists under
+    /// this id (merged into another or split: `parties` empty).
+    CustomerChanged {
+        customer_id: String,
+        parties: Vec<(String, String)>,
+    },
+}
+
+/// A change-stream entry with its cursor and the time it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeLogEntry {
+    pub cursor: u64,
+    pub at_ms: i64,
+    pub entry: ChangeEntry,
 }

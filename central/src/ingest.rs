@@ -17,7 +17,7 @@ use hamgam_gateway::DealerId;
 use hamgam_proto::record::v1 as pb;
 use tokio::sync::watch;
 
-use crate::domain::DealerState;
+use crate::domain::{DealerState, FlagStatus, Severity};
 use crate::durability::Durability;
 use crate::judge::{self, Rulebook};
 use crate::merge::digest::StateDigest;
@@ -45,6 +45,8 @@ pub struct Hub<S: HubStore> {
     registry: Arc<DealerRegistry>,
     /// Each dealer's verdict feed: the last cursor that is durable.
     feeds: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// The change stream's last durable cursor.
+    changes: watch::Sender<u64>,
 }
 
 impl<S: HubStore> Hub<S> {
@@ -56,7 +58,13 @@ impl<S: HubStore> Hub<S> {
 
     /// A hub over `store` applying `config` with `registry`.
     pub fn with_rules(store: Arc<S>, config: RuleConfig, registry: DealerRegistry) -> Self {
+        // Whatever the store holds at open survived: it is durable.
+        let last_change = store.last_change().unwrap_or_else(|e| {
+            tracing::error!("cannot read the change stream's cursor: {e}");
+            0
+        });
         Hub {
+            changes: watch::Sender::new(last_change),
             durability: Durability::start(store.clone()),
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
@@ -102,6 +110,28 @@ impl<S: HubStore> Hub<S> {
     pub async fn close(&self) {
         self.durability.stop().await;
         self.store.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// The dealer registry in force.
+    pub fn registry(&self) -> &DealerRegistry {
+        &self.registry
+    }
+
+    /// The change stream's last durable cursor; it changes as batches become durable.
+    pub fn durable_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn publish_changes(changes: &watch::Sender<u64>, cursor: Option<u64>) {
+        if let Some(cursor) = cursor {
+            changes.send_if_modified(|c| {
+                let newer = cursor > *c;
+                if newer {
+                    *c = cursor;
+                }
+                newer
+            });
+        }
     }
 
     fn feed(&self, dealer: &str) -> watch::Sender<u64> {
@@ -165,6 +195,7 @@ impl<S: HubStore> Hub<S> {
         }
 
         let mut feeds = Vec::new();
+        let mut last_change = None;
         if !fresh.is_empty() {
             let mut state = state.clone();
             state.stored_seq = next_seq - 1;
@@ -192,6 +223,7 @@ impl<S: HubStore> Hub<S> {
             .map_err(storage)?;
             verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
             feeds = judged.feeds;
+            last_change = judged.last_change;
         }
         let stored_seq = (next_seq - 1).max(state.stored_seq);
         // Even an all-duplicate batch waits: its records may have been applied by a session
@@ -202,11 +234,13 @@ impl<S: HubStore> Hub<S> {
             .map(|(d, cursor)| (self.feed(&d), cursor))
             .collect();
         let own_feed = self.feed(dealer_id);
+        let changes = self.changes.clone();
         Ok(IngestOutcome {
             stored_seq,
             verdicts,
             durable: Box::pin(async move {
                 durable.await.map_err(storage)?;
+                Self::publish_changes(&changes, last_change);
                 // Verdict changes go out only once durable, so a cursor an agent holds
                 // always exists at the hub.
                 for (sender, cursor) in senders {
@@ -286,6 +320,7 @@ impl<S: HubStore> Hub<S> {
         // Applied: other batches may be judged while the flush runs, as after a batch.
         drop(_judging);
         self.durability.request().await?;
+        Self::publish_changes(&self.changes, judged.last_change);
         for (dealer, cursor) in &judged.feeds {
             self.feed(dealer).send_if_modified(|c| {
                 let newer = *cursor > *c;
@@ -391,6 +426,41 @@ fn check_decision<S: HubStore>(store: &S, decision: &mut HqDecision) -> Result<(
             usable(b)?;
         }
         HqDecision::Detach { party } | HqDecision::Reattach { party } => usable(party)?,
+        HqDecision::ReviewFlag {
+            dealer_id,
+            seq,
+            rule_id,
+            status,
+        } => {
+            let record = store.record(dealer_id, *seq)?.ok_or_else(|| {
+                DecisionError::Invalid(format!("dealer {dealer_id} has no record at seq {seq}"))
+            })?;
+            let finding = record
+                .findings()
+                .into_iter()
+                .find(|f| f.rule_id == *rule_id)
+                .ok_or_else(|| {
+                    DecisionError::Invalid(format!(
+                        "rule_id: {rule_id} did not fire on {dealer_id} seq {seq}"
+                    ))
+                })?;
+            match status {
+                FlagStatus::Open => {
+                    return Err(DecisionError::Invalid(
+                        "status: a review confirms or dismisses a flag".into(),
+                    ))
+                }
+                FlagStatus::Dismissed
+                    if matches!(finding.severity, Severity::Reject | Severity::RejectField) =>
+                {
+                    return Err(DecisionError::Invalid(format!(
+                        "rule_id: {rule_id} rejects the record or a field as unusable; only the \
+                         dealer's correction can lift it, HQ can dismiss flags only"
+                    )))
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }

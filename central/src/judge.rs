@@ -15,9 +15,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
-use crate::domain::{DealerState, Finding, Outcome, Severity, StoredRecord, Verdict};
+use crate::domain::{
+    ChangeEntry, ChangeLogEntry, DealerState, Finding, FlagReview, Outcome, Severity, StoredRecord,
+    Verdict,
+};
 use crate::merge::resolve::{RecordSource, Resolver};
-use crate::merge::{content_in_force, DecisionEntry, MergeChange};
+use crate::merge::{content_in_force, DecisionEntry, HqDecision, MergeChange};
 use crate::rules::history::{self, At, GroupKey, Member};
 use crate::rules::record::{self, PartyIds, RecordContext};
 use crate::rules::registry::DealerRegistry;
@@ -47,6 +50,8 @@ pub struct Judged {
     pub verdicts: Vec<Verdict>,
     /// Dealers whose verdict feed advanced, with the new cursor.
     pub feeds: Vec<(String, u64)>,
+    /// The change stream's last cursor after this change, if it added to the stream.
+    pub last_change: Option<u64>,
 }
 
 /// Judges `arrivals`, new records of `dealer` (consecutive seqs, none stored yet), with the
@@ -82,6 +87,27 @@ pub fn judge_decision<S: HubStore>(
     now_ms: i64,
 ) -> Result<Judged, StoreError> {
     let mut work = Work::new(store, rules);
+    if let HqDecision::ReviewFlag {
+        dealer_id,
+        seq,
+        rule_id,
+        status,
+    } = &decision.decision
+    {
+        let at: At = (dealer_id.clone(), *seq);
+        if let Some(entry) = work.load(&at)? {
+            entry.record.flag_reviews.insert(
+                rule_id.clone(),
+                FlagReview {
+                    status: *status,
+                    decision: decision.no,
+                    by: decision.by.clone(),
+                    comment: decision.comment.clone(),
+                },
+            );
+            entry.dirty = true;
+        }
+    }
     work.resolver
         .as_mut()
         .ok_or_else(|| StoreError::Engine("resolver missing".into()))?
@@ -108,7 +134,7 @@ fn finish<S: HubStore>(
     let mut tallies: BTreeMap<(String, i64), DayTally> = BTreeMap::new();
     let mut quarantine_delta: BTreeMap<String, i64> = BTreeMap::new();
     for ((owner, _), entry) in work.entries.iter_mut() {
-        let findings = entry.record.findings();
+        let findings = entry.record.findings_in_force();
         let mut verdict = Verdict::from_findings(
             entry.record.record_id.clone(),
             entry.record.seq,
@@ -138,8 +164,9 @@ fn finish<S: HubStore>(
             .before
             .as_ref()
             .is_some_and(|b| b.outcome == Outcome::Rejected);
-        if let Some(before) = &entry.before {
-            tally.count(before, false);
+        match &entry.before {
+            Some(before) => tally.count(before, false),
+            None => *tally.kinds.entry(entry.record.kind.clone()).or_default() += 1,
         }
         tally.count(&verdict, true);
         let is_rejected = verdict.outcome == Outcome::Rejected;
@@ -217,11 +244,60 @@ fn finish<S: HubStore>(
                 .ok_or_else(|| StoreError::Engine(format!("record {at:?} lost while judging")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let last_change = change_log(store, &mut change, order, &verdicts, now_ms)?;
     Ok(Judged {
         change,
         verdicts,
         feeds,
+        last_change,
     })
+}
+
+/// Appends to `change` the change-stream entries of what it does: records stored, verdicts
+/// changed, customers changed. Returns the last cursor used, if any.
+fn change_log<S: HubStore>(
+    store: &S,
+    change: &mut Change,
+    order: &[At],
+    verdicts: &[Verdict],
+    now_ms: i64,
+) -> Result<Option<u64>, StoreError> {
+    let mut entries = Vec::new();
+    for ((dealer, seq), verdict) in order.iter().zip(verdicts) {
+        entries.push(ChangeEntry::RecordStored {
+            dealer_id: dealer.clone(),
+            seq: *seq,
+            verdict: verdict.clone(),
+        });
+    }
+    for (dealer, _, verdict) in &change.verdict_updates {
+        entries.push(ChangeEntry::VerdictChanged {
+            dealer_id: dealer.clone(),
+            verdict: verdict.clone(),
+        });
+    }
+    for (customer_id, customer) in &change.merge.customers {
+        entries.push(ChangeEntry::CustomerChanged {
+            customer_id: customer_id.clone(),
+            parties: customer
+                .iter()
+                .flat_map(|c| c.parties.iter().cloned())
+                .collect(),
+        });
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut cursor = store.last_change()?;
+    for entry in entries {
+        cursor += 1;
+        change.changes.push(ChangeLogEntry {
+            cursor,
+            at_ms: now_ms,
+            entry,
+        });
+    }
+    Ok(Some(cursor))
 }
 
 /// True when a batch has a sending dealer (an HQ decision has none).
@@ -494,6 +570,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             amended: None,
             hlc: arrival.hlc,
             clock_offset_ms: state.clock_offset_ms,
+            flag_reviews: BTreeMap::new(),
             verdict: Verdict::from_findings(String::new(), 0, Vec::new(), now_ms),
         };
         self.entries.insert(

@@ -27,6 +27,7 @@ pub mod durability;
 pub mod hq;
 pub mod ingest;
 pub mod judge;
+pub mod lifecycle;
 pub mod merge;
 pub mod rebuild;
 pub mod rules;

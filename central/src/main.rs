@@ -5,6 +5,8 @@
 //! - `central rules`: the rule catalogue in force;
 //! - `central query ...`: what HQ sees, for people (tables) and scripts (`--json`).
 
+mod hq_cli;
+
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -222,6 +224,8 @@ enum QueryCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    #[command(flatten)]
+    Hq(hq_cli::HqQuery),
 }
 
 /// sled allocates heavily from several threads; glibc malloc showed as ~30 % of the hub's CPU
@@ -548,6 +552,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = SledStore::open(&config.data_dir, config.storage.cache_mb * 1024 * 1024)?;
     let registry = registry_of(&config)?;
     config.rules.check().map_err(anyhow::Error::msg)?;
+    config.lifecycle.check().map_err(anyhow::Error::msg)?;
     let hub = Hub::with_rules(std::sync::Arc::new(store), config.rules.clone(), registry);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -571,6 +576,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
         max_message_bytes: config.limits.max_message_bytes,
         grace: Duration::from_secs(config.shutdown_grace_secs),
+        lifecycle: config.lifecycle.clone(),
     };
     server::run(
         listener,
@@ -593,8 +599,12 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
     .load()?;
     let endpoint = HubEndpoint::new(conn.hub, conn.server_name, tls::client_config(&material)?);
     let channel = endpoint.connect().await?;
+    if let QueryCommand::Hq(q) = command {
+        return hq_cli::run(channel, conn.json, q).await;
+    }
     let mut client = HqServiceClient::new(channel);
     match command {
+        QueryCommand::Hq(_) => unreachable!("handled above"),
         QueryCommand::Dealers => {
             let dealers = list_dealers(&mut client).await?;
             if conn.json {

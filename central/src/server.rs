@@ -15,10 +15,11 @@ use hamgam_gateway::server::{incoming, EdgeConfig};
 use hamgam_gateway::sync::{DealerSyncService, SessionLimits};
 use hamgam_gateway::Role;
 use hamgam_proto::hq::v1::hq_service_server::HqServiceServer;
+use hamgam_proto::hq::v1::vehicle_lookup_server::VehicleLookupServer;
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSyncServer;
 use tokio::net::TcpListener;
 
-use crate::hq::HqApi;
+use crate::hq::{HqApi, VehicleLookupApi};
 use crate::ingest::Hub;
 use crate::store::HubStore;
 
@@ -31,6 +32,8 @@ pub struct ServeOptions {
     pub max_message_bytes: usize,
     /// How long shutdown waits for connections to drain.
     pub grace: Duration,
+    /// Lifecycle thresholds for HQ's customer 360 and reports.
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 /// Which role may call which service. Everything else is refused.
@@ -38,6 +41,20 @@ pub fn access_policy() -> AccessPolicy {
     AccessPolicy::new()
         .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
         .allow("hamgam.hq.v1.HqService", &[Role::Hq])
+        .allow("hamgam.hq.v1.VehicleLookup", &[Role::Dealer, Role::Hq])
+        // Standard tools (grpcurl, buf curl, grpcui, Postman) with an HQ or ops certificate.
+        .allow(
+            "grpc.health.v1.Health",
+            &[Role::Dealer, Role::Hq, Role::Ops],
+        )
+        .allow(
+            "grpc.reflection.v1.ServerReflection",
+            &[Role::Hq, Role::Ops],
+        )
+        .allow(
+            "grpc.reflection.v1alpha.ServerReflection",
+            &[Role::Hq, Role::Ops],
+        )
 }
 
 /// Serves until `shutdown` resolves, then drains and closes the hub.
@@ -53,7 +70,32 @@ pub async fn run<S: HubStore>(
     let sync = DealerSyncService::new(hub.clone(), options.limits.clone(), audit.clone())
         .with_stop(sessions_stop.clone());
     let sessions = sync.sessions();
-    let hq = HqApi::new(hub.clone());
+    let hq = HqApi::new(
+        hub.clone(),
+        options.lifecycle.clone(),
+        sessions_stop.clone(),
+    );
+    let lookup = VehicleLookupApi::new(hub.clone());
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<DealerSyncServer<DealerSyncService<Hub<S>>>>()
+        .await;
+    health_reporter
+        .set_serving::<HqServiceServer<HqApi<S>>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hamgam_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| {
+            tracing::error!("server reflection unavailable: {e}");
+            e
+        });
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hamgam_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .ok();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let stopping = {
         let sessions_stop = sessions_stop.clone();
@@ -81,6 +123,10 @@ pub async fn run<S: HubStore>(
                     .max_decoding_message_size(options.max_message_bytes)
                     .max_encoding_message_size(options.max_message_bytes),
             )
+            .add_service(VehicleLookupServer::new(lookup))
+            .add_service(health)
+            .add_optional_service(reflection.ok())
+            .add_optional_service(reflection_alpha)
             .serve_with_incoming_shutdown(
                 incoming(listener, options.edge.clone(), audit),
                 stopping,

@@ -240,6 +240,13 @@ pub fn content(payload: &Payload) -> Content {
             customer_ref: c.customer_ref.clone(),
             vin: c.vin.clone(),
             event_at_ms: c.event_at_ms,
+            status: match pb::ComplaintStatus::try_from(c.status) {
+                Ok(pb::ComplaintStatus::Opened) => content::ComplaintStatus::Opened,
+                Ok(pb::ComplaintStatus::Updated) => content::ComplaintStatus::Updated,
+                Ok(pb::ComplaintStatus::Resolved) => content::ComplaintStatus::Resolved,
+                Ok(pb::ComplaintStatus::Closed) => content::ComplaintStatus::Closed,
+                _ => content::ComplaintStatus::Unspecified,
+            },
         }),
         Payload::Survey(s) => Content::Survey(survey(s)),
         Payload::OdometerReplacement(o) => {
@@ -326,6 +333,11 @@ fn delivery(d: &pb::RetailDelivery) -> content::Delivery {
                 (role, p.customer_ref.clone())
             })
             .collect(),
+        model: if d.model_name.trim().is_empty() {
+            d.model_code.clone()
+        } else {
+            d.model_name.clone()
+        },
     }
 }
 
@@ -361,11 +373,13 @@ fn repair_order(ro: &pb::RepairOrder) -> content::RepairOrder {
                 parts: j.parts.iter().map(|p| p.part_number.clone()).collect(),
             })
             .collect(),
+        total_rials: ro.total_rials,
     }
 }
 
 fn survey(s: &pb::Survey) -> content::Survey {
     content::Survey {
+        customer_ref: s.customer_ref.clone(),
         subject: match pb::SurveySubject::try_from(s.subject) {
             Ok(pb::SurveySubject::Delivery) => content::SurveySubject::Delivery,
             Ok(pb::SurveySubject::RepairOrder) => content::SurveySubject::RepairOrder,
@@ -403,29 +417,37 @@ pub fn verdict_to_wire(v: &Verdict) -> pb::Verdict {
     pb::Verdict {
         record_id: v.record_id.clone(),
         seq: v.seq,
-        outcome: match v.outcome {
-            Outcome::Accepted => pb::Outcome::Accepted,
-            Outcome::AcceptedWithFlags => pb::Outcome::AcceptedWithFlags,
-            Outcome::Rejected => pb::Outcome::Rejected,
-        } as i32,
-        findings: v
-            .findings
-            .iter()
-            .map(|f| pb::Finding {
-                rule_id: f.rule_id.clone(),
-                severity: match f.severity {
-                    Severity::Flag => pb::Severity::Flag,
-                    Severity::FlagHigh => pb::Severity::FlagHigh,
-                    Severity::RejectField => pb::Severity::RejectField,
-                    Severity::Reject => pb::Severity::Reject,
-                } as i32,
-                field: f.field.clone(),
-                reason_fa: f.reason_fa.clone(),
-                reason_en: f.reason_en.clone(),
-            })
-            .collect(),
+        outcome: outcome_to_wire(v.outcome) as i32,
+        findings: v.findings.iter().map(finding_to_wire).collect(),
         version: v.version,
         decided_at_ms: v.decided_at_ms,
+    }
+}
+
+pub fn outcome_to_wire(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Accepted => pb::Outcome::Accepted,
+        Outcome::AcceptedWithFlags => pb::Outcome::AcceptedWithFlags,
+        Outcome::Rejected => pb::Outcome::Rejected,
+    }
+}
+
+pub fn severity_to_wire(s: Severity) -> pb::Severity {
+    match s {
+        Severity::Flag => pb::Severity::Flag,
+        Severity::FlagHigh => pb::Severity::FlagHigh,
+        Severity::RejectField => pb::Severity::RejectField,
+        Severity::Reject => pb::Severity::Reject,
+    }
+}
+
+pub fn finding_to_wire(f: &crate::domain::Finding) -> pb::Finding {
+    pb::Finding {
+        rule_id: f.rule_id.clone(),
+        severity: severity_to_wire(f.severity) as i32,
+        field: f.field.clone(),
+        reason_fa: f.reason_fa.clone(),
+        reason_en: f.reason_en.clone(),
     }
 }
 

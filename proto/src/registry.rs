@@ -13,6 +13,8 @@ pub struct DealerProfile {
     pub name: String,
     pub company_national_id: String,
     pub city: String,
+    /// HQ's sales region (lifecycle reports group by it; the city when empty).
+    pub region: String,
     pub staff: Vec<StaffMember>,
 }
 

@@ -175,6 +175,7 @@ impl TestHub {
             limits: SessionLimits::default(),
             max_message_bytes: 16 * 1024 * 1024,
             grace: Duration::from_secs(10),
+            lifecycle: Default::default(),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serve_audit = audit.clone();

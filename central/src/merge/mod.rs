@@ -110,6 +110,17 @@ pub struct PartyView {
 
 impl PartyView {
     /// The full name as compared and shown.
+    /// The normalised words of the party's name (search index keys), without repeats.
+    pub fn name_words(&self) -> Vec<String> {
+        let mut words: Vec<String> = hamgam_proto::text::normalize(&self.name())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    }
+
     pub fn name(&self) -> String {
         if self.organization {
             self.organization_name.clone()
@@ -216,6 +227,14 @@ pub enum HqDecision {
     Detach { party: PartyKey },
     /// A detach undone.
     Reattach { party: PartyKey },
+    /// A flag reviewed: HQ confirms or dismisses what `rule_id` found on a dealer record. A
+    /// dismissal takes the finding out of the record's verdict.
+    ReviewFlag {
+        dealer_id: String,
+        seq: u64,
+        rule_id: String,
+        status: crate::domain::FlagStatus,
+    },
 }
 
 /// One logged HQ decision.
@@ -268,13 +287,17 @@ pub fn trust_of(record: &StoredRecord) -> Option<Trust> {
     if record.retracted {
         return None;
     }
-    let mut findings = record.own_findings.iter().chain(
-        record
-            .group_findings
-            .iter()
-            .filter(|(scope, _)| **scope != Scope::Customer)
-            .flat_map(|(_, f)| f),
-    );
+    let mut findings = record
+        .own_findings
+        .iter()
+        .chain(
+            record
+                .group_findings
+                .iter()
+                .filter(|(scope, _)| **scope != Scope::Customer)
+                .flat_map(|(_, f)| f),
+        )
+        .filter(|f| !record.dismissed(&f.rule_id));
     let mut flagged = false;
     for f in &mut findings {
         if f.severity == Severity::Reject {

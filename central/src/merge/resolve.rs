@@ -184,6 +184,8 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 self.dirty.insert(party.clone());
                 self.reseed.insert(party.clone());
             }
+            // The judge applies it to the record; the merge sees the record's new trust.
+            HqDecision::ReviewFlag { .. } => {}
         }
         self.change.decisions.push(entry.clone());
         Ok(())

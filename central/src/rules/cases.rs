@@ -78,6 +78,7 @@ fn delivery(vin: &str) -> Delivery {
         odometer_km: 12,
         category: SaleCategory::Retail,
         parties: vec![(PartyRole::Buyer, "C-1".into())],
+        model: "Dena".into(),
     }
 }
 
@@ -96,6 +97,7 @@ fn ro(vin: &str) -> RepairOrder {
         }],
         owner_ref: "C-1".into(),
         driver_ref: String::new(),
+        total_rials: 0,
     }
 }
 
@@ -229,6 +231,7 @@ fn repair_order_and_time_rules() {
     assert!(rules_with(&Content::RepairOrder(r), 4 * 60_000).is_empty());
     let survey = |mobile: &str| {
         Content::Survey(Survey {
+            customer_ref: String::new(),
             subject: SurveySubject::RepairOrder,
             subject_ref: "RO-1".into(),
             submitted_at_ms: NOW,

@@ -86,6 +86,10 @@ macro_rules! rule {
     };
 }
 
+/// The rules that say a vehicle's odometer readings cannot be trusted (rollback, impossible
+/// values, impossible distance per day).
+pub const ODOMETER_RULES: &[&str] = &["O01", "O02", "O03"];
+
 /// Every rule the hub applies, in catalogue order.
 pub const CATALOGUE: &[RuleSpec] = &[
     rule!("R00", Reject, Record, "record malformed: required field missing, payload does not decode, unknown schema version, record id reused, correction of an unknown record"),

@@ -17,6 +17,8 @@ pub use hamgam_proto::registry::{DealerProfile, StaffMember};
 #[derive(Debug, Clone, Default)]
 pub struct KnownDealer {
     pub name: String,
+    /// HQ's sales region (the registry's `region`, else its `city`).
+    pub region: String,
     pub company_id: Option<String>,
     pub staff_national_ids: BTreeSet<String>,
     /// E.164.
@@ -57,6 +59,11 @@ impl DealerRegistry {
             .map(|p| {
                 let known = KnownDealer {
                     name: p.name.clone(),
+                    region: if p.region.trim().is_empty() {
+                        p.city.trim().to_owned()
+                    } else {
+                        p.region.trim().to_owned()
+                    },
                     company_id: CompanyId::parse(&p.company_national_id)
                         .ok()
                         .map(|c| c.as_str().to_owned()),

@@ -29,6 +29,8 @@ pub struct DayTally {
     pub weight: u64,
     /// Records tripping each rule.
     pub rules: BTreeMap<String, u64>,
+    /// Records received, by kind (`repair-order`, ...).
+    pub kinds: BTreeMap<String, u64>,
 }
 
 /// A record's weight: its worst finding.

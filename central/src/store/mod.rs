@@ -8,7 +8,7 @@
 
 pub mod sled_store;
 
-use crate::domain::{DealerState, StoredRecord, Verdict};
+use crate::domain::{ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
     VehicleDecisions, VehicleView,
@@ -46,7 +46,12 @@ pub struct Change {
     pub tallies: Vec<(String, i64, DayTally)>,
     /// Customers, vehicles, review pairs, conflicts and HQ decisions.
     pub merge: MergeChange,
+    /// Change-stream entries, cursors consecutive after [`HubStore::last_change`].
+    pub changes: Vec<ChangeLogEntry>,
 }
+
+/// One row of the flag index: `(rule_id, dealer, seq, entry)`.
+pub type FlagRow = (String, String, u64, FlagEntry);
 
 /// What the hub needs from its storage.
 pub trait HubStore: Send + Sync + 'static {
@@ -126,6 +131,32 @@ pub trait HubStore: Send + Sync + 'static {
     fn decisions(&self, after: u64, limit: usize) -> Result<Vec<DecisionEntry>, StoreError>;
     /// The number of the last HQ decision (0: none).
     fn last_decision(&self) -> Result<u64, StoreError>;
+    /// The cursor of the change stream's last entry (0: none).
+    fn last_change(&self) -> Result<u64, StoreError>;
+    /// Up to `limit` change-stream entries after `cursor`, in order.
+    fn changes(&self, cursor: u64, limit: usize) -> Result<Vec<ChangeLogEntry>, StoreError>;
+    /// Seqs of a dealer's records that named `customer_ref` when stored (deliveries, repair
+    /// orders, leads, complaints, surveys, the customer records themselves). The index only
+    /// grows: a correction may have moved a record to another ref since, so readers check the
+    /// content in force.
+    fn contacts(&self, party: &PartyKey) -> Result<Vec<u64>, StoreError>;
+    /// Up to `limit` rows of the flag index for `rule_id` (and `dealer`, if given), after
+    /// `(dealer, seq)`, in `(dealer, seq)` order.
+    fn flags(
+        &self,
+        rule_id: &str,
+        dealer: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<FlagRow>, StoreError>;
+    /// Up to `limit` parties whose name has a word starting with `prefix` (normalised words),
+    /// after `after`. The index only grows: readers check the party's view.
+    fn name_words(
+        &self,
+        prefix: &str,
+        after: Option<&(String, PartyKey)>,
+        limit: usize,
+    ) -> Result<Vec<(String, PartyKey)>, StoreError>;
     /// Applies a change atomically; it is durable only after the next [`HubStore::flush`].
     fn apply(&self, change: &Change) -> Result<(), StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.

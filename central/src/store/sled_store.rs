@@ -21,6 +21,10 @@
 //! | `X` subject key | the subject's [`Conflict`]s |
 //! | `Y` VIN | HQ's [`VehicleDecisions`] |
 //! | `H` decision number (u64 BE) | a logged [`DecisionEntry`] |
+//! | `E` cursor (u64 BE) | a [`ChangeLogEntry`] of the change stream |
+//! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
+//! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`]: the rule fired on the record |
+//! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
 //!
 //! No sled type leaves this module.
 
@@ -29,8 +33,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Change, HubStore, StoreError};
-use crate::domain::{DealerState, Outcome, StoredRecord, Verdict};
+use super::{Change, FlagRow, HubStore, StoreError};
+use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
     VehicleView,
@@ -57,6 +61,10 @@ const REVIEW: u8 = b'W';
 const CONFLICT: u8 = b'X';
 const VEHICLE_DECISION: u8 = b'Y';
 const DECISION: u8 = b'H';
+const CHANGE: u8 = b'E';
+const CONTACT: u8 = b'K';
+const FLAG: u8 = b'F';
+const NAME_WORD: u8 = b'N';
 
 /// How long opening waits for a lock held by a store that is still closing.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -185,6 +193,41 @@ fn review_key(pair: &(PartyKey, PartyKey)) -> Vec<u8> {
 /// Days as sortable bytes (offset so that negative days sort first).
 fn tally_key(dealer_id: &str, day: i64) -> Vec<u8> {
     dealer_seq_key(TALLY, dealer_id, (day as u64) ^ (1 << 63))
+}
+
+/// `F` rule `\0` dealer `\0` seq: the flag index key.
+fn flag_key(rule_id: &str, dealer_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = prefixed(FLAG, rule_id);
+    key.push(0);
+    key.extend_from_slice(&dealer_seq_key(0, dealer_id, seq)[1..]);
+    key
+}
+
+/// `K` dealer `\0` ref `\0` (then the seq): the contact index prefix of a party.
+fn contact_prefix(party: &PartyKey) -> Vec<u8> {
+    let mut key = party_prefixed(CONTACT, party);
+    key.push(0);
+    key
+}
+
+fn name_word_key(word: &str, party: &PartyKey) -> Vec<u8> {
+    let mut key = prefixed(NAME_WORD, word);
+    key.push(0);
+    key.extend_from_slice(&party_prefixed(0, party)[1..]);
+    key
+}
+
+/// Splits `a \0 b` at its first `\0`.
+fn split_nul(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|b| *b == 0)?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+fn utf8(key: &[u8], part: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(part.to_vec()).map_err(|_| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: "not UTF-8".into(),
+    })
 }
 
 fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
@@ -504,11 +547,132 @@ impl HubStore for SledStore {
         }
     }
 
+    fn last_change(&self) -> Result<u64, StoreError> {
+        match self.tree.scan_prefix([CHANGE]).next_back() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                let entry: ChangeLogEntry = decode(&k, &v)?;
+                Ok(entry.cursor)
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn changes(&self, cursor: u64, limit: usize) -> Result<Vec<ChangeLogEntry>, StoreError> {
+        let mut start = vec![CHANGE];
+        start.extend_from_slice(&cursor.saturating_add(1).to_be_bytes());
+        self.scan_from(CHANGE, start, limit, decode)
+    }
+
+    fn contacts(&self, party: &PartyKey) -> Result<Vec<u64>, StoreError> {
+        let prefix = contact_prefix(party);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, _) = item.map_err(engine)?;
+                let seq: [u8; 8] =
+                    k[prefix.len()..]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&k).into_owned(),
+                            detail: "contact key without a seq".into(),
+                        })?;
+                Ok(u64::from_be_bytes(seq))
+            })
+            .collect()
+    }
+
+    fn flags(
+        &self,
+        rule_id: &str,
+        dealer: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<FlagRow>, StoreError> {
+        let mut prefix = prefixed(FLAG, rule_id);
+        prefix.push(0);
+        if let Some(d) = dealer {
+            prefix.extend_from_slice(d.as_bytes());
+            prefix.push(0);
+        }
+        let start = match after {
+            Some((d, seq)) => {
+                let mut k = flag_key(rule_id, d, seq);
+                k.push(0); // just past that key
+                k
+            }
+            None => prefix.clone(),
+        };
+        let rule_len = rule_id.len() + 2;
+        self.tree
+            .range(start..)
+            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                let rest = &k[rule_len..];
+                let corrupt = || StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    detail: "flag key".into(),
+                };
+                let (dealer, seq) = split_nul(rest).ok_or_else(corrupt)?;
+                let seq: [u8; 8] = seq.try_into().map_err(|_| corrupt())?;
+                Ok((
+                    rule_id.to_owned(),
+                    utf8(&k, dealer)?,
+                    u64::from_be_bytes(seq),
+                    decode(&k, &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn name_words(
+        &self,
+        prefix: &str,
+        after: Option<&(String, PartyKey)>,
+        limit: usize,
+    ) -> Result<Vec<(String, PartyKey)>, StoreError> {
+        let scan = prefixed(NAME_WORD, prefix);
+        let start = match after {
+            Some((word, party)) => {
+                let mut k = name_word_key(word, party);
+                k.push(0);
+                k
+            }
+            None => scan.clone(),
+        };
+        self.tree
+            .range(start..)
+            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&scan)))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                let corrupt = || StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    detail: "name word key".into(),
+                };
+                let (word, _) = split_nul(&k[1..]).ok_or_else(corrupt)?;
+                Ok((utf8(&k, word)?, decode(&k, &v)?))
+            })
+            .collect()
+    }
+
     fn apply(&self, change: &Change) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let merge = &change.merge;
         for (party, state) in &merge.parties {
             batch.insert(party_prefixed(MERGE_PARTY, party), encode(state)?);
+            if let Some(view) = &state.view {
+                for word in view.name_words() {
+                    batch.insert(name_word_key(&word, party), encode(party)?);
+                }
+            }
+        }
+        for entry in &change.changes {
+            let mut key = vec![CHANGE];
+            key.extend_from_slice(&entry.cursor.to_be_bytes());
+            batch.insert(key, encode(entry)?);
         }
         for (block, party, present) in &merge.blocks {
             if *present {
@@ -561,6 +725,27 @@ impl HubStore for SledStore {
         }
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
+            // The flag index follows the record's findings and reviews.
+            if let Some(old) = self.tree.get(&key).map_err(engine)? {
+                let old: StoredRecord = decode(&key, &old)?;
+                for (rule, _) in old.flag_entries() {
+                    batch.remove(flag_key(&rule, &record.dealer_id, record.seq));
+                }
+            }
+            for (rule, entry) in record.flag_entries() {
+                batch.insert(
+                    flag_key(&rule, &record.dealer_id, record.seq),
+                    encode(&entry)?,
+                );
+            }
+            if let Some(content) = crate::merge::content_in_force(record) {
+                for customer_ref in content.customer_refs() {
+                    let party = (record.dealer_id.clone(), customer_ref.to_owned());
+                    let mut contact = contact_prefix(&party);
+                    contact.extend_from_slice(&record.seq.to_be_bytes());
+                    batch.insert(contact, &[] as &[u8]);
+                }
+            }
             batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
             let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
             if record.verdict.outcome == Outcome::Rejected {

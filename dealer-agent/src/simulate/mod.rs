@@ -235,7 +235,7 @@ impl<'a> Generator<'a> {
             .dealers
             .iter()
             .map(|d| {
-                let (_, city) = *people::CITIES
+                let (province, city) = *people::CITIES
                     .choose(&mut rng)
                     .unwrap_or(&people::CITIES[0]);
                 DealerProfile {
@@ -243,6 +243,8 @@ impl<'a> Generator<'a> {
                     name: format!("نمایندگی {city} {d}"),
                     company_national_id: people::company_id(&mut rng),
                     city: city.to_owned(),
+                    // HQ's sales regions follow provinces here.
+                    region: province.to_owned(),
                     staff: (1..=5)
                         .map(|i| StaffMember {
                             staff_id: format!("{d}-S{i}"),

@@ -86,6 +86,7 @@ impl World {
             amended: None,
             hlc: (0, 0),
             clock_offset_ms: 0,
+            flag_reviews: Default::default(),
             verdict: Verdict::from_findings(record_id, *seq, Vec::new(), 0),
         }
     }

@@ -84,6 +84,7 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
         limits,
         max_message_bytes: 16 << 20,
         grace: Duration::from_secs(5),
+        lifecycle: Default::default(),
     };
     hamgam_central::server::run(
         listener,

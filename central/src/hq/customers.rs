@@ -1,0 +1,351 @@
+//! Customer 360 and customer search. Every lookup goes through an index: the identity blocks
+//! (`n:`/`c:`/`m:`), the name-word index, the party links, the contact and VIN indexes.
+
+use std::collections::BTreeSet;
+
+use hamgam_proto::hq::v1 as hq;
+use hamgam_proto::values::{CompanyId, Mobile, NationalId};
+use tonic::Status;
+
+use crate::content::Content;
+use crate::lifecycle::facts::gather;
+use crate::lifecycle::{Facts, LifecycleConfig};
+use crate::merge::identity::similarity;
+use crate::merge::{GoldenCustomer, PartyKey};
+use crate::store::HubStore;
+
+use super::{convert, unavailable, Page};
+
+/// Names whose similarity to the query reaches this are fuzzy matches.
+pub const FUZZY_SIMILARITY: f64 = 0.8;
+
+/// Customer 360 of `customer_id` as of `as_of`.
+pub fn customer_360<S: HubStore>(
+    store: &S,
+    lifecycle: &LifecycleConfig,
+    customer_id: &str,
+    as_of: i64,
+) -> Result<hq::Customer360, Status> {
+    let customer = store
+        .customer(customer_id)
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            Status::not_found(format!(
+                "no customer {customer_id}: customer ids change when dealer records are linked \
+                 or split; search by national ID, mobile or name for the current one"
+            ))
+        })?;
+    let gathered = gather(store, &customer).map_err(unavailable)?;
+    let facts = &gathered.facts;
+    let all = facts.kpis(as_of, Facts::All);
+    let trusted = facts.kpis(as_of, Facts::TrustedOnly);
+    let mut linked = Vec::new();
+    for p in &customer.parties {
+        let party = store.merge_party(p).map_err(unavailable)?;
+        let view = party.and_then(|x| x.view);
+        linked.push(hq::LinkedRecord {
+            party: Some(convert::party(p)),
+            record_id: view
+                .as_ref()
+                .map(|v| v.record_id.clone())
+                .unwrap_or_default(),
+            seq: view.as_ref().map_or(0, |v| v.seq),
+            trust: view
+                .as_ref()
+                .map_or(hq::Trust::Unspecified, |v| convert::trust(v.trust))
+                as i32,
+            name: view.as_ref().map(|v| v.name()).unwrap_or_default(),
+        });
+    }
+    let timeline: Vec<hq::Contact> = gathered
+        .timeline
+        .iter()
+        .filter(|t| !matches!(t.content, Content::Customer(_)))
+        .map(|t| hq::Contact {
+            at_ms: t.at_ms,
+            kind: t.record.kind.clone(),
+            dealer_id: t.record.dealer_id.clone(),
+            record_id: t.record.record_id.clone(),
+            seq: t.record.seq,
+            vin: vin_of(&t.content),
+            summary: summary(&t.content),
+            outcome: crate::wire::outcome_to_wire(t.record.verdict.outcome) as i32,
+            rule_ids: convert::rule_ids(&t.record),
+        })
+        .collect();
+    let mut flags = Vec::new();
+    for t in &gathered.timeline {
+        flags.extend(convert::record_flags(&t.record));
+    }
+    let mut conflicts: Vec<hq::Conflict> =
+        customer.conflicts.iter().map(convert::conflict).collect();
+    let vehicles = gathered
+        .vehicles
+        .iter()
+        .map(|v| {
+            conflicts.extend(v.view.conflicts.iter().map(convert::conflict));
+            hq::CustomerVehicle {
+                vin: v.view.vin.clone(),
+                model: v.model.clone(),
+                roles: v.roles.iter().map(|r| convert::role(*r) as i32).collect(),
+                since_ms: v.since_ms,
+                held: v.held,
+            }
+        })
+        .collect();
+    Ok(hq::Customer360 {
+        customer_id: customer.customer_id.clone(),
+        organization: customer.organization,
+        fields: convert::golden_fields(&customer),
+        linked,
+        vehicles,
+        timeline,
+        lifecycle: Some(hq::CustomerLifecycle {
+            stage: convert::stage(facts.stage(lifecycle, as_of, Facts::All)) as i32,
+            kpis: Some(convert::kpis(&all)),
+            stage_trusted_only: convert::stage(facts.stage(lifecycle, as_of, Facts::TrustedOnly))
+                as i32,
+            kpis_trusted_only: Some(convert::kpis(&trusted)),
+        }),
+        open_complaints: all.open_complaints.clone(),
+        flags,
+        conflicts,
+        as_of_ms: as_of,
+    })
+}
+
+fn vin_of(c: &Content) -> String {
+    match c {
+        Content::Delivery(d) => d.vin.clone(),
+        Content::RepairOrder(ro) => ro.vin.clone(),
+        Content::Complaint(c) => c.vin.clone(),
+        _ => String::new(),
+    }
+}
+
+/// What a person reads in a timeline line.
+fn summary(c: &Content) -> String {
+    match c {
+        Content::Delivery(d) => format!("delivered {}", d.model),
+        Content::RepairOrder(ro) => format!(
+            "RO {} at {} km, {:?}, {} rials",
+            ro.ro_number, ro.odometer_in_km, ro.pay_type, ro.total_rials
+        ),
+        Content::Lead(_) => "lead".into(),
+        Content::Complaint(c) => format!("complaint {} {:?}", c.case_ref, c.status),
+        Content::Survey(s) => match s.nps {
+            Some(nps) => format!("survey CSAT {} NPS {nps}", s.csat),
+            None => format!("survey CSAT {}", s.csat),
+        },
+        _ => String::new(),
+    }
+}
+
+fn summary_of(customer: &GoldenCustomer, matched: String) -> hq::CustomerSummary {
+    let field = |f: &str| {
+        customer
+            .fields
+            .get(f)
+            .map(|v| v.value.clone())
+            .unwrap_or_default()
+    };
+    hq::CustomerSummary {
+        customer_id: customer.customer_id.clone(),
+        name: field("name"),
+        national_id: if customer.organization {
+            field("company_id")
+        } else {
+            field("national_id")
+        },
+        mobile: field("mobile"),
+        linked_records: customer.parties.len() as u32,
+        matched,
+    }
+}
+
+/// Customers of the parties in an identity block (national/company ID, mobile).
+fn by_block<S: HubStore>(
+    store: &S,
+    block: &str,
+    matched: &str,
+) -> Result<Vec<hq::CustomerSummary>, Status> {
+    let mut ids = BTreeSet::new();
+    for party in store.block(block).map_err(unavailable)? {
+        if let Some(id) = store.link(&party).map_err(unavailable)? {
+            ids.insert(id);
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(c) = store.customer(&id).map_err(unavailable)? {
+            out.push(summary_of(&c, matched.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Customer search (see `SearchCustomers` in hq.proto).
+pub fn search<S: HubStore>(
+    store: &S,
+    request: &hq::SearchCustomersRequest,
+    page: Page,
+) -> Result<hq::SearchCustomersResponse, Status> {
+    use hq::search_customers_request::By;
+    let by = request.by.as_ref().ok_or_else(|| {
+        Status::invalid_argument("give one of national_id, mobile or name to search by")
+    })?;
+    let whole =
+        |customers: Vec<hq::CustomerSummary>| -> Result<hq::SearchCustomersResponse, Status> {
+            // One customer per ID or mobile at most a handful: one page, in id order.
+            let skip = customers
+                .iter()
+                .take_while(|c| {
+                    !page.token.is_empty() && c.customer_id.as_str() <= page.token.as_str()
+                })
+                .count();
+            let mut rest: Vec<hq::CustomerSummary> = customers.into_iter().skip(skip).collect();
+            let next_page_token = if rest.len() > page.size {
+                rest.truncate(page.size);
+                rest.last()
+                    .map(|c| c.customer_id.clone())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(hq::SearchCustomersResponse {
+                customers: rest,
+                next_page_token,
+            })
+        };
+    match by {
+        By::NationalId(raw) => {
+            if let Ok(id) = NationalId::parse(raw) {
+                whole(by_block(
+                    store,
+                    &format!("n:{}", id.as_str()),
+                    "national id",
+                )?)
+            } else if let Ok(id) = CompanyId::parse(raw) {
+                whole(by_block(
+                    store,
+                    &format!("c:{}", id.as_str()),
+                    "company id",
+                )?)
+            } else {
+                Err(Status::invalid_argument(format!(
+                    "national_id: {raw:?} is neither a valid national ID (10 digits with its \
+                     check digit) nor a national company ID (11 digits)"
+                )))
+            }
+        }
+        By::Mobile(raw) => {
+            let mobile = Mobile::parse(raw).map_err(|e| {
+                Status::invalid_argument(format!("mobile: {raw:?} is not an Iranian mobile: {e}"))
+            })?;
+            whole(by_block(store, &format!("m:{}", mobile.e164()), "mobile")?)
+        }
+        By::Name(raw) => by_name(store, raw, request.fuzzy, page),
+    }
+}
+
+/// Name search over the name-word index: every query word must start a word of the name
+/// (prefix), or the whole name must be [`FUZZY_SIMILARITY`]-similar (fuzzy, candidates from
+/// the words sharing the first query word's first two letters).
+fn by_name<S: HubStore>(
+    store: &S,
+    raw: &str,
+    fuzzy: bool,
+    page: Page,
+) -> Result<hq::SearchCustomersResponse, Status> {
+    let query = hamgam_proto::text::normalize(raw);
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let Some(first) = words.first() else {
+        return Err(Status::invalid_argument(
+            "name: give at least one letter of a name",
+        ));
+    };
+    let scan_prefix: String = if fuzzy {
+        first.chars().take(2).collect()
+    } else {
+        (*first).to_owned()
+    };
+    let mut after: Option<(String, PartyKey)> = if page.token.is_empty() {
+        None
+    } else {
+        Some(decode_token(&page.token)?)
+    };
+    let mut out: Vec<hq::CustomerSummary> = Vec::new();
+    let mut last_seen = None;
+    'scan: loop {
+        let rows = store
+            .name_words(&scan_prefix, after.as_ref(), 256)
+            .map_err(unavailable)?;
+        let Some(last) = rows.last().cloned() else {
+            break;
+        };
+        for (word, party) in rows {
+            last_seen = Some((word.clone(), party.clone()));
+            let Some(view) = store
+                .merge_party(&party)
+                .map_err(unavailable)?
+                .and_then(|p| p.view)
+            else {
+                continue;
+            };
+            let name_words = view.name_words();
+            if !name_words.contains(&word) {
+                continue; // the index only grows: this party's name changed since
+            }
+            let matched = if fuzzy {
+                let s = similarity(&query, &hamgam_proto::text::normalize(&view.name()));
+                (s >= FUZZY_SIMILARITY).then(|| format!("similar name ({s:.2})"))
+            } else {
+                words
+                    .iter()
+                    .all(|q| name_words.iter().any(|w| w.starts_with(q)))
+                    .then(|| format!("name prefix {query:?}"))
+            };
+            let Some(matched) = matched else { continue };
+            // Listed once: at the party's first word under the scanned prefix.
+            if name_words.iter().find(|w| w.starts_with(&scan_prefix)) != Some(&word) {
+                continue;
+            }
+            let Some(id) = store.link(&party).map_err(unavailable)? else {
+                continue;
+            };
+            if out.iter().any(|c| c.customer_id == id) {
+                continue;
+            }
+            if let Some(c) = store.customer(&id).map_err(unavailable)? {
+                out.push(summary_of(&c, matched));
+                if out.len() == page.size {
+                    break 'scan;
+                }
+            }
+        }
+        after = Some(last);
+    }
+    let next_page_token = if out.len() == page.size {
+        last_seen
+            .map(|(w, p)| encode_token(&w, &p))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(hq::SearchCustomersResponse {
+        customers: out,
+        next_page_token,
+    })
+}
+
+fn encode_token(word: &str, party: &PartyKey) -> String {
+    format!("{word}\u{1}{}\u{1}{}", party.0, party.1)
+}
+
+fn decode_token(token: &str) -> Result<(String, PartyKey), Status> {
+    let mut parts = token.split('\u{1}');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(w), Some(d), Some(r), None) => Ok((w.to_owned(), (d.to_owned(), r.to_owned()))),
+        _ => Err(super::bad_token()),
+    }
+}
