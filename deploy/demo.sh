@@ -119,7 +119,18 @@ step "what HQ sees: records and reliability score per dealer"
 hq dealers
 step "what HQ sees: verdicts, and findings by rule"
 hq findings
-echo "(lifecycle stages and the customer 360 view come with the merge and HQ API issues)"
+step "what HQ sees: lifecycle stages and service retention by region (all facts | clean facts only)"
+hq lifecycle --by region
+step "what HQ sees: one customer's 360 view"
+hq export customers > "$work/customers.jsonl" 2>/dev/null
+customer="$(head -n 1 "$work/customers.jsonl" | sed -n 's/.*"customerId":"\([^"]*\)".*/\1/p')"
+[ -n "$customer" ] || { echo "the export listed no customer" >&2; exit 1; }
+echo "$(wc -l < "$work/customers.jsonl") customers exported; showing $customer"
+hq customer "$customer"
+step "what HQ sees: conflicts between dealers waiting for a decision"
+hq conflicts --open > "$work/conflicts.txt"
+head -n 5 "$work/conflicts.txt"
+echo "$(wc -l < "$work/conflicts.txt") open conflicts"
 step "what D-1042's staff see: records that need a fix"
 agent D-1042 verdicts --needs-fixing --lang en --limit 4
 

@@ -177,9 +177,20 @@ fn json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn name<T: std::fmt::Debug>(value: T, prefix: &str) -> String {
-    format!("{value:?}")
-        .trim_start_matches(prefix)
+/// A proto enum value as people read it: `STAGE_NEW_OWNER` -> `new_owner`.
+fn name(proto_name: &str) -> String {
+    const PREFIXES: [&str; 6] = [
+        "SEVERITY_",
+        "OUTCOME_",
+        "TRUST_",
+        "ROLE_",
+        "STAGE_",
+        "FLAG_STATUS_",
+    ];
+    PREFIXES
+        .iter()
+        .find_map(|p| proto_name.strip_prefix(p))
+        .unwrap_or(proto_name)
         .to_lowercase()
 }
 
@@ -329,8 +340,8 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                         f.seq,
                         f.kind,
                         finding.rule_id,
-                        name(finding.severity(), "Severity"),
-                        name(f.status(), ""),
+                        name(finding.severity().as_str_name()),
+                        name(f.status().as_str_name()),
                         finding.reason_en
                     );
                 }
@@ -366,7 +377,7 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
             println!(
                 "decision {}: the record's verdict is now {} (version {})",
                 r.decision_no,
-                name(v.outcome(), ""),
+                name(v.outcome().as_str_name()),
                 v.version
             );
         }
@@ -572,7 +583,7 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                             "record {} seq {} {}",
                             rec.dealer_id,
                             rec.seq,
-                            name(v.outcome(), "")
+                            name(v.outcome().as_str_name())
                         )
                     }
                     Some(Change::VerdictChanged(v)) => {
@@ -581,7 +592,7 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                             "verdict {} seq {} -> {} (version {})",
                             v.dealer_id,
                             verdict.seq,
-                            name(verdict.outcome(), ""),
+                            name(verdict.outcome().as_str_name()),
                             verdict.version
                         )
                     }
@@ -637,7 +648,7 @@ fn print_customer(c: &hq::Customer360) {
             f.value,
             src.dealer_id,
             src.seq,
-            name(src.trust(), ""),
+            name(src.trust().as_str_name()),
             if f.alternatives.is_empty() {
                 String::new()
             } else {
@@ -660,7 +671,7 @@ fn print_customer(c: &hq::Customer360) {
         .collect();
     println!("  linked dealer records: {}", linked.join(", "));
     for v in &c.vehicles {
-        let roles: Vec<String> = v.roles().map(|r| name(r, "")).collect();
+        let roles: Vec<String> = v.roles().map(|r| name(r.as_str_name())).collect();
         println!(
             "  vehicle {} {} as {}{}",
             v.vin,
@@ -673,8 +684,8 @@ fn print_customer(c: &hq::Customer360) {
         let k = l.kpis.unwrap_or_default();
         println!(
             "  lifecycle: {} (clean facts only: {}); tenure {} days, {} vehicles held, {} visits, spend {} rials, CSAT {}, NPS {}, {} open complaints",
-            name(l.stage(), ""),
-            name(l.stage_trusted_only(), ""),
+            name(l.stage().as_str_name()),
+            name(l.stage_trusted_only().as_str_name()),
             k.tenure_days,
             k.vehicles_held,
             k.service_visits,
@@ -708,7 +719,7 @@ fn print_customer(c: &hq::Customer360) {
             f.dealer_id,
             f.seq,
             finding.reason_en,
-            name(f.status(), "")
+            name(f.status().as_str_name())
         );
     }
     for x in &c.conflicts {
@@ -744,7 +755,7 @@ fn print_vehicle(v: &hq::VehicleHistory) {
         println!(
             "  {}  {:<13} {}/{} {} via {}",
             format_ms(e.from_ms),
-            name(e.role(), ""),
+            name(e.role().as_str_name()),
             p.dealer_id,
             p.customer_ref,
             e.customer_id,
