@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
 use crate::domain::{
-    ChangeEntry, ChangeLogEntry, DealerState, Finding, FlagReview, Outcome, Severity, StoredRecord,
-    Verdict,
+    ChangeEntry, ChangeLogEntry, DealerState, Finding, FlagEntry, FlagReview, Outcome, Severity,
+    StoredRecord, Verdict,
 };
 use crate::merge::resolve::{RecordSource, Resolver};
 use crate::merge::{content_in_force, DecisionEntry, HqDecision, MergeChange};
@@ -39,8 +39,46 @@ pub struct Rulebook<'a> {
 struct Entry {
     record: StoredRecord,
     before: Option<Verdict>,
-    /// Changed besides its verdict (a correction): saved even if the verdict stays.
+    /// The record's flag-index entries as stored (empty: new).
+    before_flags: Vec<(String, FlagEntry)>,
+    /// Changed besides its verdict (a correction, an HQ review): saved even if the verdict
+    /// stays.
     dirty: bool,
+}
+
+impl Entry {
+    /// Puts the record in `change`, with the index entries that follow it: the flag index
+    /// where its findings or reviews moved, and the contact index for a new or corrected record
+    /// (the customer refs of its content in force).
+    fn save(&self, change: &mut Change) {
+        let record = &self.record;
+        let now = record.flag_entries();
+        for (rule, _) in &self.before_flags {
+            if !now.iter().any(|(r, _)| r == rule) {
+                change
+                    .flag_index
+                    .push((rule.clone(), record.dealer_id.clone(), record.seq, None));
+            }
+        }
+        for (rule, entry) in now {
+            if !self.before_flags.contains(&(rule.clone(), entry.clone())) {
+                change
+                    .flag_index
+                    .push((rule, record.dealer_id.clone(), record.seq, Some(entry)));
+            }
+        }
+        if self.before.is_none() || self.dirty {
+            if let Some(content) = content_in_force(record) {
+                for customer_ref in content.customer_refs() {
+                    change.contacts.push((
+                        (record.dealer_id.clone(), customer_ref.to_owned()),
+                        record.seq,
+                    ));
+                }
+            }
+        }
+        change.records.push(record.clone());
+    }
 }
 
 /// The outcome of judging one batch.
@@ -146,7 +184,7 @@ fn finish<S: HubStore>(
                 if before.outcome == verdict.outcome && before.findings == verdict.findings =>
             {
                 if entry.dirty {
-                    change.records.push(entry.record.clone());
+                    entry.save(&mut change);
                 }
                 continue; // touched, verdict unchanged
             }
@@ -190,7 +228,7 @@ fn finish<S: HubStore>(
             tracing::info!(dealer_id = %owner, record_id = %verdict.record_id, seq = verdict.seq, version = verdict.version, outcome = ?verdict.outcome, "verdict changed");
         }
         entry.record.verdict = verdict;
-        change.records.push(entry.record.clone());
+        entry.save(&mut change);
     }
     // The sending dealer's state goes through `states` too, so one copy is saved.
     if let Some(own) = states.remove(dealer) {
@@ -396,11 +434,13 @@ impl<'s, S: HubStore> Work<'s, S> {
                 return Ok(None);
             };
             let before = Some(record.verdict.clone());
+            let before_flags = record.flag_entries();
             self.entries.insert(
                 at.clone(),
                 Entry {
                     record,
                     before,
+                    before_flags,
                     dirty: false,
                 },
             );
@@ -578,6 +618,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             Entry {
                 record,
                 before: None,
+                before_flags: Vec::new(),
                 dirty: true,
             },
         );

@@ -599,12 +599,9 @@ async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
     .load()?;
     let endpoint = HubEndpoint::new(conn.hub, conn.server_name, tls::client_config(&material)?);
     let channel = endpoint.connect().await?;
-    if let QueryCommand::Hq(q) = command {
-        return hq_cli::run(channel, conn.json, q).await;
-    }
-    let mut client = HqServiceClient::new(channel);
+    let mut client = HqServiceClient::new(channel.clone());
     match command {
-        QueryCommand::Hq(_) => unreachable!("handled above"),
+        QueryCommand::Hq(q) => return hq_cli::run(channel, conn.json, q).await,
         QueryCommand::Dealers => {
             let dealers = list_dealers(&mut client).await?;
             if conn.json {

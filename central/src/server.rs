@@ -83,6 +83,9 @@ pub async fn run<S: HubStore>(
     health_reporter
         .set_serving::<HqServiceServer<HqApi<S>>>()
         .await;
+    health_reporter
+        .set_serving::<VehicleLookupServer<VehicleLookupApi<S>>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hamgam_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

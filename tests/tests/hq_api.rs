@@ -381,6 +381,11 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         dismissed.flags[0].review_comment,
         "odometer replaced, paperwork seen"
     );
+    assert!(
+        dismissed.flags[0].reviewed_by.contains("quality"),
+        "the log names the certificate: {}",
+        dismissed.flags[0].reviewed_by
+    );
 
     // --- conflicts, identity reviews, decisions ------------------------------------------------------
     let conflicts = client
@@ -424,6 +429,33 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         !open.conflicts.iter().any(|c| c.field == "name"),
         "{open:?}"
     );
+    // Paging one conflict at a time ends and lists what one page lists.
+    let whole = client
+        .list_conflicts(hq::ListConflictsRequest::default())
+        .await
+        .expect("conflicts")
+        .into_inner();
+    assert!(whole.next_page_token.is_empty());
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    for _ in 0..=whole.conflicts.len() {
+        let page = client
+            .list_conflicts(hq::ListConflictsRequest {
+                open_only: false,
+                page_size: 1,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("conflicts")
+            .into_inner();
+        paged.extend(page.conflicts);
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert!(token.is_empty(), "paging ends");
+    assert_eq!(paged, whole.conflicts);
     let reviews = client
         .list_identity_reviews(hq::ListIdentityReviewsRequest::default())
         .await

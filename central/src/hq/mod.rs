@@ -85,7 +85,7 @@ impl<S: HubStore> HqApi<S> {
             .map_err(|e| Status::internal(format!("query task failed: {e}")))?
     }
 
-    async fn decide(
+    async fn take_decision(
         &self,
         decision: HqDecision,
         by: String,
@@ -127,14 +127,16 @@ fn as_of(ms: i64) -> i64 {
     }
 }
 
-/// Who decides: the request's reviewer, else the certificate's name.
+/// Who decides, as logged: the certificate always, with the person the request names (a
+/// shared HQ system acting for an analyst) — a request cannot hide which certificate sent it.
 fn reviewer<T>(request: &Request<T>, named: &str) -> String {
-    if !named.trim().is_empty() {
-        return named.trim().to_owned();
-    }
-    PeerInfo::of(request)
+    let certificate = PeerInfo::of(request)
         .map(|p| p.identity.to_string())
-        .unwrap_or_else(|_| "hq".into())
+        .unwrap_or_else(|_| "unknown certificate".into());
+    match named.trim() {
+        "" => certificate,
+        person => format!("{person} (via {certificate})"),
+    }
 }
 
 fn party_key(p: &Option<hq::PartyRef>, field: &str) -> Result<PartyKey, Status> {
@@ -343,7 +345,7 @@ impl<S: HubStore> HqService for HqApi<S> {
                 Status::invalid_argument("status: FLAG_STATUS_CONFIRMED or FLAG_STATUS_DISMISSED")
             })?;
         let taken = self
-            .decide(
+            .take_decision(
                 HqDecision::ReviewFlag {
                     dealer_id: req.dealer_id.clone(),
                     seq: req.seq,
@@ -387,7 +389,11 @@ impl<S: HubStore> HqService for HqApi<S> {
                     .filter(|c| !req.open_only || !c.resolved)
                     .map(convert::conflict)
                     .collect();
-                if !open.is_empty() && conflicts.len() + open.len() > page.size {
+                // A page holds whole subjects, at least one (else a big one would never pass).
+                if !open.is_empty()
+                    && !conflicts.is_empty()
+                    && conflicts.len() + open.len() > page.size
+                {
                     more = true;
                     break 'pages;
                 }
@@ -465,7 +471,9 @@ impl<S: HubStore> HqService for HqApi<S> {
     ) -> Result<Response<hq::DecideResponse>, Status> {
         let by = reviewer(&request, &request.get_ref().reviewer);
         let req = request.into_inner();
-        let taken = HqApi::decide(self, decision(&req)?, by, &req.comment).await?;
+        let taken = self
+            .take_decision(decision(&req)?, by, &req.comment)
+            .await?;
         Ok(Response::new(hq::DecideResponse {
             decision_no: taken.no,
             verdicts_changed: taken.verdicts_changed as u32,

@@ -4,9 +4,10 @@ use hamgam_proto::hq::v1 as hq;
 use tonic::Status;
 
 use crate::ingest::Hub;
+use crate::ingest::TREND_DAYS;
 use crate::lifecycle::report::{self, median, GroupBy, LifecycleReport, ReportRow, StageFigures};
 use crate::lifecycle::{LifecycleConfig, Stage, DAY_MS};
-use crate::rules::score::{day_of, ReliabilityScore};
+use crate::rules::score::{self, day_of, ReliabilityScore};
 use crate::store::HubStore;
 
 use super::unavailable;
@@ -43,37 +44,44 @@ pub fn scorecard<S: HubStore>(
         .ok_or_else(|| {
             Status::not_found(format!("dealer {dealer_id} never synced with this hub"))
         })?;
-    let window_days = hub.rules().score_window_days;
-    let score_at = |t: i64| -> Result<Option<ReliabilityScore>, Status> {
-        Ok(hub.reliability(t).map_err(unavailable)?.remove(dealer_id))
+    let rules = hub.rules();
+    let window_days = rules.score_window_days;
+    // One read of the tallies serves every point of the trend.
+    let from_day = day_of(as_of) - (TREND_WEEKS - 1) * 7 - window_days - TREND_DAYS;
+    let tallies = store.tallies(from_day).map_err(unavailable)?;
+    let score_at = |t: i64| -> Option<ReliabilityScore> {
+        score::scores(
+            &tallies,
+            t,
+            window_days,
+            TREND_DAYS,
+            rules.score_prior_records,
+        )
+        .remove(dealer_id)
     };
     let trend = (0..TREND_WEEKS)
         .rev()
-        .map(|w| {
+        .filter_map(|w| {
             let day = day_of(as_of) - w * 7;
-            Ok(
-                score_at(day * DAY_MS + DAY_MS - 1)?.map(|s| hq::ScorePoint {
-                    day_ms: day * DAY_MS,
-                    score: s.score,
-                }),
-            )
+            score_at(day * DAY_MS + DAY_MS - 1).map(|s| hq::ScorePoint {
+                day_ms: day * DAY_MS,
+                score: s.score,
+            })
         })
-        .collect::<Result<Vec<_>, Status>>()?
-        .into_iter()
-        .flatten()
         .collect();
+    // Volumes over the score's window, the same days the score reads.
+    let window = day_of(as_of) - window_days + 1..=day_of(as_of);
     let mut volumes: std::collections::BTreeMap<String, u64> = Default::default();
-    let from_day = day_of(as_of) - window_days;
-    for (d, day, tally) in store.tallies(from_day).map_err(unavailable)? {
-        if d == dealer_id && day <= day_of(as_of) {
-            for (kind, n) in tally.kinds {
-                *volumes.entry(kind).or_default() += n;
+    for (d, day, tally) in &tallies {
+        if d == dealer_id && window.contains(day) {
+            for (kind, n) in &tally.kinds {
+                *volumes.entry(kind.clone()).or_default() += n;
             }
         }
     }
     Ok(hq::DealerScorecard {
         dealer_id: dealer_id.to_owned(),
-        reliability: score_at(as_of)?.map(|r| reliability(r, window_days as u32)),
+        reliability: score_at(as_of).map(|r| reliability(r, window_days as u32)),
         trend,
         last_seen_ms: state.last_seen_ms,
         stored_seq: state.stored_seq,

@@ -126,10 +126,18 @@ pub fn changes<S: HubStore>(
             if !follow {
                 return;
             }
-            tokio::select! {
-                changed = durable.changed() => if changed.is_err() { return },
+            let hub_stopped = tokio::select! {
+                changed = durable.changed() => changed.is_err(),
                 _ = tx.closed() => return,
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => true,
+            };
+            if hub_stopped {
+                let _ = tx
+                    .send(Err(Status::unavailable(format!(
+                        "the hub is shutting down; resume with after_cursor {cursor}"
+                    ))))
+                    .await;
+                return;
             }
         }
     });

@@ -89,6 +89,9 @@ impl DayTally {
         for (rule, n) in &other.rules {
             *self.rules.entry(rule.clone()).or_default() += n;
         }
+        for (kind, n) in &other.kinds {
+            *self.kinds.entry(kind.clone()).or_default() += n;
+        }
     }
 }
 

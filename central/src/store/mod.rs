@@ -48,6 +48,10 @@ pub struct Change {
     pub merge: MergeChange,
     /// Change-stream entries, cursors consecutive after [`HubStore::last_change`].
     pub changes: Vec<ChangeLogEntry>,
+    /// Flag-index entries to put (`Some`) or remove: `(rule, dealer, seq, entry)`.
+    pub flag_index: Vec<(String, String, u64, Option<FlagEntry>)>,
+    /// Contact-index entries: a dealer's record `seq` names the party.
+    pub contacts: Vec<(PartyKey, u64)>,
 }
 
 /// One row of the flag index: `(rule_id, dealer, seq, entry)`.

@@ -723,29 +723,19 @@ impl HubStore for SledStore {
             key.extend_from_slice(&entry.no.to_be_bytes());
             batch.insert(key, encode(entry)?);
         }
+        for (rule, dealer, seq, entry) in &change.flag_index {
+            match entry {
+                Some(e) => batch.insert(flag_key(rule, dealer, *seq), encode(e)?),
+                None => batch.remove(flag_key(rule, dealer, *seq)),
+            }
+        }
+        for (party, seq) in &change.contacts {
+            let mut contact = contact_prefix(party);
+            contact.extend_from_slice(&seq.to_be_bytes());
+            batch.insert(contact, &[] as &[u8]);
+        }
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
-            // The flag index follows the record's findings and reviews.
-            if let Some(old) = self.tree.get(&key).map_err(engine)? {
-                let old: StoredRecord = decode(&key, &old)?;
-                for (rule, _) in old.flag_entries() {
-                    batch.remove(flag_key(&rule, &record.dealer_id, record.seq));
-                }
-            }
-            for (rule, entry) in record.flag_entries() {
-                batch.insert(
-                    flag_key(&rule, &record.dealer_id, record.seq),
-                    encode(&entry)?,
-                );
-            }
-            if let Some(content) = crate::merge::content_in_force(record) {
-                for customer_ref in content.customer_refs() {
-                    let party = (record.dealer_id.clone(), customer_ref.to_owned());
-                    let mut contact = contact_prefix(&party);
-                    contact.extend_from_slice(&record.seq.to_be_bytes());
-                    batch.insert(contact, &[] as &[u8]);
-                }
-            }
             batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
             let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
             if record.verdict.outcome == Outcome::Rejected {
