@@ -134,6 +134,25 @@ echo "$(wc -l < "$work/conflicts.txt") open conflicts"
 step "what D-1042's staff see: records that need a fix"
 agent D-1042 verdicts --needs-fixing --lang en --limit 4
 
+step "HQ reviews a flag on a D-1042 record and dismisses it: the new verdict reaches the branch"
+hq flags --dealer D-1042 --status open --limit 200 > "$work/flags.txt"
+# A flag (not a rejection: those are fixed by the dealer, not dismissed by HQ).
+read -r flag_seq flag_rule < <(awk '$5 == "flag" { print $2, $4; exit }' "$work/flags.txt") || true
+[ -n "${flag_seq:-}" ] || { cat "$work/flags.txt" >&2; echo "no open flag at D-1042 to review" >&2; exit 1; }
+verdict_line() {
+  agent D-1042 verdicts --lang en > "$work/verdicts.txt"
+  grep -E "^seq +$flag_seq  " "$work/verdicts.txt" || true
+}
+echo "HQ dismisses $flag_rule on D-1042's record seq $flag_seq"
+echo "before: $(verdict_line)"
+hq review-flag D-1042 "$flag_seq" "$flag_rule" dismissed --comment "checked with the branch: the reading is right"
+for _ in $(seq 1 100); do
+  line="$(verdict_line)"
+  case "$line" in *"(verdict v1)"*|"") sleep 0.1 ;; *) break ;; esac
+done
+echo "after:  $line"
+case "$line" in *"(verdict v1)"*|"") echo "the dismissal did not reach D-1042" >&2; exit 1 ;; esac
+
 step "stopping the agents and the hub (SIGTERM)"
 for pid in "${pids[@]}"; do kill -TERM "$pid"; done
 for pid in "${pids[@]}"; do wait "$pid"; done

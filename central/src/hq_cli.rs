@@ -35,6 +35,9 @@ pub enum HqQuery {
         /// With --name: similar names, not only prefixes.
         #[arg(long)]
         fuzzy: bool,
+        /// Show at most this many customers.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
     /// A vehicle's history: roles over time, repair orders, odometer readings with flags.
     Vehicle { vin: String },
@@ -217,6 +220,7 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
             mobile,
             name: person,
             fuzzy,
+            limit,
         } => {
             use hq::search_customers_request::By;
             let by = match (national_id, mobile, person) {
@@ -225,16 +229,30 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                 (.., Some(n)) => By::Name(n),
                 _ => anyhow::bail!("give --national-id, --mobile or --name"),
             };
-            let found = client
-                .search_customers(hq::SearchCustomersRequest {
-                    by: Some(by),
-                    fuzzy,
-                    page_size: 50,
-                    page_token: String::new(),
-                })
-                .await
-                .context("SearchCustomers failed")?
-                .into_inner();
+            // A name search may answer short pages with a token: page until `limit` or the end.
+            let mut customers = Vec::new();
+            let mut token = String::new();
+            while customers.len() < limit {
+                let page = client
+                    .search_customers(hq::SearchCustomersRequest {
+                        by: Some(by.clone()),
+                        fuzzy,
+                        page_size: (limit - customers.len()).min(100) as u32,
+                        page_token: token.clone(),
+                    })
+                    .await
+                    .context("SearchCustomers failed")?
+                    .into_inner();
+                customers.extend(page.customers);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            let found = hq::SearchCustomersResponse {
+                customers,
+                next_page_token: token,
+            };
             if as_json {
                 return found.customers.iter().try_for_each(json);
             }

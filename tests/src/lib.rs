@@ -166,9 +166,20 @@ impl TestHub {
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
-        let addr = listener.local_addr().expect("local addr");
         let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
-        let hub = Hub::with_rules(Arc::new(store), Default::default(), registry);
+        Self::serve(pki, Arc::new(store), data_dir, listener, registry).await
+    }
+
+    /// Serves an already open store (kept in `data_dir`) that knows the dealers of `registry`.
+    pub async fn serve(
+        pki: &TestPki,
+        store: Arc<SledStore>,
+        data_dir: &Path,
+        listener: TcpListener,
+        registry: hamgam_central::rules::registry::DealerRegistry,
+    ) -> TestHub {
+        let addr = listener.local_addr().expect("local addr");
+        let hub = Hub::with_rules(store, Default::default(), registry);
         let audit = SecurityAudit::new();
         let options = ServeOptions {
             edge: EdgeConfig::new(pki.hub_tls(), TRUST_DOMAIN),

@@ -25,6 +25,7 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
         "hq_queries",
         "capture",
         "commit_to_ack",
+        "customer_queries",
         "idle",
     ] {
         assert!(!sections[name].is_null(), "section {name} missing: {json}");
@@ -41,6 +42,15 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
             assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
         }
     }
+    let customers = &sections["customer_queries"];
+    assert!(
+        customers["customers"].as_u64().unwrap() > 1_000,
+        "{customers}"
+    );
+    let queries = customers["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 6, "{customers}");
+    assert!(queries.iter().all(|q| q["p99_ms"].as_f64().unwrap() > 0.0));
+    assert!(customers["mean_timeline_contacts"].as_f64().unwrap() > 0.0);
     assert!(sections["idle"]
         .as_array()
         .unwrap()

@@ -248,9 +248,19 @@ pub fn search<S: HubStore>(
     }
 }
 
+/// Index rows counted per query word to find the most selective one.
+const SELECTIVITY_PROBE: usize = 128;
+
+/// Name-index rows examined per call at most: a page may come back short (even empty) with a
+/// token to go on, so a rare name under a common prefix costs several quick calls, not one
+/// long one.
+pub const NAME_SCAN_BUDGET: usize = 4_096;
+
 /// Name search over the name-word index: every query word must start a word of the name
-/// (prefix), or the whole name must be [`FUZZY_SIMILARITY`]-similar (fuzzy, candidates from
-/// the words sharing the first query word's first two letters).
+/// (prefix), or the whole name must be [`FUZZY_SIMILARITY`]-similar (fuzzy: candidates share a
+/// name word starting with a query word's first two letters). The candidates come from the
+/// query word with the fewest index rows (counted up to [`SELECTIVITY_PROBE`]), so a rare
+/// family name after a common given name does not scan every "Mohammad".
 fn by_name<S: HubStore>(
     store: &S,
     raw: &str,
@@ -259,31 +269,65 @@ fn by_name<S: HubStore>(
 ) -> Result<hq::SearchCustomersResponse, Status> {
     let query = hamgam_proto::text::normalize(raw);
     let words: Vec<&str> = query.split_whitespace().collect();
-    let Some(first) = words.first() else {
+    if words.is_empty() {
         return Err(Status::invalid_argument(
             "name: give at least one letter of a name",
         ));
-    };
-    let scan_prefix: String = if fuzzy {
-        first.chars().take(2).collect()
-    } else {
-        (*first).to_owned()
-    };
+    }
+    let mut prefixes: Vec<String> = words
+        .iter()
+        .map(|w| {
+            if fuzzy {
+                w.chars().take(2).collect()
+            } else {
+                (*w).to_owned()
+            }
+        })
+        .collect();
+    prefixes.dedup();
     let mut after: Option<(String, PartyKey)> = if page.token.is_empty() {
         None
     } else {
         Some(decode_token(&page.token)?)
     };
+    let scan_prefix = match &after {
+        // A later page scans the range its token came from.
+        Some((word, _)) => prefixes
+            .iter()
+            .find(|p| word.starts_with(p.as_str()))
+            .cloned()
+            .ok_or_else(super::bad_token)?,
+        None => {
+            let mut best: Option<(usize, &String)> = None;
+            for p in &prefixes {
+                let rows = store
+                    .name_words(p, None, SELECTIVITY_PROBE)
+                    .map_err(unavailable)?
+                    .len();
+                if best.is_none_or(|(n, _)| rows < n) {
+                    best = Some((rows, p));
+                }
+            }
+            best.map(|(_, p)| p.clone()).unwrap_or_default()
+        }
+    };
     let mut out: Vec<hq::CustomerSummary> = Vec::new();
     let mut last_seen = None;
+    let mut examined = 0usize;
+    let mut exhausted = false;
     'scan: loop {
         let rows = store
             .name_words(&scan_prefix, after.as_ref(), 256)
             .map_err(unavailable)?;
         let Some(last) = rows.last().cloned() else {
+            exhausted = true;
             break;
         };
         for (word, party) in rows {
+            if examined == NAME_SCAN_BUDGET {
+                break 'scan;
+            }
+            examined += 1;
             last_seen = Some((word.clone(), party.clone()));
             let Some(view) = store
                 .merge_party(&party)
@@ -325,7 +369,7 @@ fn by_name<S: HubStore>(
         }
         after = Some(last);
     }
-    let next_page_token = if out.len() == page.size {
+    let next_page_token = if !exhausted {
         last_seen
             .map(|(w, p)| encode_token(&w, &p))
             .unwrap_or_default()

@@ -108,6 +108,33 @@ impl SledStore {
         let tree = db.open_tree("hub").map_err(engine)?;
         Ok(SledStore { db, tree })
     }
+
+    /// What the store holds by kind of key (its first byte, as in the key layout above), and
+    /// sled's own size on disk. A full scan, for diagnostics and benchmarks.
+    pub fn footprint(&self) -> Result<Footprint, StoreError> {
+        let mut kinds: std::collections::BTreeMap<char, (u64, u64)> = Default::default();
+        for entry in self.tree.iter() {
+            let (key, value) = entry.map_err(engine)?;
+            let kind = kinds
+                .entry(key.first().map_or('?', |b| *b as char))
+                .or_default();
+            kind.0 += 1;
+            kind.1 += (key.len() + value.len()) as u64;
+        }
+        let on_disk_bytes = self.db.size_on_disk().map_err(engine)?;
+        Ok(Footprint {
+            kinds: kinds.into_iter().map(|(k, (n, b))| (k, n, b)).collect(),
+            on_disk_bytes,
+        })
+    }
+}
+
+/// What a store holds: see [`SledStore::footprint`].
+#[derive(Debug, Clone)]
+pub struct Footprint {
+    /// `(key byte, keys, key and value bytes)`, by key byte.
+    pub kinds: Vec<(char, u64, u64)>,
+    pub on_disk_bytes: u64,
 }
 
 /// sled reports a held lock as an I/O error whose kind is not always `WouldBlock`.

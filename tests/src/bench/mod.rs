@@ -6,6 +6,7 @@
 //! backlog and capture figures use the agent's sled store. Only the ingest load generators hold
 //! their records in memory ([`MemoryOutbox`]), so they measure the hub, not the agents' disks.
 
+pub mod customer_queries;
 pub mod identity;
 pub mod outbox;
 pub mod plot;
@@ -39,6 +40,8 @@ pub struct Sizes {
     pub identity_customers: Vec<usize>,
     /// ... and the records resolved at each size.
     pub identity_sample: usize,
+    /// The simulated network HQ's customer queries are timed on.
+    pub customer_world: customer_queries::WorldSize,
 }
 
 impl Sizes {
@@ -55,6 +58,15 @@ impl Sizes {
                 query_samples: 100,
                 identity_customers: vec![2_000, 10_000],
                 identity_sample: 1_000,
+                customer_world: customer_queries::WorldSize {
+                    dealers: 8,
+                    fleet_per_dealer: 100,
+                    days: 10,
+                    deliveries_per_day: 4,
+                    visits_per_day: 20,
+                    leads_per_day: 3,
+                    samples: 100,
+                },
             },
             Mode::Full => Sizes {
                 ingest_agents: vec![1, 10, 100, 1000],
@@ -67,6 +79,16 @@ impl Sizes {
                 query_samples: 1_000,
                 identity_customers: vec![10_000, 100_000, 1_000_000],
                 identity_sample: 10_000,
+                customer_world: customer_queries::WorldSize {
+                    // About 1M customers and 3.4M records (disk: ~6.4 KB per record).
+                    dealers: 172,
+                    fleet_per_dealer: 3_000,
+                    days: 100,
+                    deliveries_per_day: 10,
+                    visits_per_day: 60,
+                    leads_per_day: 10,
+                    samples: 1_000,
+                },
             },
         }
     }

@@ -21,10 +21,14 @@ struct Cli {
     /// Where the JSON and SVG results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// Only these sections (comma-separated: ingest, backlog, capture, commit, identity, idle); the HQ
-    /// query section runs with backlog.
+    /// Only these sections (comma-separated: ingest, backlog, capture, commit, identity,
+    /// customers, idle); the HQ record-listing section runs with backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Dealers in the network the customers section builds (default: 172 in full mode, about
+    /// 1M customers and 3.4M records; 8 in short mode). Records and customers scale with it.
+    #[arg(long)]
+    customer_dealers: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -54,6 +58,7 @@ fn main() -> Result<()> {
             if cli.short { Mode::Short } else { Mode::Full },
             cli.out,
             cli.only,
+            cli.customer_dealers,
         )),
     }
 }
@@ -97,9 +102,17 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-async fn run(mode: Mode, out: PathBuf, only: Vec<String>) -> Result<()> {
+async fn run(
+    mode: Mode,
+    out: PathBuf,
+    only: Vec<String>,
+    customer_dealers: Option<usize>,
+) -> Result<()> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    let sizes = Sizes::of(mode);
+    let mut sizes = Sizes::of(mode);
+    if let Some(dealers) = customer_dealers {
+        sizes.customer_world.dealers = dealers.max(1);
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     println!(
         "# Hamgam benchmarks ({mode:?} mode) on {}",
@@ -138,6 +151,10 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>) -> Result<()> {
             .await
             .context("the identity section failed")?;
         report.add("identity", identity);
+    }
+    if wanted("customers") {
+        let queries = bench::customer_queries::customer_queries(&pki, &sizes.customer_world).await;
+        report.add("customer_queries", queries);
     }
     let mut idle = serde_json::Value::Null;
     if wanted("idle") {
