@@ -244,7 +244,7 @@ pub fn search<S: HubStore>(
             })?;
             whole(by_block(store, &format!("m:{}", mobile.e164()), "mobile")?)
         }
-        By::Name(raw) => by_name(store, raw, request.fuzzy, page),
+        By::Name(raw) => by_name(store, raw, request.fuzzy, page, NAME_SCAN_BUDGET),
     }
 }
 
@@ -266,6 +266,7 @@ fn by_name<S: HubStore>(
     raw: &str,
     fuzzy: bool,
     page: Page,
+    budget: usize,
 ) -> Result<hq::SearchCustomersResponse, Status> {
     let query = hamgam_proto::text::normalize(raw);
     let words: Vec<&str> = query.split_whitespace().collect();
@@ -324,7 +325,7 @@ fn by_name<S: HubStore>(
             break;
         };
         for (word, party) in rows {
-            if examined == NAME_SCAN_BUDGET {
+            if examined == budget {
                 break 'scan;
             }
             examined += 1;
@@ -391,5 +392,137 @@ fn decode_token(token: &str) -> Result<(String, PartyKey), Status> {
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(w), Some(d), Some(r), None) => Ok((w.to_owned(), (d.to_owned(), r.to_owned()))),
         _ => Err(super::bad_token()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::{judge_batch, Rulebook};
+    use crate::rules::registry::DealerRegistry;
+    use crate::rules::RuleConfig;
+    use crate::SledStore;
+    use hamgam_proto::record::v1 as pb;
+
+    /// A store holding one dealer's customer records with these `(given, family)` names.
+    fn store_with(names: &[(&str, &str)]) -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), 16 << 20).expect("store");
+        let config = RuleConfig::default();
+        let registry = DealerRegistry::default();
+        let rules = Rulebook {
+            config: &config,
+            registry: &registry,
+        };
+        let now = 1_790_000_000_000;
+        let arrivals = names
+            .iter()
+            .enumerate()
+            .map(|(i, (given, family))| {
+                crate::wire::arrival(&pb::Record {
+                    record_id: uuid::Uuid::now_v7().to_string(),
+                    dealer_id: "D-1".into(),
+                    seq: i as u64 + 1,
+                    recorded_at_ms: now,
+                    hlc: None,
+                    staff_id: "S-1".into(),
+                    schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+                    payload: Some(pb::record::Payload::Customer(pb::CustomerUpsert {
+                        customer_ref: format!("C{i}"),
+                        party_type: pb::PartyType::Person as i32,
+                        given_name: (*given).into(),
+                        family_name: (*family).into(),
+                        ..Default::default()
+                    })),
+                })
+            })
+            .collect();
+        let state = crate::domain::DealerState {
+            stored_seq: names.len() as u64,
+            ..Default::default()
+        };
+        let judged = judge_batch(&store, &rules, "D-1", state, arrivals, now).expect("judged");
+        store.apply(&judged.change).expect("applied");
+        (dir, store)
+    }
+
+    /// Every customer a name search lists, paging with `budget`, and the pages' sizes.
+    fn all_pages(
+        store: &SledStore,
+        name: &str,
+        fuzzy: bool,
+        budget: usize,
+    ) -> (Vec<String>, Vec<usize>) {
+        let (mut names, mut sizes) = (Vec::new(), Vec::new());
+        let mut token = String::new();
+        for _ in 0..100 {
+            let page = Page {
+                size: 3,
+                token: token.clone(),
+            };
+            let r = by_name(store, name, fuzzy, page, budget).expect("search");
+            sizes.push(r.customers.len());
+            names.extend(r.customers.into_iter().map(|c| c.name));
+            if r.next_page_token.is_empty() {
+                return (names, sizes);
+            }
+            token = r.next_page_token;
+        }
+        panic!("the search never ended: {sizes:?}");
+    }
+
+    #[test]
+    fn a_rare_family_name_is_found_through_short_pages_and_each_customer_once() {
+        // Eight Alis with other family names come first in the index under "علی"; the query
+        // "علی زرین" must list the two Zarrins whatever the budget.
+        let mut names: Vec<(&str, &str)> = vec![("علی", "احمدی"); 8];
+        names.push(("علی", "زرین"));
+        names.push(("علی", "زرین‌کوب"));
+        names.push(("مینا", "زرین"));
+        let (_dir, store) = store_with(&names);
+        for budget in [1, 2, 5, NAME_SCAN_BUDGET] {
+            let (found, sizes) = all_pages(&store, "علي زرين", false, budget);
+            let mut sorted = found.clone();
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                // Golden names are shown normalised: the ZWNJ is a word break.
+                vec!["علی زرین", "علی زرین کوب"],
+                "budget {budget}: pages {sizes:?}"
+            );
+            assert!(sizes.iter().all(|s| *s <= 3));
+        }
+        // The family name has the fewer index entries (3 against 10): with a budget of 3 the
+        // first call already finds both (scanning "علی" would have spent it on the Ahmadis).
+        let first = by_name(
+            &store,
+            "علی زرین",
+            false,
+            Page {
+                size: 20,
+                token: String::new(),
+            },
+            3,
+        )
+        .expect("search");
+        assert_eq!(first.customers.len(), 2, "{first:?}");
+        // A budget too small for the whole range gives short pages that carry a token.
+        let (found, sizes) = all_pages(&store, "علی", false, 2);
+        assert_eq!(found.len(), 10);
+        assert!(sizes.len() > 4, "{sizes:?}");
+        // Fuzzy: one letter off still matches, through short pages.
+        let (found, _) = all_pages(&store, "علی زرین کوپ", true, 1);
+        assert!(found.iter().any(|n| n == "علی زرین کوب"), "{found:?}");
+    }
+
+    #[test]
+    fn a_token_from_another_query_is_refused() {
+        let (_dir, store) = store_with(&[("علی", "احمدی")]);
+        let page = Page {
+            size: 3,
+            token: encode_token("مینا", &("D-1".into(), "C0".into())),
+        };
+        let err = by_name(&store, "علی", false, page, 10).expect_err("bad token");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
     }
 }
