@@ -7,8 +7,10 @@
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
 pub mod bench;
+pub mod fault_proxy;
 pub mod history;
 pub mod judged;
+pub mod processes;
 pub mod relay;
 pub mod truth;
 
