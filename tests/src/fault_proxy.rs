@@ -59,7 +59,7 @@ pub enum Schedule {
     /// These, one per connection in order, then `Pass`.
     InOrder(VecDeque<Fault>),
     /// Drawn for each connection from a seeded generator (reproducible with the seed).
-    Random { seed: u64, rng: ChaCha8Rng },
+    Random { seed: u64, rng: Box<ChaCha8Rng> },
 }
 
 impl Schedule {
@@ -68,7 +68,7 @@ impl Schedule {
     pub fn random(seed: u64) -> Schedule {
         Schedule::Random {
             seed,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: Box::new(ChaCha8Rng::seed_from_u64(seed)),
         }
     }
 

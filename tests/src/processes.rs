@@ -72,7 +72,7 @@ impl Deployment {
         let write = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text).expect("write PKI file");
         };
-        write("ca.crt", &pki.ca.cert_pem());
+        write("ca.crt", pki.ca.cert_pem());
         let hub = pki
             .ca
             .issue(
