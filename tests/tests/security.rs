@@ -222,3 +222,75 @@ async fn a_certificate_of_our_ca_naming_another_trust_domain_is_refused() {
     assert!(event.detail.contains("elsewhere"), "{}", event.detail);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() {
+    use hamgam_gateway::pki::{Subject, Validity};
+    use time::{Duration, OffsetDateTime};
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, dirs.path()).await;
+    let now = OffsetDateTime::now_utc();
+    let cases = [
+        (
+            "expired",
+            Validity {
+                not_before: now - Duration::days(30),
+                not_after: now - Duration::days(1),
+            },
+        ),
+        (
+            "not valid yet",
+            Validity {
+                not_before: now + Duration::days(1),
+                not_after: now + Duration::days(30),
+            },
+        ),
+    ];
+    for (n, (why, validity)) in cases.into_iter().enumerate() {
+        // An HQ certificate of our own CA, refused only for its dates.
+        let issued = pki
+            .ca
+            .issue(&Subject::Client(PeerIdentity::Hq("crm".into())), validity)
+            .unwrap();
+        let material = tls::TlsMaterial {
+            ca_pem: pki.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        };
+        hq_call_fails(&hub, tls::client_config(&material).unwrap()).await;
+        within(
+            10,
+            "a HandshakeRefused event",
+            hub.audit
+                .wait_for(SecurityEventKind::HandshakeRefused, n as u64 + 1),
+        )
+        .await;
+        let refusals: Vec<String> = hub
+            .audit
+            .recent()
+            .into_iter()
+            .filter(|e| e.kind == SecurityEventKind::HandshakeRefused)
+            .map(|e| e.detail)
+            .collect();
+        assert!(
+            refusals.iter().any(|d| d.contains(why)),
+            "no refusal names the {why} certificate: {refusals:?}"
+        );
+    }
+    // A dealer with a valid certificate is not affected.
+    let record = raw_record("D-1042", 1);
+    assert!(
+        push_raw(
+            &pki,
+            &hub,
+            PeerIdentity::Dealer(dealer("D-1042")),
+            "D-1042",
+            vec![record]
+        )
+        .await
+        .is_none(),
+        "a valid dealer syncs"
+    );
+    hub.stop().await;
+}
