@@ -475,6 +475,16 @@ impl<S: HubStore> Ingest for Hub<S> {
         dealer: &DealerId,
         clock_offset_ms: i64,
     ) -> Result<u64, IngestError> {
+        if let Some(reason) = self
+            .registry
+            .dealer(dealer.as_str())
+            .and_then(|d| d.suspended.clone())
+        {
+            return Err(IngestError::Suspended {
+                dealer: dealer.to_string(),
+                reason,
+            });
+        }
         let _judging = self.judging.lock().await;
         let now = hamgam_gateway::sync::now_ms();
         let store = self.store().map_err(storage)?;

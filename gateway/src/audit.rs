@@ -23,6 +23,8 @@ pub enum SecurityEventKind {
     DealerMismatch,
     /// The peer broke the sync protocol (wrong first message, oversized batch...).
     ProtocolViolation,
+    /// A dealer HQ suspended in the dealer registry tried to sync.
+    DealerSuspended,
 }
 
 /// One refusal.

@@ -16,6 +16,9 @@ pub struct DealerProfile {
     /// HQ's sales region (lifecycle reports group by it; the city when empty).
     pub region: String,
     pub staff: Vec<StaffMember>,
+    /// Why HQ suspended the dealership (empty: not suspended). A suspended dealer's agent is
+    /// refused at the start of every sync session; its records stay at the hub.
+    pub suspended: String,
 }
 
 /// A staff member of a dealership.

@@ -294,3 +294,63 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() 
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dealer_suspended_in_the_registry_is_refused_and_the_others_sync() {
+    use hamgam_central::rules::registry::DealerRegistry;
+    use hamgam_proto::registry::DealerProfile;
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let registry = DealerRegistry::new(&[
+        DealerProfile {
+            dealer_id: "D-1042".into(),
+            ..Default::default()
+        },
+        DealerProfile {
+            dealer_id: "D-2077".into(),
+            suspended: "contract under review".into(),
+            ..Default::default()
+        },
+    ]);
+    let hub = TestHub::start_with_registry(&pki, dirs.path(), registry).await;
+
+    let refused = push_raw(
+        &pki,
+        &hub,
+        PeerIdentity::Dealer(dealer("D-2077")),
+        "D-2077",
+        vec![raw_record("D-2077", 1)],
+    )
+    .await
+    .expect("a suspended dealer is refused");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    assert!(
+        refused.message().contains("suspended")
+            && refused.message().contains("contract under review"),
+        "{}",
+        refused.message()
+    );
+    within(
+        10,
+        "a DealerSuspended event",
+        hub.audit.wait_for(SecurityEventKind::DealerSuspended, 1),
+    )
+    .await;
+
+    assert!(
+        push_raw(
+            &pki,
+            &hub,
+            PeerIdentity::Dealer(dealer("D-1042")),
+            "D-1042",
+            vec![raw_record("D-1042", 1)]
+        )
+        .await
+        .is_none(),
+        "the other dealer syncs"
+    );
+    let mut client = pki.hq_client(hub.addr).await;
+    assert!(hub_records(&mut client, "D-2077").await.is_empty());
+    assert_eq!(hub_records(&mut client, "D-1042").await.len(), 1);
+    hub.stop().await;
+}

@@ -23,6 +23,8 @@ pub struct KnownDealer {
     pub staff_national_ids: BTreeSet<String>,
     /// E.164.
     pub staff_mobiles: BTreeSet<String>,
+    /// Why HQ suspended it, if it did.
+    pub suspended: Option<String>,
 }
 
 /// The registry, by dealer id.
@@ -79,6 +81,7 @@ impl DealerRegistry {
                         .filter_map(|s| staff_mobile(&s.mobile))
                         .map(|m| m.e164().to_owned())
                         .collect(),
+                    suspended: Some(p.suspended.trim().to_owned()).filter(|r| !r.is_empty()),
                 };
                 (p.dealer_id.clone(), known)
             })

@@ -252,6 +252,7 @@ impl<'a> Generator<'a> {
                             mobile: people::mobile(&mut rng),
                         })
                         .collect(),
+                    suspended: String::new(),
                 }
             })
             .collect();

@@ -106,6 +106,8 @@ pub enum IngestError {
     Unordered { position: usize },
     #[error("hub storage unavailable: {0}")]
     Storage(String),
+    #[error("dealer {dealer} is suspended in HQ's dealer registry ({reason}): ask HQ to lift the suspension; the records stay in the agent until then")]
+    Suspended { dealer: String, reason: String },
 }
 
 impl IngestError {
@@ -116,6 +118,7 @@ impl IngestError {
             }
             IngestError::SeqConflict { .. } => Status::failed_precondition(self.to_string()),
             IngestError::Storage(_) => Status::unavailable(self.to_string()),
+            IngestError::Suspended { .. } => Status::permission_denied(self.to_string()),
         }
     }
 }
@@ -315,11 +318,23 @@ impl<I: Ingest> Session<I> {
         }
         let hub_time_ms = now_ms();
         let clock_offset_ms = hello.agent_time_ms.saturating_sub(hub_time_ms);
-        let stored_seq = self
+        let stored_seq = match self
             .ingest
             .open_session(&self.dealer, clock_offset_ms)
             .await
-            .map_err(IngestError::into_status)?;
+        {
+            Ok(seq) => seq,
+            Err(e @ IngestError::Suspended { .. }) => {
+                self.audit.record(
+                    SecurityEventKind::DealerSuspended,
+                    Some(self.peer.identity.to_string()),
+                    Some(self.peer.remote_addr),
+                    e.to_string(),
+                );
+                return Err(e.into_status());
+            }
+            Err(e) => return Err(e.into_status()),
+        };
         let mut feed = self.ingest.verdict_feed(&self.dealer).0;
         let verdict_cursor = *feed.borrow_and_update();
         tracing::info!(stored_seq, clock_offset_ms, verdict_cursor, agent_version = %hello.agent_version, "session opened");
