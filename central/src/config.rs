@@ -11,6 +11,8 @@
 //! ca = "/etc/hamgam/pki/ca.crt"
 //! cert = "/etc/hamgam/pki/hub.crt"
 //! key = "/etc/hamgam/pki/hub.key"
+//! crl = "/etc/hamgam/pki/ca.crl"   # optional; re-read when it changes
+//! crl_reload_secs = 30
 //!
 //! [limits]
 //! max_batch_records = 500
@@ -76,6 +78,11 @@ pub struct TlsPaths {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA's certificate revocation list (PEM, `central pki revoke` writes it); re-read
+    /// while the hub runs when it changes.
+    pub crl: Option<PathBuf>,
+    /// How often the revocation list file is checked for changes, seconds.
+    pub crl_reload_secs: u64,
 }
 
 impl Default for TlsPaths {
@@ -84,6 +91,8 @@ impl Default for TlsPaths {
             ca: PathBuf::from("pki/ca.crt"),
             cert: PathBuf::from("pki/hub.crt"),
             key: PathBuf::from("pki/hub.key"),
+            crl: None,
+            crl_reload_secs: 30,
         }
     }
 }

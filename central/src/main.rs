@@ -122,6 +122,23 @@ enum PkiCommand {
         #[arg(long, default_value_t = 397, global = true)]
         days: i64,
     },
+    /// Revoke certificates: adds them to <dir>/ca.crl (made if missing), signed by the CA and
+    /// numbered one above the previous list. A hub started with `--crl <dir>/ca.crl` refuses
+    /// them at the next handshake, without a restart.
+    Revoke {
+        /// The certificates to revoke (PEM files, e.g. pki/dealer-D-1042.crt).
+        #[arg(required = true)]
+        certs: Vec<PathBuf>,
+        /// Folder holding ca.crt, ca.key and ca.crl.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// SPIFFE trust domain (must be the CA's).
+        #[arg(long, default_value = "hamgam")]
+        trust_domain: String,
+        /// Days until the list's next update is due.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +185,10 @@ struct ServeArgs {
     /// The hub's private key (PEM).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// The CA's certificate revocation list (PEM, from `central pki revoke`); the hub re-reads
+    /// it when it changes (every `crl_reload_secs`, default 30) without a restart.
+    #[arg(long)]
+    crl: Option<PathBuf>,
     /// Write the bound address here once listening (for scripts using port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
@@ -443,23 +464,56 @@ fn pki(command: PkiCommand) -> Result<()> {
             );
             Ok(())
         }
+        PkiCommand::Revoke {
+            certs,
+            dir,
+            trust_domain,
+            days,
+        } => {
+            let ca = load_ca(&dir, &trust_domain)?;
+            let crl_path = dir.join("ca.crl");
+            let (mut revoked, number) = match std::fs::read_to_string(&crl_path) {
+                Ok(pem) => hamgam_gateway::pki::read_revocation_list(&pem)
+                    .with_context(|| format!("{}", crl_path.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
+                Err(e) => return Err(e).context(format!("cannot read {}", crl_path.display())),
+            };
+            for cert in &certs {
+                let pem = std::fs::read_to_string(cert)
+                    .with_context(|| format!("cannot read {}", cert.display()))?;
+                let serial = hamgam_gateway::pki::serial_of(&pem)
+                    .with_context(|| format!("{}", cert.display()))?;
+                if revoked.iter().any(|r| r.serial == serial) {
+                    eprintln!("{} was already revoked", cert.display());
+                    continue;
+                }
+                revoked.push(hamgam_gateway::pki::Revoked {
+                    serial,
+                    at: time::OffsetDateTime::now_utc(),
+                });
+                eprintln!("revoked {}", cert.display());
+            }
+            let pem = ca.revocation_list(&revoked, number + 1, days)?;
+            // Written whole, then renamed, so a hub re-reading it never sees half a list.
+            let tmp = crl_path.with_extension("crl.tmp");
+            std::fs::write(&tmp, pem).with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &crl_path)
+                .with_context(|| format!("cannot write {}", crl_path.display()))?;
+            println!(
+                "{}: {} revoked certificates (list number {})",
+                crl_path.display(),
+                revoked.len(),
+                number + 1
+            );
+            Ok(())
+        }
         PkiCommand::Issue {
             subject,
             dir,
             trust_domain,
             days,
         } => {
-            let ca_cert = std::fs::read_to_string(dir.join("ca.crt")).with_context(|| {
-                format!(
-                    "cannot read the CA certificate {}; run `central pki init --dir {}` first",
-                    dir.join("ca.crt").display(),
-                    dir.display()
-                )
-            })?;
-            let ca_key = std::fs::read_to_string(dir.join("ca.key")).with_context(|| {
-                format!("cannot read the CA key {}", dir.join("ca.key").display())
-            })?;
-            let ca = CertificateAuthority::from_pem(&trust_domain, &ca_cert, &ca_key)?;
+            let ca = load_ca(&dir, &trust_domain)?;
             let (subject, stem) = match subject {
                 IssueSubject::Hub { dns_names, ips } => {
                     (Subject::Hub { dns_names, ips }, "hub".to_owned())
@@ -536,13 +590,31 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(v) = args.key {
         config.tls.key = v;
     }
+    if let Some(v) = args.crl {
+        config.tls.crl = Some(v);
+    }
     let material = TlsFiles {
         ca: config.tls.ca.clone(),
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
     }
     .load()?;
-    let tls = tls::server_config(&material)?;
+    let (tls, crl) = match &config.tls.crl {
+        None => (tls::server_config(&material)?, None),
+        Some(path) => {
+            use hamgam_gateway::revocation::{CrlReload, CrlWatch, RevocableVerifier};
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the revocation list {}", path.display()))?;
+            let verifier = RevocableVerifier::new(&material.ca_pem, Some(&pem))
+                .with_context(|| format!("revocation list {}", path.display()))?;
+            let tls = tls::server_config_with(&material, verifier.clone())?;
+            let watch = CrlWatch {
+                path: path.clone(),
+                every: Duration::from_secs(config.tls.crl_reload_secs.max(1)),
+            };
+            (tls, Some(CrlReload { verifier, watch }))
+        }
+    };
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",
@@ -577,6 +649,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         max_message_bytes: config.limits.max_message_bytes,
         grace: Duration::from_secs(config.shutdown_grace_secs),
         lifecycle: config.lifecycle.clone(),
+        crl,
     };
     server::run(
         listener,
@@ -588,6 +661,24 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await
     .context("the hub's server failed")?;
     Ok(())
+}
+
+/// The CA in `dir` (`ca.crt`, `ca.key`).
+fn load_ca(dir: &std::path::Path, trust_domain: &str) -> Result<CertificateAuthority> {
+    let ca_cert = std::fs::read_to_string(dir.join("ca.crt")).with_context(|| {
+        format!(
+            "cannot read the CA certificate {}; run `central pki init --dir {}` first",
+            dir.join("ca.crt").display(),
+            dir.display()
+        )
+    })?;
+    let ca_key = std::fs::read_to_string(dir.join("ca.key"))
+        .with_context(|| format!("cannot read the CA key {}", dir.join("ca.key").display()))?;
+    Ok(CertificateAuthority::from_pem(
+        trust_domain,
+        &ca_cert,
+        &ca_key,
+    )?)
 }
 
 async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {

@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Lifecycle thresholds for HQ's customer 360 and reports.
     pub lifecycle: crate::lifecycle::LifecycleConfig,
+    /// The revocation list the edge's verifier checks, re-read while the hub runs.
+    pub crl: Option<hamgam_gateway::revocation::CrlReload>,
 }
 
 /// Which role may call which service. Everything else is refused.
@@ -99,6 +101,13 @@ pub async fn run<S: HubStore>(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .ok();
+    if let Some(crl) = options.crl.clone() {
+        tokio::spawn(hamgam_gateway::revocation::watch_crl(
+            crl.verifier,
+            crl.watch,
+            sessions_stop.clone(),
+        ));
+    }
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let stopping = {
         let sessions_stop = sessions_stop.clone();

@@ -19,6 +19,7 @@ pub mod authz;
 pub mod client;
 pub mod identity;
 pub mod pki;
+pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod sync;

@@ -205,6 +205,83 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
     dn
 }
 
+/// A certificate to put on the revocation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The certificate's serial number, big-endian bytes.
+    pub serial: Vec<u8>,
+    pub at: OffsetDateTime,
+}
+
+impl CertificateAuthority {
+    /// A revocation list (PEM) signed by this CA, numbered `crl_number` (increase it with every
+    /// new list), valid for `valid_days`.
+    pub fn revocation_list(
+        &self,
+        revoked: &[Revoked],
+        crl_number: u64,
+        valid_days: i64,
+    ) -> Result<String, GatewayError> {
+        let now = OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + Duration::days(valid_days.max(1)),
+            crl_number: SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|r| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&r.serial),
+                    revocation_time: r.at,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .map_err(pki_err)?
+            .pem()
+            .map_err(pki_err)
+    }
+}
+
+/// The serial number of a certificate (PEM), big-endian bytes.
+pub fn serial_of(cert_pem: &str) -> Result<Vec<u8>, GatewayError> {
+    use x509_parser::prelude::FromDer;
+    let der = crate::tls::parse_certificates(cert_pem.as_bytes(), "certificate")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| GatewayError::Pki("the file holds no certificate".into()))?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der)
+        .map_err(|e| GatewayError::Pki(format!("the certificate does not parse: {e}")))?;
+    Ok(cert.raw_serial().to_vec())
+}
+
+/// What a revocation list (PEM) holds: the revoked certificates and its number.
+pub fn read_revocation_list(crl_pem: &str) -> Result<(Vec<Revoked>, u64), GatewayError> {
+    use rustls_pki_types::pem::PemObject;
+    use x509_parser::prelude::FromDer;
+    let bad = |e: String| GatewayError::Pki(format!("the revocation list does not parse: {e}"));
+    let der = rustls_pki_types::CertificateRevocationListDer::from_pem_slice(crl_pem.as_bytes())
+        .map_err(|e| bad(e.to_string()))?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+        .map_err(|e| bad(e.to_string()))?;
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n.clone()).ok())
+        .unwrap_or(0);
+    let revoked = crl
+        .iter_revoked_certificates()
+        .map(|r| Revoked {
+            serial: r.raw_serial().to_vec(),
+            at: r.revocation_date.to_datetime(),
+        })
+        .collect();
+    Ok((revoked, number))
+}
+
 fn random_serial() -> SerialNumber {
     let mut bytes: [u8; 16] = rand::random();
     bytes[0] &= 0x7f; // positive

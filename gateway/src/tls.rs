@@ -82,7 +82,7 @@ pub fn parse_private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static
         .map_err(|e| GatewayError::Tls(format!("{what}: no usable PRIVATE KEY block: {e}")))
 }
 
-fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
+pub(crate) fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
     let mut roots = RootCertStore::empty();
     for cert in parse_certificates(ca_pem, "CA certificate")? {
         roots.add(cert).map_err(|e| {
@@ -94,11 +94,20 @@ fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
 
 /// The hub's server config: TLS 1.3, a client certificate chaining to the CA is required.
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, GatewayError> {
-    let provider = provider();
     let verifier =
-        WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider.clone())
+        WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider())
             .build()
             .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
+    server_config_with(material, verifier)
+}
+
+/// The hub's server config with its own client-certificate verifier (the CA and a revocation
+/// list: [`crate::revocation::RevocableVerifier`]).
+pub fn server_config_with(
+    material: &TlsMaterial,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, GatewayError> {
+    let provider = provider();
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| GatewayError::Tls(e.to_string()))?
@@ -109,6 +118,10 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Gatewa
         )
         .map_err(|e| GatewayError::Tls(format!("server certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
+    // No session resumption: a resumed session skips the client-certificate check, so a
+    // certificate revoked (or expired) since its first connection would get back in.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

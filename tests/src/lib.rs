@@ -77,6 +77,11 @@ impl TestPki {
 
     /// The hub's server TLS config, for `127.0.0.1` and `localhost`.
     pub fn hub_tls(&self) -> Arc<rustls::ServerConfig> {
+        tls::server_config(&self.hub_material()).expect("server config")
+    }
+
+    /// The hub's certificate and key, for `127.0.0.1` and `localhost`, with this CA.
+    pub fn hub_material(&self) -> TlsMaterial {
         let issued = self
             .ca
             .issue(
@@ -87,12 +92,11 @@ impl TestPki {
                 Validity::days_from_now(7),
             )
             .expect("hub certificate");
-        tls::server_config(&TlsMaterial {
+        TlsMaterial {
             ca_pem: self.ca.cert_pem().as_bytes().to_vec(),
             cert_pem: issued.cert_pem.into_bytes(),
             key_pem: issued.key_pem.into_bytes(),
-        })
-        .expect("server config")
+        }
     }
 
     /// An endpoint to `addr` presenting `identity`'s certificate.
@@ -180,15 +184,52 @@ impl TestHub {
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
+        Self::serve_with(pki, store, data_dir, listener, registry, None).await
+    }
+
+    /// Starts a hub on a free port whose edge checks (and re-reads) a revocation list.
+    pub async fn start_with_crl(
+        pki: &TestPki,
+        data_dir: &Path,
+        crl: hamgam_gateway::revocation::CrlReload,
+    ) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
+        let registry = Default::default();
+        Self::serve_with(
+            pki,
+            Arc::new(store),
+            data_dir,
+            listener,
+            registry,
+            Some(crl),
+        )
+        .await
+    }
+
+    async fn serve_with(
+        pki: &TestPki,
+        store: Arc<SledStore>,
+        data_dir: &Path,
+        listener: TcpListener,
+        registry: hamgam_central::rules::registry::DealerRegistry,
+        crl: Option<hamgam_gateway::revocation::CrlReload>,
+    ) -> TestHub {
         let addr = listener.local_addr().expect("local addr");
         let hub = Hub::with_rules(store, Default::default(), registry);
         let audit = SecurityAudit::new();
+        let tls = match &crl {
+            None => pki.hub_tls(),
+            Some(crl) => tls::server_config_with(&pki.hub_material(), crl.verifier.clone())
+                .expect("server config"),
+        };
         let options = ServeOptions {
-            edge: EdgeConfig::new(pki.hub_tls(), TRUST_DOMAIN),
+            edge: EdgeConfig::new(tls, TRUST_DOMAIN),
             limits: SessionLimits::default(),
             max_message_bytes: 16 * 1024 * 1024,
             grace: Duration::from_secs(10),
             lifecycle: Default::default(),
+            crl,
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serve_audit = audit.clone();
@@ -386,11 +427,20 @@ pub async fn send_batch(
     hello_dealer: &str,
     records: Vec<pb::Record>,
 ) -> Result<BatchAck, tonic::Status> {
-    let channel = pki
-        .endpoint(addr, identity)
+    send_batch_over(pki.endpoint(addr, identity), hello_dealer, records).await
+}
+
+/// [`send_batch`] over a given endpoint (its own certificate); a failed connection (a refused
+/// handshake) is `UNAVAILABLE` with the transport's words.
+pub async fn send_batch_over(
+    endpoint: HubEndpoint,
+    hello_dealer: &str,
+    records: Vec<pb::Record>,
+) -> Result<BatchAck, tonic::Status> {
+    let channel = endpoint
         .connect()
         .await
-        .expect("connects");
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let hello = AgentHello {
         dealer_id: hello_dealer.into(),

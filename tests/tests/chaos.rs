@@ -242,14 +242,37 @@ fn nothing_lost_nothing_doubled_through_random_faults_and_kill_9_of_both_sides()
     let faults = proxy.applied();
     // The last sync is clean: no new faults.
     proxy.set_schedule(Schedule::Always(hamgam_tests::fault_proxy::Fault::Pass));
-    for (i, d) in DEALERS.iter().enumerate() {
+    for d in DEALERS {
         wait_until(
             &format!("{d} to sync everything (seed {seed})"),
             Duration::from_secs(600),
             || status(&agent_dir(d)).is_some_and(|(last, acked)| last == acked),
         );
-        let _ = i;
     }
+
+    // Verdict changes (a later record re-judging an earlier one) go down after the acks: wait
+    // until each agent has acknowledged its whole verdict feed.
+    let feeds_drained = || {
+        runtime.block_on(async {
+            let mut client = pki.hq_client(hub.addr).await;
+            let dealers = client
+                .list_dealers(hamgam_proto::hq::v1::ListDealersRequest {})
+                .await
+                .expect("ListDealers")
+                .into_inner()
+                .dealers;
+            DEALERS.iter().all(|d| {
+                dealers
+                    .iter()
+                    .any(|s| s.dealer_id == *d && s.verdicts_acked == s.verdict_cursor)
+            })
+        })
+    };
+    wait_until(
+        &format!("the agents to acknowledge every verdict change (seed {seed})"),
+        Duration::from_secs(600),
+        feeds_drained,
+    );
 
     // The hub holds each confirmed record once, under its seq, and nothing else.
     let mut held = HashMap::new();

@@ -354,3 +354,125 @@ async fn a_dealer_suspended_in_the_registry_is_refused_and_the_others_sync() {
     assert_eq!(hub_records(&mut client, "D-1042").await.len(), 1);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_revoked_with_central_pki_revoke_is_refused_without_a_hub_restart() {
+    use hamgam_gateway::client::HubEndpoint;
+    use hamgam_gateway::pki::{Subject, Validity};
+    use hamgam_gateway::revocation::{CrlReload, CrlWatch, RevocableVerifier};
+    let dirs = tempfile::tempdir().unwrap();
+    let pki_dir = dirs.path().join("pki");
+    std::fs::create_dir_all(&pki_dir).unwrap();
+    let pki = TestPki::new();
+    std::fs::write(pki_dir.join("ca.crt"), pki.ca.cert_pem()).unwrap();
+    std::fs::write(pki_dir.join("ca.key"), pki.ca.key_pem()).unwrap();
+    // The hub starts with an empty list.
+    let crl_path = pki_dir.join("ca.crl");
+    std::fs::write(&crl_path, pki.ca.revocation_list(&[], 1, 30).unwrap()).unwrap();
+    let verifier = RevocableVerifier::new(
+        pki.ca.cert_pem().as_bytes(),
+        Some(&std::fs::read(&crl_path).unwrap()),
+    )
+    .unwrap();
+    let mut loads = verifier.loads();
+    let hub_dir = dirs.path().join("hub");
+    let hub = TestHub::start_with_crl(
+        &pki,
+        &hub_dir,
+        CrlReload {
+            verifier: verifier.clone(),
+            watch: CrlWatch {
+                path: crl_path.clone(),
+                every: std::time::Duration::from_millis(20),
+            },
+        },
+    )
+    .await;
+
+    // Each dealer's one certificate, as files.
+    let mut endpoints = std::collections::HashMap::new();
+    for d in ["D-1042", "D-2077"] {
+        let issued = pki
+            .ca
+            .issue(
+                &Subject::Client(PeerIdentity::Dealer(dealer(d))),
+                Validity::days_from_now(5),
+            )
+            .unwrap();
+        std::fs::write(pki_dir.join(format!("dealer-{d}.crt")), &issued.cert_pem).unwrap();
+        let material = tls::TlsMaterial {
+            ca_pem: pki.ca.cert_pem().as_bytes().to_vec(),
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        };
+        endpoints.insert(d, tls::client_config(&material).unwrap());
+    }
+    let endpoint =
+        |d: &str| HubEndpoint::new(hub.addr.to_string(), "localhost", endpoints[d].clone());
+    for d in ["D-1042", "D-2077"] {
+        send_batch_over(endpoint(d), d, vec![raw_record(d, 1)])
+            .await
+            .expect("both dealers sync before the revocation");
+    }
+
+    // Ops revokes D-2077's certificate with the real CLI; the hub re-reads the list.
+    let revoke = std::process::Command::new(&hamgam_tests::processes::binaries().central)
+        .args(["pki", "revoke", "--dir"])
+        .arg(&pki_dir)
+        .arg(pki_dir.join("dealer-D-2077.crt"))
+        .output()
+        .unwrap();
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&revoke.stdout).contains("1 revoked certificates (list number 2)"),
+        "{}",
+        String::from_utf8_lossy(&revoke.stdout)
+    );
+    within(10, "the hub to reload the revocation list", loads.changed())
+        .await
+        .unwrap();
+
+    let refused = send_batch_over(endpoint("D-2077"), "D-2077", vec![raw_record("D-2077", 2)])
+        .await
+        .expect_err("a revoked certificate is refused");
+    // TLS 1.3 refuses a client certificate after the client thinks the handshake is done: the
+    // client sees a transport error (the alert, or the connection closed); the hub logs why.
+    assert_ne!(refused.code(), tonic::Code::Ok, "{refused}");
+    within(
+        10,
+        "a HandshakeRefused event",
+        hub.audit.wait_for(SecurityEventKind::HandshakeRefused, 1),
+    )
+    .await;
+    let refusals: Vec<String> = hub
+        .audit
+        .recent()
+        .into_iter()
+        .filter(|e| e.kind == SecurityEventKind::HandshakeRefused)
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        refusals
+            .iter()
+            .any(|d| d.to_lowercase().contains("revoked")),
+        "{refusals:?}"
+    );
+    // The other dealer is not affected.
+    send_batch_over(endpoint("D-1042"), "D-1042", vec![raw_record("D-1042", 2)])
+        .await
+        .expect("D-1042 still syncs");
+    // A broken list is not put in force: the revocation stands.
+    assert!(verifier.reload(b"not a list").is_err());
+    assert!(
+        send_batch_over(endpoint("D-2077"), "D-2077", vec![raw_record("D-2077", 2)])
+            .await
+            .is_err()
+    );
+    let mut client = pki.hq_client(hub.addr).await;
+    assert_eq!(hub_records(&mut client, "D-2077").await.len(), 1);
+    hub.stop().await;
+}

@@ -286,8 +286,11 @@ pub async fn run_session<O: Outbox>(
                         ack.batch_no, ack.stored_seq
                     )));
                 }
-                outbox.acknowledge(ack.stored_seq, ack.verdicts).await?;
-                report.acked_seq = ack.stored_seq;
+                // Acked up to this batch's end only, even when the hub already holds more
+                // (records a previous session sent): their verdicts come with their own batches'
+                // acks, and a record marked acked without its verdict would never get one.
+                outbox.acknowledge(last_seq, ack.verdicts).await?;
+                report.acked_seq = last_seq;
                 verdicts_expected = verdicts_expected.max(ack.verdict_cursor);
             }
             Some(hub_message::Body::Pong(_)) => {}
