@@ -476,3 +476,64 @@ async fn a_certificate_revoked_with_central_pki_revoke_is_refused_without_a_hub_
     assert_eq!(hub_records(&mut client, "D-2077").await.len(), 1);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_batches_and_messages_are_refused_and_nothing_stored_is_lost() {
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, dirs.path()).await;
+    let d = PeerIdentity::Dealer(dealer("D-1042"));
+    assert!(push_raw(
+        &pki,
+        &hub,
+        d.clone(),
+        "D-1042",
+        vec![raw_record("D-1042", 1)]
+    )
+    .await
+    .is_none());
+
+    // More records than the hub takes per batch (500 by default).
+    let batch: Vec<_> = (2..=502).map(|s| raw_record("D-1042", s)).collect();
+    let refused = push_raw(&pki, &hub, d.clone(), "D-1042", batch)
+        .await
+        .expect("an oversized batch is refused");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused}");
+    assert!(refused.message().contains("at most 500"), "{refused}");
+
+    // One message beyond the hub's 16 MiB limit.
+    let mut huge = raw_record("D-1042", 2);
+    huge.staff_id = "x".repeat(17 * 1024 * 1024);
+    let refused = push_raw(&pki, &hub, d.clone(), "D-1042", vec![huge])
+        .await
+        .expect("an oversized message is refused");
+    assert_ne!(refused.code(), tonic::Code::Ok);
+    within(
+        10,
+        "two ProtocolViolation events",
+        hub.audit.wait_for(SecurityEventKind::ProtocolViolation, 2),
+    )
+    .await;
+    let details: Vec<String> = hub
+        .audit
+        .recent()
+        .into_iter()
+        .filter(|e| e.kind == SecurityEventKind::ProtocolViolation)
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("at most 500"))
+            && details.iter().any(|d| d.contains("unreadable message")),
+        "{details:?}"
+    );
+
+    // What was stored stays, and the dealer goes on syncing within the limits.
+    assert!(
+        push_raw(&pki, &hub, d, "D-1042", vec![raw_record("D-1042", 2)])
+            .await
+            .is_none()
+    );
+    let mut client = pki.hq_client(hub.addr).await;
+    assert_eq!(hub_records(&mut client, "D-1042").await.len(), 2);
+    hub.stop().await;
+}

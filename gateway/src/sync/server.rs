@@ -304,7 +304,8 @@ impl<I: Ingest> Session<I> {
     async fn run(&self, mut inbound: Streaming<AgentMessage>) -> Result<(), Status> {
         let first = tokio::time::timeout(self.limits.hello_timeout, inbound.message())
             .await
-            .map_err(|_| Status::deadline_exceeded("no AgentHello within the hello timeout"))??;
+            .map_err(|_| Status::deadline_exceeded("no AgentHello within the hello timeout"))?
+            .map_err(|s| self.inbound_error(s))?;
         let hello = match first.and_then(|m| m.body) {
             Some(agent_message::Body::Hello(hello)) => hello,
             Some(_) => return Err(self.violation("the first message must be AgentHello")),
@@ -386,9 +387,11 @@ impl<I: Ingest> Session<I> {
                 _ = self.out_tx.closed() => return Ok(()),
                 _ = self.stop.cancelled() => return Err(Status::unavailable("the hub is shutting down; reconnect later")),
             };
-            let message = next.map_err(|_| {
-                Status::deadline_exceeded("no message from the agent within the idle timeout")
-            })??;
+            let message = next
+                .map_err(|_| {
+                    Status::deadline_exceeded("no message from the agent within the idle timeout")
+                })?
+                .map_err(|s| self.inbound_error(s))?;
             let Some(message) = message else {
                 tracing::debug!("agent closed the stream");
                 return Ok(());
@@ -397,10 +400,17 @@ impl<I: Ingest> Session<I> {
                 Some(agent_message::Body::Batch(batch)) => {
                     let count = batch.records.len();
                     if count > self.limits.max_batch_records as usize {
-                        return Err(Status::resource_exhausted(format!(
+                        let detail = format!(
                             "batch {} has {count} records; this hub takes at most {} per batch",
                             batch.batch_no, self.limits.max_batch_records
-                        )));
+                        );
+                        self.audit.record(
+                            SecurityEventKind::ProtocolViolation,
+                            Some(self.peer.identity.to_string()),
+                            Some(self.peer.remote_addr),
+                            detail.clone(),
+                        );
+                        return Err(Status::resource_exhausted(detail));
                     }
                     if let Some(foreign) = batch
                         .records
@@ -463,6 +473,24 @@ impl<I: Ingest> Session<I> {
             detail.clone(),
         );
         Status::permission_denied(detail)
+    }
+
+    /// A message that could not be read: too large, not protobuf, or the stream broke. The
+    /// first two are the peer's doing and logged as security events.
+    fn inbound_error(&self, status: Status) -> Status {
+        use tonic::Code;
+        if matches!(
+            status.code(),
+            Code::Internal | Code::OutOfRange | Code::ResourceExhausted | Code::InvalidArgument
+        ) {
+            self.audit.record(
+                SecurityEventKind::ProtocolViolation,
+                Some(self.peer.identity.to_string()),
+                Some(self.peer.remote_addr),
+                format!("unreadable message: {}", status.message()),
+            );
+        }
+        status
     }
 
     fn violation(&self, detail: &str) -> Status {
