@@ -84,18 +84,9 @@ impl Deployment {
             std::fs::write(dir.join(name), text).expect("write PKI file");
         };
         write("ca.crt", pki.ca.cert_pem());
-        let hub = pki
-            .ca
-            .issue(
-                &Subject::Hub {
-                    dns_names: vec!["localhost".into()],
-                    ips: vec!["127.0.0.1".parse().expect("ip")],
-                },
-                Validity::days_from_now(7),
-            )
-            .expect("hub certificate");
-        write("hub.crt", &hub.cert_pem);
-        write("hub.key", &hub.key_pem);
+        let hub = pki.hub_material();
+        write("hub.crt", &String::from_utf8_lossy(&hub.cert_pem));
+        write("hub.key", &String::from_utf8_lossy(&hub.key_pem));
         for d in dealers {
             let issued = pki
                 .ca

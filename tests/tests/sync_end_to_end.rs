@@ -239,3 +239,127 @@ async fn a_resent_batch_changes_nothing_and_bad_batches_are_refused_without_loss
     assert_eq!(held, batch, "exactly the first three records, unchanged");
     hub.stop().await;
 }
+
+/// The agent's store, failing its `die_at`-th acknowledgement: the agent killed between two
+/// acks of one session.
+struct DiesAtAck {
+    store: AgentStore,
+    acks: std::sync::atomic::AtomicU32,
+    die_at: u32,
+}
+
+impl hamgam_gateway::sync::Outbox for DiesAtAck {
+    fn dealer_id(&self) -> &hamgam_gateway::DealerId {
+        hamgam_gateway::sync::Outbox::dealer_id(&self.store)
+    }
+    fn acked_seq(&self) -> Result<u64, hamgam_gateway::sync::OutboxError> {
+        hamgam_gateway::sync::Outbox::acked_seq(&self.store)
+    }
+    async fn records_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<hamgam_proto::record::v1::Record>, hamgam_gateway::sync::OutboxError> {
+        self.store.records_after(after, limit).await
+    }
+    async fn acknowledge(
+        &self,
+        stored_seq: u64,
+        verdicts: Vec<hamgam_proto::record::v1::Verdict>,
+    ) -> Result<(), hamgam_gateway::sync::OutboxError> {
+        let n = self.acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.die_at {
+            return Err(hamgam_gateway::sync::OutboxError("killed".into()));
+        }
+        hamgam_gateway::sync::Outbox::acknowledge(&self.store, stored_seq, verdicts).await
+    }
+    async fn wait_for_records_after(&self, after: u64) {
+        self.store.wait_for_records_after(after).await
+    }
+    fn verdict_cursor(&self) -> Result<u64, hamgam_gateway::sync::OutboxError> {
+        hamgam_gateway::sync::Outbox::verdict_cursor(&self.store)
+    }
+    async fn store_verdict_changes(
+        &self,
+        cursor: u64,
+        verdicts: Vec<hamgam_proto::record::v1::Verdict>,
+    ) -> Result<(), hamgam_gateway::sync::OutboxError> {
+        self.store.store_verdict_changes(cursor, verdicts).await
+    }
+}
+
+/// An ack can say the hub holds more than its batch (a previous session's batches arrived after
+/// all). If the agent dies before the next ack, the records beyond the batch must not count as
+/// acked: they are re-sent and get their verdicts (found by the chaos test: seed
+/// 1795427329808531106 left records acked without a verdict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_beyond_an_acked_batch_still_get_their_verdicts_after_a_crash() {
+    use hamgam_gateway::sync::client::run_session;
+    let dirs = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, &dirs.path().join("hub")).await;
+    let d = dealer("D-1042");
+    let store = AgentStore::open(&dirs.path().join("agent"), d.clone()).unwrap();
+    record_samples(&store, 10);
+    // A previous session delivered all ten, but its acks never reached the agent.
+    send_batch(
+        &pki,
+        hub.addr,
+        PeerIdentity::Dealer(d.clone()),
+        "D-1042",
+        agent_records(&store),
+    )
+    .await
+    .expect("the earlier session's batch is stored");
+    assert_eq!(store.status().unwrap().acked_seq, 0);
+
+    // Batches of five: the first ack says the hub holds 10; the agent dies at the second.
+    let options = hamgam_gateway::sync::SessionOptions {
+        batch_records: 5,
+        batches_in_flight: 1,
+        ..session_options()
+    };
+    let dying = DiesAtAck {
+        store: store.clone(),
+        acks: Default::default(),
+        die_at: 2,
+    };
+    let channel = pki
+        .endpoint(hub.addr, PeerIdentity::Dealer(d.clone()))
+        .connect()
+        .await
+        .unwrap();
+    let died = within(
+        30,
+        "the dying session",
+        run_session(channel, &dying, &options, std::future::pending()),
+    )
+    .await;
+    assert!(
+        died.is_err(),
+        "the session ends at the failed acknowledgement"
+    );
+    assert_eq!(
+        store.status().unwrap().acked_seq,
+        5,
+        "only the first batch counts as acked"
+    );
+
+    // The restarted agent re-sends 6..10 and gets every verdict.
+    let channel = pki
+        .endpoint(hub.addr, PeerIdentity::Dealer(d))
+        .connect()
+        .await
+        .unwrap();
+    within(
+        30,
+        "the next session",
+        run_session(channel, &store, &options, std::future::pending()),
+    )
+    .await
+    .expect("the next session drains");
+    let mut seqs: Vec<u64> = store.verdicts().unwrap().iter().map(|v| v.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    hub.stop().await;
+}
