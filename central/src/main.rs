@@ -192,7 +192,8 @@ struct ServeArgs {
     /// Write the bound address here once listening (for scripts using port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
-    /// HQ's dealer registry (JSON: company IDs and staff), for S03, C05 and Q01.
+    /// HQ's dealer registry (JSON: company IDs, staff, suspensions), for S03, C05, Q01 and
+    /// suspended dealers.
     #[arg(long)]
     registry: Option<PathBuf>,
 }
