@@ -20,6 +20,11 @@
 //! max_message_bytes = 16777216
 //! hello_timeout_secs = 10
 //! idle_timeout_secs = 120
+//! dealer_records_per_sec = 2000   # per dealer, all its sessions; slowed down above it
+//! dealer_max_open_calls = 8       # per dealer; RESOURCE_EXHAUSTED above it
+//! dealer_calls_per_sec = 20
+//! dealer_call_burst = 40
+//! max_streams_per_connection = 32
 //!
 //! [storage]
 //! cache_mb = 256
@@ -97,7 +102,7 @@ impl Default for TlsPaths {
     }
 }
 
-/// Bounds on what one agent may send.
+/// Bounds on what one agent (and one dealer, over all its connections) may send.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -106,6 +111,27 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub hello_timeout_secs: u64,
     pub idle_timeout_secs: u64,
+    /// Records per second one dealer may sync, on average; a faster dealer is slowed down,
+    /// not refused (0 = no limit).
+    pub dealer_records_per_sec: u32,
+    /// Calls one dealer may have open at once (its sync stream counts); 0 = no limit.
+    pub dealer_max_open_calls: u32,
+    /// New calls per second one dealer may start (0 = no limit), and how many at once.
+    pub dealer_calls_per_sec: u32,
+    pub dealer_call_burst: u32,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_streams_per_connection: u32,
+}
+
+impl Limits {
+    /// The per-dealer call limits the edge applies.
+    pub fn dealer_limits(&self) -> hamgam_gateway::limits::DealerLimits {
+        hamgam_gateway::limits::DealerLimits {
+            max_concurrent_calls: self.dealer_max_open_calls,
+            calls_per_sec: self.dealer_calls_per_sec,
+            call_burst: self.dealer_call_burst,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -116,6 +142,11 @@ impl Default for Limits {
             max_message_bytes: 16 * 1024 * 1024,
             hello_timeout_secs: 10,
             idle_timeout_secs: 120,
+            dealer_records_per_sec: 2000,
+            dealer_max_open_calls: 8,
+            dealer_calls_per_sec: 20,
+            dealer_call_burst: 40,
+            max_streams_per_connection: 32,
         }
     }
 }

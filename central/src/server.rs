@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hamgam_gateway::audit::SecurityAudit;
 use hamgam_gateway::authz::{AccessPolicy, AuthorizeLayer};
+use hamgam_gateway::limits::{DealerLimitLayer, DealerLimits};
 use hamgam_gateway::server::{incoming, EdgeConfig};
 use hamgam_gateway::sync::{DealerSyncService, SessionLimits};
 use hamgam_gateway::Role;
@@ -28,6 +29,10 @@ use crate::store::HubStore;
 pub struct ServeOptions {
     pub edge: EdgeConfig,
     pub limits: SessionLimits,
+    /// What one dealer may have open and start per second, over all its connections.
+    pub dealer_limits: DealerLimits,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_streams_per_connection: u32,
     /// Largest gRPC message accepted, bytes.
     pub max_message_bytes: usize,
     /// How long shutdown waits for connections to drain.
@@ -123,8 +128,14 @@ pub async fn run<S: HubStore>(
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .max_concurrent_streams(Some(options.max_streams_per_connection.max(1)))
             // Who may call what, before any service sees the request.
             .layer(AuthorizeLayer::new(access_policy(), audit.clone()))
+            // Then: no dealer takes more than its share of calls.
+            .layer(DealerLimitLayer::new(
+                options.dealer_limits.clone(),
+                audit.clone(),
+            ))
             .add_service(
                 DealerSyncServer::new(sync)
                     .max_decoding_message_size(options.max_message_bytes)

@@ -1,6 +1,7 @@
 //! Security events: every refusal at the edge (a failed handshake, a certificate without a valid
 //! identity, a role calling another role's service, a dealer pushing another dealer's records) is
-//! logged under the `hamgam::security` target and counted, never silently dropped.
+//! logged under the `hamgam::security` target and counted, never silently dropped. A flood of one
+//! kind from one peer is logged once a second with the number of events since the last line.
 //!
 //! Events name the peer by its certificate identity and address; they never carry record
 //! contents or personal data.
@@ -8,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// What kind of refusal happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,6 +26,11 @@ pub enum SecurityEventKind {
     ProtocolViolation,
     /// A dealer HQ suspended in the dealer registry tried to sync.
     DealerSuspended,
+    /// A dealer went over its limit of open calls or new calls per second.
+    RateLimited,
+    /// A stream sent nothing: no hello within the hello timeout, or silence past the idle
+    /// timeout (a dead link looks the same; the agent reconnects).
+    StreamTimeout,
 }
 
 /// One refusal.
@@ -60,7 +66,12 @@ impl Default for SecurityAudit {
 struct AuditState {
     counts: HashMap<SecurityEventKind, u64>,
     recent: VecDeque<SecurityEvent>,
+    /// Per kind and peer: when a line was last logged, and how many were not logged since.
+    log_lines: HashMap<(SecurityEventKind, String), (Option<Instant>, u64)>,
 }
+
+/// At most one log line per kind and peer in this time; the others are counted.
+const LOG_EVERY: Duration = Duration::from_secs(1);
 
 impl SecurityAudit {
     pub fn new() -> Self {
@@ -76,15 +87,30 @@ impl SecurityAudit {
         detail: impl Into<String>,
     ) {
         let detail = detail.into();
-        tracing::warn!(
-            target: "hamgam::security",
-            kind = ?kind,
-            peer = peer.as_deref().unwrap_or("-"),
-            remote_addr = %remote_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
-            "security event: {detail}"
-        );
         let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *state.counts.entry(kind).or_default() += 1;
+        // A flood of the same refusal from one peer is logged once a second with a count.
+        let now = Instant::now();
+        let key = (kind, peer.clone().unwrap_or_default());
+        let line = state.log_lines.entry(key).or_insert((None, 0));
+        if line.0.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+            let similar = std::mem::take(&mut line.1);
+            line.0 = Some(now);
+            let also = if similar > 0 {
+                format!(" (and {similar} more like it since the last line)")
+            } else {
+                String::new()
+            };
+            tracing::warn!(
+                target: "hamgam::security",
+                kind = ?kind,
+                peer = peer.as_deref().unwrap_or("-"),
+                remote_addr = %remote_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                "security event: {detail}{also}"
+            );
+        } else {
+            line.1 += 1;
+        }
         if state.recent.len() == RECENT_KEPT {
             state.recent.pop_front();
         }

@@ -6,6 +6,7 @@
 //! - [`server`]: the hub's TLS accept loop that hands every RPC the verified peer identity,
 //!   and graceful serving with a shutdown signal;
 //! - [`authz`]: the tower layer that lets each role call only its own services;
+//! - [`limits`]: the tower layer that keeps one dealer's calls from crowding out the others;
 //! - [`audit`]: security events (refused handshakes, impersonation attempts), logged and counted;
 //! - [`client`]: a gRPC channel to the hub over mutual TLS;
 //! - [`sync`]: the sync protocol session, hub side over an [`sync::Ingest`] trait and agent side
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod identity;
+pub mod limits;
 pub mod pki;
 pub mod revocation;
 pub mod server;

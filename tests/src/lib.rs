@@ -1,13 +1,15 @@
 //! Test harness for Hamgam's system tests: a PKI made with the project's own PKI code, hubs
 //! served in-process on `127.0.0.1:0` over real mutual TLS with real sled stores in temp dirs,
 //! dealer agents with their real stores, HQ clients, a TCP relay that can cut connections, and
-//! realistic record payloads.
+//! realistic record payloads; the fault proxy and real processes of the chaos test; the bodies
+//! of the fuzz targets ([`fuzz_checks`]).
 //!
 //! Nothing here is a mock of what users run: the hub is `central::server::run`, the agent's
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
 pub mod bench;
 pub mod fault_proxy;
+pub mod fuzz_checks;
 pub mod history;
 pub mod judged;
 pub mod processes;
@@ -184,7 +186,29 @@ impl TestHub {
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
-        Self::serve_with(pki, store, data_dir, listener, registry, None).await
+        Self::serve_with(pki, store, data_dir, listener, registry, None, |_| {}).await
+    }
+
+    /// Starts a hub on a free port with options changed by `adjust` (short timeouts, tight
+    /// per-dealer limits).
+    pub async fn start_adjusted(
+        pki: &TestPki,
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut ServeOptions),
+    ) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
+        let registry = Default::default();
+        Self::serve_with(
+            pki,
+            Arc::new(store),
+            data_dir,
+            listener,
+            registry,
+            None,
+            adjust,
+        )
+        .await
     }
 
     /// Starts a hub on a free port whose edge checks (and re-reads) a revocation list.
@@ -203,6 +227,7 @@ impl TestHub {
             listener,
             registry,
             Some(crl),
+            |_| {},
         )
         .await
     }
@@ -214,6 +239,7 @@ impl TestHub {
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
         crl: Option<hamgam_gateway::revocation::CrlReload>,
+        adjust: impl FnOnce(&mut ServeOptions),
     ) -> TestHub {
         let addr = listener.local_addr().expect("local addr");
         let hub = Hub::with_rules(store, Default::default(), registry);
@@ -223,14 +249,17 @@ impl TestHub {
             Some(crl) => tls::server_config_with(&pki.hub_material(), crl.verifier.clone())
                 .expect("server config"),
         };
-        let options = ServeOptions {
+        let mut options = ServeOptions {
             edge: EdgeConfig::new(tls, TRUST_DOMAIN),
             limits: SessionLimits::default(),
+            dealer_limits: Default::default(),
+            max_streams_per_connection: 32,
             max_message_bytes: 16 * 1024 * 1024,
             grace: Duration::from_secs(10),
             lifecycle: Default::default(),
             crl,
         };
+        adjust(&mut options);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serve_audit = audit.clone();
         let task = tokio::spawn(async move {
@@ -248,6 +277,40 @@ impl TestHub {
             stop_tx: Some(stop_tx),
             task: Some(task),
         }
+    }
+
+    /// What the hub's security events of `kind` said, oldest first.
+    pub fn event_details(&self, kind: hamgam_gateway::audit::SecurityEventKind) -> Vec<String> {
+        self.audit
+            .recent()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    /// Waits (up to `secs`, then fails the test) until a security event of `kind` whose detail
+    /// contains `words` has been recorded; returns that detail.
+    pub async fn wait_for_event(
+        &self,
+        secs: u64,
+        kind: hamgam_gateway::audit::SecurityEventKind,
+        words: &str,
+    ) -> String {
+        within(secs, &format!("a {kind:?} event saying `{words}`"), async {
+            loop {
+                let seen = self.audit.count(kind);
+                if let Some(detail) = self
+                    .event_details(kind)
+                    .into_iter()
+                    .find(|d| d.contains(words))
+                {
+                    return detail;
+                }
+                self.audit.wait_for(kind, seen + 1).await;
+            }
+        })
+        .await
     }
 
     /// Stops the hub gracefully and waits until its store is closed (so it can be reopened).

@@ -9,16 +9,6 @@ use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
 use hamgam_proto::record::v1 as pb;
 use hamgam_tests::*;
 
-/// What the hub's security events of `kind` said, oldest first.
-fn event_details(hub: &TestHub, kind: SecurityEventKind) -> Vec<String> {
-    hub.audit
-        .recent()
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.detail)
-        .collect()
-}
-
 /// Opens a sync stream as `identity`, says hello as `hello_dealer`, sends `records` as one
 /// batch, and returns the first error status the hub sends (or `None` if the batch was acked).
 async fn push_raw(
@@ -271,17 +261,8 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() 
         hq_call_fails(&hub, tls::client_config(&material).unwrap()).await;
         // The client may retry, so events are counted per reason, not in total: wait for each
         // new refusal until one names this certificate's reason.
-        within(10, "a refusal naming why", async {
-            let kind = SecurityEventKind::HandshakeRefused;
-            loop {
-                let seen = hub.audit.count(kind);
-                if event_details(&hub, kind).iter().any(|d| d.contains(why)) {
-                    break;
-                }
-                hub.audit.wait_for(kind, seen + 1).await;
-            }
-        })
-        .await;
+        hub.wait_for_event(10, SecurityEventKind::HandshakeRefused, why)
+            .await;
     }
     // A dealer with a valid certificate is not affected.
     let record = raw_record("D-1042", 1);
@@ -453,7 +434,7 @@ async fn a_certificate_revoked_with_central_pki_revoke_is_refused_without_a_hub_
         hub.audit.wait_for(SecurityEventKind::HandshakeRefused, 1),
     )
     .await;
-    let refusals = event_details(&hub, SecurityEventKind::HandshakeRefused);
+    let refusals = hub.event_details(SecurityEventKind::HandshakeRefused);
     assert!(
         refusals
             .iter()
@@ -513,7 +494,7 @@ async fn oversized_batches_and_messages_are_refused_and_nothing_stored_is_lost()
         hub.audit.wait_for(SecurityEventKind::ProtocolViolation, 2),
     )
     .await;
-    let details = event_details(&hub, SecurityEventKind::ProtocolViolation);
+    let details = hub.event_details(SecurityEventKind::ProtocolViolation);
     assert!(
         details.iter().any(|d| d.contains("at most 500"))
             && details.iter().any(|d| d.contains("unreadable message")),

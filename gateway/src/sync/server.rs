@@ -4,9 +4,11 @@
 //! certificate proves; a mismatch refuses the whole batch before anything is stored), enforces
 //! the protocol and its limits, and maps [`IngestError`] to gRPC status codes in one place.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSync;
@@ -22,6 +24,7 @@ use tracing::Instrument;
 
 use crate::audit::{SecurityAudit, SecurityEventKind};
 use crate::identity::{DealerId, PeerIdentity};
+use crate::limits::TokenBucket;
 use crate::server::PeerInfo;
 
 use super::now_ms;
@@ -132,6 +135,11 @@ pub struct SessionLimits {
     pub hello_timeout: Duration,
     /// A session with no message from the agent for this long is closed.
     pub idle_timeout: Duration,
+    /// Records per second one dealer may send, over all its sessions, on average (0 = no
+    /// limit). A faster dealer is slowed down, not refused: the hub reads its next batch
+    /// only when the dealer's budget allows, so one dealer's backlog cannot crowd out the
+    /// others' live records.
+    pub dealer_records_per_sec: u32,
 }
 
 impl Default for SessionLimits {
@@ -141,6 +149,7 @@ impl Default for SessionLimits {
             max_batches_in_flight: 4,
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            dealer_records_per_sec: 2000,
         }
     }
 }
@@ -152,7 +161,11 @@ pub struct DealerSyncService<I> {
     audit: SecurityAudit,
     stop: CancellationToken,
     sessions: TaskTracker,
+    record_budgets: RecordBudgets,
 }
+
+/// Each dealer's record budget, shared by all its sessions.
+type RecordBudgets = Arc<Mutex<HashMap<DealerId, TokenBucket>>>;
 
 impl<I: Ingest> DealerSyncService<I> {
     pub fn new(ingest: std::sync::Arc<I>, limits: SessionLimits, audit: SecurityAudit) -> Self {
@@ -162,6 +175,7 @@ impl<I: Ingest> DealerSyncService<I> {
             audit,
             stop: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            record_budgets: Arc::default(),
         }
     }
 
@@ -204,6 +218,7 @@ impl<I: Ingest> DealerSync for DealerSyncService<I> {
             peer,
             out_tx,
             stop: self.stop.clone(),
+            record_budgets: self.record_budgets.clone(),
         };
         let span = tracing::info_span!("sync_session", dealer_id = %dealer);
         self.sessions.spawn(
@@ -228,6 +243,7 @@ struct Session<I> {
     peer: PeerInfo,
     out_tx: mpsc::Sender<Result<HubMessage, Status>>,
     stop: CancellationToken,
+    record_budgets: RecordBudgets,
 }
 
 /// Sends each batch's ack once the batch is durable, in the order the batches came.
@@ -304,7 +320,12 @@ impl<I: Ingest> Session<I> {
     async fn run(&self, mut inbound: Streaming<AgentMessage>) -> Result<(), Status> {
         let first = tokio::time::timeout(self.limits.hello_timeout, inbound.message())
             .await
-            .map_err(|_| Status::deadline_exceeded("no AgentHello within the hello timeout"))?
+            .map_err(|_| {
+                self.timed_out(format!(
+                    "no AgentHello within the hello timeout ({}s)",
+                    self.limits.hello_timeout.as_secs_f32()
+                ))
+            })?
             .map_err(|s| self.inbound_error(s))?;
         let hello = match first.and_then(|m| m.body) {
             Some(agent_message::Body::Hello(hello)) => hello,
@@ -389,7 +410,10 @@ impl<I: Ingest> Session<I> {
             };
             let message = next
                 .map_err(|_| {
-                    Status::deadline_exceeded("no message from the agent within the idle timeout")
+                    self.timed_out(format!(
+                        "no message from the agent within the idle timeout ({}s)",
+                        self.limits.idle_timeout.as_secs_f32()
+                    ))
                 })?
                 .map_err(|s| self.inbound_error(s))?;
             let Some(message) = message else {
@@ -421,6 +445,9 @@ impl<I: Ingest> Session<I> {
                             "R01: batch {} holds record {} (seq {}) stamped with dealer `{}` but the certificate proves `{}`; nothing of the batch was stored",
                             batch.batch_no, foreign.record_id, foreign.seq, foreign.dealer_id, self.dealer
                         )));
+                    }
+                    if !self.pace(count).await {
+                        return Ok(());
                     }
                     let outcome = self
                         .ingest
@@ -463,6 +490,50 @@ impl<I: Ingest> Session<I> {
             .send(Ok(HubMessage { body: Some(body) }))
             .await
             .map_err(|_| Status::cancelled("agent went away"))
+    }
+
+    /// Waits until the dealer's record budget allows `count` more records. False when the
+    /// session must end instead (the agent went away, or the hub is stopping).
+    async fn pace(&self, count: usize) -> bool {
+        if self.limits.dealer_records_per_sec == 0 {
+            return true;
+        }
+        let wait = {
+            let mut budgets = self
+                .record_budgets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            budgets
+                .entry(self.dealer.clone())
+                .or_insert_with(|| {
+                    TokenBucket::new(
+                        f64::from(self.limits.dealer_records_per_sec),
+                        f64::from(self.limits.max_batch_records.max(1)),
+                        now,
+                    )
+                })
+                .take(count as f64, now)
+        };
+        if wait.is_zero() {
+            return true;
+        }
+        tracing::debug!(?wait, "dealer over its record rate: pacing");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = self.out_tx.closed() => false,
+            _ = self.stop.cancelled() => false,
+        }
+    }
+
+    fn timed_out(&self, detail: String) -> Status {
+        self.audit.record(
+            SecurityEventKind::StreamTimeout,
+            Some(self.peer.identity.to_string()),
+            Some(self.peer.remote_addr),
+            detail.clone(),
+        );
+        Status::deadline_exceeded(detail)
     }
 
     fn mismatch(&self, detail: String) -> Status {

@@ -161,7 +161,11 @@ async fn noop_sink(pki: &TestPki) -> (std::net::SocketAddr, tokio::sync::oneshot
     let edge = EdgeConfig::new(pki.hub_tls(), crate::TRUST_DOMAIN);
     let service = DealerSyncService::new(
         Arc::new(NoopIngest),
-        SessionLimits::default(),
+        // The protocol's own cost, without per-dealer pacing.
+        SessionLimits {
+            dealer_records_per_sec: 0,
+            ..SessionLimits::default()
+        },
         audit.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

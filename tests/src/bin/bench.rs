@@ -77,8 +77,10 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
     println!("listening {}", listener.local_addr()?);
     use std::io::Write;
     std::io::stdout().flush()?;
+    // The bench measures what the hub can take: no per-dealer pacing or call limits.
     let limits = hamgam_gateway::sync::SessionLimits {
         idle_timeout: Duration::from_secs(600),
+        dealer_records_per_sec: 0,
         ..Default::default()
     };
     let options = hamgam_central::server::ServeOptions {
@@ -87,6 +89,12 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
             hamgam_tests::TRUST_DOMAIN,
         ),
         limits,
+        dealer_limits: hamgam_gateway::limits::DealerLimits {
+            max_concurrent_calls: 0,
+            calls_per_sec: 0,
+            call_burst: 0,
+        },
+        max_streams_per_connection: 32,
         max_message_bytes: 16 << 20,
         grace: Duration::from_secs(5),
         lifecycle: Default::default(),
