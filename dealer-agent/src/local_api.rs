@@ -7,12 +7,14 @@
 //! as always.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use hamgam_proto::RecordKind;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::capture;
 use crate::store::{AgentStore, SyncStatus};
@@ -89,7 +91,12 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// How long a stopping agent waits for the answers it is still writing.
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves the local API on a bound `listener` until `shutdown`, then removes the socket at `path`.
+/// A request already being handled when `shutdown` comes still gets its answer (a capture that
+/// failed because the disk filled up tells the person so before the agent stops).
 pub async fn serve(
     store: AgentStore,
     listener: UnixListener,
@@ -97,26 +104,46 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(socket = %path.display(), "local API listening");
+    let connections = TaskTracker::new();
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
             _ = shutdown.cancelled() => break,
         };
         let store = store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = answer(store, stream).await {
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            if let Err(e) = answer(store, stream, shutdown).await {
                 tracing::warn!("local API connection failed: {e}");
             }
         });
     }
     let _ = std::fs::remove_file(&path);
+    connections.close();
+    if tokio::time::timeout(ANSWER_GRACE, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("stopping with local API answers unwritten (a client did not read them)");
+    }
     Ok(())
 }
 
-async fn answer(store: AgentStore, stream: UnixStream) -> std::io::Result<()> {
+async fn answer(
+    store: AgentStore,
+    stream: UnixStream,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
-    while let Some(line) = lines.next_line().await? {
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line?,
+            _ = shutdown.cancelled() => None,
+        };
+        let Some(line) = line else {
+            break;
+        };
         let response = match serde_json::from_str::<LocalRequest>(&line) {
             Ok(request) => {
                 let store = store.clone();

@@ -297,12 +297,22 @@ fn main() -> Result<()> {
                     socket,
                     shutdown.clone(),
                 ));
+                // A full or failing disk leaves sled refusing every operation until the store
+                // is opened again: stop (with an error, so the service starts the agent again).
+                let disk_watch = {
+                    let (store, shutdown) = (store.clone(), shutdown.clone());
+                    tokio::spawn(async move {
+                        let reason = store.unusable().await;
+                        tracing::error!("stopping: {reason}");
+                        shutdown.cancel();
+                    })
+                };
                 let backoff = Backoff::new(
                     Duration::from_millis(config.sync.backoff_initial_ms),
                     Duration::from_millis(config.sync.backoff_max_ms),
                 );
                 sync_loop::run(
-                    store,
+                    store.clone(),
                     endpoint,
                     session_options(&config),
                     backoff,
@@ -314,6 +324,10 @@ fn main() -> Result<()> {
                     .await
                     .context("the local API task failed")?
                     .context("the local API failed")?;
+                disk_watch.abort();
+                if let Some(reason) = store.unusable_reason() {
+                    bail!("the agent stopped: {reason}");
+                }
                 Ok(())
             })
         }

@@ -41,6 +41,10 @@ pub enum StoreError {
         stored: String,
         configured: String,
     },
+    #[error("the disk holding the agent's store is full: nothing more can be saved until space is freed (a record being saved just now was not; everything saved before is safe); free some space on that disk, then try again (a running agent stops and its service starts it again)")]
+    DiskFull,
+    #[error("the agent's store cannot read or write its files ({0}): what was saved before is kept on disk; check the disk, then start the agent again")]
+    Unusable(String),
     #[error("storage engine: {0}")]
     Engine(String),
     #[error("stored value under {key} does not decode: {detail}")]
@@ -49,8 +53,20 @@ pub enum StoreError {
     AheadOfLog { hub: u64, local: u64 },
 }
 
+impl StoreError {
+    /// The disk failed under sled (full, or an I/O error): sled refuses every later operation
+    /// of this open store, so the agent has to open it again once the disk is fixed.
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, StoreError::DiskFull | StoreError::Unusable(_))
+    }
+}
+
 fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::DiskFull,
+        sled::Error::Io(io) => StoreError::Unusable(io.to_string()),
+        other => StoreError::Engine(other.to_string()),
+    }
 }
 
 /// A record just saved.
@@ -88,6 +104,8 @@ pub struct AgentStore {
     capture_lock: Arc<Mutex<()>>,
     last_seq_tx: Arc<watch::Sender<u64>>,
     acked_seq_tx: Arc<watch::Sender<u64>>,
+    /// Why the store became unusable (a full or failing disk), once it has.
+    unusable_tx: Arc<watch::Sender<Option<String>>>,
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -143,6 +161,9 @@ impl AgentStore {
                 {
                     StoreError::Locked { path: path.clone() }
                 }
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                    StoreError::DiskFull
+                }
                 other => StoreError::Open {
                     path: path.clone(),
                     detail: other.to_string(),
@@ -175,7 +196,48 @@ impl AgentStore {
             capture_lock: Arc::new(Mutex::new(())),
             last_seq_tx: Arc::new(last_seq_tx),
             acked_seq_tx: Arc::new(acked_seq_tx),
+            unusable_tx: Arc::new(watch::channel(None).0),
         })
+    }
+
+    /// Maps an error of sled, remembering a disk failure for [`AgentStore::unusable`].
+    fn engine(&self, e: sled::Error) -> StoreError {
+        self.noticed(engine(e))
+    }
+
+    fn noticed(&self, e: StoreError) -> StoreError {
+        if e.is_unusable() {
+            let reason = e.to_string();
+            self.unusable_tx.send_if_modified(|held| {
+                let first = held.is_none();
+                if first {
+                    *held = Some(reason);
+                }
+                first
+            });
+        }
+        e
+    }
+
+    fn read_u64(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        read_u64(&self.tree, name).map_err(|e| self.noticed(e))
+    }
+
+    /// Why this store can no longer be used, if its disk has failed (full or I/O errors).
+    pub fn unusable_reason(&self) -> Option<String> {
+        self.unusable_tx.borrow().clone()
+    }
+
+    /// Waits until the store's disk fails; the running agent then stops so that its service
+    /// starts it again, which opens the store anew once the disk has room.
+    pub async fn unusable(&self) -> String {
+        let mut changes = self.unusable_tx.subscribe();
+        // The sender lives in this store; it cannot be gone while `self` is borrowed.
+        let failed = changes.wait_for(Option::is_some).await.is_ok();
+        if !failed {
+            std::future::pending::<()>().await;
+        }
+        self.unusable_reason().unwrap_or_default()
     }
 
     pub fn dealer(&self) -> &DealerId {
@@ -195,8 +257,8 @@ impl AgentStore {
     /// the given order. Blocking.
     pub fn capture_many(&self, records: Vec<(String, Payload)>) -> Result<Vec<Saved>, StoreError> {
         let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let first_seq = read_u64(&self.tree, "next_seq")?.unwrap_or(1);
-        let mut last_hlc = match self.tree.get(meta_key("hlc")).map_err(engine)? {
+        let first_seq = self.read_u64("next_seq")?.unwrap_or(1);
+        let mut last_hlc = match self.tree.get(meta_key("hlc")).map_err(|e| self.engine(e))? {
             Some(bytes) => {
                 Some(
                     HlcStamp::decode(bytes.as_ref()).map_err(|e| StoreError::Corrupt {
@@ -239,8 +301,8 @@ impl AgentStore {
         if let Some(stamp) = &last_hlc {
             batch.insert(meta_key("hlc"), stamp.encode_to_vec());
         }
-        self.tree.apply_batch(batch).map_err(engine)?;
-        self.db.flush().map_err(engine)?;
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
         self.last_seq_tx.send_replace(last_seq);
         Ok(saved)
     }
@@ -248,7 +310,7 @@ impl AgentStore {
     /// The record at `seq`.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
         let key = seq_key(RECORD, seq);
-        match self.tree.get(key).map_err(engine)? {
+        match self.tree.get(key).map_err(|e| self.engine(e))? {
             Some(bytes) => Ok(Some(decode_record(&key, &bytes)?)),
             None => Ok(None),
         }
@@ -264,7 +326,7 @@ impl AgentStore {
             .range(seq_key(RECORD, after.saturating_add(1))..=seq_key(RECORD, u64::MAX))
             .take(limit)
             .map(|item| {
-                let (k, v) = item.map_err(engine)?;
+                let (k, v) = item.map_err(|e| self.engine(e))?;
                 decode_record(&k, &v)
             })
             .collect()
@@ -275,7 +337,7 @@ impl AgentStore {
         self.tree
             .scan_prefix([VERDICT])
             .map(|item| {
-                let (k, v) = item.map_err(engine)?;
+                let (k, v) = item.map_err(|e| self.engine(e))?;
                 Verdict::decode(v.as_ref()).map_err(|e| StoreError::Corrupt {
                     key: format!("verdict {:?}", &k[1..]),
                     detail: e.to_string(),
@@ -297,9 +359,7 @@ impl AgentStore {
                 local: last_seq,
             });
         }
-        let acked = read_u64(&self.tree, "acked_seq")?
-            .unwrap_or(0)
-            .max(stored_seq);
+        let acked = self.read_u64("acked_seq")?.unwrap_or(0).max(stored_seq);
         let mut batch = sled::Batch::default();
         self.put_newer_verdicts(&mut batch, verdicts)?;
         batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
@@ -308,8 +368,8 @@ impl AgentStore {
             &hamgam_gateway::sync::now_ms().to_be_bytes(),
         );
         batch.remove(meta_key("last_error"));
-        self.tree.apply_batch(batch).map_err(engine)?;
-        self.db.flush().map_err(engine)?;
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
         self.acked_seq_tx.send_replace(acked);
         Ok(())
     }
@@ -323,7 +383,7 @@ impl AgentStore {
     ) -> Result<(), StoreError> {
         for verdict in verdicts {
             let key = seq_key(VERDICT, verdict.seq);
-            let newer_held = match self.tree.get(key).map_err(engine)? {
+            let newer_held = match self.tree.get(key).map_err(|e| self.engine(e))? {
                 Some(bytes) => Verdict::decode(bytes.as_ref())
                     .map(|held| held.version > verdict.version)
                     .unwrap_or(false),
@@ -344,24 +404,24 @@ impl AgentStore {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         self.put_newer_verdicts(&mut batch, verdicts)?;
-        let held = read_u64(&self.tree, "verdict_cursor")?.unwrap_or(0);
+        let held = self.read_u64("verdict_cursor")?.unwrap_or(0);
         batch.insert(meta_key("verdict_cursor"), &held.max(cursor).to_be_bytes());
-        self.tree.apply_batch(batch).map_err(engine)?;
-        self.db.flush().map_err(engine)?;
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
         Ok(())
     }
 
     /// The verdict-feed position stored.
     pub fn verdict_cursor(&self) -> Result<u64, StoreError> {
-        Ok(read_u64(&self.tree, "verdict_cursor")?.unwrap_or(0))
+        Ok(self.read_u64("verdict_cursor")?.unwrap_or(0))
     }
 
     /// Remembers why the last sync failed, for `status`.
     pub fn set_last_error(&self, error: &str) -> Result<(), StoreError> {
         self.tree
             .insert(meta_key("last_error"), error.as_bytes())
-            .map_err(engine)?;
-        self.db.flush().map_err(engine)?;
+            .map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
         Ok(())
     }
 
@@ -384,12 +444,12 @@ impl AgentStore {
         Ok(SyncStatus {
             dealer_id: self.dealer.to_string(),
             last_seq: *self.last_seq_tx.borrow(),
-            acked_seq: read_u64(&self.tree, "acked_seq")?.unwrap_or(0),
-            last_sync_ms: read_u64(&self.tree, "last_sync_ms")?.map(|v| v as i64),
+            acked_seq: self.read_u64("acked_seq")?.unwrap_or(0),
+            last_sync_ms: self.read_u64("last_sync_ms")?.map(|v| v as i64),
             last_error: self
                 .tree
                 .get(meta_key("last_error"))
-                .map_err(engine)?
+                .map_err(|e| self.engine(e))?
                 .map(|v| String::from_utf8_lossy(&v).into_owned()),
             rejected,
             flagged,
