@@ -550,6 +550,18 @@ mod tests {
     }
 
     #[test]
+    fn disk_errors_make_the_store_unusable_and_say_what_to_do() {
+        let full = engine(sled::Error::Io(std::io::ErrorKind::StorageFull.into()));
+        assert!(full.is_unusable());
+        assert!(full.to_string().contains("free some space"), "{full}");
+        let failing = engine(sled::Error::Io(std::io::Error::other("bad sector")));
+        assert!(failing.is_unusable());
+        assert!(failing.to_string().contains("bad sector"), "{failing}");
+        let bug = engine(sled::Error::Unsupported("x".into()));
+        assert!(!bug.is_unusable());
+    }
+
+    #[test]
     fn seq_is_gap_free_across_restarts_and_acked_records_stay() {
         let dir = tempfile::tempdir().unwrap();
         let dealer = DealerId::new("D-1").unwrap();

@@ -72,7 +72,10 @@ fn ask(data_dir: &Path, request: &LocalRequest) -> Option<LocalResponse> {
     line.push('\n');
     stream.write_all(line.as_bytes()).ok()?;
     let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).ok()?;
+    // An agent that stops closes the connection without an answer.
+    if BufReader::new(stream).read_line(&mut answer).ok()? == 0 {
+        return None;
+    }
     Some(serde_json::from_str(&answer).expect("the agent answers in JSON"))
 }
 
