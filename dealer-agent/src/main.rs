@@ -116,7 +116,9 @@ enum Command {
     /// Stay connected and sync records as they are made (SIGINT/SIGTERM stop it).
     ///
     /// Reconnects with jittered exponential backoff. Other `dealer-agent` commands on this PC
-    /// reach the store through this process's local socket while it runs.
+    /// reach the store through this process's local socket while it runs. If the disk holding
+    /// the store fills up (or fails), the record being saved is refused and the agent exits
+    /// with status 1 and the reason; its service starts it again once there is room.
     Run,
     /// Record a simulated dealership's work with labelled faults (demos, smoke tests).
     ///
