@@ -29,15 +29,19 @@ fi
 # The sanitizer flags cargo-fuzz passes are unstable; RUSTC_BOOTSTRAP lets the machine's one
 # (stable) toolchain accept them, so no nightly needs fetching.
 export RUSTC_BOOTSTRAP=1
-fuzz=(cargo fuzz)
 
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "seeds/$target"
     echo "== $target: ${seconds}s"
-    "${fuzz[@]}" run "$target" "corpus/$target" "seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1
+    if ! cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1; then
+        echo "== $target FAILED: the input is in fuzz/artifacts/$target/ (reproduce with" >&2
+        echo "   RUSTC_BOOTSTRAP=1 cargo fuzz run $target <that file>); once fixed, copy it to" >&2
+        echo "   fuzz/regressions/$target/" >&2
+        exit 1
+    fi
     echo "== $target: minimising the corpus"
-    "${fuzz[@]}" cmin "$target" "corpus/$target" -- -rss_limit_mb=4096 >/dev/null 2>&1 ||
+    cargo fuzz cmin "$target" "corpus/$target" -- -rss_limit_mb=4096 >/dev/null 2>&1 ||
         echo "   (cmin failed; the corpus is kept as it is)"
     echo "== $target: $(ls "corpus/$target" | wc -l) inputs kept in fuzz/corpus/$target"
 done

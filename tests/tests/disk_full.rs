@@ -3,22 +3,22 @@
 //! and CI run as) and staff record through its local socket until the disk is full. Then:
 //!
 //! - the record that did not fit is answered with an error that says the disk is full and that
-//!   nothing was saved; no record is confirmed that is not stored;
+//!   it was not saved (by the running agent if that record was the write that failed, else by
+//!   `dealer-agent record` once the agent has stopped); no record is confirmed that is not
+//!   stored;
 //! - the agent stops with that reason (sled refuses every operation once a write failed, so it
 //!   has to open the store anew; its systemd unit has `Restart=always`);
-//! - while the disk is still full, starting the agent again (what its service does) and
-//!   `dealer-agent status` fail with the same reason;
+//! - while the disk is still full, starting the agent again (what its service does),
+//!   `dealer-agent record` and `dealer-agent status` fail with the same reason;
 //! - once space is freed and the agent is started again, every record it ever confirmed is in
 //!   its store and at the hub exactly once, with its verdict back at the agent, and staff record
 //!   on under the next seq.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hamgam_dealer_agent::local_api::{LocalRequest, LocalResponse};
+use hamgam_dealer_agent::local_api::{self, LocalApiError, LocalRequest, LocalResponse};
 use hamgam_dealer_agent::store::SyncStatus;
 use hamgam_tests::processes::{wait_until, AgentProcess, Deployment, HubProcess};
 use hamgam_tests::TestPki;
@@ -66,17 +66,13 @@ impl Drop for SmallDisk {
     }
 }
 
-fn ask(data_dir: &Path, request: &LocalRequest) -> Option<LocalResponse> {
-    let mut stream = UnixStream::connect(data_dir.join("agent.sock")).ok()?;
-    let mut line = serde_json::to_string(request).expect("request json");
-    line.push('\n');
-    stream.write_all(line.as_bytes()).ok()?;
-    let mut answer = String::new();
-    // An agent that stops closes the connection without an answer.
-    if BufReader::new(stream).read_line(&mut answer).ok()? == 0 {
-        return None;
-    }
-    Some(serde_json::from_str(&answer).expect("the agent answers in JSON"))
+/// One request through the agent's local API, as `dealer-agent record` sends it.
+fn ask(data_dir: &Path, request: &LocalRequest) -> Result<LocalResponse, LocalApiError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(local_api::request(data_dir, request))
 }
 
 fn customer(n: u64) -> LocalRequest {
@@ -93,8 +89,8 @@ fn customer(n: u64) -> LocalRequest {
 }
 
 fn status(data_dir: &Path) -> Option<SyncStatus> {
-    match ask(data_dir, &LocalRequest::Status)? {
-        LocalResponse::Status { status } => Some(status),
+    match ask(data_dir, &LocalRequest::Status) {
+        Ok(LocalResponse::Status { status }) => Some(status),
         _ => None,
     }
 }
@@ -109,34 +105,46 @@ fn a_full_disk_loses_nothing_saved_and_the_agent_recovers_once_space_is_freed() 
     let disk = SmallDisk::mount(&agent_dir, "4m");
     let mut agent = AgentProcess::start(&deployment, DEALER, &agent_dir, hub.addr);
 
-    // Staff record until the disk is full.
+    // Staff record until the disk is full. Either their record is the write that fails, and
+    // the agent answers why before it stops, or the agent's sync loop hits the full disk first
+    // (storing an ack) and stops before their next request is read.
     let mut confirmed: Vec<(u64, String)> = Vec::new();
-    let refusal = loop {
+    let answered_refusal = loop {
         let n = confirmed.len() as u64 + 1;
         assert!(n < 200_000, "a 4 MiB disk never filled up");
         match ask(&agent_dir, &customer(n)) {
-            Some(LocalResponse::Saved { seq, record_id }) => confirmed.push((seq, record_id)),
-            Some(LocalResponse::Error { message }) => break message,
+            Ok(LocalResponse::Saved { seq, record_id }) => confirmed.push((seq, record_id)),
+            Err(LocalApiError::Refused(message)) => break Some(message),
+            Err(LocalApiError::NotRunning { .. } | LocalApiError::Protocol(_)) => break None,
             other => panic!("after {} records: unexpected answer {other:?}", n - 1),
         }
     };
     println!(
-        "{} records saved before the disk filled; the next was refused: {refusal}",
-        confirmed.len()
+        "{} records saved before the disk filled; the next was {}",
+        confirmed.len(),
+        match &answered_refusal {
+            Some(message) => format!("refused by the running agent: {message}"),
+            None => "not read: the sync loop hit the full disk first".into(),
+        }
     );
     assert!(
         confirmed.len() > 100,
         "only {} records fit",
         confirmed.len()
     );
-    assert!(
-        refusal.contains("the disk holding the agent's store is full")
-            && refusal.contains("a record being saved just now was not")
-            && refusal.contains("free some space"),
-        "the refusal does not tell staff what happened and what to do: {refusal}"
-    );
     for (i, (seq, _)) in confirmed.iter().enumerate() {
         assert_eq!(*seq, i as u64 + 1, "confirmed seqs have a gap");
+    }
+    let says_what_to_do = |text: &str| {
+        text.contains("the disk holding the agent's store is full")
+            && text.contains("a record being saved just now was not")
+            && text.contains("free some space")
+    };
+    if let Some(message) = &answered_refusal {
+        assert!(
+            says_what_to_do(message),
+            "the refusal does not tell staff what happened and what to do: {message}"
+        );
     }
 
     // The agent stops by itself, saying why.
@@ -154,21 +162,34 @@ fn a_full_disk_loses_nothing_saved_and_the_agent_recovers_once_space_is_freed() 
         "the agent's log does not say why it stopped:\n{log}"
     );
 
-    // While the disk is still full, the service's restarts and staff's `status` fail with the
-    // same reason and touch nothing.
-    for command in ["run", "status"] {
+    // While the disk is still full, staff's `record` and `status` (which open the store
+    // themselves now) and the service's restarts fail with the same reason and touch nothing.
+    let record = [
+        "record",
+        "customer",
+        "-f",
+        "customerRef=C-late",
+        "-f",
+        "partyType=PARTY_TYPE_PERSON",
+        "-f",
+        "givenName=مریم",
+        "-f",
+        "familyName=دیرکرد",
+    ];
+    for args in [&record[..], &["status"], &["run"]] {
         let out = Command::new(&hamgam_tests::processes::binaries().agent)
             .arg("--config")
             .arg(deployment.path(&format!("agent-{DEALER}.toml")))
-            .arg(command)
+            .args(args)
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE")
             .output()
             .expect("run dealer-agent");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            !out.status.success() && stderr.contains("the disk holding the agent's store is full"),
-            "`dealer-agent {command}` on the full disk: {:?} {stderr}",
+            !out.status.success() && says_what_to_do(&stderr),
+            "`dealer-agent {}` on the full disk: {:?} {stderr}",
+            args[0],
             out.status
         );
     }
@@ -205,7 +226,7 @@ fn a_full_disk_loses_nothing_saved_and_the_agent_recovers_once_space_is_freed() 
 
     // Staff record on.
     match ask(&agent_dir, &customer(last + 1)) {
-        Some(LocalResponse::Saved { seq, .. }) => assert_eq!(seq, last + 1),
+        Ok(LocalResponse::Saved { seq, .. }) => assert_eq!(seq, last + 1),
         other => panic!("recording after the disk was freed: {other:?}"),
     }
     agent.stop();
@@ -214,7 +235,7 @@ fn a_full_disk_loses_nothing_saved_and_the_agent_recovers_once_space_is_freed() 
 
 fn verdicts_held(data_dir: &Path) -> usize {
     match ask(data_dir, &LocalRequest::Verdicts) {
-        Some(LocalResponse::Verdicts { verdicts }) => verdicts.len(),
+        Ok(LocalResponse::Verdicts { verdicts }) => verdicts.len(),
         _ => 0,
     }
 }
