@@ -174,13 +174,22 @@ pub struct Survey {
     pub respondent_mobile: String,
     pub csat: u32,
     pub nps: Option<u32>,
+    /// The staff member who entered the answer, when one did (Q01: a survey submitted from the
+    /// dealer's own staff).
+    pub entered_by_staff_id: String,
 }
 
 /// A replaced odometer: readings after it start again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OdometerReplacement {
     pub vin: String,
+    /// The day of the replacement (midnight UTC).
     pub replaced_on_ms: Option<i64>,
+    /// When on that day the cluster was replaced, if the workshop recorded it.
+    pub replaced_at_ms: Option<i64>,
+    /// The old cluster's last reading and the new one's first.
+    pub reading_before_km: u32,
+    pub reading_after_km: u32,
 }
 
 /// What happened to a vehicle.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hamgam_gateway::sync::{Ingest, IngestError, IngestOutcome, VerdictFeed};
-use hamgam_gateway::DealerId;
+use hamgam_gateway::{Clock, DealerId};
 use hamgam_proto::record::v1 as pb;
 use tokio::sync::watch;
 
@@ -47,6 +47,8 @@ pub struct Hub<S: HubStore> {
     feeds: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The change stream's last durable cursor.
     changes: watch::Sender<u64>,
+    /// "Now" for the rules (T01, received times), decisions and the session's clock offset.
+    clock: Clock,
 }
 
 impl<S: HubStore> Hub<S> {
@@ -71,7 +73,19 @@ impl<S: HubStore> Hub<S> {
             config: Arc::new(config),
             registry: Arc::new(registry),
             feeds: Mutex::new(HashMap::new()),
+            clock: Clock::System,
         }
+    }
+
+    /// The same hub reading the time from `clock` (tests run on a date they choose).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the hub judges by.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The rule thresholds in force.
@@ -154,7 +168,7 @@ impl<S: HubStore> Hub<S> {
             .dealer(dealer_id)
             .map_err(storage)?
             .unwrap_or_default();
-        let now = hamgam_gateway::sync::now_ms();
+        let now = self.clock.now_ms();
         let mut verdicts = Vec::with_capacity(records.len());
         let mut fresh = Vec::new();
         let mut next_seq = state.stored_seq + 1;
@@ -300,7 +314,7 @@ impl<S: HubStore> Hub<S> {
             decision,
             by: by.to_owned(),
             comment: comment.to_owned(),
-            at_ms: hamgam_gateway::sync::now_ms(),
+            at_ms: self.clock.now_ms(),
         };
         let config = Arc::clone(&self.config);
         let registry = Arc::clone(&self.registry);
@@ -470,6 +484,10 @@ fn storage(e: StoreError) -> IngestError {
 }
 
 impl<S: HubStore> Ingest for Hub<S> {
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
     async fn open_session(
         &self,
         dealer: &DealerId,
@@ -486,7 +504,7 @@ impl<S: HubStore> Ingest for Hub<S> {
             });
         }
         let _judging = self.judging.lock().await;
-        let now = hamgam_gateway::sync::now_ms();
+        let now = self.clock.now_ms();
         let store = self.store().map_err(storage)?;
         let mut state: DealerState = store
             .dealer(dealer.as_str())

@@ -253,6 +253,9 @@ pub fn content(payload: &Payload) -> Content {
             Content::OdometerReplacement(content::OdometerReplacement {
                 vin: o.vin.clone(),
                 replaced_on_ms: date_ms(&o.replaced_on),
+                replaced_at_ms: o.replaced_at_ms,
+                reading_before_km: o.reading_before_km,
+                reading_after_km: o.reading_after_km,
             })
         }
         Payload::VehicleStatus(v) => Content::VehicleStatus(content::VehicleStatus {
@@ -390,6 +393,7 @@ fn survey(s: &pb::Survey) -> content::Survey {
         respondent_mobile: s.respondent_mobile.clone(),
         csat: s.csat,
         nps: s.nps,
+        entered_by_staff_id: s.entered_by_staff_id.trim().to_owned(),
     }
 }
 

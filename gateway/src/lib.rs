@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod authz;
 pub mod client;
+pub mod clock;
 pub mod identity;
 pub mod limits;
 pub mod pki;
@@ -27,6 +28,7 @@ pub mod shutdown;
 pub mod sync;
 pub mod tls;
 
+pub use clock::Clock;
 pub use identity::{DealerId, PeerIdentity, Role};
 
 use std::path::PathBuf;

@@ -4,7 +4,8 @@
 //!
 //! It also holds the vocabulary both ends must judge identically: [`text`] normalisation and the
 //! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks, and the
-//! [`registry`] file format (HQ's dealer registry) the simulator writes and the hub reads.
+//! [`registry`] file format (HQ's dealer registry) the simulator writes and the hub reads, and
+//! the [`calendar`] arithmetic ("24 months from delivery") every side must count alike.
 //!
 //! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
 //! crate and never on each other.
@@ -43,6 +44,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The record schema version this build writes and understands.
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
+pub mod calendar;
 mod kind;
 pub mod registry;
 pub mod text;

@@ -136,10 +136,53 @@ pub async fn feed(hub: &Hub<SledStore>, logs: &BTreeMap<String, Vec<pb::Record>>
     }
 }
 
-/// A hub over a fresh sled store in `dir` applying the default rules with `registry`.
-pub fn hub(dir: &std::path::Path, registry: DealerRegistry) -> Hub<SledStore> {
+/// A hub over a fresh sled store in `dir` applying the default rules with `registry`, its
+/// clock stopped at `now_ms`.
+pub fn hub(dir: &std::path::Path, registry: DealerRegistry, now_ms: i64) -> Hub<SledStore> {
     let store = SledStore::open(dir, 64 * 1024 * 1024).expect("store opens");
     Hub::with_rules(Arc::new(store), RuleConfig::default(), registry)
+        .with_clock(hamgam_gateway::Clock::Fixed(now_ms))
+}
+
+/// The simulator's labels, the hand-written reading of RULES.md (`truth`) and the hub's
+/// findings for one network judged at `now_ms` (records fed dealer after dealer): every
+/// record on which any two of them disagree, each with what the three say.
+pub async fn three_readings(
+    network: &SimulatedNetwork,
+    now_ms: i64,
+) -> Vec<(
+    At,
+    Option<BTreeSet<String>>,
+    Option<BTreeSet<String>>,
+    Option<BTreeSet<String>>,
+)> {
+    let labelled = labels(network);
+    let truth: Labels = crate::truth::check(network, now_ms)
+        .into_iter()
+        .filter(|(_, rules)| !rules.is_empty())
+        .map(|((d, i), rules)| ((d, i as u64 + 1), rules))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub(dir.path(), registry(network), now_ms);
+    feed(&hub, &wire_logs(network, now_ms), 0).await;
+    let found = rules_found(&judgements(&hub));
+    hub.close().await;
+    labelled
+        .keys()
+        .chain(truth.keys())
+        .chain(found.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|at| labelled.get(*at) != found.get(*at) || truth.get(*at) != found.get(*at))
+        .map(|at| {
+            (
+                at.clone(),
+                labelled.get(at).cloned(),
+                truth.get(at).cloned(),
+                found.get(at).cloned(),
+            )
+        })
+        .collect()
 }
 
 /// Every record's current verdict at the hub: outcome and the `(rule, field)` of each finding.

@@ -36,6 +36,24 @@ fn placeholder_mobile(m: &Mobile) -> bool {
     hamgam_dealer_agent::simulate::people::looks_like_placeholder(m.national_digits())
 }
 
+/// Whether a reading at `t` of `km` was taken after the replacement `o`: by its day, and on
+/// the day itself by the recorded time, or else by which recorded reading it is nearer.
+fn on_new_cluster(o: &pb::OdometerReplacement, t: i64, km: u32) -> bool {
+    let Some(day) = date_ms(&o.replaced_on) else {
+        return false;
+    };
+    if t.div_euclid(DAY_MS) != day.div_euclid(DAY_MS) {
+        return t > day;
+    }
+    match o
+        .replaced_at_ms
+        .filter(|a| a.div_euclid(DAY_MS) == day.div_euclid(DAY_MS))
+    {
+        Some(at) => t >= at,
+        None => km.abs_diff(o.reading_after_km) <= km.abs_diff(o.reading_before_km),
+    }
+}
+
 /// The rules each record breaks, by the hand-written reading.
 pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<String>> {
     let mut found: BTreeMap<At, BTreeSet<String>> = BTreeMap::new();
@@ -67,7 +85,7 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
 
     // Per-record checks.
     let mut readings: HashMap<String, Vec<(i64, u32, Option<At>)>> = HashMap::new();
-    let mut replacements: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut replacements: HashMap<String, Vec<&pb::OdometerReplacement>> = HashMap::new();
     let mut deliveries: HashMap<String, Vec<(i64, At, bool)>> = HashMap::new();
     let mut ros: Vec<(At, &pb::RepairOrder)> = Vec::new();
     for (at, r) in &all {
@@ -115,7 +133,9 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                 let (sale, delivery) = (date_ms(&d.sale_date), date_ms(&d.delivery_date));
                 if let (Some(s), Some(dl)) = (sale, delivery) {
                     if dl < s || dl > now_ms {
+                        // Rejected: in quarantine, so no part of any vehicle's history.
                         flag(at, "S01");
+                        continue;
                     }
                 }
                 let dl = delivery.unwrap_or(r.event_ms);
@@ -144,10 +164,8 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                 }
             }
             Payload::RepairOrder(ro) => {
-                if ro.ro_number.is_empty() {
-                    flag(at, "R00");
-                    continue;
-                }
+                // Every check of the record's own fields runs, so a malformed order (R00) is
+                // told of its VIN too; it joins no history.
                 match Vin::parse(&ro.vin) {
                     Err(_) => {
                         flag(at, "V01");
@@ -155,6 +173,10 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                     }
                     Ok(v) if !v.model_year_code_ok() => flag(at, "V02"),
                     Ok(_) => {}
+                }
+                if ro.ro_number.is_empty() {
+                    flag(at, "R00");
+                    continue;
                 }
                 let mut usable = true;
                 if ro.odometer_out_km < ro.odometer_in_km || ro.odometer_in_km > 1_000_000 {
@@ -181,10 +203,7 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                 if Vin::parse(&o.vin).is_ok_and(|v| !v.model_year_code_ok()) {
                     flag(at, "V02");
                 }
-                replacements
-                    .entry(o.vin.clone())
-                    .or_default()
-                    .push(r.event_ms);
+                replacements.entry(o.vin.clone()).or_default().push(o);
             }
             _ => {}
         }
@@ -197,20 +216,23 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
             let (t, km, Some(at)) = list[i].clone() else {
                 continue;
             };
-            let replaced_between = |from: i64| {
-                replacements
-                    .get(vin)
-                    .is_some_and(|r| r.iter().any(|x| *x > from && *x <= t))
+            // Readings on two sides of a replacement are never compared.
+            let replaced_between = |t0: i64, km0: u32| {
+                replacements.get(vin).is_some_and(|r| {
+                    r.iter()
+                        .any(|o| on_new_cluster(o, t0, km0) != on_new_cluster(o, t, km))
+                })
             };
-            if list[..i]
+            let comparable: Vec<&(i64, u32, Option<At>)> = list[..i]
                 .iter()
-                .any(|(t0, km0, _)| *km0 > km && !replaced_between(*t0))
-            {
+                .filter(|(t0, km0, _)| *t0 < t && !replaced_between(*t0, *km0))
+                .collect();
+            if comparable.iter().any(|(_, km0, _)| *km0 > km) {
                 flag(&at, "O01");
             }
-            if let Some((t0, km0, _)) = list[..i].last() {
+            if let Some((t0, km0, _)) = comparable.last() {
                 let days = ((t - t0) as f64 / DAY_MS as f64).max(1.0);
-                if km > *km0 && !replaced_between(*t0) && (km - km0) as f64 / days > 1500.0 {
+                if km > *km0 && (km - km0) as f64 / days > 1500.0 {
                     flag(&at, "O03");
                 }
             }
@@ -283,8 +305,10 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
             if billable && ro.opened_at_ms < *dl {
                 flag(at, "RO1");
             }
+            // 24 months: to the end of the day 24 calendar months after delivery.
+            let warranty_end = hamgam_proto::calendar::months_window_end_ms(*dl, 24);
             if ro.pay_type == pb::PayType::Warranty as i32
-                && (ro.opened_at_ms > dl + 730 * DAY_MS || ro.odometer_in_km > 60_000)
+                && (ro.opened_at_ms > warranty_end || ro.odometer_in_km > 60_000)
             {
                 flag(at, "W01");
             }
@@ -398,8 +422,8 @@ pub fn check(network: &SimulatedNetwork, now_ms: i64) -> BTreeMap<At, BTreeSet<S
                     .map(|m| m.e164().to_owned())
             })
             .collect();
-        let from_staff =
-            Mobile::parse(&s.respondent_mobile).is_ok_and(|m| staff_mobiles.contains(m.e164()));
+        let from_staff = !s.entered_by_staff_id.is_empty()
+            || Mobile::parse(&s.respondent_mobile).is_ok_and(|m| staff_mobiles.contains(m.e164()));
         let too_soon = by_number
             .get(&(at.0.clone(), s.subject_ref.as_str()))
             .and_then(|l| l.first())

@@ -28,6 +28,9 @@ async fn send(hub: &Hub<SledStore>, log: &Log, from: usize) {
     outcome.durable.await.expect("durable");
 }
 
+/// 2026-11-18 10:13 UTC: every test here runs on this date, whatever day it is.
+const NOW_MS: i64 = 1_795_000_000_000;
+
 fn party(d: &str, r: &str) -> PartyKey {
     (d.to_owned(), r.to_owned())
 }
@@ -39,8 +42,8 @@ fn customer_of(hub: &Hub<SledStore>, p: &PartyKey) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spellings_digit_forms_and_phone_forms_are_one_customer_and_a_family_phone_is_two() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = judged::hub(dir.path(), DealerRegistry::default());
-    let now = hamgam_gateway::sync::now_ms();
+    let now = NOW_MS;
+    let hub = judged::hub(dir.path(), DealerRegistry::default(), now);
     let mut d1 = Log::new("D-1001", now);
     let mut d2 = Log::new("D-1002", now);
     let mut d3 = Log::new("D-1003", now);
@@ -102,8 +105,8 @@ async fn spellings_digit_forms_and_phone_forms_are_one_customer_and_a_family_pho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_live_digest() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = judged::hub(dir.path(), DealerRegistry::default());
-    let now = hamgam_gateway::sync::now_ms();
+    let now = NOW_MS;
+    let hub = judged::hub(dir.path(), DealerRegistry::default(), now);
     let mut d1 = Log::new("D-1001", now);
     let mut d2 = Log::new("D-1002", now);
     // One national ID, two family names: a conflict.
@@ -334,8 +337,8 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dealer_with_a_fast_clock_cannot_win_the_latest_value_by_lying_about_time() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = judged::hub(dir.path(), DealerRegistry::default());
-    let now = hamgam_gateway::sync::now_ms();
+    let now = NOW_MS;
+    let hub = judged::hub(dir.path(), DealerRegistry::default(), now);
     let minute = 60_000;
     // D-1002's PC runs 4 minutes fast (inside the T02 limit, so its records stay clean): the
     // hub measures that at connect.

@@ -115,13 +115,10 @@ pub(crate) fn bad_token() -> Status {
     )
 }
 
-fn now() -> i64 {
-    hamgam_gateway::sync::now_ms()
-}
-
-fn as_of(ms: i64) -> i64 {
+/// A request's `as_of_ms`, or now by the hub's clock when it is 0.
+fn as_of(ms: i64, clock: hamgam_gateway::Clock) -> i64 {
     if ms == 0 {
-        now()
+        clock.now_ms()
     } else {
         ms
     }
@@ -198,7 +195,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         let store = self.hub.store().map_err(unavailable)?;
         let mut scores = self
             .hub
-            .reliability(hamgam_gateway::sync::now_ms())
+            .reliability(self.hub.clock().now_ms())
             .map_err(unavailable)?;
         let window_days = self.hub.rules().score_window_days as u32;
         let dealers = store
@@ -284,7 +281,8 @@ impl<S: HubStore> HqService for HqApi<S> {
         let view = self
             .blocking(move |hub| {
                 let store = hub.store().map_err(unavailable)?;
-                customers::customer_360(&*store, &lifecycle, &req.customer_id, as_of(req.as_of_ms))
+                let at = as_of(req.as_of_ms, hub.clock());
+                customers::customer_360(&*store, &lifecycle, &req.customer_id, at)
             })
             .await?;
         Ok(Response::new(view))
@@ -489,7 +487,9 @@ impl<S: HubStore> HqService for HqApi<S> {
             return Err(Status::invalid_argument("dealer_id is required"));
         }
         let card = self
-            .blocking(move |hub| reports::scorecard(&hub, &req.dealer_id, as_of(req.as_of_ms)))
+            .blocking(move |hub| {
+                reports::scorecard(&hub, &req.dealer_id, as_of(req.as_of_ms, hub.clock()))
+            })
             .await?;
         Ok(Response::new(card))
     }
@@ -502,7 +502,9 @@ impl<S: HubStore> HqService for HqApi<S> {
         let by = reports::group_by(req.group_by)?;
         let config = self.lifecycle.clone();
         let report = self
-            .blocking(move |hub| reports::lifecycle(&hub, &config, by, as_of(req.as_of_ms)))
+            .blocking(move |hub| {
+                reports::lifecycle(&hub, &config, by, as_of(req.as_of_ms, hub.clock()))
+            })
             .await?;
         Ok(Response::new(report))
     }

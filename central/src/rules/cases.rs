@@ -229,7 +229,7 @@ fn repair_order_and_time_rules() {
     r.opened_at_ms = NOW + 9 * 60_000;
     assert!(rules(&Content::RepairOrder(r.clone())).is_empty());
     assert!(rules_with(&Content::RepairOrder(r), 4 * 60_000).is_empty());
-    let survey = |mobile: &str| {
+    let entered = |mobile: &str, staff: &str| {
         Content::Survey(Survey {
             customer_ref: String::new(),
             subject: SurveySubject::RepairOrder,
@@ -238,10 +238,16 @@ fn repair_order_and_time_rules() {
             respondent_mobile: mobile.into(),
             csat: 5,
             nps: Some(10),
+            entered_by_staff_id: staff.into(),
         })
     };
+    let survey = |mobile: &str| entered(mobile, "");
     assert_eq!(rules(&survey("09121112233")), set(&["Q01"]));
     assert!(rules(&survey("09121112234")).is_empty());
+    // Entered by a staff member, even with the customer's own mobile: flagged (RULES.md Q01).
+    assert_eq!(rules(&entered("09121112234", "S-1")), set(&["Q01"]));
+    // A staff id the registry does not know is still a staff member's entry.
+    assert_eq!(rules(&entered("09121112234", "S-99")), set(&["Q01"]));
 }
 
 /// Findings of a group, by member seq.
@@ -281,6 +287,71 @@ fn visit(opened: i64, km: u32, pay: PayType, job: &str) -> Fact {
     }
 }
 
+fn replaced(day_ms: i64, at_ms: Option<i64>, before_km: u32, after_km: u32) -> Fact {
+    Fact::OdometerReplacement {
+        replaced_ms: day_ms,
+        at_ms,
+        before_km,
+        after_km,
+    }
+}
+
+#[test]
+fn an_odometer_replaced_later_the_same_day_separates_that_mornings_reading() {
+    let vin = || GroupKey::Vin(VIN.into());
+    let c = PayType::Customer;
+    const HOUR: i64 = 3_600_000;
+    // 09:00 the car comes in at 48,000 km; in the afternoon the cluster is replaced (dated that
+    // day); the next visit reads 900 km on the new cluster.
+    let morning = visit(150 * DAY + 9 * HOUR, 48_000, c, "A");
+    let later = visit(200 * DAY, 900, c, "B");
+    for replacement in [
+        replaced(150 * DAY, None, 48_003, 0),
+        replaced(150 * DAY, Some(150 * DAY + 15 * HOUR), 48_003, 0),
+        // The time alone places it even when the readings were left at zero.
+        replaced(150 * DAY, Some(150 * DAY + 15 * HOUR), 0, 0),
+    ] {
+        let g = group(
+            vin(),
+            vec![
+                ("D-1", 0, visit(100 * DAY, 40_000, c, "C")),
+                ("D-1", 0, morning.clone()),
+                ("D-1", 0, replacement),
+                ("D-2", 0, later.clone()),
+            ],
+        );
+        assert!(flagged(&g, "O01").is_empty(), "{g:?}");
+        assert!(flagged(&g, "O03").is_empty(), "{g:?}");
+    }
+    // Close non-cases: readings on one side of the replacement still compare with each other.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(100 * DAY, 40_000, c, "C")),
+            ("D-1", 0, visit(150 * DAY + 9 * HOUR, 38_000, c, "A")),
+            ("D-1", 0, replaced(150 * DAY, None, 48_003, 0)),
+            ("D-2", 0, visit(200 * DAY, 5_000, c, "B")),
+            ("D-2", 0, visit(230 * DAY, 900, c, "D")),
+        ],
+    );
+    assert_eq!(flagged(&g, "O01"), vec![2, 5]);
+    // A reading opened after the recorded time of the replacement is on the new cluster.
+    let g = group(
+        vin(),
+        vec![
+            ("D-1", 0, visit(150 * DAY + 9 * HOUR, 48_000, c, "A")),
+            (
+                "D-1",
+                0,
+                replaced(150 * DAY, Some(150 * DAY + 15 * HOUR), 0, 0),
+            ),
+            ("D-1", 0, visit(150 * DAY + 16 * HOUR, 30, c, "B")),
+            ("D-1", 0, visit(150 * DAY + 17 * HOUR, 20, c, "E")),
+        ],
+    );
+    assert_eq!(flagged(&g, "O01"), vec![4]);
+}
+
 fn delivered(at: i64, retail: bool) -> Fact {
     Fact::Delivery {
         delivered_ms: at,
@@ -307,13 +378,7 @@ fn odometer_rules() {
         vin(),
         vec![
             ("D-1", 0, visit(100 * DAY, 30_000, c, "A")),
-            (
-                "D-1",
-                0,
-                Fact::OdometerReplacement {
-                    replaced_ms: 150 * DAY,
-                },
-            ),
+            ("D-1", 0, replaced(150 * DAY, None, 30_010, 0)),
             ("D-2", 0, visit(200 * DAY, 25, c, "B")),
         ],
     );

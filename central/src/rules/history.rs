@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hamgam_proto::calendar;
 use hamgam_proto::text::normalize;
 use hamgam_proto::values::{CompanyId, Mobile, NationalId, Vin};
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,13 @@ pub enum Fact {
         jobs: Vec<(String, String)>,
     },
     OdometerReplacement {
+        /// The day of the replacement (midnight UTC).
         replaced_ms: i64,
+        /// When on that day, if recorded.
+        at_ms: Option<i64>,
+        /// The old cluster's last reading and the new one's first.
+        before_km: u32,
+        after_km: u32,
     },
     Customer {
         /// Who the customer is: a valid national or company ID, else the dealer's own ref.
@@ -112,7 +119,9 @@ impl Member {
         match &self.fact {
             Fact::Delivery { delivered_ms, .. } => *delivered_ms,
             Fact::RepairOrder { opened_ms, .. } => *opened_ms,
-            Fact::OdometerReplacement { replaced_ms } => *replaced_ms,
+            Fact::OdometerReplacement {
+                replaced_ms, at_ms, ..
+            } => at_ms.unwrap_or(*replaced_ms),
             Fact::Customer { .. } => 0,
             Fact::Survey { submitted_ms, .. } => *submitted_ms,
             Fact::Status { effective_ms } => *effective_ms,
@@ -204,7 +213,15 @@ pub fn memberships(
             if let (Ok(vin), Some(replaced_ms)) = (Vin::parse(&o.vin), o.replaced_on_ms) {
                 out.push((
                     GroupKey::Vin(vin.as_str().to_owned()),
-                    Fact::OdometerReplacement { replaced_ms },
+                    Fact::OdometerReplacement {
+                        replaced_ms,
+                        // A time that is not on the replacement's day cannot place it.
+                        at_ms: o
+                            .replaced_at_ms
+                            .filter(|t| t.div_euclid(DAY_MS) == replaced_ms.div_euclid(DAY_MS)),
+                        before_km: o.reading_before_km,
+                        after_km: o.reading_after_km,
+                    },
                 ));
             }
         }
@@ -313,14 +330,29 @@ fn vin_rules(
     config: &RuleConfig,
     add: &mut impl FnMut(&Member, Finding),
 ) {
-    let replacements: Vec<i64> = members
+    let replacements: Vec<Replacement> = members
         .iter()
         .filter_map(|m| match m.fact {
-            Fact::OdometerReplacement { replaced_ms } => Some(replaced_ms),
+            Fact::OdometerReplacement {
+                replaced_ms,
+                at_ms,
+                before_km,
+                after_km,
+            } => Some(Replacement {
+                day: replaced_ms.div_euclid(DAY_MS),
+                at_ms,
+                before_km,
+                after_km,
+            }),
             _ => None,
         })
         .collect();
-    let replaced_between = |from: i64, to: i64| replacements.iter().any(|r| *r > from && *r <= to);
+    // Two readings are comparable only when no replacement stands between them.
+    let replaced_between = |(t0, km0): (i64, u32), (t, km): (i64, u32)| {
+        replacements
+            .iter()
+            .any(|r| r.is_after(t0, km0) != r.is_after(t, km))
+    };
     // Readings: deliveries and repair orders, in event order.
     let readings: Vec<(&Member, i64, u32)> = members
         .iter()
@@ -342,10 +374,12 @@ fn vin_rules(
         if !matches!(m.fact, Fact::RepairOrder { .. }) {
             continue;
         }
-        let earlier = readings.iter().filter(|(_, t0, _)| t0 < t);
+        let earlier = readings
+            .iter()
+            .filter(|(_, t0, km0)| t0 < t && !replaced_between((*t0, *km0), (*t, *km)));
         if let Some((other, t0, km0)) = earlier
             .clone()
-            .filter(|(_, t0, km0)| km0 > km && !replaced_between(*t0, *t))
+            .filter(|(_, _, km0)| km0 > km)
             .max_by_key(|(_, _, km0)| *km0)
         {
             add(m, finding(
@@ -358,7 +392,7 @@ fn vin_rules(
         if let Some((_, t0, km0)) = earlier.max_by_key(|(_, t0, km0)| (*t0, *km0)) {
             let days = ((t - t0) as f64 / DAY_MS as f64).max(1.0);
             let per_day = (km.saturating_sub(*km0)) as f64 / days;
-            if km > km0 && !replaced_between(*t0, *t) && per_day > config.max_km_per_day as f64 {
+            if km > km0 && per_day > config.max_km_per_day as f64 {
                 add(m, finding(
                     "O03",
                     "repair_order.odometer_in_km",
@@ -418,7 +452,7 @@ fn vin_rules(
                 ));
             }
             if *pay == PayType::Warranty {
-                let window_end = add_months(delivered, config.warranty_months);
+                let window_end = calendar::months_window_end_ms(delivered, config.warranty_months);
                 if *opened > window_end || *km > config.warranty_km {
                     add(m, finding(
                         "W01",
@@ -467,20 +501,29 @@ fn vin_rules(
     }
 }
 
-/// `ms` plus `months` calendar months (the day clamped to the month's end).
-fn add_months(ms: i64, months: u32) -> i64 {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
-        return ms;
-    };
-    let total = t.year() * 12 + (t.month() as i32 - 1) + months as i32;
-    let (year, month) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
-    let Ok(month) = time::Month::try_from(month) else {
-        return ms;
-    };
-    let last = time::util::days_in_month(month, year);
-    time::Date::from_calendar_date(year, month, t.day().min(last))
-        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000 + ms.rem_euclid(DAY_MS))
-        .unwrap_or(ms)
+/// A recorded odometer replacement, as it separates a VIN's readings.
+struct Replacement {
+    /// Days since the epoch (UTC) of `replaced_on`.
+    day: i64,
+    at_ms: Option<i64>,
+    before_km: u32,
+    after_km: u32,
+}
+
+impl Replacement {
+    /// Whether a reading at `t` of `km` was taken on the new cluster. A reading on another day
+    /// is placed by its day; one on the replacement's day by the recorded time, else by which
+    /// of the two recorded readings it is nearer (a tie counts as after, as the day's start).
+    fn is_after(&self, t: i64, km: u32) -> bool {
+        let day = t.div_euclid(DAY_MS);
+        if day != self.day {
+            return day > self.day;
+        }
+        match self.at_ms {
+            Some(at) => t >= at,
+            None => km.abs_diff(self.after_km) <= km.abs_diff(self.before_km),
+        }
+    }
 }
 
 /// C05: one mobile on more customers than allowed.

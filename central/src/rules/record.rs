@@ -282,6 +282,18 @@ fn repair_order(ro: &RepairOrder, out: &mut Vec<Finding>) {
 }
 
 fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
+    // RULES.md: "submitted from the dealer's own staff". A staff member who entered the answer
+    // says so in the record; even a customer's answer taken on paper is flagged (HQ can
+    // dismiss it), because the dealer measured on it also recorded it.
+    if !s.entered_by_staff_id.is_empty() {
+        out.push(finding(
+            "Q01",
+            "survey.entered_by_staff_id",
+            format!("the survey was entered by staff member {} of dealer {}, not by the customer; surveys must reach HQ from the customer (SMS, web, call centre). HQ can dismiss the flag for an answer taken on paper", s.entered_by_staff_id, ctx.dealer_id),
+            format!("این نظرسنجی را کارمند {} نمایندگی {} ثبت کرده است، نه خود مشتری؛ پاسخ نظرسنجی باید از خود مشتری برسد (پیامک، وب، مرکز تماس). اگر پاسخ روی کاغذ گرفته شده است، ستاد می‌تواند این پرچم را رد کند", s.entered_by_staff_id, ctx.dealer_id),
+        ));
+        return;
+    }
     let Some(dealer) = ctx.dealer else { return };
     let from_staff =
         Mobile::parse(&s.respondent_mobile).is_ok_and(|m| dealer.staff_mobiles.contains(m.e164()));

@@ -30,6 +30,9 @@ const HOUR_MS: i64 = 3_600_000;
 /// usual `deliveries_per_day`, so the tail runs at about four times the usual rate).
 const BUNCHED_TAIL_DAYS: i64 = 3;
 const BUNCHED_EXTRA: usize = 36;
+/// RULES.md W01's defaults: the warranty window the simulator injects faults against.
+const WARRANTY_MONTHS: u32 = 24;
+const WARRANTY_KM: u32 = 60_000;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -669,6 +672,9 @@ impl<'a> Generator<'a> {
             }
             Some("S01") => {
                 delivery.sale_date = Some(pb_date(at_ms + 5 * DAY_MS));
+                // The hub rejects the delivery: the car has no delivery in the network's
+                // history, so no later visit of it can be judged against one.
+                self.vehicles[index].delivery_recorded = false;
                 faults.push("S01".into());
             }
             Some("S02")
@@ -866,9 +872,14 @@ impl<'a> Generator<'a> {
         } else {
             home
         };
-        let age_days = (at_ms - self.vehicles[vehicle].delivered_ms) / DAY_MS;
         let km = self.odometer_at(vehicle, at_ms);
-        let in_warranty = age_days < 700 && km < 55_000;
+        // One definition of the warranty window for the hub, the simulator and the tests; a
+        // margin, because a repeat visit (W02) comes ten days later on the same pay type.
+        let warranty_end = hamgam_proto::calendar::months_window_end_ms(
+            self.vehicles[vehicle].delivered_ms,
+            WARRANTY_MONTHS,
+        );
+        let in_warranty = at_ms + 30 * DAY_MS <= warranty_end && km < WARRANTY_KM - 5_000;
         let pay = if in_warranty && self.rng.random_bool(0.3) {
             pb::PayType::Warranty
         } else {
@@ -887,12 +898,14 @@ impl<'a> Generator<'a> {
         let mut odometer = km;
         if fault.is_none() && !self.quiet && self.rng.random_bool(0.03) {
             // A replaced odometer: the next reading is low, and that is not a rollback.
+            let timed = self.rng.random_bool(0.5);
             let replacement = pb::OdometerReplacement {
                 vin: vin.clone(),
                 replaced_on: Some(pb_date(at_ms - HOUR_MS)),
                 reading_before_km: km,
                 reading_after_km: 0,
                 reason: "خرابی کیلومترشمار".into(),
+                replaced_at_ms: timed.then_some(at_ms - HOUR_MS),
             };
             self.push(
                 dealer,
@@ -934,6 +947,8 @@ impl<'a> Generator<'a> {
             Some("T01") => {
                 opened = self.config.now_ms + DAY_MS + self.rng.random_range(0..HOUR_MS);
                 odometer = self.odometer_at(vehicle, at_ms);
+                // A warranty order dated into the future could also leave the warranty window.
+                pay_type = pb::PayType::Customer;
                 faults.push("T01".into());
             }
             Some("RO1") => {
@@ -942,7 +957,7 @@ impl<'a> Generator<'a> {
                 pay_type = pb::PayType::Customer;
                 faults.push("RO1".into());
             }
-            Some("W01") if age_days > 740 => {
+            Some("W01") if at_ms > warranty_end => {
                 pay_type = pb::PayType::Warranty;
                 faults.push("W01".into());
             }
@@ -1110,12 +1125,14 @@ impl<'a> Generator<'a> {
             Some("R00") => faults.push("R00".into()),
             Some("Q01") => {
                 faults.push("Q01".into());
-                match self.rng.random_range(0..2u8) {
+                match self.rng.random_range(0..3u8) {
                     0 => {
                         let staff = self.dealers[dealer].staff[3].clone();
                         respondent = format!("0{}", staff.mobile);
                         entered_by = staff.staff_id;
                     }
+                    // The customer's answer, typed in by a staff member: still Q01.
+                    1 => entered_by = self.dealers[dealer].staff[4].staff_id.clone(),
                     _ => submitted = closed_ms + 3 * 60_000,
                 }
             }

@@ -26,8 +26,6 @@ use tonic::transport::Channel;
 
 use crate::identity::DealerId;
 
-use super::now_ms;
-
 /// An error of the outbox's own storage.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -92,6 +90,8 @@ pub struct SessionOptions {
     pub ack_timeout: Duration,
     /// Idle sessions ping this often so dead links are noticed.
     pub ping_interval: Duration,
+    /// The agent's clock, sent at hello and in pings for the hub to measure the offset.
+    pub clock: crate::Clock,
 }
 
 impl Default for SessionOptions {
@@ -103,6 +103,7 @@ impl Default for SessionOptions {
             batches_in_flight: 4,
             ack_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(30),
+            clock: crate::Clock::System,
         }
     }
 }
@@ -175,7 +176,7 @@ pub async fn run_session<O: Outbox>(
         body: Some(agent_message::Body::Hello(AgentHello {
             dealer_id: outbox.dealer_id().to_string(),
             agent_version: options.agent_version.clone(),
-            agent_time_ms: now_ms(),
+            agent_time_ms: options.clock.now_ms(),
             verdict_cursor: outbox.verdict_cursor()?,
         })),
     };
@@ -263,7 +264,7 @@ pub async fn run_session<O: Outbox>(
             _ = &mut shutdown => return Ok(report),
             _ = outbox.wait_for_records_after(sent_up_to), if in_flight.len() < window => continue,
             _ = ping.tick(), if continuous_idle => {
-                let ping = AgentMessage { body: Some(agent_message::Body::Ping(Ping { agent_time_ms: now_ms() })) };
+                let ping = AgentMessage { body: Some(agent_message::Body::Ping(Ping { agent_time_ms: options.clock.now_ms() })) };
                 up_tx.send(ping).await.map_err(|_| SyncError::Closed)?;
                 continue;
             }

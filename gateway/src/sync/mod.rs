@@ -22,7 +22,8 @@ pub use server::{
     DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, SessionLimits, VerdictFeed,
 };
 
-/// Milliseconds since the Unix epoch by this machine's clock.
+/// Milliseconds since the Unix epoch by this machine's clock ([`crate::Clock::System`]; parts
+/// that judge by time take a [`crate::Clock`] instead).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

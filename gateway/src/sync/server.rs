@@ -27,8 +27,6 @@ use crate::identity::{DealerId, PeerIdentity};
 use crate::limits::TokenBucket;
 use crate::server::PeerInfo;
 
-use super::now_ms;
-
 /// What the hub does with the records of a sync session. Implemented by `central`.
 pub trait Ingest: Send + Sync + 'static {
     /// A dealer's session opens; `clock_offset_ms` is agent clock minus hub clock. Returns the
@@ -66,6 +64,12 @@ pub trait Ingest: Send + Sync + 'static {
         dealer: &DealerId,
         cursor: u64,
     ) -> impl Future<Output = Result<(), IngestError>> + Send;
+
+    /// The hub's clock: the session measures the agent's offset against the same clock the
+    /// records are judged by.
+    fn clock(&self) -> crate::Clock {
+        crate::Clock::System
+    }
 }
 
 /// Watches a dealer's verdict-feed cursor.
@@ -338,7 +342,7 @@ impl<I: Ingest> Session<I> {
                 hello.dealer_id, self.dealer
             )));
         }
-        let hub_time_ms = now_ms();
+        let hub_time_ms = self.ingest.clock().now_ms();
         let clock_offset_ms = hello.agent_time_ms.saturating_sub(hub_time_ms);
         let stored_seq = match self
             .ingest
@@ -467,7 +471,7 @@ impl<I: Ingest> Session<I> {
                 }
                 Some(agent_message::Body::Ping(_)) => {
                     self.send(hub_message::Body::Pong(Pong {
-                        hub_time_ms: now_ms(),
+                        hub_time_ms: self.ingest.clock().now_ms(),
                     }))
                     .await?;
                 }
