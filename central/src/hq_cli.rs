@@ -100,10 +100,14 @@ pub enum HqQuery {
         #[arg(long)]
         follow: bool,
     },
-    /// Every customer or vehicle as JSON lines.
+    /// Every customer (golden record, linked records, conflicts, lifecycle stage with all
+    /// facts and with trusted facts only) or every vehicle, as JSON lines.
     Export {
         #[arg(value_enum)]
         kind: ExportArg,
+        /// Customers' lifecycle stages as of this date (YYYY-MM-DD, UTC); default now.
+        #[arg(long)]
+        as_of: Option<String>,
     },
 }
 
@@ -627,13 +631,16 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                 println!("{:>8}  {}  {}", e.cursor, format_ms(e.at_ms), what);
             }
         }
-        HqQuery::Export { kind } => {
+        HqQuery::Export { kind, as_of } => {
             let kind = match kind {
                 ExportArg::Customers => hq::ExportKind::Customers,
                 ExportArg::Vehicles => hq::ExportKind::Vehicles,
             };
             let mut stream = client
-                .export(hq::ExportRequest { kind: kind as i32 })
+                .export(hq::ExportRequest {
+                    kind: kind as i32,
+                    as_of_ms: date_ms(&as_of)?,
+                })
                 .await
                 .context("Export failed")?
                 .into_inner();

@@ -106,6 +106,8 @@ pub struct AgentStore {
     acked_seq_tx: Arc<watch::Sender<u64>>,
     /// Why the store became unusable (a full or failing disk), once it has.
     unusable_tx: Arc<watch::Sender<Option<String>>>,
+    /// The time records are stamped with (the PC's clock; a fixed one in tests).
+    clock: hamgam_gateway::Clock,
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -122,6 +124,12 @@ fn meta_key(name: &str) -> Vec<u8> {
 }
 
 impl AgentStore {
+    /// The same store stamping records by `clock` (tests capture on a date they choose).
+    pub fn with_clock(mut self, clock: hamgam_gateway::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Opens the store like [`AgentStore::open`], but waits up to `within` for a lock held by a
     /// store of this folder that is still closing (sled releases its lock from a background
     /// thread shortly after the last handle is dropped). For restarts inside one process; the
@@ -190,6 +198,7 @@ impl AgentStore {
         let (last_seq_tx, _) = watch::channel(next_seq - 1);
         let (acked_seq_tx, _) = watch::channel(acked);
         Ok(AgentStore {
+            clock: hamgam_gateway::Clock::System,
             db,
             tree,
             dealer,
@@ -269,7 +278,7 @@ impl AgentStore {
             }
             None => None,
         };
-        let now = hamgam_gateway::sync::now_ms();
+        let now = self.clock.now_ms();
         let mut batch = sled::Batch::default();
         let mut saved = Vec::with_capacity(records.len());
         for (offset, (staff_id, payload)) in records.into_iter().enumerate() {
@@ -363,10 +372,7 @@ impl AgentStore {
         let mut batch = sled::Batch::default();
         self.put_newer_verdicts(&mut batch, verdicts)?;
         batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
-        batch.insert(
-            meta_key("last_sync_ms"),
-            &hamgam_gateway::sync::now_ms().to_be_bytes(),
-        );
+        batch.insert(meta_key("last_sync_ms"), &self.clock.now_ms().to_be_bytes());
         batch.remove(meta_key("last_error"));
         self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
         self.db.flush().map_err(|e| self.engine(e))?;

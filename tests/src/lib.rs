@@ -30,6 +30,7 @@ use hamgam_gateway::pki::{CertificateAuthority, Subject, Validity};
 use hamgam_gateway::server::EdgeConfig;
 use hamgam_gateway::sync::{SessionLimits, SessionOptions};
 use hamgam_gateway::tls::{self, TlsMaterial};
+use hamgam_gateway::Clock;
 use hamgam_gateway::{DealerId, PeerIdentity};
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
@@ -146,6 +147,13 @@ pub struct TestHub {
     task: Option<JoinHandle<()>>,
 }
 
+/// What a test hub knows beside its store: the dealer registry, a revocation list, its clock.
+struct HubSetup {
+    registry: hamgam_central::rules::registry::DealerRegistry,
+    crl: Option<hamgam_gateway::revocation::CrlReload>,
+    clock: Clock,
+}
+
 impl TestHub {
     /// Starts a hub on a free port.
     pub async fn start(pki: &TestPki, data_dir: &Path) -> TestHub {
@@ -155,7 +163,19 @@ impl TestHub {
 
     /// Starts a hub on an already bound listener.
     pub async fn start_on(pki: &TestPki, data_dir: &Path, listener: TcpListener) -> TestHub {
-        Self::start_with(pki, data_dir, listener, Default::default()).await
+        Self::start_with(pki, data_dir, listener, Default::default(), Clock::System).await
+    }
+
+    /// Starts a hub on a free port whose clock is `clock` (a test on a date it chooses; its
+    /// agents stamp and sync by the same clock), knowing the dealers of `registry`.
+    pub async fn start_at(
+        pki: &TestPki,
+        data_dir: &Path,
+        registry: hamgam_central::rules::registry::DealerRegistry,
+        clock: Clock,
+    ) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_with(pki, data_dir, listener, registry, clock).await
     }
 
     /// Starts a hub on a free port that knows the dealers of `registry`.
@@ -165,7 +185,7 @@ impl TestHub {
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::start_with(pki, data_dir, listener, registry).await
+        Self::start_with(pki, data_dir, listener, registry, Clock::System).await
     }
 
     async fn start_with(
@@ -173,9 +193,23 @@ impl TestHub {
         data_dir: &Path,
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
+        clock: Clock,
     ) -> TestHub {
         let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
-        Self::serve(pki, Arc::new(store), data_dir, listener, registry).await
+        let store = Arc::new(store);
+        Self::serve_with(
+            pki,
+            store,
+            data_dir,
+            listener,
+            HubSetup {
+                registry,
+                crl: None,
+                clock,
+            },
+            |_| {},
+        )
+        .await
     }
 
     /// Serves an already open store (kept in `data_dir`) that knows the dealers of `registry`.
@@ -186,7 +220,19 @@ impl TestHub {
         listener: TcpListener,
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
-        Self::serve_with(pki, store, data_dir, listener, registry, None, |_| {}).await
+        Self::serve_with(
+            pki,
+            store,
+            data_dir,
+            listener,
+            HubSetup {
+                registry,
+                crl: None,
+                clock: Clock::System,
+            },
+            |_| {},
+        )
+        .await
     }
 
     /// Starts a hub on a free port with options changed by `adjust` (short timeouts, tight
@@ -204,8 +250,11 @@ impl TestHub {
             Arc::new(store),
             data_dir,
             listener,
-            registry,
-            None,
+            HubSetup {
+                registry,
+                crl: None,
+                clock: Clock::System,
+            },
             adjust,
         )
         .await
@@ -225,8 +274,11 @@ impl TestHub {
             Arc::new(store),
             data_dir,
             listener,
-            registry,
-            Some(crl),
+            HubSetup {
+                registry,
+                crl: Some(crl),
+                clock: Clock::System,
+            },
             |_| {},
         )
         .await
@@ -237,12 +289,16 @@ impl TestHub {
         store: Arc<SledStore>,
         data_dir: &Path,
         listener: TcpListener,
-        registry: hamgam_central::rules::registry::DealerRegistry,
-        crl: Option<hamgam_gateway::revocation::CrlReload>,
+        setup: HubSetup,
         adjust: impl FnOnce(&mut ServeOptions),
     ) -> TestHub {
+        let HubSetup {
+            registry,
+            crl,
+            clock,
+        } = setup;
         let addr = listener.local_addr().expect("local addr");
-        let hub = Hub::with_rules(store, Default::default(), registry);
+        let hub = Hub::with_rules(store, Default::default(), registry).with_clock(clock);
         let audit = SecurityAudit::new();
         let tls = match &crl {
             None => pki.hub_tls(),
@@ -508,7 +564,7 @@ pub async fn send_batch_over(
     let hello = AgentHello {
         dealer_id: hello_dealer.into(),
         agent_version: "test".into(),
-        agent_time_ms: hamgam_gateway::sync::now_ms(),
+        agent_time_ms: Clock::System.now_ms(),
         verdict_cursor: 0,
     };
     for body in [

@@ -7,6 +7,7 @@
 
 use futures::StreamExt;
 use hamgam_dealer_agent::{sync_loop, AgentStore};
+use hamgam_gateway::sync::SessionOptions;
 use hamgam_gateway::PeerIdentity;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
@@ -53,6 +54,9 @@ fn scrapped(vin: &str, at: i64) -> Payload {
     })
 }
 
+/// 2026-11-18 10:13 UTC: the hub, the agents and the reports all run at this moment.
+const NOW_MS: i64 = 1_795_000_000_000;
+
 struct Agent {
     store: AgentStore,
     endpoint: hamgam_gateway::client::HubEndpoint,
@@ -60,7 +64,11 @@ struct Agent {
 
 impl Agent {
     async fn sync(&self) {
-        sync_loop::sync_once(&self.store, &self.endpoint, &session_options())
+        let options = SessionOptions {
+            clock: hamgam_gateway::Clock::Fixed(NOW_MS),
+            ..session_options()
+        };
+        sync_loop::sync_once(&self.store, &self.endpoint, &options)
             .await
             .expect("syncs");
     }
@@ -101,7 +109,7 @@ fn retention(row: &hq::LifecycleRow, trusted: bool) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_vehicle_lookup() {
-    let now = hamgam_gateway::sync::now_ms();
+    let now = NOW_MS;
     // Reports as of midnight today: dates and times below sit exactly on the thresholds.
     let today = now - now.rem_euclid(DAY);
     let ago = |days: i64| today - days * DAY;
@@ -146,17 +154,20 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         repair_order("RO-51", &v[4], "C5", ago(730), 3_000), // recently lost: exactly 24 months
         person("C6", "ندا", "موسوی", &nid("008135792"), "09213579468"),
         lead("C6", ago(20)), // prospect
-        // Ali again, written another way and with another family name: linked by ID, a conflict.
-        person("A3", "علي", "رضوانی", &persian_ali, "+989121593574"),
+        // Ali again, written another way (Arabic letters, Persian digits, +98): linked by ID.
+        person("A3", "علي", "رضايي", &persian_ali, "+989121593574"),
         lead("A3", ago(10)),
     ];
 
     let dirs = tempfile::tempdir().expect("tempdir");
     let pki = TestPki::new();
-    let hub = TestHub::start(&pki, &dirs.path().join("hub")).await;
+    let clock = hamgam_gateway::Clock::Fixed(now);
+    let hub = TestHub::start_at(&pki, &dirs.path().join("hub"), Default::default(), clock).await;
     let mut agents = Vec::new();
     for (id, log) in [("D-1001", d1), ("D-1002", d2), ("D-1003", d3)] {
-        let store = AgentStore::open(&dirs.path().join(id), dealer(id)).expect("agent store");
+        let store = AgentStore::open(&dirs.path().join(id), dealer(id))
+            .expect("agent store")
+            .with_clock(clock);
         store
             .capture_many(log.into_iter().map(|p| ("S-1".to_owned(), p)).collect())
             .expect("captured");
@@ -257,10 +268,11 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         kinds,
         vec![("D-1001", "retail-delivery"), ("D-1003", "lead")]
     );
-    assert!(ali_360
-        .conflicts
-        .iter()
-        .any(|c| c.field == "name" && !c.resolved));
+    assert!(
+        ali_360.conflicts.iter().all(|c| c.field != "name"),
+        "spellings of one name are no conflict: {:?}",
+        ali_360.conflicts
+    );
 
     // --- vehicle history and flags --------------------------------------------------------------
     let pari_car = client
@@ -388,6 +400,25 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     );
 
     // --- conflicts, identity reviews, decisions ------------------------------------------------------
+    let reviews = client
+        .list_identity_reviews(hq::ListIdentityReviewsRequest::default())
+        .await
+        .expect("reviews")
+        .into_inner();
+    assert_eq!(reviews.reviews.len(), 1, "{reviews:?}");
+    let pair = reviews.reviews[0].clone();
+    client
+        .decide(hq::DecideRequest {
+            decision: Some(hq::decide_request::Decision::Link(hq::PartyPair {
+                a: pair.a.clone(),
+                b: pair.b.clone(),
+            })),
+            ..Default::default()
+        })
+        .await
+        .expect("link");
+    // The linked pair's two names are now a conflict on one customer, under the subject
+    // hq.proto documents.
     let conflicts = client
         .list_conflicts(hq::ListConflictsRequest {
             open_only: true,
@@ -401,13 +432,17 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         .iter()
         .find(|c| c.field == "name")
         .expect("the name conflict");
+    let m_id = name
+        .subject
+        .strip_prefix("customer:")
+        .expect("subject as hq.proto says");
     let taken = client
         .decide(hq::DecideRequest {
             decision: Some(hq::decide_request::Decision::ConfirmCustomerField(
                 hq::ConfirmCustomerField {
-                    customer_id: ali_id.clone(),
+                    customer_id: m_id.to_owned(),
                     field: "name".into(),
-                    value: "علی رضایی".into(),
+                    value: "محمد کاظمی".into(),
                 },
             )),
             comment: "checked the ID card".into(),
@@ -456,23 +491,6 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     }
     assert!(token.is_empty(), "paging ends");
     assert_eq!(paged, whole.conflicts);
-    let reviews = client
-        .list_identity_reviews(hq::ListIdentityReviewsRequest::default())
-        .await
-        .expect("reviews")
-        .into_inner();
-    assert_eq!(reviews.reviews.len(), 1, "{reviews:?}");
-    let pair = reviews.reviews[0].clone();
-    client
-        .decide(hq::DecideRequest {
-            decision: Some(hq::decide_request::Decision::Link(hq::PartyPair {
-                a: pair.a.clone(),
-                b: pair.b.clone(),
-            })),
-            ..Default::default()
-        })
-        .await
-        .expect("link");
     let unknown = client
         .decide(hq::DecideRequest {
             decision: Some(hq::decide_request::Decision::Detach(hq::PartyRef {
@@ -491,6 +509,10 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     );
 
     // --- scorecard and export -----------------------------------------------------------------------
+    // The decisions' verdict changes (H01 on D-1002's M2) reach the agents.
+    for agent in &agents {
+        agent.sync().await;
+    }
     let card = client
         .get_scorecard(hq::GetScorecardRequest {
             dealer_id: "D-1002".into(),
@@ -519,6 +541,7 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     let mut export = client
         .export(hq::ExportRequest {
             kind: hq::ExportKind::Vehicles as i32,
+            ..Default::default()
         })
         .await
         .expect("export")
@@ -532,16 +555,33 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     let mut export = client
         .export(hq::ExportRequest {
             kind: hq::ExportKind::Customers as i32,
+            as_of_ms: today,
         })
         .await
         .expect("export")
         .into_inner();
-    let mut customers = 0;
+    let (mut customers, mut unknown_stage) = (0, 0);
     while let Some(item) = export.next().await {
-        item.expect("export item");
+        let Some(hq::export_item::Item::Customer(c)) = item.expect("export item").item else {
+            panic!("a customer export holds customers");
+        };
         customers += 1;
+        // Every customer's stage in bulk, as of the date asked: what GetCustomer says of each.
+        assert_eq!(c.as_of_ms, today);
+        let one = client
+            .get_customer(hq::GetCustomerRequest {
+                customer_id: c.customer_id.clone(),
+                as_of_ms: today,
+            })
+            .await
+            .expect("360")
+            .into_inner();
+        assert_eq!(c.lifecycle, one.lifecycle, "{}", c.customer_id);
+        let stages = c.lifecycle.as_ref().expect("lifecycle");
+        unknown_stage += usize::from(stages.stage() == hq::Stage::Unspecified);
     }
     assert_eq!(customers, 9, "ten customers, two of them linked by HQ");
+    assert_eq!(unknown_stage, 1, "only Mohammad (M1/M2) made no contact");
 
     // --- health and reflection with an HQ certificate --------------------------------------------
     let health = tonic_health::pb::health_client::HealthClient::new(hq_channel.clone())
@@ -692,6 +732,7 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
         as_dealer
             .export(hq::ExportRequest {
                 kind: hq::ExportKind::Customers as i32,
+                ..Default::default()
             })
             .await
             .map(|_| ()),

@@ -109,7 +109,7 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
     let hub = judged::hub(dir.path(), DealerRegistry::default(), now);
     let mut d1 = Log::new("D-1001", now);
     let mut d2 = Log::new("D-1002", now);
-    // One national ID, two family names: a conflict.
+    // One national ID, two family names (C07): two customers until HQ decides.
     d1.push(history::person(
         "R",
         "رضا",
@@ -138,7 +138,35 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
     send(&hub, &d2, 0).await;
     let store = hub.store().expect("store");
 
-    // The name conflict and the uncertain pair are listed.
+    // Both uncertain pairs wait for HQ: the shared mobile and the shared national ID.
+    assert_ne!(
+        customer_of(&hub, &party("D-1001", "R")),
+        customer_of(&hub, &party("D-1002", "R2")),
+        "one code melli under two names links nobody by itself"
+    );
+    let reviews = store.reviews(None, 10).expect("reviews");
+    let pairs: Vec<_> = reviews
+        .iter()
+        .map(|r| (r.a.clone(), r.b.clone(), r.reason.contains("C07")))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (party("D-1001", "M"), party("D-1002", "M2"), false),
+            (party("D-1001", "R"), party("D-1002", "R2"), true),
+        ]
+    );
+    // HQ links the two records of the national ID: one customer, with a name conflict.
+    hub.decide(
+        HqDecision::Link {
+            a: party("D-1001", "R"),
+            b: party("D-1002", "R2"),
+        },
+        "hq-crm",
+        "one person: the family name was shortened",
+    )
+    .await
+    .expect("link");
     let reza = customer_of(&hub, &party("D-1001", "R")).expect("linked");
     assert_eq!(
         customer_of(&hub, &party("D-1002", "R2")),

@@ -15,7 +15,9 @@ use hamgam_tests::{dealer, dealer_summaries, judged, session_options, TestHub, T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejection() {
-    let now = hamgam_gateway::sync::now_ms();
+    // 2026-11-18 10:13 UTC for the simulated network, the agents and the hub alike.
+    let now = 1_795_000_000_000;
+    let clock = hamgam_gateway::Clock::Fixed(now);
     let ids = ["D-1042", "D-2077", "D-3155"];
     let mut config = SimulationConfig::small(31, ids.iter().map(|d| dealer(d)).collect(), now);
     config.faults = FaultRates::uniform(0.03).with("S04", 0.5).expect("rate");
@@ -25,12 +27,18 @@ async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejec
 
     let dirs = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
-    let hub =
-        TestHub::start_with_registry(&pki, &dirs.path().join("hub"), judged::registry(&network))
-            .await;
+    let hub = TestHub::start_at(
+        &pki,
+        &dirs.path().join("hub"),
+        judged::registry(&network),
+        clock,
+    )
+    .await;
     let mut agents = Vec::new();
     for id in ids {
-        let store = AgentStore::open(&dirs.path().join(id), dealer(id)).unwrap();
+        let store = AgentStore::open(&dirs.path().join(id), dealer(id))
+            .unwrap()
+            .with_clock(clock);
         let records = network
             .log(&dealer(id))
             .iter()
@@ -40,7 +48,10 @@ async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejec
         let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer(id)));
         agents.push((id, store, endpoint));
     }
-    let opts = session_options();
+    let opts = hamgam_gateway::sync::SessionOptions {
+        clock,
+        ..session_options()
+    };
     // Everyone syncs, then everyone again: the second round brings down the verdicts that
     // changed because of records other dealers sent after the first.
     for _ in 0..2 {

@@ -134,6 +134,8 @@ pub fn exported_customer(c: &GoldenCustomer) -> hq::ExportedCustomer {
         fields: golden_fields(c),
         linked: c.parties.iter().map(party).collect(),
         conflicts: c.conflicts.iter().map(conflict).collect(),
+        lifecycle: None,
+        as_of_ms: 0,
     }
 }
 

@@ -19,6 +19,36 @@ use super::{convert, unavailable, Page};
 /// Names whose similarity to the query reaches this are fuzzy matches.
 pub const FUZZY_SIMILARITY: f64 = 0.8;
 
+/// A customer's stage and KPIs as of `as_of`, from all facts and from trusted facts only.
+pub fn customer_lifecycle(
+    facts: &crate::lifecycle::CustomerFacts,
+    lifecycle: &LifecycleConfig,
+    as_of: i64,
+) -> hq::CustomerLifecycle {
+    hq::CustomerLifecycle {
+        stage: convert::stage(facts.stage(lifecycle, as_of, Facts::All)) as i32,
+        kpis: Some(convert::kpis(&facts.kpis(as_of, Facts::All))),
+        stage_trusted_only: convert::stage(facts.stage(lifecycle, as_of, Facts::TrustedOnly))
+            as i32,
+        kpis_trusted_only: Some(convert::kpis(&facts.kpis(as_of, Facts::TrustedOnly))),
+    }
+}
+
+/// One customer of a bulk export: the golden record with its lifecycle as of `as_of`.
+pub fn exported_customer<S: HubStore>(
+    store: &S,
+    lifecycle: &LifecycleConfig,
+    customer: &crate::merge::GoldenCustomer,
+    as_of: i64,
+) -> Result<hq::ExportedCustomer, Status> {
+    let gathered = gather(store, customer).map_err(unavailable)?;
+    Ok(hq::ExportedCustomer {
+        lifecycle: Some(customer_lifecycle(&gathered.facts, lifecycle, as_of)),
+        as_of_ms: as_of,
+        ..convert::exported_customer(customer)
+    })
+}
+
 /// Customer 360 of `customer_id` as of `as_of`.
 pub fn customer_360<S: HubStore>(
     store: &S,
@@ -38,7 +68,6 @@ pub fn customer_360<S: HubStore>(
     let gathered = gather(store, &customer).map_err(unavailable)?;
     let facts = &gathered.facts;
     let all = facts.kpis(as_of, Facts::All);
-    let trusted = facts.kpis(as_of, Facts::TrustedOnly);
     let mut linked = Vec::new();
     for p in &customer.parties {
         let party = store.merge_party(p).map_err(unavailable)?;
@@ -100,13 +129,7 @@ pub fn customer_360<S: HubStore>(
         linked,
         vehicles,
         timeline,
-        lifecycle: Some(hq::CustomerLifecycle {
-            stage: convert::stage(facts.stage(lifecycle, as_of, Facts::All)) as i32,
-            kpis: Some(convert::kpis(&all)),
-            stage_trusted_only: convert::stage(facts.stage(lifecycle, as_of, Facts::TrustedOnly))
-                as i32,
-            kpis_trusted_only: Some(convert::kpis(&trusted)),
-        }),
+        lifecycle: Some(customer_lifecycle(facts, lifecycle, as_of)),
         open_complaints: all.open_complaints.clone(),
         flags,
         conflicts,

@@ -530,7 +530,8 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        let kind = match hq::ExportKind::try_from(request.into_inner().kind) {
+        let req = request.into_inner();
+        let kind = match hq::ExportKind::try_from(req.kind) {
             Ok(hq::ExportKind::Customers) => hq::ExportKind::Customers,
             Ok(hq::ExportKind::Vehicles) => hq::ExportKind::Vehicles,
             _ => {
@@ -542,6 +543,8 @@ impl<S: HubStore> HqService for HqApi<S> {
         Ok(Response::new(stream::export(
             self.hub.clone(),
             kind,
+            self.lifecycle.clone(),
+            as_of(req.as_of_ms, self.hub.clock()),
             self.stop.clone(),
         )))
     }

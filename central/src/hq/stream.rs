@@ -14,9 +14,10 @@ use tonic::Status;
 
 use crate::domain::{ChangeEntry, ChangeLogEntry};
 use crate::ingest::Hub;
+use crate::lifecycle::LifecycleConfig;
 use crate::store::{HubStore, StoreError};
 
-use super::{convert, unavailable, vehicles};
+use super::{convert, customers, unavailable, vehicles};
 
 /// Entries read from the store per step.
 const STEP: usize = 256;
@@ -148,6 +149,8 @@ pub fn changes<S: HubStore>(
 pub fn export<S: HubStore>(
     hub: Arc<Hub<S>>,
     kind: hq::ExportKind,
+    lifecycle: Arc<LifecycleConfig>,
+    as_of: i64,
     stop: CancellationToken,
 ) -> EventStream<hq::ExportItem> {
     use hq::export_item::Item;
@@ -171,6 +174,7 @@ pub fn export<S: HubStore>(
                 }
             };
             let from = after.clone();
+            let lifecycle = lifecycle.clone();
             let page = tokio::task::spawn_blocking(
                 move || -> Result<(Vec<Item>, Option<String>), Status> {
                     match kind {
@@ -188,8 +192,11 @@ pub fn export<S: HubStore>(
                             let last = customers.last().map(|c| c.customer_id.clone());
                             let items = customers
                                 .iter()
-                                .map(|c| Item::Customer(convert::exported_customer(c)))
-                                .collect();
+                                .map(|c| {
+                                    customers::exported_customer(&*store, &lifecycle, c, as_of)
+                                        .map(Item::Customer)
+                                })
+                                .collect::<Result<Vec<_>, _>>()?;
                             Ok((items, last))
                         }
                     }

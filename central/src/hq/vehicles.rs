@@ -1,6 +1,7 @@
 //! Vehicle history by VIN (HQ) and the narrow service summary a dealer may read: both from the
 //! vehicle projection and the VIN's history group (an index lookup).
 
+use hamgam_proto::calendar::DAY_MS;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::values::Vin;
 use tonic::Status;
@@ -9,7 +10,7 @@ use crate::content::{Content, PayType, VehicleCondition};
 use crate::domain::{Outcome, StoredRecord};
 use crate::merge::content_in_force;
 use crate::merge::vehicle::VehicleView;
-use crate::rules::history::GroupKey;
+use crate::rules::history::{GroupKey, Replacement};
 use crate::store::HubStore;
 
 use super::{convert, unavailable};
@@ -84,6 +85,7 @@ pub fn history<S: HubStore>(store: &S, raw_vin: &str) -> Result<hq::VehicleHisto
         conflicts: view.conflicts.iter().map(convert::conflict).collect(),
         ..Default::default()
     };
+    let mut replacements = Vec::new();
     for (r, content) in records(store, &vin)? {
         let reading = |at_ms: i64, km: u32, kind: &str| hq::OdometerReading {
             at_ms,
@@ -129,8 +131,39 @@ pub fn history<S: HubStore>(store: &S, raw_vin: &str) -> Result<hq::VehicleHisto
                     record_id: r.record_id.clone(),
                 });
             }
+            Content::OdometerReplacement(o) => {
+                if let Some(day_ms) = o.replaced_on_ms {
+                    replacements.push((
+                        Replacement {
+                            day: day_ms.div_euclid(DAY_MS),
+                            at_ms: o
+                                .replaced_at_ms
+                                .filter(|t| t.div_euclid(DAY_MS) == day_ms.div_euclid(DAY_MS)),
+                            before_km: o.reading_before_km,
+                            after_km: o.reading_after_km,
+                        },
+                        reading(day_ms, o.reading_after_km, "odometer-replacement"),
+                    ));
+                }
+            }
             _ => {}
         }
+    }
+    // A replacement stands where the workshop made it: at its recorded time, else right after
+    // the last reading of its day taken on the old cluster (as the rules place it).
+    for (replacement, mut entry) in replacements {
+        entry.at_ms = replacement.at_ms.unwrap_or_else(|| {
+            out.odometer
+                .iter()
+                .filter(|o| {
+                    o.at_ms.div_euclid(DAY_MS) == replacement.day
+                        && !replacement.is_after(o.at_ms, o.km)
+                })
+                .map(|o| o.at_ms + 1)
+                .max()
+                .unwrap_or(entry.at_ms)
+        });
+        out.odometer.push(entry);
     }
     out.odometer.sort_by_key(|o| o.at_ms);
     out.services.sort_by_key(|s| s.opened_ms);
@@ -155,7 +188,9 @@ pub fn service_summary<S: HubStore>(
         model: history.model.clone(),
         delivered_ms: history.delivered_ms,
         condition: history.condition.clone(),
-        last_odometer_km: odometer.iter().map(|o| o.km).max().unwrap_or(0),
+        // The latest reading by event time (a replaced cluster starts again low), not the
+        // highest ever.
+        last_odometer_km: odometer.last().map(|o| o.km).unwrap_or(0),
         odometer_suspect: odometer.iter().any(|o| {
             o.rule_ids
                 .iter()

@@ -240,19 +240,29 @@ pub fn gather<S: HubStore>(store: &S, customer: &GoldenCustomer) -> Result<Gathe
 }
 
 /// The periods in which the customer (`mine`) held `view`'s vehicle, counting the facts of
-/// `mode`: a holding starts with a delivery or a repair order naming them as owner, buyer or
-/// fleet account, and ends when a delivery (or a repair order naming a known customer) gives
-/// the vehicle to someone else, or when it is scrapped, stolen or exported.
+/// `mode`: a holding starts with a delivery or a repair order naming them as owner, buyer,
+/// co-buyer or fleet account, and ends when a later delivery (or a repair order naming a known
+/// customer) gives the vehicle to someone else, or when it is scrapped, stolen or exported.
+/// The other parties of the record that gave it to them (a fleet's owner beside its buyer) hold
+/// it with them: they never end their holding.
 pub fn holdings(
     view: &VehicleView,
     mine: &dyn Fn(&RoleEntry) -> bool,
     model: &str,
     mode: Facts,
 ) -> Vec<Holding> {
+    let counts =
+        |entry: &RoleEntry| holds(entry.role) && mode.admits(entry.source.trust != Trust::Flagged);
+    let with_me: BTreeSet<(&str, u64)> = view
+        .timeline
+        .iter()
+        .filter(|e| counts(e) && mine(e))
+        .map(|e| (e.source.dealer_id.as_str(), e.source.seq))
+        .collect();
     let mut out: Vec<Holding> = Vec::new();
     let mut open: Option<Holding> = None;
     for entry in &view.timeline {
-        if !holds(entry.role) || !mode.admits(entry.source.trust != Trust::Flagged) {
+        if !counts(entry) {
             continue;
         }
         let delivery = entry.via == "delivery";
@@ -271,7 +281,9 @@ pub fn holdings(
                     delivered: delivery,
                 });
             }
-        } else if delivery || entry.customer_id.is_some() {
+        } else if (delivery || entry.customer_id.is_some())
+            && !with_me.contains(&(entry.source.dealer_id.as_str(), entry.source.seq))
+        {
             if let Some(mut h) = open.take() {
                 h.until_ms = Some(entry.from_ms);
                 out.push(h);

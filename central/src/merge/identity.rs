@@ -4,8 +4,11 @@
 //! Two parties are linked when (in this order):
 //! 1. HQ decided it: kept apart, or linked (an identity review resolved); a detached party has
 //!    no automatic links at all (a link undone by HQ);
-//! 2. both carry the same valid national ID (persons) or company ID (organisations);
-//!    different valid IDs are never linked automatically;
+//! 2. both carry the same valid company ID (organisations), or the same valid national ID
+//!    (persons) under names that normalise to one (spelling variants still link); one national
+//!    ID under two different names (RULES.md C07) links nobody by itself: the pair waits for HQ
+//!    review, and each keeps its own customer until HQ links them. Different valid IDs are
+//!    never linked automatically;
 //! 3. they share a normalised mobile and their normalised names are alike: both the given and
 //!    the family name (or the organisation names) at least `identity_link_similarity` similar.
 //!    Between that and `identity_review_similarity` the pair is *uncertain*: listed for HQ
@@ -26,6 +29,10 @@ pub enum Match {
     Same,
     /// Perhaps the same: HQ decides. Carries the name similarity.
     Uncertain(f64),
+    /// One national ID under names that do not normalise to one (C07): perhaps one person
+    /// misspelt, perhaps someone using another's code melli. Never linked automatically; HQ
+    /// decides. Carries the name similarity.
+    NamesDisagree(f64),
     /// Different customers (or nothing in common).
     Different,
 }
@@ -66,19 +73,31 @@ pub fn relate(
     } else {
         (&a.national_id, &b.national_id)
     };
+    let name_similarity = || {
+        if a.organization {
+            similarity(&a.organization_name, &b.organization_name)
+        } else {
+            similarity(&a.given_name, &b.given_name).min(similarity(&a.family_name, &b.family_name))
+        }
+    };
     match ids {
-        (Some(x), Some(y)) if x == y => return Match::Same,
+        (Some(x), Some(y)) if x == y => {
+            let one_name = a.organization
+                || hamgam_proto::text::normalize(&a.name())
+                    == hamgam_proto::text::normalize(&b.name());
+            return if one_name {
+                Match::Same
+            } else {
+                Match::NamesDisagree(name_similarity())
+            };
+        }
         (Some(_), Some(_)) => return Match::Different,
         _ => {}
     }
     if a.mobile.is_none() || a.mobile != b.mobile {
         return Match::Different;
     }
-    let similarity = if a.organization {
-        similarity(&a.organization_name, &b.organization_name)
-    } else {
-        similarity(&a.given_name, &b.given_name).min(similarity(&a.family_name, &b.family_name))
-    };
+    let similarity = name_similarity();
     if similarity >= config.identity_link_similarity {
         Match::Same
     } else if similarity >= config.identity_review_similarity {

@@ -171,11 +171,11 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// The stable text form: `customer/CU-...` or `vehicle/<VIN>`.
+    /// The stable text form, as hq.proto documents it: `customer:CU-...` or `vehicle:<VIN>`.
     pub fn key(&self) -> String {
         match self {
-            Subject::Customer(id) => format!("customer/{id}"),
-            Subject::Vehicle(vin) => format!("vehicle/{vin}"),
+            Subject::Customer(id) => format!("customer:{id}"),
+            Subject::Vehicle(vin) => format!("vehicle:{vin}"),
         }
     }
 }

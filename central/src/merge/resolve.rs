@@ -284,11 +284,12 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                     .or_default()
                     .insert(key.clone(), true);
             }
-            // Review pairs through a mobile the party no longer has are dropped (pairs through
-            // its current mobile are re-checked in step 3, which comes later and wins).
+            // Review pairs through a mobile or national ID the party no longer has are dropped
+            // (pairs through its current ones are re-checked in step 3, which comes later and
+            // wins).
             for b in old_blocks
                 .difference(&new_blocks)
-                .filter(|b| b.starts_with("m:"))
+                .filter(|b| b.starts_with("m:") || b.starts_with("n:"))
             {
                 for q in self.store.block(b)? {
                     if q != *key {
@@ -397,11 +398,16 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             let Some(view) = self.party(p)?.view.clone() else {
                 continue;
             };
-            let Some(mobile) = &view.mobile else {
-                continue;
-            };
             let decisions = self.party(p)?.decisions.clone();
-            for q in self.block_members(&format!("m:{mobile}"))? {
+            // Uncertain pairs share a mobile (similar names) or a national ID (C07).
+            let mut others = BTreeSet::new();
+            for block in identity::blocks(&view)
+                .into_iter()
+                .filter(|b| b.starts_with("m:") || b.starts_with("n:"))
+            {
+                others.extend(self.block_members(&block)?);
+            }
+            for q in others {
                 if q == *p {
                     continue;
                 }
@@ -424,6 +430,15 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                             b,
                             similarity: (similarity * 1000.0).round() / 1000.0,
                             reason: "shared mobile, similar names".into(),
+                        })
+                    }
+                    Match::NamesDisagree(similarity) if apart => {
+                        let (a, b) = pair(p, &q);
+                        Some(ReviewItem {
+                            a,
+                            b,
+                            similarity: (similarity * 1000.0).round() / 1000.0,
+                            reason: "one national ID under different names (C07)".into(),
                         })
                     }
                     _ => None,

@@ -501,20 +501,21 @@ fn vin_rules(
     }
 }
 
-/// A recorded odometer replacement, as it separates a VIN's readings.
-struct Replacement {
+/// A recorded odometer replacement, as it separates a VIN's readings (O01, O03, and the
+/// odometer series HQ sees).
+pub struct Replacement {
     /// Days since the epoch (UTC) of `replaced_on`.
-    day: i64,
-    at_ms: Option<i64>,
-    before_km: u32,
-    after_km: u32,
+    pub day: i64,
+    pub at_ms: Option<i64>,
+    pub before_km: u32,
+    pub after_km: u32,
 }
 
 impl Replacement {
     /// Whether a reading at `t` of `km` was taken on the new cluster. A reading on another day
     /// is placed by its day; one on the replacement's day by the recorded time, else by which
     /// of the two recorded readings it is nearer (a tie counts as after, as the day's start).
-    fn is_after(&self, t: i64, km: u32) -> bool {
+    pub fn is_after(&self, t: i64, km: u32) -> bool {
         let day = t.div_euclid(DAY_MS);
         if day != self.day {
             return day > self.day;
