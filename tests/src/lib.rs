@@ -46,6 +46,16 @@ use tokio::task::JoinHandle;
 
 pub const TRUST_DOMAIN: &str = "hamgam";
 
+/// "Now" for every test hub and agent: 2026-11-18 10:13:20 UTC. No test reads the wall clock
+/// for what it judges (certificates are the exception: rustls checks their validity against
+/// the real time), so a test gives the same answer whatever day it runs.
+pub const TEST_NOW_MS: i64 = 1_795_000_000_000;
+
+/// The clock of test hubs and agents: stopped at [`TEST_NOW_MS`].
+pub fn test_clock() -> Clock {
+    Clock::Fixed(TEST_NOW_MS)
+}
+
 /// A deployment's PKI for one test: a CA and the certificates it issues.
 pub struct TestPki {
     pub ca: CertificateAuthority,
@@ -163,7 +173,7 @@ impl TestHub {
 
     /// Starts a hub on an already bound listener.
     pub async fn start_on(pki: &TestPki, data_dir: &Path, listener: TcpListener) -> TestHub {
-        Self::start_with(pki, data_dir, listener, Default::default(), Clock::System).await
+        Self::start_with(pki, data_dir, listener, Default::default(), test_clock()).await
     }
 
     /// Starts a hub on a free port whose clock is `clock` (a test on a date it chooses; its
@@ -185,7 +195,7 @@ impl TestHub {
         registry: hamgam_central::rules::registry::DealerRegistry,
     ) -> TestHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::start_with(pki, data_dir, listener, registry, Clock::System).await
+        Self::start_with(pki, data_dir, listener, registry, test_clock()).await
     }
 
     async fn start_with(
@@ -228,7 +238,7 @@ impl TestHub {
             HubSetup {
                 registry,
                 crl: None,
-                clock: Clock::System,
+                clock: test_clock(),
             },
             |_| {},
         )
@@ -253,7 +263,7 @@ impl TestHub {
             HubSetup {
                 registry,
                 crl: None,
-                clock: Clock::System,
+                clock: test_clock(),
             },
             adjust,
         )
@@ -277,7 +287,7 @@ impl TestHub {
             HubSetup {
                 registry,
                 crl: Some(crl),
-                clock: Clock::System,
+                clock: test_clock(),
             },
             |_| {},
         )
@@ -417,6 +427,7 @@ pub fn agent_records(store: &AgentStore) -> Vec<pb::Record> {
 pub fn session_options() -> SessionOptions {
     SessionOptions {
         ack_timeout: Duration::from_secs(20),
+        clock: test_clock(),
         ..SessionOptions::default()
     }
 }
@@ -564,7 +575,7 @@ pub async fn send_batch_over(
     let hello = AgentHello {
         dealer_id: hello_dealer.into(),
         agent_version: "test".into(),
-        agent_time_ms: Clock::System.now_ms(),
+        agent_time_ms: TEST_NOW_MS,
         verdict_cursor: 0,
     };
     for body in [

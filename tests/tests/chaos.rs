@@ -164,12 +164,8 @@ fn status(data_dir: &Path) -> Option<(u64, u64)> {
 
 #[test]
 fn nothing_lost_nothing_doubled_through_random_faults_and_kill_9_of_both_sides() {
-    let seed = env_u64(
-        "HAMGAM_CHAOS_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    );
+    // A fixed schedule by default, so a run is repeatable; set the seed to try others.
+    let seed = env_u64("HAMGAM_CHAOS_SEED", 20_261_201);
     let target = env_u64("HAMGAM_CHAOS_RECORDS", 100_000);
     let kills = env_u64("HAMGAM_CHAOS_KILLS", 10);
     println!("chaos seed {seed} (HAMGAM_CHAOS_SEED={seed} reproduces the fault schedule)");

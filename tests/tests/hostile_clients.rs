@@ -70,7 +70,7 @@ fn hello(dealer: &str) -> AgentMessage {
         body: Some(agent_message::Body::Hello(AgentHello {
             dealer_id: dealer.into(),
             agent_version: "test".into(),
-            agent_time_ms: hamgam_gateway::sync::now_ms(),
+            agent_time_ms: hamgam_tests::TEST_NOW_MS,
             verdict_cursor: 0,
         })),
     }

@@ -56,8 +56,12 @@ async fn two_dealers_sync_a_thousand_records_each_and_the_hub_holds_exactly_two_
     let dirs = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
     let hub = TestHub::start(&pki, &dirs.path().join("hub")).await;
-    let a = AgentStore::open(&dirs.path().join("a"), dealer("D-1042")).unwrap();
-    let b = AgentStore::open(&dirs.path().join("b"), dealer("D-2001")).unwrap();
+    let a = AgentStore::open(&dirs.path().join("a"), dealer("D-1042"))
+        .unwrap()
+        .with_clock(test_clock());
+    let b = AgentStore::open(&dirs.path().join("b"), dealer("D-2001"))
+        .unwrap()
+        .with_clock(test_clock());
     record_samples(&a, 1000);
     record_samples(&b, 1000);
 
@@ -100,7 +104,9 @@ async fn a_connection_cut_mid_stream_and_restarts_of_agent_and_hub_lose_and_doub
     let endpoint_via = |addr| pki.endpoint(addr, PeerIdentity::Dealer(dealer("D-7")));
 
     let hub = TestHub::start(&pki, &hub_dir).await;
-    let store = AgentStore::open(&agent_dir, d.clone()).unwrap();
+    let store = AgentStore::open(&agent_dir, d.clone())
+        .unwrap()
+        .with_clock(test_clock());
     record_samples(&store, 3000);
     let relay = Relay::start(Some(hub.addr)).await;
     // ~3000 records are well over 600 kB on the wire; cut the link after 200 kB of it.
@@ -122,7 +128,9 @@ async fn a_connection_cut_mid_stream_and_restarts_of_agent_and_hub_lose_and_doub
     drop(store);
     hub.stop().await;
     let hub = TestHub::start(&pki, &hub_dir).await;
-    let store = AgentStore::open_waiting(&agent_dir, d, Duration::from_secs(5)).unwrap();
+    let store = AgentStore::open_waiting(&agent_dir, d, Duration::from_secs(5))
+        .unwrap()
+        .with_clock(test_clock());
     let before = {
         let mut hq = pki.hq_client(hub.addr).await;
         hub_records(&mut hq, "D-7").await.len()
@@ -146,7 +154,9 @@ async fn records_made_while_the_hub_is_down_are_kept_and_synced_when_it_is_back(
     let dirs = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
     let d = dealer("D-31");
-    let store = AgentStore::open(&dirs.path().join("agent"), d.clone()).unwrap();
+    let store = AgentStore::open(&dirs.path().join("agent"), d.clone())
+        .unwrap()
+        .with_clock(test_clock());
     let relay = Relay::start(None).await; // the hub is down
     let endpoint = pki.endpoint(relay.addr, PeerIdentity::Dealer(d.clone()));
 
@@ -299,7 +309,9 @@ async fn records_beyond_an_acked_batch_still_get_their_verdicts_after_a_crash() 
     let pki = TestPki::new();
     let hub = TestHub::start(&pki, &dirs.path().join("hub")).await;
     let d = dealer("D-1042");
-    let store = AgentStore::open(&dirs.path().join("agent"), d.clone()).unwrap();
+    let store = AgentStore::open(&dirs.path().join("agent"), d.clone())
+        .unwrap()
+        .with_clock(test_clock());
     record_samples(&store, 10);
     // A previous session delivered all ten, but its acks never reached the agent.
     send_batch(

@@ -474,6 +474,32 @@ fn sales_and_service_history_rules() {
         ],
     );
     assert_eq!(flagged(&g, "W01"), vec![2]);
+    // The window's last day is the anniversary, clamped to a shorter month: delivered on
+    // 29 Feb 2024 (or 31 Aug), covered through the last moment of 28 Feb 2026 (or 31 Aug).
+    let at = |y: i32, m: u8, d: u8| {
+        let month = time::Month::try_from(m).expect("month");
+        hamgam_proto::calendar::midnight_ms(
+            time::Date::from_calendar_date(y, month, d).expect("date"),
+        )
+    };
+    for (from, last_day, day_after) in [
+        (at(2024, 2, 29), at(2026, 2, 28), at(2026, 3, 1)),
+        (at(2024, 8, 31), at(2026, 8, 31), at(2026, 9, 1)),
+        (at(2025, 1, 31), at(2027, 1, 31), at(2027, 2, 1)),
+    ] {
+        let judged = |opened: i64| {
+            let g = group(
+                vin(),
+                vec![
+                    ("D-1", 0, delivered(from, true)),
+                    ("D-1", 0, visit(opened, 30_000, w, "A")),
+                ],
+            );
+            flagged(&g, "W01")
+        };
+        assert!(judged(last_day + DAY - 60_000).is_empty(), "{from}");
+        assert_eq!(judged(day_after + 60_000), vec![2], "{from}");
+    }
     // W02: the same job within 30 days at another dealer; 31 days later is not.
     let g = group(
         vin(),

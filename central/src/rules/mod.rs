@@ -103,10 +103,10 @@ pub const CATALOGUE: &[RuleSpec] = &[
     rule!("C04", Flag, Record, "placeholder mobile: a run of identical digits, an ascending/descending run of 6, a known dummy"),
     rule!("C05", Flag, Mobile, "one mobile on more than the allowed number of unrelated customers, or a customer's mobile or national ID belongs to a staff member of the dealer"),
     rule!("C06", RejectField, Record, "postal code not 10 digits"),
-    rule!("C07", Flag, NationalId, "one national ID with different normalised names across dealers (listed for identity review)"),
-    rule!("O01", FlagHigh, Vin, "odometer lower than an earlier reading of the same VIN (by event date), with no recorded odometer replacement between"),
+    rule!("C07", Flag, NationalId, "one national ID with different normalised names across dealers: every record of it is flagged, and the ID links none of them by itself (each pair waits in the identity-review queue until HQ links or keeps them apart)"),
+    rule!("O01", FlagHigh, Vin, "odometer lower than an earlier reading of the same VIN (by event date), with no recorded odometer replacement between (a reading on the other side of a replacement is never compared; see Odometer replacements)"),
     rule!("O02", Reject, Record, "odometer outside 0..1,000,000 km, or odometer out < odometer in on one repair order"),
-    rule!("O03", Flag, Vin, "implied distance per day since the previous reading of the VIN above the limit"),
+    rule!("O03", Flag, Vin, "implied distance per day since the previous reading of the VIN on the same odometer above the limit"),
     rule!("S01", Reject, Record, "delivery date before sale date, or after the time the record was made"),
     rule!("S02", FlagHigh, Vin, "a VIN delivered new to a retail customer twice"),
     rule!("S03", Flag, Record, "retail sale to the dealer itself or one of its staff"),
@@ -116,10 +116,10 @@ pub const CATALOGUE: &[RuleSpec] = &[
     rule!("RO1", Flag, Vin, "customer-pay or warranty repair order opened before the vehicle's delivery date"),
     rule!("RO2", Reject, Record, "repair order completed before it was opened"),
     rule!("RO3", Flag, RoNumber, "repair-order number reused by the same dealer for a different VIN or opening date"),
-    rule!("W01", Flag, Vin, "warranty repair order outside the warranty window (months or km from delivery)"),
+    rule!("W01", Flag, Vin, "warranty repair order outside the warranty window (months or km from delivery; see Calendar months)"),
     rule!("W02", Flag, Vin, "same VIN, same labour operation and part again within the window, at any dealer"),
     rule!("W03", Flag, Vin, "same VIN at several dealers within the window"),
-    rule!("Q01", Flag, RoNumber, "survey answered from a staff member's mobile, within minutes of the visit closing, or a month of one dealer's surveys uniformly top-scored"),
+    rule!("Q01", Flag, RoNumber, "survey entered by a staff member (entered_by_staff_id set, even for a customer's answer taken on paper: HQ can dismiss), answered from a staff member's mobile, within minutes of the visit closing, or a month of one dealer's surveys uniformly top-scored"),
     rule!("H01", Flag, Customer, "the record disagrees with a value HQ confirmed when it settled a conflict (a customer's national ID, company ID or name; the dealer that sold a VIN): correct the record to the confirmed value"),
 ];
 
@@ -381,6 +381,24 @@ pub fn catalogue_markdown(config: &RuleConfig) -> String {
             own.join(", ")
         ));
     }
+    out.push_str(
+        "\n## Calendar months\n\n\
+         \"N months after a date\" (W01's `warranty_months`) is the same day of the month N \
+         calendar months later, or that month's last day when it is shorter: 24 months after \
+         2024-02-29 is 2026-02-28, 6 months after 2026-08-31 is 2027-02-28, 6 months after \
+         2027-08-31 is 2028-02-29. The window covers every moment up to the end of that day \
+         (UTC): a warranty order opened on the anniversary is inside, one on the day after is \
+         outside. The hub, the simulator and the tests read this one definition \
+         (`hamgam_proto::calendar`).\n\n\
+         ## Odometer replacements\n\n\
+         A recorded `OdometerReplacement` separates a VIN's readings into those taken on the old \
+         odometer and those on the new one; O01 and O03 compare readings on one side only. A \
+         reading on another day than `replaced_on` is placed by its day. A reading on that day is \
+         placed by `replaced_at_ms` when the workshop recorded it (opened before it: the old \
+         odometer), else by which of `reading_before_km` and `reading_after_km` it is nearer (a \
+         tie counts as the new odometer). So a replacement made in the afternoon separates that \
+         morning's reading from the next visit's.\n",
+    );
     out.push_str("\n## Reliability score\n\n");
     for (_, key, value) in thresholds.iter().filter(|(id, ..)| *id == "score") {
         out.push_str(&format!("- `{key}` = {value}\n"));

@@ -97,7 +97,7 @@ fn build(
     samples: &mut Samples,
 ) -> Result<(Built, DealerRegistry), String> {
     let started = Instant::now();
-    let now = hamgam_gateway::sync::now_ms();
+    let now = crate::TEST_NOW_MS;
     let config = RuleConfig::default();
     let mut profiles = Vec::new();
     let mut networks = Vec::new();

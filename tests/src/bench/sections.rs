@@ -27,7 +27,7 @@ use crate::{TestHub, TestPki};
 
 /// Realistic payloads from the simulator, clean.
 pub fn payloads() -> Vec<Payload> {
-    let now = hamgam_gateway::sync::now_ms();
+    let now = crate::TEST_NOW_MS;
     let mut config = SimulationConfig::small(1, vec![crate::dealer("D-BENCH")], now);
     config.faults = FaultRates::none();
     let network = simulate::simulate(&config).expect("simulation");
