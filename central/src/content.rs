@@ -249,6 +249,11 @@ impl Content {
             Content::Lead(l) => vec![("lead.contacted_at_ms", l.contacted_at_ms)],
             Content::Complaint(c) => vec![("complaint.event_at_ms", c.event_at_ms)],
             Content::Survey(s) => vec![("survey.submitted_at_ms", s.submitted_at_ms)],
+            Content::OdometerReplacement(o) => o
+                .replaced_at_ms
+                .map(|t| ("odometer_replacement.replaced_at_ms", t))
+                .into_iter()
+                .collect(),
             _ => Vec::new(),
         }
         .into_iter()

@@ -4,6 +4,7 @@
 //!
 //! Everything after this module works on [`crate::domain`] types.
 
+use hamgam_proto::calendar::DAY_MS;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
 use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
@@ -186,6 +187,20 @@ fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
     for (field, date) in dates {
         if !is_calendar_date(date) {
             out.push(malformed(field, Problem::Invalid("is not a calendar date")));
+        }
+    }
+    if let Payload::OdometerReplacement(o) = payload {
+        let day = date_ms(&o.replaced_on).map(|ms| ms.div_euclid(DAY_MS));
+        if let (Some(at), Some(day)) = (o.replaced_at_ms, day) {
+            if at.div_euclid(DAY_MS) != day {
+                out.push(malformed(
+                    "odometer_replacement.replaced_at_ms",
+                    Problem::Invalid(
+                        "is not a time of the day odometer_replacement.replaced_on names (UTC): \
+                         give that day's time, or leave the time out",
+                    ),
+                ));
+            }
         }
     }
 }
@@ -476,6 +491,19 @@ mod tests {
         }
     }
 
+    fn replacement(day: i32, at_ms: Option<i64>) -> Payload {
+        Payload::OdometerReplacement(pb::OdometerReplacement {
+            vin: "NAAN01CE5KK123456".into(),
+            replaced_on: Some(pb::Date {
+                year: 2023,
+                month: 11,
+                day,
+            }),
+            replaced_at_ms: at_ms,
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn a_well_formed_record_has_no_findings() {
         assert!(arrival(&lead()).malformed.is_empty());
@@ -517,7 +545,16 @@ mod tests {
                 }),
                 "retail_delivery.sale_date",
             ),
+            (
+                // 2023-11-14 (the day of 1_700_000_000_000) at 22:13, dated the 15th.
+                Box::new(|r| r.payload = Some(replacement(15, Some(1_700_000_000_000)))),
+                "odometer_replacement.replaced_at_ms",
+            ),
         ];
+        // A time on the replacement's own day is well formed.
+        let mut record = lead();
+        record.payload = Some(replacement(14, Some(1_700_000_000_000)));
+        assert!(arrival(&record).malformed.is_empty());
         for (mutate, field) in cases {
             let mut record = lead();
             mutate(&mut record);

@@ -320,6 +320,55 @@ async fn an_impostors_code_melli_never_mixes_two_people() {
         customer_of(&store, &s.parties[holder][0]),
         Some(customer_of_person[holder].clone())
     );
+    // HQ detaches another impostor's record: it stands alone, its pairs leave the queue.
+    let (holder, impostor) = s.impostors[1];
+    hub.decide(
+        HqDecision::Detach {
+            party: s.parties[impostor][0].clone(),
+        },
+        "hq-crm",
+        "not the holder of this code melli",
+    )
+    .await
+    .expect("detach");
+    let left: BTreeSet<(PartyKey, PartyKey)> = store
+        .reviews(None, 100)
+        .expect("reviews")
+        .into_iter()
+        .map(|r| (r.a, r.b))
+        .collect();
+    let (last_holder, last_impostor) = s.impostors[2];
+    assert!(left.iter().all(|(a, b)| {
+        let pair = [a, b];
+        pair.contains(&&s.parties[last_impostor][0])
+            && s.parties[last_holder].iter().any(|h| pair.contains(&h))
+    }));
+    assert_eq!(left.len(), s.parties[last_holder].len());
+    assert_ne!(
+        customer_of(&store, &s.parties[impostor][0]),
+        customer_of(&store, &s.parties[holder][0])
+    );
+    // HQ links the last pair after checking: one customer, the names now a conflict.
+    for h in &s.parties[last_holder] {
+        hub.decide(
+            HqDecision::Link {
+                a: h.clone(),
+                b: s.parties[last_impostor][0].clone(),
+            },
+            "hq-crm",
+            "the same person after all: a married name",
+        )
+        .await
+        .expect("link");
+    }
+    assert!(store.reviews(None, 100).expect("reviews").is_empty());
+    let linked = customer_of(&store, &s.parties[last_impostor][0]).expect("linked");
+    assert_eq!(
+        customer_of(&store, &s.parties[last_holder][0]),
+        Some(linked.clone())
+    );
+    let golden = store.customer(&linked).expect("read").expect("customer");
+    assert!(golden.conflicts.iter().any(|c| c.field == "name"));
     drop(store);
     hub.close().await;
 
