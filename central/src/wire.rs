@@ -5,6 +5,7 @@
 //! Everything after this module works on [`crate::domain`] types.
 
 use hamgam_proto::calendar::DAY_MS;
+use hamgam_proto::limits;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
 use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
@@ -73,9 +74,12 @@ pub fn arrival(record: &pb::Record) -> Arrival {
     findings.extend(findings_more);
     let mut amended_malformed = Vec::new();
     match &record.payload {
+        None if !record.withheld.is_empty() => findings.push(withheld(&record.withheld)),
         None => findings.push(malformed("payload", Problem::Missing)),
         Some(payload) => check_payload(payload, &mut findings),
     }
+    // The same size bounds the agent applies at capture (`hamgam_proto::limits`).
+    findings.extend(limits::check_record(record).iter().map(too_large));
     if let Some(Payload::Correction(c)) = &record.payload {
         if let Some(amended) = amended_payload(c) {
             check_payload(&amended, &mut amended_malformed);
@@ -101,6 +105,33 @@ pub fn arrival(record: &pb::Record) -> Arrival {
 enum Problem {
     Missing,
     Invalid(&'static str),
+}
+
+/// R00 for a record over a size bound, naming the field, its size and the limit.
+fn too_large(v: &limits::SizeViolation) -> Finding {
+    Finding {
+        rule_id: "R00".into(),
+        severity: Severity::Reject,
+        field: if v.field.is_empty() {
+            "record".into()
+        } else {
+            v.field.clone()
+        },
+        reason_fa: format!("{}، سپس اصلاحیه بفرستید", v.reason_fa()),
+        reason_en: format!("{}, then send a correction", v.reason_en()),
+    }
+}
+
+/// R00 for a record whose content the agent could not send, with the agent's reason.
+fn withheld(reason: &str) -> Finding {
+    let reason: String = reason.chars().take(limits::MAX_TEXT_BYTES).collect();
+    Finding {
+        rule_id: "R00".into(),
+        severity: Severity::Reject,
+        field: "withheld".into(),
+        reason_fa: format!("نرم‌افزار نمایندگی محتوای این رکورد را نتوانست بفرستد ({reason})؛ رکورد در نمایندگی مانده است: آن را با یک اصلاحیه دوباره ثبت کنید"),
+        reason_en: format!("the dealership's agent could not send this record's content ({reason}); the record is kept at the dealership: record it again with a correction"),
+    }
 }
 
 fn malformed(field: &str, problem: Problem) -> Finding {
@@ -483,6 +514,7 @@ mod tests {
             hlc: None,
             staff_id: "S-1".into(),
             schema_version: RECORD_SCHEMA_VERSION,
+            withheld: String::new(),
             payload: Some(Payload::Lead(pb::Lead {
                 customer_ref: "C-1".into(),
                 contacted_at_ms: 1_700_000_000_000,

@@ -188,7 +188,7 @@ pub fn handle(store: &AgentStore, request: LocalRequest) -> LocalResponse {
                     seq: saved.seq,
                     record_id: saved.record_id,
                 },
-                Err(e) => error(e.to_string()),
+                Err(e) => error(e.staff_message()),
             }
         }
         LocalRequest::Status => match store.status() {

@@ -253,6 +253,12 @@ fn main() -> Result<()> {
                     "rejected:      {}   flagged: {}",
                     status.rejected, status.flagged
                 );
+                if status.cannot_send > 0 {
+                    println!(
+                        "cannot send:   {} stored record(s) the hub can never accept as they are (over a size bound, or unreadable): stand-ins went instead, and the records behind them sync on; see `verdicts --needs-fixing` and correct them",
+                        status.cannot_send
+                    );
+                }
             }
             Ok(())
         }
@@ -664,7 +670,9 @@ fn save(
 ) -> Result<(u64, String)> {
     match access {
         StoreAccess::Direct(store) => {
-            let saved = store.capture(staff_id, payload)?;
+            let saved = store
+                .capture(staff_id, payload)
+                .map_err(|e| anyhow::anyhow!(e.staff_message()))?;
             Ok((saved.seq, saved.record_id))
         }
         StoreAccess::Running => match ask_running_agent(

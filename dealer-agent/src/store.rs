@@ -10,6 +10,13 @@
 //! | `r` seq (u64 BE) | the record, protobuf |
 //! | `v` seq (u64 BE) | the hub's verdict on it, protobuf |
 //! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `verdict_cursor`, `hlc`, `last_sync_ms`, `last_error` |
+//! | `w` seq (u64 BE) | "cannot be sent": the stand-in the outbox sends for a record the hub could never accept as stored, protobuf |
+//!
+//! A record over a size bound (`hamgam_proto::limits`) is refused at capture. One stored over a
+//! bound anyway (by a version before the bound, or read back corrupt) is never sent as it is:
+//! the outbox sends a stand-in in its place (same seq and id, no payload, `withheld` saying
+//! why), which the hub keeps in quarantine with R00, so the records behind it sync on. The
+//! record itself stays in the log.
 //!
 //! **Invariant:** seq is gap-free: the seq counter and the record are written in the same batch,
 //! under one lock. The sled database is locked by one process at a time.
@@ -24,9 +31,11 @@ use prost::Message;
 use tokio::sync::watch;
 
 use crate::hlc;
+use hamgam_proto::limits;
 
 const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
+const CANNOT_SEND: u8 = b'w';
 
 /// Why the local store failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +60,56 @@ pub enum StoreError {
     Corrupt { key: String, detail: String },
     #[error("the hub says it holds seq {hub} but this agent's log ends at seq {local}: this store was reset or restored from an old copy; ask ops before recording more")]
     AheadOfLog { hub: u64, local: u64 },
+    #[error("not saved: {}", over_bound_text(*.position, .violations, false))]
+    OverBound {
+        /// Which record of a multi-record capture (0-based), when there were several.
+        position: Option<usize>,
+        violations: Vec<limits::SizeViolation>,
+    },
+}
+
+fn over_bound_text(
+    position: Option<usize>,
+    violations: &[limits::SizeViolation],
+    fa: bool,
+) -> String {
+    let reasons: Vec<String> = violations
+        .iter()
+        .map(|v| if fa { v.reason_fa() } else { v.reason_en() })
+        .collect();
+    let reasons = reasons.join(if fa { "؛ " } else { "; " });
+    match (position, fa) {
+        (Some(i), false) => format!("record {} of the batch: {reasons}", i + 1),
+        (Some(i), true) => format!("رکورد {} از این دسته: {reasons}", i + 1),
+        (None, _) => reasons,
+    }
 }
 
 impl StoreError {
+    /// What to show staff: the English message, and the Persian one below it where staff
+    /// caused the error and can fix it.
+    pub fn staff_message(&self) -> String {
+        match self.message_fa() {
+            Some(fa) => format!("{self}\n{fa}"),
+            None => self.to_string(),
+        }
+    }
+
+    /// The message in Persian, for the errors staff cause and can fix (a record over a size
+    /// bound); `None` for the others, whose English text goes to ops.
+    pub fn message_fa(&self) -> Option<String> {
+        match self {
+            StoreError::OverBound {
+                position,
+                violations,
+            } => Some(format!(
+                "ذخیره نشد: {}",
+                over_bound_text(*position, violations, true)
+            )),
+            _ => None,
+        }
+    }
+
     /// The disk failed under sled (full, or an I/O error): sled refuses every later operation
     /// of this open store, so the agent has to open it again once the disk is fixed.
     pub fn is_unusable(&self) -> bool {
@@ -86,6 +142,9 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     pub rejected: u64,
     pub flagged: u64,
+    /// Records stored over a bound the hub can never accept: sent as stand-ins, to correct.
+    #[serde(default)]
+    pub cannot_send: u64,
 }
 
 impl SyncStatus {
@@ -264,7 +323,28 @@ impl AgentStore {
 
     /// Saves several records (an import from the dealer's DMS) in one atomic, durable batch, in
     /// the given order. Blocking.
+    /// Nothing is saved if any record is over a size bound of `hamgam_proto::limits`
+    /// ([`StoreError::OverBound`] names it).
     pub fn capture_many(&self, records: Vec<(String, Payload)>) -> Result<Vec<Saved>, StoreError> {
+        self.capture_records(records, true)
+    }
+
+    /// Saves a record without checking the size bounds, as an agent older than the bounds did.
+    /// Only for tests and for reproducing a store from the field: such a record is never sent
+    /// as it is (see the module docs).
+    #[doc(hidden)]
+    pub fn capture_unbounded(&self, staff_id: &str, payload: Payload) -> Result<Saved, StoreError> {
+        self.capture_records(vec![(staff_id.to_owned(), payload)], false)?
+            .pop()
+            .ok_or_else(|| StoreError::Engine("nothing was saved".into()))
+    }
+
+    fn capture_records(
+        &self,
+        records: Vec<(String, Payload)>,
+        checked: bool,
+    ) -> Result<Vec<Saved>, StoreError> {
+        let count = records.len();
         let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
         let first_seq = self.read_u64("next_seq")?.unwrap_or(1);
         let mut last_hlc = match self.tree.get(meta_key("hlc")).map_err(|e| self.engine(e))? {
@@ -293,7 +373,17 @@ impl AgentStore {
                 staff_id,
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                 payload: Some(payload),
+                withheld: String::new(),
             };
+            if checked {
+                let violations = limits::check_record(&record);
+                if !violations.is_empty() {
+                    return Err(StoreError::OverBound {
+                        position: (count > 1).then_some(offset),
+                        violations,
+                    });
+                }
+            }
             batch.insert(&seq_key(RECORD, seq), record.encode_to_vec());
             tracing::debug!(dealer_id = %self.dealer, record_id = %record.record_id, seq, "record saved");
             saved.push(Saved {
@@ -337,6 +427,97 @@ impl AgentStore {
             .map(|item| {
                 let (k, v) = item.map_err(|e| self.engine(e))?;
                 decode_record(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Up to `limit` records after `after` as the sync stream carries them: a record the hub
+    /// could never accept as stored (over a size bound, or unreadable) is replaced by its
+    /// stand-in, made once and kept under `w`, so the records behind it go on.
+    pub fn sendable_after_blocking(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .tree
+            .range(seq_key(RECORD, after.saturating_add(1))..=seq_key(RECORD, u64::MAX))
+            .take(limit)
+        {
+            let (key, bytes) = item.map_err(|e| self.engine(e))?;
+            let seq = seq_of(&key)?;
+            let record = match decode_record(&key, &bytes) {
+                Ok(record) => {
+                    let violations = limits::check_record(&record);
+                    if violations.is_empty() {
+                        record
+                    } else {
+                        let reason = violations
+                            .iter()
+                            .map(|v| v.reason_en())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        self.stand_in(seq, Some(&record), &reason)?
+                    }
+                }
+                Err(e) => {
+                    self.stand_in(seq, None, &format!("the stored record cannot be read: {e}"))?
+                }
+            };
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The stand-in sent for the record at `seq` (see the module docs): made once, so a re-sent
+    /// batch is the same record to the hub.
+    fn stand_in(
+        &self,
+        seq: u64,
+        original: Option<&Record>,
+        reason: &str,
+    ) -> Result<Record, StoreError> {
+        let key = seq_key(CANNOT_SEND, seq);
+        if let Some(bytes) = self.tree.get(key).map_err(|e| self.engine(e))? {
+            return decode_record(&key, &bytes);
+        }
+        let within = |s: &str| s.len() <= limits::MAX_TEXT_BYTES && !s.is_empty();
+        let stand_in = Record {
+            record_id: original
+                .map(|r| r.record_id.clone())
+                .filter(|id| within(id))
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            dealer_id: self.dealer.to_string(),
+            seq,
+            recorded_at_ms: original
+                .map(|r| r.recorded_at_ms)
+                .unwrap_or_else(|| self.clock.now_ms()),
+            hlc: original.and_then(|r| r.hlc),
+            staff_id: original
+                .map(|r| r.staff_id.clone())
+                .filter(|s| within(s))
+                .unwrap_or_else(|| "unknown".into()),
+            schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+            payload: None,
+            withheld: reason.chars().take(limits::MAX_TEXT_BYTES).collect(),
+        };
+        self.tree
+            .insert(key, stand_in.encode_to_vec())
+            .map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        tracing::warn!(dealer_id = %self.dealer, record_id = %stand_in.record_id, seq, "a stored record cannot be sent as it is; its stand-in goes instead: {}", stand_in.withheld);
+        Ok(stand_in)
+    }
+
+    /// The records that cannot be sent as stored: (seq, why), ascending by seq.
+    pub fn cannot_send(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.tree
+            .range(seq_key(CANNOT_SEND, 0)..=seq_key(CANNOT_SEND, u64::MAX))
+            .map(|item| {
+                let (key, bytes) = item.map_err(|e| self.engine(e))?;
+                let record = decode_record(&key, &bytes)?;
+                Ok((record.seq, record.withheld))
             })
             .collect()
     }
@@ -459,6 +640,7 @@ impl AgentStore {
                 .map(|v| String::from_utf8_lossy(&v).into_owned()),
             rejected,
             flagged,
+            cannot_send: self.cannot_send()?.len() as u64,
         })
     }
 }
@@ -474,6 +656,16 @@ fn read_u64(tree: &sled::Tree, name: &str) -> Result<Option<u64>, StoreError> {
         }
         None => Ok(None),
     }
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(1..9)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            detail: "not a seq key".into(),
+        })
 }
 
 fn decode_record(key: &[u8], bytes: &[u8]) -> Result<Record, StoreError> {
@@ -502,7 +694,7 @@ impl Outbox for AgentStore {
 
     async fn records_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, OutboxError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.records_after_blocking(after, limit))
+        tokio::task::spawn_blocking(move || store.sendable_after_blocking(after, limit))
             .await
             .map_err(|e| OutboxError(format!("read task failed: {e}")))?
             .map_err(outbox_err)

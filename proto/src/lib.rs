@@ -5,7 +5,8 @@
 //! It also holds the vocabulary both ends must judge identically: [`text`] normalisation and the
 //! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks, and the
 //! [`registry`] file format (HQ's dealer registry) the simulator writes and the hub reads, and
-//! the [`calendar`] arithmetic ("24 months from delivery") every side must count alike.
+//! the [`calendar`] arithmetic ("24 months from delivery") every side must count alike, and the
+//! size [`limits`] of a record that the agent checks at capture and the hub at ingest.
 //!
 //! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
 //! crate and never on each other.
@@ -46,6 +47,7 @@ pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 pub mod calendar;
 mod kind;
+pub mod limits;
 pub mod registry;
 pub mod text;
 pub mod values;

@@ -43,6 +43,7 @@ pub fn wire_logs(
                     hlc: None,
                     staff_id: r.staff_id.clone(),
                     schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+                    withheld: String::new(),
                     payload: Some(r.payload.clone()),
                 })
                 .collect();

@@ -544,6 +544,7 @@ pub fn raw_record(dealer_id: &str, seq: u64) -> pb::Record {
         hlc: None,
         staff_id: "S-1".into(),
         schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+        withheld: String::new(),
         payload: Some(sample_payload(seq)),
     }
 }

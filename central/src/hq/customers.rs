@@ -450,6 +450,7 @@ mod tests {
                     hlc: None,
                     staff_id: "S-1".into(),
                     schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+                    withheld: String::new(),
                     payload: Some(pb::record::Payload::Customer(pb::CustomerUpsert {
                         customer_ref: format!("C{i}"),
                         party_type: pb::PartyType::Person as i32,

@@ -115,6 +115,10 @@ pub(crate) fn bad_token() -> Status {
     )
 }
 
+/// The most a page of records carries, encoded: under the 4 MiB a gRPC client accepts by
+/// default.
+const PAGE_BYTES: usize = 3 * 1024 * 1024;
+
 /// A request's `as_of_ms`, or now by the hub's clock when it is 0.
 fn as_of(ms: i64, clock: hamgam_gateway::Clock) -> i64 {
     if ms == 0 {
@@ -241,28 +245,40 @@ impl<S: HubStore> HqService for HqApi<S> {
             store.records(&req.dealer_id, after_seq, page_size + 1)
         }
         .map_err(unavailable)?;
-        let next_page_token = if stored.len() > page_size {
-            stored.truncate(page_size);
-            stored.last().map(|r| r.seq.to_string()).unwrap_or_default()
+        let mut more = stored.len() > page_size;
+        stored.truncate(page_size);
+        // A page is also cut by size (at least one record), so it always fits a client's
+        // default 4 MiB message limit whatever the records weigh.
+        let mut records = Vec::with_capacity(stored.len());
+        let mut bytes = 0usize;
+        for s in &stored {
+            let record = wire::record_to_wire(s).map_err(|e| {
+                Status::data_loss(format!(
+                    "record {} of {} does not decode: {e}",
+                    s.seq, s.dealer_id
+                ))
+            })?;
+            let item = hq::StoredRecord {
+                record: Some(record),
+                verdict: Some(wire::verdict_to_wire(&s.verdict)),
+                received_at_ms: s.received_at_ms,
+            };
+            bytes += prost::Message::encoded_len(&item) + 8;
+            if bytes > PAGE_BYTES && !records.is_empty() {
+                more = true;
+                break;
+            }
+            records.push(item);
+        }
+        let next_page_token = if more {
+            records
+                .last()
+                .and_then(|r| r.verdict.as_ref())
+                .map(|v| v.seq.to_string())
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        let records = stored
-            .iter()
-            .map(|s| {
-                let record = wire::record_to_wire(s).map_err(|e| {
-                    Status::data_loss(format!(
-                        "record {} of {} does not decode: {e}",
-                        s.seq, s.dealer_id
-                    ))
-                })?;
-                Ok(hq::StoredRecord {
-                    record: Some(record),
-                    verdict: Some(wire::verdict_to_wire(&s.verdict)),
-                    received_at_ms: s.received_at_ms,
-                })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
         Ok(Response::new(hq::ListDealerRecordsResponse {
             records,
             next_page_token,

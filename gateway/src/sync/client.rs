@@ -20,6 +20,7 @@ use hamgam_proto::sync::v1::dealer_sync_client::DealerSyncClient;
 use hamgam_proto::sync::v1::{
     agent_message, hub_message, AgentHello, AgentMessage, Ping, RecordBatch, VerdictAck,
 };
+use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -92,6 +93,9 @@ pub struct SessionOptions {
     pub ping_interval: Duration,
     /// The agent's clock, sent at hello and in pings for the hub to measure the offset.
     pub clock: crate::Clock,
+    /// A batch is cut before it grows past this many encoded bytes (at least one record), so
+    /// it stays under the hub's message limit whatever the records weigh.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for SessionOptions {
@@ -104,8 +108,24 @@ impl Default for SessionOptions {
             ack_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(30),
             clock: crate::Clock::System,
+            max_batch_bytes: hamgam_proto::limits::MAX_BATCH_BYTES,
         }
     }
+}
+
+/// How many of `records`, from the first, fit in `max_bytes` once encoded in a batch (at least
+/// one: a single record is bounded by `hamgam_proto::limits::MAX_RECORD_BYTES` at capture).
+fn fitting(records: &[Record], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (i, record) in records.iter().enumerate() {
+        // The record's own length plus its field tag and length prefix in the batch.
+        let len = record.encoded_len();
+        total += len + prost::length_delimiter_len(len) + 1;
+        if total > max_bytes && i > 0 {
+            return i;
+        }
+    }
+    records.len()
 }
 
 /// What a session achieved.
@@ -231,7 +251,8 @@ pub async fn run_session<O: Outbox>(
 
     loop {
         while in_flight.len() < window {
-            let records = outbox.records_after(sent_up_to, batch_records).await?;
+            let mut records = outbox.records_after(sent_up_to, batch_records).await?;
+            records.truncate(fitting(&records, options.max_batch_bytes));
             let Some(last) = records.last().map(|r| r.seq) else {
                 break;
             };

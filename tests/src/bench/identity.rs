@@ -67,6 +67,7 @@ impl World {
             hlc: None,
             staff_id: "S-1".into(),
             schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+            withheld: String::new(),
             payload: Some(pb::record::Payload::Customer(customer)),
         }
         .encode_to_vec();

@@ -41,6 +41,7 @@ impl MemoryOutbox {
                 hlc: None,
                 staff_id: "S-1".into(),
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
+                withheld: String::new(),
                 payload: Some(variant(
                     &payloads[i % payloads.len()],
                     dealer_salt ^ (i / payloads.len()) as u64,
