@@ -5,9 +5,9 @@
 //! Everything after this module works on [`crate::domain`] types.
 
 use hamgam_proto::calendar::DAY_MS;
-use hamgam_proto::limits;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
+use hamgam_proto::{entry, limits};
 use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
 use prost::Message;
 
@@ -136,10 +136,10 @@ fn withheld(reason: &str) -> Finding {
 
 fn malformed(field: &str, problem: Problem) -> Finding {
     let (reason_en, reason_fa) = match problem {
-        Problem::Missing => (
-            format!("{field} is required but empty; fill it in and send a correction"),
-            format!("فیلد {field} الزامی است ولی خالی مانده است؛ آن را پر کنید و اصلاحیه بفرستید"),
-        ),
+        Problem::Missing => {
+            let w = entry::missing(field);
+            (w.reason_en, w.reason_fa)
+        }
         Problem::Invalid(why) => (
             format!("{field} {why}; fix it and send a correction"),
             format!("مقدار فیلد {field} نادرست است ({why})؛ آن را اصلاح کنید و اصلاحیه بفرستید"),
@@ -154,72 +154,14 @@ fn malformed(field: &str, problem: Problem) -> Finding {
     }
 }
 
+/// R00 on a payload's own fields: required fields, dates that cannot be right (the checks and
+/// reasons staff also see at capture, `hamgam_proto::entry`), and a replacement time off its day.
 fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
-    let mut req = |ok: bool, field: &str| {
-        if !ok {
-            out.push(malformed(field, Problem::Missing));
-        }
-    };
-    match payload {
-        Payload::Customer(c) => check_customer(c, "customer", &mut req),
-        Payload::RetailDelivery(d) => check_delivery(d, "retail_delivery", &mut req),
-        Payload::RepairOrder(ro) => check_repair_order(ro, "repair_order", &mut req),
-        Payload::Lead(l) => {
-            req(!l.customer_ref.is_empty(), "lead.customer_ref");
-            req(l.contacted_at_ms > 0, "lead.contacted_at_ms");
-        }
-        Payload::Complaint(c) => {
-            req(!c.case_ref.is_empty(), "complaint.case_ref");
-            req(c.status != 0, "complaint.status");
-            req(c.event_at_ms > 0, "complaint.event_at_ms");
-        }
-        Payload::Survey(s) => {
-            req(!s.subject_ref.is_empty(), "survey.subject_ref");
-            req(s.subject != 0, "survey.subject");
-            req(s.submitted_at_ms > 0, "survey.submitted_at_ms");
-        }
-        Payload::OdometerReplacement(o) => {
-            req(!o.vin.is_empty(), "odometer_replacement.vin");
-            req(o.replaced_on.is_some(), "odometer_replacement.replaced_on");
-        }
-        Payload::VehicleStatus(v) => {
-            req(!v.vin.is_empty(), "vehicle_status.vin");
-            req(v.condition != 0, "vehicle_status.condition");
-        }
-        Payload::Correction(c) => {
-            req(
-                !c.target_record_id.is_empty(),
-                "correction.target_record_id",
-            );
-            req(c.retract || c.amended.is_some(), "correction.amended");
-            // The amended content is checked as the target record it replaces.
-        }
+    for field in entry::missing_fields(payload) {
+        out.push(reject(entry::missing(&field)));
     }
-    let dates: Vec<(&str, &pb::Date)> = match payload {
-        Payload::RetailDelivery(d) => [
-            ("retail_delivery.sale_date", &d.sale_date),
-            ("retail_delivery.delivery_date", &d.delivery_date),
-        ]
-        .into_iter()
-        .filter_map(|(f, d)| d.as_ref().map(|d| (f, d)))
-        .collect(),
-        Payload::OdometerReplacement(o) => o
-            .replaced_on
-            .iter()
-            .map(|d| ("odometer_replacement.replaced_on", d))
-            .collect(),
-        Payload::VehicleStatus(v) => v
-            .effective_on
-            .iter()
-            .map(|d| ("vehicle_status.effective_on", d))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (field, date) in dates {
-        if !is_calendar_date(date) {
-            out.push(malformed(field, Problem::Invalid("is not a calendar date")));
-        }
-    }
+    // No `now`: a future delivery is S01's, a future event T01's.
+    out.extend(entry::date_problems(payload, None).into_iter().map(reject));
     if let Payload::OdometerReplacement(o) = payload {
         let day = date_ms(&o.replaced_on).map(|ms| ms.div_euclid(DAY_MS));
         if let (Some(at), Some(day)) = (o.replaced_at_ms, day) {
@@ -236,39 +178,15 @@ fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
     }
 }
 
-fn check_customer(c: &pb::CustomerUpsert, at: &str, req: &mut impl FnMut(bool, &str)) {
-    req(!c.customer_ref.is_empty(), &format!("{at}.customer_ref"));
-    req(c.party_type != 0, &format!("{at}.party_type"));
-    match pb::PartyType::try_from(c.party_type) {
-        Ok(pb::PartyType::Organization) => req(
-            !c.organization_name.trim().is_empty(),
-            &format!("{at}.organization_name"),
-        ),
-        Ok(pb::PartyType::Person) => req(
-            !(c.given_name.trim().is_empty() && c.family_name.trim().is_empty()),
-            &format!("{at}.family_name"),
-        ),
-        _ => {}
+/// An R00 finding from a shared entry check.
+fn reject(w: entry::Warning) -> Finding {
+    Finding {
+        rule_id: "R00".into(),
+        severity: Severity::Reject,
+        field: w.field,
+        reason_fa: w.reason_fa,
+        reason_en: w.reason_en,
     }
-}
-
-fn check_delivery(d: &pb::RetailDelivery, at: &str, req: &mut impl FnMut(bool, &str)) {
-    req(!d.vin.is_empty(), &format!("{at}.vin"));
-    req(d.delivery_date.is_some(), &format!("{at}.delivery_date"));
-    req(d.sale_date.is_some(), &format!("{at}.sale_date"));
-    req(d.sale_category != 0, &format!("{at}.sale_category"));
-    req(!d.parties.is_empty(), &format!("{at}.parties"));
-}
-
-fn check_repair_order(ro: &pb::RepairOrder, at: &str, req: &mut impl FnMut(bool, &str)) {
-    req(!ro.ro_number.is_empty(), &format!("{at}.ro_number"));
-    req(!ro.vin.is_empty(), &format!("{at}.vin"));
-    req(ro.opened_at_ms > 0, &format!("{at}.opened_at_ms"));
-    req(ro.pay_type != 0, &format!("{at}.pay_type"));
-}
-
-fn is_calendar_date(d: &pb::Date) -> bool {
-    date_ms(&Some(*d)).is_some()
 }
 
 /// The business content of a payload, in the hub's types.
@@ -566,6 +484,31 @@ mod tests {
                             year: 2026,
                             month: 3,
                             day: 1,
+                        }),
+                        sale_category: pb::SaleCategory::Retail as i32,
+                        parties: vec![pb::DeliveryParty {
+                            role: 1,
+                            customer_ref: "C-1".into(),
+                        }],
+                        ..Default::default()
+                    }))
+                }),
+                "retail_delivery.sale_date",
+            ),
+            (
+                // A Solar Hijri year typed as a Gregorian one: the words staff saw at entry.
+                Box::new(|r| {
+                    r.payload = Some(Payload::RetailDelivery(pb::RetailDelivery {
+                        vin: "NAAN01CE5KK123456".into(),
+                        sale_date: Some(pb::Date {
+                            year: 1403,
+                            month: 5,
+                            day: 12,
+                        }),
+                        delivery_date: Some(pb::Date {
+                            year: 2024,
+                            month: 8,
+                            day: 2,
                         }),
                         sale_category: pb::SaleCategory::Retail as i32,
                         parties: vec![pb::DeliveryParty {

@@ -49,6 +49,9 @@ pub enum LocalResponse {
     Saved {
         seq: u64,
         record_id: String,
+        /// What the shared entry checks found (the record is saved all the same).
+        #[serde(default)]
+        warnings: Vec<hamgam_proto::entry::Warning>,
     },
     Status {
         status: SyncStatus,
@@ -183,10 +186,12 @@ pub fn handle(store: &AgentStore, request: LocalRequest) -> LocalResponse {
                 Ok(p) => p,
                 Err(e) => return error(e.to_string()),
             };
+            let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
             match store.capture(&staff_id, payload) {
                 Ok(saved) => LocalResponse::Saved {
                     seq: saved.seq,
                     record_id: saved.record_id,
+                    warnings,
                 },
                 Err(e) => error(e.staff_message()),
             }

@@ -16,6 +16,7 @@ use hamgam_gateway::client::HubEndpoint;
 use hamgam_gateway::sync::SessionOptions;
 use hamgam_gateway::tls::{self, TlsFiles};
 use hamgam_gateway::{DealerId, PeerIdentity};
+use hamgam_proto::entry::Warning;
 use hamgam_proto::record::v1::{Outcome, Verdict};
 use hamgam_proto::RecordKind;
 use std::io::Write as _;
@@ -177,8 +178,10 @@ fn main() -> Result<()> {
             let payload = capture::payload_from_json(kind, document.clone())?;
             let staff_id = staff.unwrap_or_else(|| config.staff_id.clone());
             let access = access_store(&config, dealer)?;
-            let (seq, record_id) = save(&config, access, &staff_id, kind, payload, document)?;
+            let (seq, record_id, warnings) =
+                save(&config, access, &staff_id, kind, payload, document)?;
             println!("saved {kind} as seq {seq} (record {record_id}); it syncs when the hub is reachable");
+            print_warnings(&warnings);
             Ok(())
         }
         Command::Correct {
@@ -208,7 +211,7 @@ fn main() -> Result<()> {
             };
             let document = correction_json(&target, &reason, retract, &fields)?;
             let payload = capture::payload_from_json(RecordKind::Correction, document.clone())?;
-            let (seq, record_id) = save(
+            let (seq, record_id, warnings) = save(
                 &config,
                 access,
                 &staff_id,
@@ -220,6 +223,7 @@ fn main() -> Result<()> {
                 "saved the correction of seq {} as seq {seq} (record {record_id}); the hub judges seq {} again when it syncs",
                 target.seq, target.seq
             );
+            print_warnings(&warnings);
             Ok(())
         }
         Command::Status { json } => {
@@ -667,13 +671,14 @@ fn save(
     kind: RecordKind,
     payload: hamgam_proto::record::v1::record::Payload,
     document: serde_json::Value,
-) -> Result<(u64, String)> {
+) -> Result<(u64, String, Vec<Warning>)> {
     match access {
         StoreAccess::Direct(store) => {
+            let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
             let saved = store
                 .capture(staff_id, payload)
                 .map_err(|e| anyhow::anyhow!(e.staff_message()))?;
-            Ok((saved.seq, saved.record_id))
+            Ok((saved.seq, saved.record_id, warnings))
         }
         StoreAccess::Running => match ask_running_agent(
             config,
@@ -683,9 +688,29 @@ fn save(
                 payload: document,
             },
         )? {
-            LocalResponse::Saved { seq, record_id } => Ok((seq, record_id)),
+            LocalResponse::Saved {
+                seq,
+                record_id,
+                warnings,
+            } => Ok((seq, record_id, warnings)),
             other => bail!("unexpected answer from the running agent: {other:?}"),
         },
+    }
+}
+
+/// What the entry checks found in a record just saved: Persian first, as staff read it, then
+/// English. The hub judges the record again when it syncs.
+fn print_warnings(warnings: &[Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    println!(
+        "{} warning(s), saved all the same; fix them with `dealer-agent correct`:",
+        warnings.len()
+    );
+    for w in warnings {
+        println!("  {} {}: {}", w.rule_id, w.field, w.reason_fa);
+        println!("      {}", w.reason_en);
     }
 }
 

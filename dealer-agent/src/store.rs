@@ -183,6 +183,11 @@ fn meta_key(name: &str) -> Vec<u8> {
 }
 
 impl AgentStore {
+    /// Now, by the clock records are stamped with.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The same store stamping records by `clock` (tests capture on a date they choose).
     pub fn with_clock(mut self, clock: hamgam_gateway::Clock) -> Self {
         self.clock = clock;

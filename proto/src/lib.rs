@@ -6,7 +6,8 @@
 //! [`values`] (VIN, national IDs, mobile, postal code) with their syntax checks, and the
 //! [`registry`] file format (HQ's dealer registry) the simulator writes and the hub reads, and
 //! the [`calendar`] arithmetic ("24 months from delivery") every side must count alike, and the
-//! size [`limits`] of a record that the agent checks at capture and the hub at ingest.
+//! size [`limits`] of a record and the [`entry`] checks of its own fields (with the reasons staff
+//! read, in Persian and English), which the agent runs at capture and the hub at ingest.
 //!
 //! No I/O, no storage, no network here: `gateway`, `central` and `dealer-agent` depend on this
 //! crate and never on each other.
@@ -46,6 +47,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 pub mod calendar;
+pub mod entry;
 mod kind;
 pub mod limits;
 pub mod registry;

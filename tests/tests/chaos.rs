@@ -90,7 +90,7 @@ impl Staff {
                             }
                         }
                         match serde_json::from_str::<LocalResponse>(&answer) {
-                            Ok(LocalResponse::Saved { seq, record_id }) => {
+                            Ok(LocalResponse::Saved { seq, record_id, .. }) => {
                                 confirmed.lock().expect("confirmed").push((seq, record_id));
                                 count.fetch_add(1, Ordering::SeqCst);
                             }

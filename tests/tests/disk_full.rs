@@ -113,7 +113,7 @@ fn a_full_disk_loses_nothing_saved_and_the_agent_recovers_once_space_is_freed() 
         let n = confirmed.len() as u64 + 1;
         assert!(n < 200_000, "a 4 MiB disk never filled up");
         match ask(&agent_dir, &customer(n)) {
-            Ok(LocalResponse::Saved { seq, record_id }) => confirmed.push((seq, record_id)),
+            Ok(LocalResponse::Saved { seq, record_id, .. }) => confirmed.push((seq, record_id)),
             Err(LocalApiError::Refused(message)) => break Some(message),
             Err(LocalApiError::NotRunning { .. } | LocalApiError::Protocol(_)) => break None,
             other => panic!("after {} records: unexpected answer {other:?}", n - 1),

@@ -4,10 +4,11 @@
 //! Personal data (national IDs, mobiles) is never repeated in a reason: staff see the record
 //! they typed beside it.
 
-use hamgam_proto::values::{Mobile, NationalId, PostalCode, Vin};
+use hamgam_proto::entry;
+use hamgam_proto::values::{Mobile, NationalId, Vin};
 
 use super::registry::KnownDealer;
-use super::{finding, finding_at, RuleConfig};
+use super::{finding, RuleConfig};
 use crate::content::{Content, Customer, Delivery, PartyRole, RepairOrder, SaleCategory, Survey};
 use crate::domain::{Finding, Severity};
 
@@ -60,54 +61,31 @@ pub fn judge(content: &Content, ctx: &RecordContext<'_>) -> Vec<Finding> {
     out
 }
 
-/// V01, V02, V03 on a VIN field.
+/// V01, V02, V03 on a VIN field (the checks and reasons staff also see at capture).
 pub fn vin(raw: &str, prefix: &str, out: &mut Vec<Finding>) {
-    if raw.is_empty() {
-        return; // a missing VIN is R00's
-    }
     let field = format!("{prefix}.vin");
-    let vin = match Vin::parse(raw) {
-        Ok(v) => v,
-        Err(_) => {
-            out.push(finding(
-                "V01",
-                &field,
-                format!("{field} `{raw}` is not a VIN: it must be 17 characters of 0-9 and A-Z without I, O or Q; check it on the vehicle and send a correction"),
-                format!("شمارهٔ شاسی `{raw}` در {field} معتبر نیست: باید ۱۷ نویسه از ۰ تا ۹ و A تا Z بدون I، O و Q باشد؛ آن را روی خودرو بررسی کنید و اصلاحیه بفرستید"),
-            ));
-            return;
-        }
-    };
-    if !vin.model_year_code_ok() {
-        let code = &vin.as_str()[9..10];
-        out.push(finding(
-            "V02",
-            &field,
-            format!("{field} `{vin}` has `{code}` in position 10, which is not a model-year code (never U, Z or 0); check the VIN"),
-            format!("نویسهٔ دهم شمارهٔ شاسی `{vin}` در {field} (`{code}`) کد سال ساخت معتبری نیست (هرگز U، Z یا 0 نیست)؛ شماره را بررسی کنید"),
-        ));
-    }
-    if !vin.check_digit_ok() && !vin.check_digit_is_filler() {
-        let severity = if vin.check_digit_required() {
-            Severity::Reject
-        } else {
-            Severity::Flag
+    for w in entry::vin(raw, &field) {
+        // V03 rejects where the WMI's market requires the check digit, flags elsewhere.
+        let severity = match (w.rule_id.as_str(), Vin::parse(raw)) {
+            ("V03", Ok(v)) if v.check_digit_required() => Some(Severity::Reject),
+            ("V03", _) => Some(Severity::Flag),
+            _ => None,
         };
-        out.push(finding_at(
-            "V03",
-            severity,
-            &field,
-            format!(
-                "{field} `{vin}` has check digit `{}` in position 9 but its other characters give `{}`; a character is probably mistyped",
-                &vin.as_str()[8..9],
-                vin.expected_check_digit()
-            ),
-            format!(
-                "رقم کنترل شمارهٔ شاسی `{vin}` در {field} (نویسهٔ نهم: `{}`) با بقیهٔ نویسه‌ها (`{}`) نمی‌خواند؛ احتمالاً نویسه‌ای اشتباه وارد شده است",
-                &vin.as_str()[8..9],
-                vin.expected_check_digit()
-            ),
-        ));
+        out.push(shared(w, severity));
+    }
+}
+
+/// A finding from a shared entry check, at the rule's catalogue severity unless given.
+fn shared(w: entry::Warning, severity: Option<Severity>) -> Finding {
+    let severity = severity
+        .or_else(|| super::spec(&w.rule_id).map(|r| r.severity))
+        .unwrap_or(Severity::Flag);
+    Finding {
+        rule_id: w.rule_id,
+        severity,
+        field: w.field,
+        reason_fa: w.reason_fa,
+        reason_en: w.reason_en,
     }
 }
 
@@ -115,52 +93,23 @@ fn customer(c: &Customer, prefix: &str, ctx: &RecordContext<'_>, out: &mut Vec<F
     let mut national_id = None;
     if !c.organization && !c.national_id.trim().is_empty() {
         let field = format!("{prefix}.national_id");
-        match NationalId::parse(&c.national_id) {
-            Ok(id) => national_id = Some(id),
-            Err(e) if e.rule_id() == "C02" => out.push(finding(
-                "C02",
-                &field,
-                format!("{field} is a placeholder (one digit repeated, or digits 4-9 all zero), not a real code melli; ask the customer for the card and send a correction"),
-                format!("کد ملی در {field} ساختگی است (یک رقم تکراری یا رقم‌های ۴ تا ۹ همه صفر)؛ کارت ملی مشتری را ببینید و اصلاحیه بفرستید"),
-            )),
-            Err(_) => out.push(finding(
-                "C01",
-                &field,
-                format!("{field} fails the code melli check digit (or is not 8-10 digits); a digit is probably mistyped: check the national card and send a correction"),
-                format!("کد ملی در {field} با رقم کنترل نمی‌خواند (یا ۸ تا ۱۰ رقم نیست)؛ احتمالاً رقمی اشتباه وارد شده است: کارت ملی را بررسی کنید و اصلاحیه بفرستید"),
-            )),
+        match entry::national_id(&c.national_id, &field) {
+            Some(w) => out.push(shared(w, None)),
+            None => national_id = NationalId::parse(&c.national_id).ok(),
         }
     }
     let mut mobile = None;
     if !c.mobile.trim().is_empty() {
         let field = format!("{prefix}.mobile");
-        match Mobile::parse(&c.mobile) {
-            Ok(m) if m.is_placeholder(ctx.config.placeholder_repeat_digits) => {
-                out.push(finding(
-                    "C04",
-                    &field,
-                    format!("{field} looks like a placeholder (repeated or consecutive digits, or a known dummy), not the customer's number; ask for the real mobile"),
-                    format!("شمارهٔ همراه در {field} ساختگی به نظر می‌رسد (رقم‌های تکراری یا پشت‌سرهم، یا شمارهٔ شناخته‌شدهٔ ساختگی)؛ شمارهٔ واقعی مشتری را بپرسید"),
-                ));
-            }
-            Ok(m) => mobile = Some(m),
-            Err(_) => out.push(finding(
-                "C03",
-                &field,
-                format!("{field} is not an Iranian mobile number (09xxxxxxxxx, +989xxxxxxxxx or 00989xxxxxxxxx); a landline belongs in phone"),
-                format!("{field} شمارهٔ همراه ایرانی نیست (۰۹xxxxxxxxx، ‎+989xxxxxxxxx یا ۰۰۹۸۹xxxxxxxxx)؛ تلفن ثابت را در فیلد تلفن وارد کنید"),
-            )),
+        match entry::mobile(&c.mobile, &field, ctx.config.placeholder_repeat_digits) {
+            Some(w) => out.push(shared(w, None)),
+            None => mobile = Mobile::parse(&c.mobile).ok(),
         }
     }
     if let Some(postal) = c.postal_code.as_deref().filter(|p| !p.trim().is_empty()) {
-        if PostalCode::parse(postal).is_err() {
-            let field = format!("{prefix}.address.postal_code");
-            out.push(finding(
-                "C06",
-                &field,
-                format!("{field} `{postal}` is not 10 digits; check the postal code and send a correction"),
-                format!("کد پستی `{postal}` در {field} ده رقم نیست؛ آن را بررسی کنید و اصلاحیه بفرستید"),
-            ));
+        let field = format!("{prefix}.address.postal_code");
+        if let Some(w) = entry::postal_code(postal, &field) {
+            out.push(shared(w, None));
         }
     }
     if let Some(dealer) = ctx.dealer {
