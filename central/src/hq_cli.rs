@@ -3,6 +3,8 @@
 //! the dealer's vehicle lookup. Tables by default; `--json` prints one JSON object per line
 //! (proto3 canonical JSON) for scripts.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use futures::StreamExt;
@@ -853,5 +855,130 @@ fn print_lifecycle(r: &hq::LifecycleReportResponse) {
                 days(t.days_to_first_service)
             ),
         );
+    }
+}
+
+/// The HQ certificate and key `central query` presents: `--cert` and `--key` when given (a
+/// `--cert` alone takes the `.key` beside it); otherwise the one `hq-NAME.crt` in the CA
+/// certificate's folder (what `central pki issue hq NAME` writes) with its `.key`. None or
+/// several there is an error that lists what exists and asks for `--cert` and `--key`.
+pub fn client_files(
+    ca: &Path,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf)> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok((cert, key)),
+        (Some(cert), None) => {
+            let key = cert.with_extension("key");
+            Ok((cert, key))
+        }
+        (None, Some(key)) => anyhow::bail!(
+            "--key {} was given without --cert: pass the HQ certificate too",
+            key.display()
+        ),
+        (None, None) => {
+            let dir = match ca.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let entries = std::fs::read_dir(dir).with_context(|| {
+                format!(
+                    "cannot list {} to find an HQ certificate; pass --cert and --key",
+                    dir.display()
+                )
+            })?;
+            let mut found = Vec::new();
+            for entry in entries {
+                let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("hq-") && name.ends_with(".crt") {
+                    found.push(entry.path());
+                }
+            }
+            found.sort();
+            match found.as_slice() {
+                [cert] => Ok((cert.clone(), cert.with_extension("key"))),
+                [] => anyhow::bail!(
+                    "no HQ certificate (hq-NAME.crt) in {dir}: issue one with `central pki issue hq NAME --dir {dir}`, or pass --cert and --key",
+                    dir = dir.display()
+                ),
+                several => anyhow::bail!(
+                    "{} HQ certificates in {} ({}): pass --cert and --key to choose one",
+                    several.len(),
+                    dir.display(),
+                    several
+                        .iter()
+                        .filter_map(|p| p.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_hq_certificate_beside_the_ca_is_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.crt");
+        for file in [
+            "ca.crt",
+            "ca.key",
+            "hub.crt",
+            "dealer-D-1.crt",
+            "hq-crm.crt",
+        ] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        let (cert, key) = client_files(&ca, None, None).unwrap();
+        assert_eq!(cert, dir.path().join("hq-crm.crt"));
+        assert_eq!(key, dir.path().join("hq-crm.key"));
+    }
+
+    #[test]
+    fn none_or_several_hq_certificates_is_an_error_listing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.crt");
+        std::fs::write(&ca, "x").unwrap();
+        let err = client_files(&ca, None, None).unwrap_err().to_string();
+        assert!(err.contains("no HQ certificate"), "{err}");
+        assert!(err.contains("central pki issue hq NAME"), "{err}");
+        assert!(err.contains("--cert and --key"), "{err}");
+
+        std::fs::write(dir.path().join("hq-crm.crt"), "x").unwrap();
+        std::fs::write(dir.path().join("hq-bi.crt"), "x").unwrap();
+        let err = client_files(&ca, None, None).unwrap_err().to_string();
+        assert!(err.contains("2 HQ certificates"), "{err}");
+        assert!(err.contains("hq-bi.crt, hq-crm.crt"), "{err}");
+        assert!(err.contains("pass --cert and --key"), "{err}");
+    }
+
+    #[test]
+    fn given_files_win_and_a_certificate_alone_takes_the_key_beside_it() {
+        let ca = Path::new("pki/ca.crt");
+        let (cert, key) =
+            client_files(ca, Some("a/me.crt".into()), Some("b/me.key".into())).unwrap();
+        assert_eq!(
+            (cert, key),
+            (PathBuf::from("a/me.crt"), PathBuf::from("b/me.key"))
+        );
+        let (_, key) = client_files(ca, Some("a/me.crt".into()), None).unwrap();
+        assert_eq!(key, PathBuf::from("a/me.key"));
+        let err = client_files(ca, None, Some("b/me.key".into())).unwrap_err();
+        assert!(err.to_string().contains("without --cert"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_ca_file_name_looks_in_the_current_folder() {
+        // `--ca ca.crt`: its folder is "", which read_dir would refuse.
+        // The test's current folder (the crate's) holds no hq-*.crt.
+        let err = client_files(Path::new("no-such-ca.crt"), None, None).unwrap_err();
+        assert!(err.to_string().contains("hq-NAME.crt) in .:"), "{err}");
     }
 }

@@ -7,7 +7,6 @@
 
 mod hq_cli;
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,7 +95,8 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum PkiCommand {
-    /// Create a new CA: <dir>/ca.crt and <dir>/ca.key. Refuses to overwrite an existing CA.
+    /// Create a new CA: <dir>/ca.crt and <dir>/ca.key (the key 0600, a new folder 0700).
+    /// Refuses to overwrite an existing CA.
     Init {
         /// Folder for the CA files.
         #[arg(long, default_value = "pki")]
@@ -104,11 +104,12 @@ enum PkiCommand {
         /// SPIFFE trust domain of every identity this CA issues.
         #[arg(long, default_value = "hamgam")]
         trust_domain: String,
-        /// Days the CA certificate is valid.
-        #[arg(long, default_value_t = 3650)]
+        /// Days the CA certificate is valid (1 or more).
+        #[arg(long, default_value_t = 3650, allow_negative_numbers = true)]
         days: i64,
     },
-    /// Issue a certificate signed by the CA in --dir.
+    /// Issue a certificate signed by the CA in --dir (the key written 0600). Refuses to
+    /// overwrite an existing certificate or key unless --force is given.
     Issue {
         #[command(subcommand)]
         subject: IssueSubject,
@@ -118,9 +119,19 @@ enum PkiCommand {
         /// SPIFFE trust domain (must be the CA's).
         #[arg(long, default_value = "hamgam", global = true)]
         trust_domain: String,
-        /// Days the certificate is valid.
-        #[arg(long, default_value_t = 397, global = true)]
+        /// Days the certificate is valid (1 or more).
+        #[arg(
+            long,
+            default_value_t = 397,
+            global = true,
+            allow_negative_numbers = true
+        )]
         days: i64,
+        /// Replace an existing certificate and key of the same name. Revoke the old
+        /// certificate first (`central pki revoke`) if it should stop working: its file is
+        /// overwritten.
+        #[arg(long, global = true)]
+        force: bool,
     },
     /// Revoke certificates: adds them to <dir>/ca.crl (made if missing), signed by the CA and
     /// numbered one above the previous list. A hub started with `--crl <dir>/ca.crl` refuses
@@ -219,12 +230,13 @@ struct HqConnection {
     /// The deployment's CA certificate (PEM).
     #[arg(long, env = "HAMGAM_CA", default_value = "pki/ca.crt", global = true)]
     ca: PathBuf,
-    /// An HQ client certificate.
-    #[arg(long, env = "HAMGAM_CERT", default_value = "pki/hq.crt", global = true)]
-    cert: PathBuf,
-    /// The HQ certificate's private key (PEM).
-    #[arg(long, env = "HAMGAM_KEY", default_value = "pki/hq.key", global = true)]
-    key: PathBuf,
+    /// An HQ client certificate (PEM); default: the one hq-NAME.crt (as `central pki issue hq
+    /// NAME` writes it) in the CA certificate's folder.
+    #[arg(long, env = "HAMGAM_CERT", global = true)]
+    cert: Option<PathBuf>,
+    /// The HQ certificate's private key (PEM); default: the .key beside the certificate.
+    #[arg(long, env = "HAMGAM_KEY", global = true)]
+    key: Option<PathBuf>,
     /// Print JSON (one object per line) instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -453,8 +465,9 @@ fn pki(command: PkiCommand) -> Result<()> {
                     dir.display()
                 );
             }
-            let ca = CertificateAuthority::generate(&trust_domain, Validity::days_from_now(days))?;
-            std::fs::create_dir_all(&dir)
+            let ca = CertificateAuthority::generate(&trust_domain, Validity::for_days(days)?)?;
+            // The folder holds the CA key: the owner's only.
+            hamgam_gateway::files::create_private_dir(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             write_public(&cert, ca.cert_pem())?;
             write_secret(&key, &ca.key_pem())?;
@@ -513,7 +526,9 @@ fn pki(command: PkiCommand) -> Result<()> {
             dir,
             trust_domain,
             days,
+            force,
         } => {
+            let validity = Validity::for_days(days)?;
             let ca = load_ca(&dir, &trust_domain)?;
             let (subject, stem) = match subject {
                 IssueSubject::Hub { dns_names, ips } => {
@@ -533,11 +548,21 @@ fn pki(command: PkiCommand) -> Result<()> {
                     format!("ops-{name}"),
                 ),
             };
-            let issued = ca.issue(&subject, Validity::days_from_now(days))?;
             let (cert, key) = (
                 dir.join(format!("{stem}.crt")),
                 dir.join(format!("{stem}.key")),
             );
+            if !force {
+                if let Some(existing) = [&key, &cert].into_iter().find(|p| p.exists()) {
+                    bail!(
+                        "{} already exists; refusing to overwrite it (whoever uses that key or certificate would stop connecting). \
+                         Pass --force to issue a new pair anyway, after `central pki revoke {}` if the old certificate should stop working.",
+                        existing.display(),
+                        cert.display()
+                    );
+                }
+            }
+            let issued = ca.issue(&subject, validity)?;
             write_public(&cert, &issued.cert_pem)?;
             write_secret(&key, &issued.key_pem)?;
             println!("issued {} and {}", cert.display(), key.display());
@@ -550,18 +575,9 @@ fn write_public(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// A private key: 0600, an existing file too (a mode given at open only applies to a new one).
 fn write_secret(path: &Path, text: &str) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(text.as_bytes())
+    hamgam_gateway::files::write_private(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -686,10 +702,11 @@ fn load_ca(dir: &std::path::Path, trust_domain: &str) -> Result<CertificateAutho
 }
 
 async fn query(conn: HqConnection, command: QueryCommand) -> Result<()> {
+    let (cert, key) = hq_cli::client_files(&conn.ca, conn.cert, conn.key)?;
     let material = TlsFiles {
         ca: conn.ca,
-        cert: conn.cert,
-        key: conn.key,
+        cert,
+        key,
     }
     .load()?;
     let endpoint = HubEndpoint::new(conn.hub, conn.server_name, tls::client_config(&material)?);

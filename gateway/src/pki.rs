@@ -24,8 +24,29 @@ pub struct Validity {
     pub not_after: OffsetDateTime,
 }
 
+/// The longest validity [`Validity::for_days`] gives: 100 years.
+pub const MAX_DAYS: i64 = 36_525;
+
 impl Validity {
-    /// From one hour ago (tolerating small clock skew) for `days` days.
+    /// From one hour ago for `days` days, for a certificate someone asked for (`--days`):
+    /// fewer than 1 day gives a certificate every hub refuses, so it is refused here.
+    pub fn for_days(days: i64) -> Result<Self, GatewayError> {
+        if days < 1 {
+            return Err(GatewayError::Pki(format!(
+                "--days {days}: a certificate must be valid for at least 1 day (every hub \
+                 refuses one that is already expired); pass e.g. --days 397"
+            )));
+        }
+        if days > MAX_DAYS {
+            return Err(GatewayError::Pki(format!(
+                "--days {days}: at most {MAX_DAYS} days (100 years)"
+            )));
+        }
+        Ok(Self::days_from_now(days))
+    }
+
+    /// From one hour ago (tolerating small clock skew) for `days` days. Tests make expired
+    /// certificates with a `Validity` of their own; a command line uses [`Validity::for_days`].
     pub fn days_from_now(days: i64) -> Self {
         let now = OffsetDateTime::now_utc();
         Validity {
@@ -180,6 +201,13 @@ impl CertificateAuthority {
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             }
             Subject::Client(identity) => {
+                // The hub reads the identity back from the URI and refuses a name it cannot
+                // parse (an empty one, a `/`...): such a certificate would never be accepted.
+                check_principal_name(identity.name()).map_err(|e| {
+                    GatewayError::Pki(format!(
+                        "{e}; the hub refuses a certificate for `{identity}`, so none is issued"
+                    ))
+                })?;
                 params.distinguished_name = distinguished_name(&identity.to_string());
                 let uri = identity.spiffe_uri(&self.trust_domain);
                 let ia5 = uri
@@ -310,6 +338,37 @@ mod tests {
             dealer
         );
         crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
+    }
+
+    #[test]
+    fn names_and_lifetimes_every_hub_would_refuse_are_not_issued() {
+        let ca = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        for name in ["", "a/b", "with space", &"x".repeat(65)] {
+            for identity in [
+                PeerIdentity::Hq(name.to_owned()),
+                PeerIdentity::Ops(name.to_owned()),
+            ] {
+                let err = ca
+                    .issue(
+                        &Subject::Client(identity.clone()),
+                        Validity::days_from_now(1),
+                    )
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains("principal name"), "{identity}: {err}");
+                assert!(err.contains("none is issued"), "{identity}: {err}");
+            }
+        }
+        for days in [-1, 0, MAX_DAYS + 1, i64::MIN, i64::MAX] {
+            let err = Validity::for_days(days).unwrap_err().to_string();
+            assert!(err.contains(&format!("--days {days}")), "{err}");
+        }
+        let year = Validity::for_days(397).unwrap();
+        assert_eq!(
+            (year.not_after - year.not_before).whole_hours(),
+            397 * 24 + 1
+        );
+        Validity::for_days(MAX_DAYS).unwrap();
     }
 
     #[test]

@@ -42,11 +42,21 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Reads the three files; a missing or unreadable file is named in the error.
+    /// Reads the three files; a missing or unreadable file is named in the error. On Unix a
+    /// private key its group or other users may access (`mode & 0o077 != 0`) is refused, with
+    /// the `chmod` that fixes it: a key anyone on the machine can copy proves nothing.
     pub fn load(&self) -> Result<TlsMaterial, GatewayError> {
+        let key_error = |source| GatewayError::ReadFile {
+            what: "private key",
+            path: self.key.clone(),
+            source,
+        };
+        let ca_pem = read(&self.ca, "CA certificate")?;
+        let cert_pem = read(&self.cert, "certificate")?;
+        crate::files::check_owner_only(&self.key).map_err(key_error)?;
         Ok(TlsMaterial {
-            ca_pem: read(&self.ca, "CA certificate")?,
-            cert_pem: read(&self.cert, "certificate")?,
+            ca_pem,
+            cert_pem,
             key_pem: read(&self.key, "private key")?,
         })
     }
@@ -163,4 +173,49 @@ pub fn verify_chain(ca_pem: &str, leaf_pem: &str) -> Result<(), GatewayError> {
         .verify_client_cert(&leaf[0], &leaf[1..], UnixTime::now())
         .map(|_| ())
         .map_err(|e| GatewayError::Tls(format!("certificate does not verify: {e}")))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_private_key_others_can_read_is_refused_naming_the_file_its_mode_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            ca: dir.path().join("ca.crt"),
+            cert: dir.path().join("hub.crt"),
+            key: dir.path().join("hub.key"),
+        };
+        std::fs::write(&files.ca, "ca").unwrap();
+        std::fs::write(&files.cert, "cert").unwrap();
+        std::fs::write(&files.key, "key").unwrap();
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let err = files.load().unwrap_err().to_string();
+        let key = files.key.display().to_string();
+        assert!(err.contains(&format!("private key file {key}")), "{err}");
+        assert!(err.contains("mode 0644"), "{err}");
+        assert!(err.contains(&format!("`chmod 600 {key}`")), "{err}");
+
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let material = files.load().unwrap();
+        assert_eq!(material.key_pem, b"key");
+    }
+
+    #[test]
+    fn a_missing_key_is_named_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            ca: dir.path().join("ca.crt"),
+            cert: dir.path().join("hub.crt"),
+            key: dir.path().join("hub.key"),
+        };
+        std::fs::write(&files.ca, "ca").unwrap();
+        std::fs::write(&files.cert, "cert").unwrap();
+        let err = files.load().unwrap_err().to_string();
+        assert!(err.contains("private key file"), "{err}");
+        assert!(err.contains("No such file"), "{err}");
+    }
 }

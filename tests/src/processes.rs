@@ -83,10 +83,15 @@ impl Deployment {
         let write = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text).expect("write PKI file");
         };
+        // Keys 0600, as `central pki issue` writes them: the binaries refuse others.
+        let write_key = |name: &str, text: &str| {
+            hamgam_gateway::files::write_private(&dir.join(name), text.as_bytes())
+                .expect("write PKI key");
+        };
         write("ca.crt", pki.ca.cert_pem());
         let hub = pki.hub_material();
         write("hub.crt", &String::from_utf8_lossy(&hub.cert_pem));
-        write("hub.key", &String::from_utf8_lossy(&hub.key_pem));
+        write_key("hub.key", &String::from_utf8_lossy(&hub.key_pem));
         for d in dealers {
             let issued = pki
                 .ca
@@ -96,7 +101,7 @@ impl Deployment {
                 )
                 .expect("dealer certificate");
             write(&format!("dealer-{d}.crt"), &issued.cert_pem);
-            write(&format!("dealer-{d}.key"), &issued.key_pem);
+            write_key(&format!("dealer-{d}.key"), &issued.key_pem);
         }
         Deployment {
             dir: dir.to_owned(),

@@ -81,7 +81,20 @@ impl SledStore {
     /// sled releases its file lock from a background thread shortly after the last handle of a
     /// database is dropped, so a store closed a moment ago in this process may still be locked:
     /// opening retries on a held lock for up to [`LOCK_WAIT`] before it reports it.
+    ///
+    /// The folder is made the owner's only (0700, made so before sled writes into it) and
+    /// every file in it 0600 once sled has opened them: the store holds customers' personal
+    /// data. Files sled makes later (snapshots) follow the process's umask, but sit in the
+    /// 0700 folder; the systemd unit sets `UMask=0077` too.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let private = |e: std::io::Error| {
+            StoreError::Engine(format!(
+                "cannot make the store folder {} private to its owner (0700, files 0600): {e}; \
+                 check that this user owns it",
+                dir.display()
+            ))
+        };
+        hamgam_gateway::files::create_private_dir(dir).map_err(private)?;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
@@ -106,6 +119,7 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("hub").map_err(engine)?;
+        hamgam_gateway::files::make_private(dir).map_err(private)?;
         Ok(SledStore { db, tree })
     }
 

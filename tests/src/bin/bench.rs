@@ -268,6 +268,6 @@ fn write_hub_pki(pki: &hamgam_tests::TestPki, dir: &std::path::Path) -> Result<(
     )?;
     std::fs::write(dir.join("ca.crt"), pki.ca.cert_pem())?;
     std::fs::write(dir.join("hub.crt"), hub.cert_pem)?;
-    std::fs::write(dir.join("hub.key"), hub.key_pem)?;
+    hamgam_gateway::files::write_private(&dir.join("hub.key"), hub.key_pem.as_bytes())?;
     Ok(())
 }

@@ -1,0 +1,179 @@
+//! `central pki` as an operator runs it: keys written 0600 in a 0700 folder, an existing
+//! certificate or key never overwritten without `--force`, names and lifetimes every hub would
+//! refuse refused at issue, and `central query` finding the `hq-NAME.crt` that
+//! `central pki issue hq NAME` wrote without `--cert`/`--key`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hamgam_gateway::pki::CertificateAuthority;
+use hamgam_tests::processes::binaries;
+use hamgam_tests::{TestHub, TestPki, TRUST_DOMAIN};
+
+fn central(args: &[&str]) -> Output {
+    Command::new(&binaries().central)
+        .args(args)
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env_remove("HAMGAM_CERT")
+        .env_remove("HAMGAM_KEY")
+        .output()
+        .expect("central runs")
+}
+
+fn succeeds(args: &[&str]) -> String {
+    let out = central(args);
+    assert!(
+        out.status.success(),
+        "central {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The command fails; its error output.
+fn refused(args: &[&str]) -> String {
+    let out = central(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "central {args:?} succeeded: {stderr}"
+    );
+    stderr
+}
+
+fn init(dir: &Path) -> String {
+    let dir = dir.to_str().expect("utf-8 temp path").to_owned();
+    succeeds(&["pki", "init", "--dir", &dir]);
+    dir
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+#[cfg(unix)]
+fn keys_are_written_0600_in_a_0700_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    succeeds(&["pki", "issue", "dealer", "D-1042", "--dir", &dir]);
+    succeeds(&["pki", "issue", "hub", "--dns", "localhost", "--dir", &dir]);
+    assert_eq!(mode(&pki), 0o700);
+    for key in ["ca.key", "dealer-D-1042.key", "hub.key"] {
+        assert_eq!(mode(&pki.join(key)), 0o600, "{key}");
+    }
+}
+
+#[test]
+fn issue_refuses_to_overwrite_a_key_unless_forced() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    succeeds(&["pki", "issue", "hq", "crm", "--dir", &dir]);
+    let key = std::fs::read(pki.join("hq-crm.key")).unwrap();
+    let cert = std::fs::read(pki.join("hq-crm.crt")).unwrap();
+
+    let err = refused(&["pki", "issue", "hq", "crm", "--dir", &dir]);
+    assert!(err.contains("hq-crm.key already exists"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(err.contains("central pki revoke"), "{err}");
+    assert_eq!(std::fs::read(pki.join("hq-crm.key")).unwrap(), key);
+    assert_eq!(std::fs::read(pki.join("hq-crm.crt")).unwrap(), cert);
+
+    // A certificate alone (its key moved to the machine that uses it) is not overwritten either.
+    std::fs::remove_file(pki.join("hq-crm.key")).unwrap();
+    let err = refused(&["pki", "issue", "hq", "crm", "--dir", &dir]);
+    assert!(err.contains("hq-crm.crt already exists"), "{err}");
+
+    succeeds(&["pki", "issue", "hq", "crm", "--dir", &dir, "--force"]);
+    assert_ne!(std::fs::read(pki.join("hq-crm.key")).unwrap(), key);
+    assert_ne!(std::fs::read(pki.join("hq-crm.crt")).unwrap(), cert);
+    #[cfg(unix)]
+    assert_eq!(mode(&pki.join("hq-crm.key")), 0o600);
+}
+
+#[test]
+fn names_and_lifetimes_the_hub_would_refuse_are_refused_at_issue() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    for args in [
+        vec!["pki", "issue", "hq", ""],
+        vec!["pki", "issue", "ops", ""],
+        vec!["pki", "issue", "hq", "a/b"],
+    ] {
+        let err = refused(&[&args[..], &["--dir", &dir]].concat());
+        assert!(err.contains("principal name"), "{args:?}: {err}");
+        assert!(err.contains("1 to 64 ASCII letters"), "{args:?}: {err}");
+    }
+    for days in ["--days=-1", "--days=0"] {
+        let err = refused(&["pki", "issue", "hq", "crm", "--dir", &dir, days]);
+        assert!(err.contains("at least 1 day"), "{days}: {err}");
+    }
+    let err = refused(&["pki", "issue", "hq", "crm", "--dir", &dir, "--days", "-5"]);
+    assert!(err.contains("--days -5"), "{err}");
+    let err = refused(&["pki", "init", "--dir", &format!("{dir}-2"), "--days=0"]);
+    assert!(err.contains("at least 1 day"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&pki)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("hq-") || n.starts_with("ops-"))
+        .collect();
+    assert!(left.is_empty(), "refused issues wrote {left:?}");
+}
+
+#[test]
+fn query_without_cert_lists_the_hq_certificates_when_not_exactly_one() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    let ca = format!("{dir}/ca.crt");
+    // The errors come before any connection: nothing listens on the default address here.
+    let err = refused(&["query", "--ca", &ca, "dealers"]);
+    assert!(err.contains("no HQ certificate (hq-NAME.crt)"), "{err}");
+    assert!(err.contains("central pki issue hq NAME"), "{err}");
+    succeeds(&["pki", "issue", "hq", "crm", "--dir", &dir]);
+    succeeds(&["pki", "issue", "hq", "bi", "--dir", &dir]);
+    let err = refused(&["query", "--ca", &ca, "dealers"]);
+    assert!(err.contains("2 HQ certificates"), "{err}");
+    assert!(err.contains("hq-bi.crt, hq-crm.crt"), "{err}");
+    assert!(err.contains("pass --cert and --key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_uses_the_one_hq_certificate_pki_issue_wrote() {
+    let root = tempfile::tempdir().unwrap();
+    let pki_dir = root.path().join("pki");
+    let dir = init(&pki_dir);
+    succeeds(&["pki", "issue", "hq", "crm", "--dir", &dir]);
+    let ca = CertificateAuthority::from_pem(
+        TRUST_DOMAIN,
+        &std::fs::read_to_string(pki_dir.join("ca.crt")).unwrap(),
+        &std::fs::read_to_string(pki_dir.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let pki = TestPki { ca };
+    let hub = TestHub::start(&pki, &root.path().join("hub")).await;
+    let addr = hub.addr.to_string();
+    let ca_file = format!("{dir}/ca.crt");
+    let out = tokio::task::spawn_blocking(move || {
+        succeeds(&[
+            "query",
+            "--hub",
+            &addr,
+            "--server-name",
+            "localhost",
+            "--ca",
+            &ca_file,
+            "dealers",
+        ])
+    })
+    .await
+    .unwrap();
+    // No dealer has synced: the table has its header only, and no error.
+    assert!(!out.contains("error"), "{out}");
+    hub.stop().await;
+}
