@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use hamgam_gateway::sync::{Ingest, IngestError, IngestOutcome, VerdictFeed};
+use hamgam_gateway::sync::{Ingest, IngestError, IngestOutcome, RestorePage, VerdictFeed};
 use hamgam_gateway::{Clock, DealerId};
 use hamgam_proto::record::v1 as pb;
 use tokio::sync::watch;
@@ -486,6 +486,45 @@ fn storage(e: StoreError) -> IngestError {
 impl<S: HubStore> Ingest for Hub<S> {
     fn clock(&self) -> Clock {
         self.clock
+    }
+
+    async fn restore_page(
+        &self,
+        dealer: &DealerId,
+        after_seq: u64,
+        limit: usize,
+        verdicts_only: bool,
+    ) -> Result<RestorePage, IngestError> {
+        let store = self.store().map_err(storage)?;
+        // What is read before the flush is durable after it: never hand a branch a record the
+        // hub could still lose.
+        let state = store
+            .dealer(dealer.as_str())
+            .map_err(storage)?
+            .unwrap_or_default();
+        self.durability.request().await.map_err(storage)?;
+        let stored = store
+            .records(dealer.as_str(), after_seq, limit)
+            .map_err(storage)?;
+        let mut records = Vec::with_capacity(stored.len());
+        for s in stored.into_iter().filter(|s| s.seq <= state.stored_seq) {
+            let record = if verdicts_only {
+                None
+            } else {
+                Some(wire::record_to_wire(&s).map_err(|e| {
+                    storage(StoreError::Corrupt {
+                        key: format!("record {} of {}", s.seq, s.dealer_id),
+                        detail: e.to_string(),
+                    })
+                })?)
+            };
+            records.push((s.seq, record, wire::verdict_to_wire(&s.verdict)));
+        }
+        Ok(RestorePage {
+            records,
+            stored_seq: state.stored_seq,
+            verdict_cursor: state.verdict_cursor,
+        })
     }
 
     async fn open_session(

@@ -7,6 +7,8 @@
 //! - [`hlc`]: the hybrid logical clock that stamps every record;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
+//! - [`restore`]: rebuilding a lost or reset store from the hub, and taking the hub's verdicts
+//!   again when the hub is behind;
 //! - [`config`]: the agent's configuration.
 //!
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
@@ -15,6 +17,7 @@ pub mod capture;
 pub mod config;
 pub mod hlc;
 pub mod local_api;
+pub mod restore;
 pub mod store;
 pub mod sync_loop;
 

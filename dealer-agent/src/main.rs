@@ -128,6 +128,24 @@ enum Command {
     /// --days, so several agents simulate one consistent network. Needs the store: stop
     /// `dealer-agent run` first.
     Simulate(SimulateArgs),
+    /// Rebuild this PC's store from the hub after the PC was replaced or its store was lost:
+    /// the dealer's own records and their current verdicts, page by page (resumable: run it
+    /// again if it stopped). The next record made gets the next seq.
+    ///
+    /// Refused when the store already holds records, unless --force, which keeps the current
+    /// store as `<data-dir>.before-restore-<time>` first. Needs the dealer's certificate (the
+    /// config's [tls]); stop `dealer-agent run` first.
+    Restore {
+        /// Where from: the hub (the only source today).
+        #[arg(long, required = true)]
+        from_hub: bool,
+        /// Replace a store that holds records, keeping a copy of it.
+        #[arg(long)]
+        force: bool,
+        /// Records per page.
+        #[arg(long, default_value_t = 500)]
+        page_size: u32,
+    },
     /// List the hub's verdicts on this dealer's records.
     Verdicts {
         /// Only rejected and flagged records.
@@ -344,6 +362,44 @@ fn main() -> Result<()> {
             })
         }
         Command::Simulate(args) => simulate_command(&config, dealer, args),
+        Command::Restore {
+            from_hub: _,
+            force,
+            page_size,
+        } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let endpoint = endpoint(&config, &dealer)?;
+                std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                    format!(
+                        "cannot create the data folder {}",
+                        config.data_dir.display()
+                    )
+                })?;
+                let report = hamgam_dealer_agent::restore::restore_from_hub(
+                    &config.data_dir,
+                    dealer.clone(),
+                    &endpoint,
+                    force,
+                    page_size,
+                    hamgam_gateway::sync::now_ms(),
+                    |done, total| eprintln!("restored {done}/{total} records of {dealer}"),
+                )
+                .await
+                .with_context(|| format!("restore from the hub at {} failed", config.hub.addr))?;
+                if let Some(copy) = &report.kept_copy {
+                    println!("the store that was here is kept at {}", copy.display());
+                }
+                println!(
+                    "restored: {} records ({} written now); the next record is seq {}",
+                    report.records,
+                    report.written,
+                    report.records + 1
+                );
+                Ok(())
+            })
+        }
         Command::Verdicts {
             needs_fixing,
             lang,
@@ -445,7 +501,18 @@ fn open_store(config: &AgentConfig, dealer: DealerId) -> Result<AgentStore> {
             config.data_dir.display()
         )
     })?;
-    Ok(AgentStore::open(&config.data_dir, dealer)?)
+    not_restoring(AgentStore::open(&config.data_dir, dealer)?)
+}
+
+/// The store, unless a restore from the hub stopped half-way in it.
+fn not_restoring(store: AgentStore) -> Result<AgentStore> {
+    if store.is_restoring()? {
+        bail!(
+            "a restore from the hub stopped before it finished in this store ({} records so far); run `dealer-agent restore --from-hub` again to finish it, then record and sync",
+            store.status()?.last_seq
+        );
+    }
+    Ok(store)
 }
 
 #[derive(Args)]
@@ -594,7 +661,7 @@ fn access_store(config: &AgentConfig, dealer: DealerId) -> Result<StoreAccess> {
     let deadline = std::time::Instant::now() + STORE_BUSY_PATIENCE;
     loop {
         match AgentStore::open(&config.data_dir, dealer.clone()) {
-            Ok(store) => return Ok(StoreAccess::Direct(store)),
+            Ok(store) => return Ok(StoreAccess::Direct(not_restoring(store)?)),
             Err(StoreError::Locked { .. }) => {
                 if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
                     return Ok(StoreAccess::Running);

@@ -58,7 +58,7 @@ pub enum StoreError {
     Engine(String),
     #[error("stored value under {key} does not decode: {detail}")]
     Corrupt { key: String, detail: String },
-    #[error("the hub says it holds seq {hub} but this agent's log ends at seq {local}: this store was reset or restored from an old copy; ask ops before recording more")]
+    #[error("the hub says it holds seq {hub} but this agent's log ends at seq {local}: this store was reset or replaced; run `dealer-agent restore --from-hub` before recording more")]
     AheadOfLog { hub: u64, local: u64 },
     #[error("not saved: {}", over_bound_text(*.position, .violations, false))]
     OverBound {
@@ -598,6 +598,108 @@ impl AgentStore {
         self.put_newer_verdicts(&mut batch, verdicts)?;
         let held = self.read_u64("verdict_cursor")?.unwrap_or(0);
         batch.insert(meta_key("verdict_cursor"), &held.max(cursor).to_be_bytes());
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        Ok(())
+    }
+
+    /// Takes the hub's current verdicts as they are, whatever the versions held here: after
+    /// the hub was restored from a backup older than this store's verdict cursor, what the hub
+    /// holds now is the truth. With `end = Some((hub_stored_seq, cursor))` (the last call), the
+    /// verdicts of records beyond `hub_stored_seq` are dropped (those records are sent again
+    /// and their verdicts come with the acks) and the feed cursor becomes `cursor`. Blocking;
+    /// durable.
+    pub fn replace_verdicts_blocking(
+        &self,
+        verdicts: &[Verdict],
+        end: Option<(u64, u64)>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for verdict in verdicts {
+            batch.insert(&seq_key(VERDICT, verdict.seq), verdict.encode_to_vec());
+        }
+        let mut acked_now = None;
+        if let Some((hub_stored_seq, cursor)) = end {
+            for item in self.tree.range(
+                seq_key(VERDICT, hub_stored_seq.saturating_add(1))..=seq_key(VERDICT, u64::MAX),
+            ) {
+                let (key, _) = item.map_err(|e| self.engine(e))?;
+                batch.remove(key);
+            }
+            batch.insert(meta_key("verdict_cursor"), &cursor.to_be_bytes());
+            let acked = self.read_u64("acked_seq")?.unwrap_or(0).min(hub_stored_seq);
+            batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
+            acked_now = Some(acked);
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        if let Some(acked) = acked_now {
+            self.acked_seq_tx.send_replace(acked);
+        }
+        Ok(())
+    }
+
+    /// A restore from the hub began here and has not finished (see [`crate::restore`]).
+    pub fn is_restoring(&self) -> Result<bool, StoreError> {
+        Ok(self.read_u64("restoring")?.is_some())
+    }
+
+    /// Marks the store as being restored from the hub, remembering the hub's verdict cursor
+    /// read before any record: the feed sends every change after it once the restore is done.
+    pub fn begin_restore(&self, verdict_cursor: u64) -> Result<(), StoreError> {
+        if self.is_restoring()? {
+            return Ok(());
+        }
+        self.tree
+            .insert(meta_key("restoring"), &verdict_cursor.to_be_bytes())
+            .map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        Ok(())
+    }
+
+    /// Writes records the hub holds for this dealer, with their verdicts, as this store's own:
+    /// they must continue the log (seq = last + 1, ...). One atomic, durable batch.
+    pub fn restore_records_blocking(
+        &self,
+        records: &[(Record, Verdict)],
+    ) -> Result<(), StoreError> {
+        let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.read_u64("next_seq")?.unwrap_or(1);
+        let mut last_hlc = None;
+        let mut batch = sled::Batch::default();
+        for (record, verdict) in records {
+            if record.seq != next || record.dealer_id != self.dealer.as_str() {
+                return Err(StoreError::Engine(format!(
+                    "the hub sent seq {} of dealer {} where this store expects seq {next} of {}",
+                    record.seq, record.dealer_id, self.dealer
+                )));
+            }
+            batch.insert(&seq_key(RECORD, record.seq), record.encode_to_vec());
+            batch.insert(&seq_key(VERDICT, record.seq), verdict.encode_to_vec());
+            last_hlc = record.hlc.or(last_hlc);
+            next += 1;
+        }
+        let Some(last) = records.last().map(|(r, _)| r.seq) else {
+            return Ok(());
+        };
+        batch.insert(meta_key("next_seq"), &next.to_be_bytes());
+        batch.insert(meta_key("acked_seq"), &last.to_be_bytes());
+        if let Some(stamp) = last_hlc {
+            batch.insert(meta_key("hlc"), stamp.encode_to_vec());
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        self.last_seq_tx.send_replace(last);
+        self.acked_seq_tx.send_replace(last);
+        Ok(())
+    }
+
+    /// Ends a restore: the verdict cursor read when it began is this store's.
+    pub fn finish_restore(&self) -> Result<(), StoreError> {
+        let cursor = self.read_u64("restoring")?.unwrap_or(0);
+        let mut batch = sled::Batch::default();
+        batch.insert(meta_key("verdict_cursor"), &cursor.to_be_bytes());
+        batch.remove(meta_key("restoring"));
         self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
         self.db.flush().map_err(|e| self.engine(e))?;
         Ok(())

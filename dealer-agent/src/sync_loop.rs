@@ -11,6 +11,7 @@ use hamgam_gateway::client::HubEndpoint;
 use hamgam_gateway::sync::client::run_session;
 use hamgam_gateway::sync::{SessionMode, SessionOptions, SessionReport, SyncError};
 
+use crate::restore;
 use crate::store::AgentStore;
 
 /// A session that lasted this long resets the backoff.
@@ -61,7 +62,13 @@ pub async fn sync_once(
     };
     let result = async {
         let channel = endpoint.connect().await?;
-        run_session(channel, store, &options, std::future::pending()).await
+        match run_session(channel.clone(), store, &options, std::future::pending()).await {
+            Err(SyncError::HubFeedBehind { hub_stored_seq, .. }) => {
+                restore::take_hub_verdicts(store, endpoint, hub_stored_seq).await?;
+                run_session(channel, store, &options, std::future::pending()).await
+            }
+            other => other,
+        }
     }
     .await;
     if let Err(e) = &result {
@@ -87,7 +94,13 @@ pub async fn run(
         let attempt = async {
             let channel = endpoint.connect().await?;
             tracing::info!(hub = %endpoint.addr, "connected to the hub");
-            run_session(channel, &store, &options, shutdown.cancelled()).await
+            match run_session(channel.clone(), &store, &options, shutdown.cancelled()).await {
+                Err(SyncError::HubFeedBehind { hub_stored_seq, .. }) => {
+                    restore::take_hub_verdicts(&store, &endpoint, hub_stored_seq).await?;
+                    run_session(channel, &store, &options, shutdown.cancelled()).await
+                }
+                other => other,
+            }
         };
         let ended = tokio::select! {
             result = attempt => result,

@@ -113,6 +113,31 @@ impl Default for SessionOptions {
     }
 }
 
+/// One page of this dealer's records (or only their verdicts) as the hub holds them durably,
+/// after `after_seq` (the `Restore` RPC): the dealer is the one the channel's certificate
+/// proves.
+pub async fn restore_page(
+    channel: Channel,
+    after_seq: u64,
+    limit: u32,
+    verdicts_only: bool,
+    timeout: Duration,
+) -> Result<hamgam_proto::sync::v1::RestoreResponse, SyncError> {
+    let request = hamgam_proto::sync::v1::RestoreRequest {
+        after_seq,
+        limit,
+        verdicts_only,
+    };
+    let answer = tokio::time::timeout(timeout, DealerSyncClient::new(channel).restore(request))
+        .await
+        .map_err(|_| SyncError::Timeout(timeout))?
+        .map_err(|s| SyncError::Refused {
+            code: s.code(),
+            message: s.message().to_owned(),
+        })?;
+    Ok(answer.into_inner())
+}
+
 /// How many of `records`, from the first, fit in `max_bytes` once encoded in a batch (at least
 /// one: a single record is bounded by `hamgam_proto::limits::MAX_RECORD_BYTES` at capture).
 fn fitting(records: &[Record], max_bytes: usize) -> usize {
@@ -156,6 +181,15 @@ pub enum SyncError {
     Closed,
     #[error("local store: {0}")]
     Outbox(#[from] OutboxError),
+    /// The hub's verdict feed ends before this agent's cursor: the hub was restored from a
+    /// backup older than what the agent received. The agent takes the hub's verdicts again
+    /// ([`restore_page`] with `verdicts_only`) and resets its cursor, then syncs.
+    #[error("the hub's verdict feed ends at {hub} but this agent holds changes up to {local}: the hub was restored from an older backup; taking its verdicts again")]
+    HubFeedBehind {
+        hub: u64,
+        local: u64,
+        hub_stored_seq: u64,
+    },
 }
 
 impl SyncError {
@@ -242,6 +276,13 @@ pub async fn run_session<O: Outbox>(
     // Verdict changes: the hub's feed position we know of, and what we hold.
     let mut verdicts_expected = hub_hello.verdict_cursor;
     let mut verdicts_held = outbox.verdict_cursor()?;
+    if verdicts_expected < verdicts_held {
+        return Err(SyncError::HubFeedBehind {
+            hub: verdicts_expected,
+            local: verdicts_held,
+            hub_stored_seq: hub_hello.stored_seq,
+        });
+    }
     let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
     let mut batch_no = 0u64;
     let mut ping = tokio::time::interval(options.ping_interval);

@@ -19,7 +19,8 @@ pub mod server;
 
 pub use client::{Outbox, OutboxError, SessionMode, SessionOptions, SessionReport, SyncError};
 pub use server::{
-    DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, SessionLimits, VerdictFeed,
+    DealerSyncService, Durable, Ingest, IngestError, IngestOutcome, RestorePage, SessionLimits,
+    VerdictFeed, RESTORE_PAGE_RECORDS,
 };
 
 /// Milliseconds since the Unix epoch by this machine's clock ([`crate::Clock::System`]; parts

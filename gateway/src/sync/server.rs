@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use hamgam_proto::record::v1::{Record, Verdict};
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSync;
 use hamgam_proto::sync::v1::{
-    agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong, VerdictUpdate,
+    agent_message, hub_message, AgentMessage, BatchAck, HubHello, HubMessage, Pong, RestoreRequest,
+    RestoreResponse, RestoredRecord, VerdictUpdate,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -65,12 +66,35 @@ pub trait Ingest: Send + Sync + 'static {
         cursor: u64,
     ) -> impl Future<Output = Result<(), IngestError>> + Send;
 
+    /// Up to `limit` of `dealer`'s own records after `after_seq` that the hub holds durably,
+    /// each with its current verdict (the record left out when `verdicts_only`), with the
+    /// highest seq held durably and the dealer's verdict-feed cursor.
+    fn restore_page(
+        &self,
+        dealer: &DealerId,
+        after_seq: u64,
+        limit: usize,
+        verdicts_only: bool,
+    ) -> impl Future<Output = Result<RestorePage, IngestError>> + Send;
+
     /// The hub's clock: the session measures the agent's offset against the same clock the
     /// records are judged by.
     fn clock(&self) -> crate::Clock {
         crate::Clock::System
     }
 }
+
+/// A page of a dealer's records for a restore: `(seq, record, verdict)`, ascending by seq.
+pub struct RestorePage {
+    pub records: Vec<(u64, Option<Record>, Verdict)>,
+    pub stored_seq: u64,
+    pub verdict_cursor: u64,
+}
+
+/// The most records one restore page carries, and the most bytes (under a client's default
+/// 4 MiB message limit).
+pub const RESTORE_PAGE_RECORDS: usize = 1_000;
+const RESTORE_PAGE_BYTES: usize = 3 * 1024 * 1024;
 
 /// Watches a dealer's verdict-feed cursor.
 pub struct VerdictFeed(pub tokio::sync::watch::Receiver<u64>);
@@ -103,7 +127,7 @@ impl std::fmt::Debug for IngestOutcome {
 pub enum IngestError {
     #[error("records must continue from seq {expected}, but the batch has seq {got}")]
     Gap { expected: u64, got: u64 },
-    #[error("seq {seq} is already stored as record {stored_record_id}, not {sent_record_id}: the agent's store was probably reset; ask ops to re-seed the agent from the hub")]
+    #[error("seq {seq} is already stored as record {stored_record_id}, not {sent_record_id}: the agent's store was probably reset or replaced: on the branch PC, run `dealer-agent restore --from-hub --force`: it keeps a copy of the current store and rebuilds it from the hub")]
     SeqConflict {
         seq: u64,
         stored_record_id: String,
@@ -236,6 +260,46 @@ impl<I: Ingest> DealerSync for DealerSyncService<I> {
             .instrument(span),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+
+    async fn restore(
+        &self,
+        request: Request<RestoreRequest>,
+    ) -> Result<Response<RestoreResponse>, Status> {
+        let peer = PeerInfo::of(&request)?.clone();
+        let PeerIdentity::Dealer(dealer) = peer.identity.clone() else {
+            return Err(Status::permission_denied(format!(
+                "{} may not restore a dealer's records: it needs that dealer's certificate",
+                peer.identity
+            )));
+        };
+        let req = request.into_inner();
+        let limit = (req.limit as usize).clamp(1, RESTORE_PAGE_RECORDS);
+        let page = self
+            .ingest
+            .restore_page(&dealer, req.after_seq, limit, req.verdicts_only)
+            .await
+            .map_err(IngestError::into_status)?;
+        let mut records = Vec::with_capacity(page.records.len());
+        let mut bytes = 0usize;
+        for (seq, record, verdict) in page.records {
+            let item = RestoredRecord {
+                seq,
+                record,
+                verdict: Some(verdict),
+            };
+            bytes += prost::Message::encoded_len(&item) + 8;
+            if bytes > RESTORE_PAGE_BYTES && !records.is_empty() {
+                break;
+            }
+            records.push(item);
+        }
+        tracing::info!(dealer_id = %dealer, after_seq = req.after_seq, records = records.len(), stored_seq = page.stored_seq, "restore page served");
+        Ok(Response::new(RestoreResponse {
+            records,
+            stored_seq: page.stored_seq,
+            verdict_cursor: page.verdict_cursor,
+        }))
     }
 }
 

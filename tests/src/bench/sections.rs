@@ -136,6 +136,20 @@ impl Ingest for NoopIngest {
         hamgam_gateway::sync::VerdictFeed(tokio::sync::watch::channel(0).1)
     }
 
+    async fn restore_page(
+        &self,
+        _dealer: &DealerId,
+        _after_seq: u64,
+        _limit: usize,
+        _verdicts_only: bool,
+    ) -> Result<hamgam_gateway::sync::RestorePage, IngestError> {
+        Ok(hamgam_gateway::sync::RestorePage {
+            records: Vec::new(),
+            stored_seq: 0,
+            verdict_cursor: 0,
+        })
+    }
+
     async fn verdict_updates(
         &self,
         _dealer: &DealerId,
