@@ -707,9 +707,15 @@ mod tests {
                 audit.record(RateLimited, Some("dealer/D-1".into()), None, "a");
                 audit.record(RateLimited, Some("dealer/D-1".into()), None, "b");
             });
-            assert!(flusher_running(), "a flusher was spawned for the held event");
+            assert!(
+                flusher_running(),
+                "a flusher was spawned for the held event"
+            );
             drop(runtime);
-            assert!(!flusher_running(), "its runtime dropped it, and the flag with it");
+            assert!(
+                !flusher_running(),
+                "its runtime dropped it, and the flag with it"
+            );
         }
     }
 
