@@ -8,6 +8,9 @@
 #   HAMGAM_PROFILE=dev ./deploy/demo.sh     # reuse a debug build (what CI does)
 #   HAMGAM_DEMO_KEEP=1 ./deploy/demo.sh     # keep the folder with stores, certificates and logs
 #   HAMGAM_DEMO_SEED=7 ./deploy/demo.sh     # another simulated network
+#
+# The binaries are looked for where cargo put them (`cargo metadata`), so CARGO_TARGET_DIR and
+# a `build.target-dir` in .cargo/config.toml work too.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,7 +29,16 @@ step() { printf '\n== [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
 
 step "building central and dealer-agent ($profile)"
 cargo build --profile "$profile" -p hamgam-central -p hamgam-dealer-agent
-bin="target/$target_dir"
+metadata="$(cargo metadata --format-version 1 --no-deps)"
+if command -v python3 >/dev/null; then
+  target_root="$(printf '%s' "$metadata" | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+else
+  target_root="$(printf '%s' "$metadata" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+fi
+bin="$target_root/$target_dir"
+[ -x "$bin/central" ] && [ -x "$bin/dealer-agent" ] || {
+  echo "cargo built into $target_root, but $bin/central or $bin/dealer-agent is missing" >&2; exit 1;
+}
 started=$SECONDS
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/hamgam-demo.XXXXXX")"
@@ -111,9 +123,9 @@ for d in "${dealers[@]}"; do
   echo "$d: everything synced"
 done
 
+# No --cert/--key: `central query` takes the one hq-NAME.crt beside the CA (hq-demo.crt here).
 hq() {
-  "$bin/central" query --hub "$hub_addr" --server-name localhost --ca "$work/pki/ca.crt" \
-    --cert "$work/pki/hq-demo.crt" --key "$work/pki/hq-demo.key" "$@"
+  "$bin/central" query --hub "$hub_addr" --server-name localhost --ca "$work/pki/ca.crt" "$@"
 }
 step "what HQ sees: records and reliability score per dealer"
 hq dealers
