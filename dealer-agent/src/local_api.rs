@@ -90,9 +90,14 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    // The trust boundary: whoever can reach the socket can record as any staff code. Its
+    // owner and group (the agent's, `hamgam` under the systemd unit) may.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
     Ok(listener)
 }
+
+/// The local API socket's mode: the agent's user and group.
+pub const SOCKET_MODE: u32 = 0o660;
 
 /// How long a stopping agent waits for the answers it is still writing.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);

@@ -146,7 +146,7 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         page_size: u32,
     },
-    /// List the hub's verdicts on this dealer's records.
+    /// List the hub's verdicts on this dealer's records, newest first.
     Verdicts {
         /// Only rejected and flagged records.
         #[arg(long)]
@@ -154,7 +154,7 @@ enum Command {
         /// Language of the reasons: fa or en.
         #[arg(long, default_value = "fa")]
         lang: String,
-        /// Show at most this many records (the newest verdicts of the hub are all stored).
+        /// Show the newest this many records only (every verdict of the hub is stored).
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -252,37 +252,35 @@ fn main() -> Result<()> {
                     other => bail!("unexpected answer from the running agent: {other:?}"),
                 },
             };
-            if json {
+            let certificate = certificate_line(&config);
+            let text = if json {
                 let mut value = serde_json::to_value(&status)?;
                 value["pending"] = status.pending().into();
-                println!("{value}");
+                value["certificate"] = certificate.into();
+                format!("{value}\n")
             } else {
-                println!("dealer:        {}", status.dealer_id);
-                println!("records made:  {}", status.last_seq);
-                println!("pending sync:  {}", status.pending());
-                println!(
-                    "last sync:     {}",
+                let mut text = format!(
+                    "dealer:        {}\nrecords made:  {}\npending sync:  {}\nlast sync:     {}\nlast error:    {}\nrejected:      {}   flagged: {}\ncertificate:   {certificate}\n",
+                    status.dealer_id,
+                    status.last_seq,
+                    status.pending(),
                     status
                         .last_sync_ms
                         .map(format_ms)
-                        .unwrap_or_else(|| "never".into())
-                );
-                println!(
-                    "last error:    {}",
-                    status.last_error.as_deref().unwrap_or("none")
-                );
-                println!(
-                    "rejected:      {}   flagged: {}",
-                    status.rejected, status.flagged
+                        .unwrap_or_else(|| "never".into()),
+                    status.last_error.as_deref().unwrap_or("none"),
+                    status.rejected,
+                    status.flagged,
                 );
                 if status.cannot_send > 0 {
-                    println!(
-                        "cannot send:   {} stored record(s) the hub can never accept as they are (over a size bound, or unreadable): stand-ins went instead, and the records behind them sync on; see `verdicts --needs-fixing` and correct them",
+                    text.push_str(&format!(
+                        "cannot send:   {} stored record(s) the hub can never accept as they are (over a size bound, or unreadable): stand-ins went instead, and the records behind them sync on; see `verdicts --needs-fixing` and correct them\n",
                         status.cannot_send
-                    );
+                    ));
                 }
-            }
-            Ok(())
+                text
+            };
+            print_out(&text)
         }
         Command::Sync => {
             let runtime =
@@ -422,7 +420,8 @@ fn main() -> Result<()> {
             let mut out = std::io::stdout().lock();
             let mut shown = 0;
             let printed = (|| -> std::io::Result<()> {
-                for verdict in verdicts {
+                // Newest first: staff look for what just came back.
+                for verdict in verdicts.into_iter().rev() {
                     if needs_fixing && verdict.outcome() == Outcome::Accepted {
                         continue;
                     }
@@ -714,11 +713,68 @@ fn endpoint(config: &AgentConfig, dealer: &DealerId) -> Result<HubEndpoint> {
             config.tls.cert.display()
         );
     }
+    // An expired or not-yet-valid certificate is named here, not as "transport error".
+    let (from, until) = PeerIdentity::validity_of(&leaf[0])?;
+    let now = hamgam_gateway::sync::now_ms() / 1000;
+    if now > until {
+        bail!(
+            "the dealer certificate {} expired on {} ({} days ago): the hub refuses it. Ask ops for a new certificate of dealer {dealer} (`central pki issue dealer {dealer} --force`), put it at {} with its key at {}, and sync again",
+            config.tls.cert.display(),
+            format_ms(until * 1000),
+            (now - until) / 86_400,
+            config.tls.cert.display(),
+            config.tls.key.display()
+        );
+    }
+    if now < from {
+        bail!(
+            "the dealer certificate {} is valid only from {}, but this PC's clock says {}: check the PC's date and time (turn on automatic time), or ask ops why the certificate starts later",
+            config.tls.cert.display(),
+            format_ms(from * 1000),
+            format_ms(now * 1000)
+        );
+    }
     Ok(HubEndpoint::new(
         config.hub.addr.clone(),
         config.hub.server_name.clone(),
         tls::client_config(&material)?,
     ))
+}
+
+/// Writes `text` to stdout; a reader that stopped early (`| head`) is not an error.
+fn print_out(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Warn this many days before the dealer certificate expires.
+const CERTIFICATE_WARNING_DAYS: i64 = 30;
+
+/// The dealer certificate's expiry for `status`, with a warning within
+/// [`CERTIFICATE_WARNING_DAYS`] of it (or why it cannot be read).
+fn certificate_line(config: &AgentConfig) -> String {
+    let read = std::fs::read(&config.tls.cert)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| {
+            tls::parse_certificates(&pem, "dealer certificate").map_err(|e| e.to_string())
+        })
+        .and_then(|leaf| PeerIdentity::validity_of(&leaf[0]).map_err(|e| e.to_string()));
+    let (_, until) = match read {
+        Ok(v) => v,
+        Err(e) => return format!("cannot read {}: {e}", config.tls.cert.display()),
+    };
+    let now = hamgam_gateway::sync::now_ms() / 1000;
+    let days = (until - now).div_euclid(86_400);
+    let date = format_ms(until * 1000);
+    if until < now {
+        format!("EXPIRED on {date}: the hub refuses it; ask ops for a new one (`central pki issue dealer {} --force`)", config.dealer_id)
+    } else if days <= CERTIFICATE_WARNING_DAYS {
+        format!("expires on {date}, in {days} days: ask ops for a new one before then (`central pki issue dealer {} --force`)", config.dealer_id)
+    } else {
+        format!("valid until {date}")
+    }
 }
 
 fn session_options(config: &AgentConfig) -> SessionOptions {

@@ -37,6 +37,10 @@ const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
 const CANNOT_SEND: u8 = b'w';
 
+/// The store folder's mode: the owner's; its group may only pass through to the local API
+/// socket (which is 0660: the `hamgam` group's staff accounts can record through it).
+pub const STORE_DIR_MODE: u32 = 0o710;
+
 /// Why the local store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -241,6 +245,14 @@ impl AgentStore {
                     detail: other.to_string(),
                 },
             })?;
+        // Customers' personal data: the folder is its owner's (0710: the owner's group reaches
+        // the local API socket inside by name, nothing more) and every file 0600.
+        hamgam_gateway::files::make_private_with_dir_mode(dir, STORE_DIR_MODE).map_err(|e| {
+            StoreError::Open {
+                path: path.clone(),
+                detail: format!("cannot make the store private to its owner: {e}"),
+            }
+        })?;
         let tree = db.open_tree("agent").map_err(engine)?;
         match tree.get(meta_key("dealer_id")).map_err(engine)? {
             Some(stored) if stored.as_ref() != dealer.as_str().as_bytes() => {

@@ -134,6 +134,17 @@ impl PeerIdentity {
         }
     }
 
+    /// When a DER certificate is valid: `(not_before, not_after)`, seconds since the epoch.
+    pub fn validity_of(der: &[u8]) -> Result<(i64, i64), GatewayError> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| GatewayError::BadIdentity(format!("certificate does not parse: {e}")))?;
+        let validity = cert.validity();
+        Ok((
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        ))
+    }
+
     /// Reads the identity from a DER certificate's URI SANs.
     pub fn from_certificate(der: &[u8], trust_domain: &str) -> Result<Self, GatewayError> {
         let (_, cert) = x509_parser::parse_x509_certificate(der)

@@ -24,6 +24,7 @@ pub mod files;
 pub mod identity;
 pub mod limits;
 pub mod pki;
+pub mod refused;
 pub mod revocation;
 pub mod server;
 pub mod shutdown;

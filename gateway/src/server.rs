@@ -181,12 +181,22 @@ async fn handshake(
     config: &EdgeConfig,
     audit: &SecurityAudit,
 ) -> Option<AuthenticatedConn> {
-    let stream = match tokio::time::timeout(config.handshake_timeout, acceptor.accept(tcp)).await {
+    let (accepted, refused) = crate::refused::handshake_naming(tokio::time::timeout(
+        config.handshake_timeout,
+        acceptor.accept(tcp),
+    ))
+    .await;
+    let stream = match accepted {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
+            // The certificate refused (expired, not yet valid, revoked, another CA) names who
+            // tried, from its URI SAN.
+            let peer = refused
+                .and_then(|der| PeerIdentity::from_certificate(&der, &config.trust_domain).ok())
+                .map(|p| p.to_string());
             audit.record(
                 SecurityEventKind::HandshakeRefused,
-                None,
+                peer,
                 Some(remote_addr),
                 format!("TLS handshake failed: {e}"),
             );

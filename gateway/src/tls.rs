@@ -121,7 +121,7 @@ pub fn server_config_with(
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| GatewayError::Tls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(crate::refused::NamingVerifier::wrap(verifier))
         .with_single_cert(
             parse_certificates(&material.cert_pem, "server certificate")?,
             parse_private_key(&material.key_pem, "server key")?,

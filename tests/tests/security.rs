@@ -263,7 +263,52 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() 
         // new refusal until one names this certificate's reason.
         hub.wait_for_event(10, SecurityEventKind::HandshakeRefused, why)
             .await;
+        // ... and who it was, from the refused certificate's URI SAN.
+        assert!(
+            hub.audit
+                .recent()
+                .iter()
+                .any(|e| e.kind == SecurityEventKind::HandshakeRefused
+                    && e.detail.contains(why)
+                    && e.peer.as_deref() == Some("hq/crm")),
+            "{:?}",
+            hub.audit.recent()
+        );
     }
+    // A dealer's expired certificate: the refusal names the dealer.
+    let expired = pki
+        .ca
+        .issue(
+            &Subject::Client(PeerIdentity::Dealer(dealer("D-2077"))),
+            Validity {
+                not_before: now - Duration::days(400),
+                not_after: now - Duration::days(2),
+            },
+        )
+        .unwrap();
+    let material = tls::TlsMaterial {
+        ca_pem: pki.ca.cert_pem().as_bytes().to_vec(),
+        cert_pem: expired.cert_pem.into_bytes(),
+        key_pem: expired.key_pem.into_bytes(),
+    };
+    hq_call_fails(&hub, tls::client_config(&material).unwrap()).await;
+    within(10, "the refusal naming dealer D-2077", async {
+        loop {
+            let seen = hub.audit.count(SecurityEventKind::HandshakeRefused);
+            if hub
+                .audit
+                .recent()
+                .iter()
+                .any(|e| e.peer.as_deref() == Some("dealer/D-2077") && e.detail.contains("expired"))
+            {
+                return;
+            }
+            hub.audit
+                .wait_for(SecurityEventKind::HandshakeRefused, seen + 1)
+                .await;
+        }
+    })
+    .await;
     // A dealer with a valid certificate is not affected.
     let record = raw_record("D-1042", 1);
     assert!(
