@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -23,9 +24,9 @@ pub struct Durability {
 
 impl Durability {
     /// Starts the flusher for `store`.
-    pub fn start<S: HubStore>(store: Arc<S>) -> Self {
+    pub fn start<S: HubStore>(store: Arc<S>, flush_seconds: Histogram) -> Self {
         let (request_tx, request_rx) = mpsc::unbounded_channel();
-        let flusher = tokio::spawn(flush_loop(store, request_rx));
+        let flusher = tokio::spawn(flush_loop(store, request_rx, flush_seconds));
         Durability {
             request_tx: Mutex::new(Some(request_tx)),
             flusher: Mutex::new(Some(flusher)),
@@ -72,14 +73,21 @@ impl Durability {
     }
 }
 
-async fn flush_loop<S: HubStore>(store: Arc<S>, mut request_rx: mpsc::UnboundedReceiver<Waiter>) {
+async fn flush_loop<S: HubStore>(
+    store: Arc<S>,
+    mut request_rx: mpsc::UnboundedReceiver<Waiter>,
+    flush_seconds: Histogram,
+) {
     while let Some(first) = request_rx.recv().await {
         let mut waiters = vec![first];
         while let Ok(more) = request_rx.try_recv() {
             waiters.push(more);
         }
         let flushing = store.clone();
-        let result = match tokio::task::spawn_blocking(move || flushing.flush()).await {
+        let started = std::time::Instant::now();
+        let flushed = tokio::task::spawn_blocking(move || flushing.flush()).await;
+        flush_seconds.observe(started.elapsed().as_secs_f64());
+        let result = match flushed {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(format!("flush task failed: {e}")),

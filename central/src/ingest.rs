@@ -22,6 +22,7 @@ use crate::durability::Durability;
 use crate::judge::{self, Rulebook};
 use crate::merge::digest::StateDigest;
 use crate::merge::{golden, DecisionEntry, HqDecision, PartyKey, Subject};
+use crate::metrics::{self, HubMetrics};
 use crate::rules::registry::DealerRegistry;
 use crate::rules::score::{self, day_of, ReliabilityScore};
 use crate::rules::RuleConfig;
@@ -49,6 +50,7 @@ pub struct Hub<S: HubStore> {
     changes: watch::Sender<u64>,
     /// "Now" for the rules (T01, received times), decisions and the session's clock offset.
     clock: Clock,
+    metrics: Arc<HubMetrics>,
 }
 
 impl<S: HubStore> Hub<S> {
@@ -65,9 +67,11 @@ impl<S: HubStore> Hub<S> {
             tracing::error!("cannot read the change stream's cursor: {e}");
             0
         });
+        let metrics = Arc::new(HubMetrics::default());
         Hub {
             changes: watch::Sender::new(last_change),
-            durability: Durability::start(store.clone()),
+            durability: Durability::start(store.clone(), metrics.flush_seconds.clone()),
+            metrics,
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
             config: Arc::new(config),
@@ -86,6 +90,11 @@ impl<S: HubStore> Hub<S> {
     /// The clock the hub judges by.
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// What ingest counts and times (served by `metrics::render`).
+    pub fn metrics(&self) -> &HubMetrics {
+        &self.metrics
     }
 
     /// The rule thresholds in force.
@@ -162,7 +171,10 @@ impl<S: HubStore> Hub<S> {
         records: Vec<pb::Record>,
     ) -> Result<IngestOutcome, IngestError> {
         let dealer_id = dealer.as_str();
+        let waited = std::time::Instant::now();
         let _judging = self.judging.lock().await;
+        metrics::observe(&self.metrics.judging_lock_wait_seconds, waited.elapsed());
+        let judging_started = std::time::Instant::now();
         let store = self.store().map_err(storage)?;
         let state = store
             .dealer(dealer_id)
@@ -235,10 +247,12 @@ impl<S: HubStore> Hub<S> {
             .await
             .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
             .map_err(storage)?;
+            self.metrics.judged(&judged.verdicts);
             verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
             feeds = judged.feeds;
             last_change = judged.last_change;
         }
+        metrics::observe(&self.metrics.judging_seconds, judging_started.elapsed());
         let stored_seq = (next_seq - 1).max(state.stored_seq);
         // Even an all-duplicate batch waits: its records may have been applied by a session
         // whose flush has not finished yet.
@@ -531,7 +545,9 @@ impl<S: HubStore> Ingest for Hub<S> {
         &self,
         dealer: &DealerId,
         clock_offset_ms: i64,
+        agent_last_seq: u64,
     ) -> Result<u64, IngestError> {
+        self.metrics.reported(dealer.as_str(), agent_last_seq);
         if let Some(reason) = self
             .registry
             .dealer(dealer.as_str())

@@ -29,6 +29,7 @@ pub mod ingest;
 pub mod judge;
 pub mod lifecycle;
 pub mod merge;
+pub mod metrics;
 pub mod rebuild;
 pub mod rules;
 pub mod server;

@@ -39,6 +39,15 @@ pub struct AgentConfig {
     pub hub: HubAddress,
     pub tls: TlsPaths,
     pub sync: SyncSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: where `dealer-agent run` serves its Prometheus metrics (off when absent).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// e.g. `127.0.0.1:9464`: keep it on loopback (a node exporter or agent forwards it).
+    pub listen: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -51,6 +60,7 @@ impl Default for AgentConfig {
             hub: HubAddress::default(),
             tls: TlsPaths::default(),
             sync: SyncSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
 //! - [`restore`]: rebuilding a lost or reset store from the hub, and taking the hub's verdicts
 //!   again when the hub is behind;
+//! - [`metrics`]: the branch's Prometheus figures for `run`;
 //! - [`config`]: the agent's configuration.
 //!
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
@@ -17,6 +18,7 @@ pub mod capture;
 pub mod config;
 pub mod hlc;
 pub mod local_api;
+pub mod metrics;
 pub mod restore;
 pub mod store;
 pub mod sync_loop;

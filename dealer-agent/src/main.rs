@@ -62,6 +62,15 @@ struct Overrides {
     /// This dealer's private key (PEM).
     #[arg(long, global = true)]
     key: Option<PathBuf>,
+    /// Log lines as text (default) or as JSON objects, one per line (for a log shipper).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HAMGAM_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -166,15 +175,18 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,hamgam_dealer_agent::sync_loop=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,hamgam_dealer_agent::sync_loop=info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.overrides.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let config = load_config(cli.overrides)?;
     let dealer = DealerId::new(config.dealer_id.clone())
         .context("set dealer_id in the config file or pass --dealer")?;
@@ -325,6 +337,24 @@ fn main() -> Result<()> {
                     socket,
                     shutdown.clone(),
                 ));
+                // The branch's figures for the monitoring, on loopback (`[metrics] listen`).
+                let metrics = match &config.metrics.listen {
+                    Some(addr) => {
+                        let listener = tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+                        let render = hamgam_dealer_agent::metrics::render(
+                            store.clone(),
+                            config.tls.cert.clone(),
+                        );
+                        let stop = shutdown.clone();
+                        Some(tokio::spawn(async move {
+                            hamgam_gateway::metrics::serve(listener, render, stop.cancelled_owned())
+                                .await
+                        }))
+                    }
+                    None => None,
+                };
                 // A full or failing disk leaves sled refusing every operation until the store
                 // is opened again: stop (with an error, so the service starts the agent again).
                 let disk_watch = {
@@ -353,6 +383,11 @@ fn main() -> Result<()> {
                     .context("the local API task failed")?
                     .context("the local API failed")?;
                 disk_watch.abort();
+                if let Some(metrics) = metrics {
+                    if let Ok(Err(e)) = metrics.await {
+                        tracing::warn!("the metrics listener failed: {e}");
+                    }
+                }
                 if let Some(reason) = store.unusable_reason() {
                     bail!("the agent stopped: {reason}");
                 }

@@ -811,6 +811,10 @@ impl Outbox for AgentStore {
             .map_err(outbox_err)
     }
 
+    fn last_seq(&self) -> Result<u64, OutboxError> {
+        Ok(*self.last_seq_tx.borrow())
+    }
+
     async fn records_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, OutboxError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.sendable_after_blocking(after, limit))

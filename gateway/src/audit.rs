@@ -19,6 +19,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
 /// What kind of refusal happened.
@@ -63,6 +66,8 @@ const LOGGED_KEPT: usize = 256;
 pub struct SecurityAudit {
     inner: Arc<Mutex<AuditState>>,
     recorded_tx: Arc<tokio::sync::watch::Sender<u64>>,
+    /// `hamgam_security_events_total{kind, reason}` (reason: a refused handshake's).
+    events_total: Family<Vec<(&'static str, String)>, Counter>,
 }
 
 impl Default for SecurityAudit {
@@ -70,6 +75,7 @@ impl Default for SecurityAudit {
         SecurityAudit {
             inner: Arc::default(),
             recorded_tx: Arc::new(tokio::sync::watch::channel(0).0),
+            events_total: Family::default(),
         }
     }
 }
@@ -94,6 +100,15 @@ impl SecurityAudit {
         Self::default()
     }
 
+    /// Registers `hamgam_security_events_total{kind, reason}` in `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "hamgam_security_events",
+            "Security events (refusals) by kind, and a refused handshake's reason (Expired, NotValidYet, Revoked, UnknownIssuer, NoCertificate, Timeout, other)",
+            self.events_total.clone(),
+        );
+    }
+
     /// Logs (or holds for the next summary) and counts one event.
     pub fn record(
         &self,
@@ -113,6 +128,16 @@ impl SecurityAudit {
         remote_addr: Option<SocketAddr>,
         detail: String,
     ) {
+        let reason = match kind {
+            SecurityEventKind::HandshakeRefused => handshake_reason(&detail).unwrap_or("other"),
+            _ => "",
+        };
+        self.events_total
+            .get_or_create(&vec![
+                ("kind", format!("{kind:?}")),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
         let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *state.counts.entry(kind).or_default() += 1;
         let lines = state

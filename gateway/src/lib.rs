@@ -23,6 +23,7 @@ pub mod clock;
 pub mod files;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod pki;
 pub mod refused;
 pub mod revocation;

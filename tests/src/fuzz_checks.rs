@@ -248,6 +248,7 @@ pub fn sync_body_of(dealer_id: &str, first_seq: u64, batches: &[u64]) -> Vec<u8>
             agent_version: "fuzz".into(),
             agent_time_ms: 1_760_000_000_000,
             verdict_cursor: 0,
+            last_seq: 0,
         })),
     });
     let mut seq = first_seq;

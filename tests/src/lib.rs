@@ -578,6 +578,7 @@ pub async fn send_batch_over(
         agent_version: "test".into(),
         agent_time_ms: TEST_NOW_MS,
         verdict_cursor: 0,
+        last_seq: 0,
     };
     for body in [
         agent_message::Body::Hello(hello),

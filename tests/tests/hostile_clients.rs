@@ -72,6 +72,7 @@ fn hello(dealer: &str) -> AgentMessage {
             agent_version: "test".into(),
             agent_time_ms: hamgam_tests::TEST_NOW_MS,
             verdict_cursor: 0,
+            last_seq: 0,
         })),
     }
 }

@@ -370,10 +370,10 @@ async fn a_dealer_with_a_fast_clock_cannot_win_the_latest_value_by_lying_about_t
     let minute = 60_000;
     // D-1002's PC runs 4 minutes fast (inside the T02 limit, so its records stay clean): the
     // hub measures that at connect.
-    hub.open_session(&dealer("D-1001"), 0)
+    hub.open_session(&dealer("D-1001"), 0, 0)
         .await
         .expect("session");
-    hub.open_session(&dealer("D-1002"), 4 * minute)
+    hub.open_session(&dealer("D-1002"), 4 * minute, 0)
         .await
         .expect("session");
     let mut d1 = Log::new("D-1001", now);

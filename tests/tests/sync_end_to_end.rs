@@ -265,6 +265,9 @@ impl hamgam_gateway::sync::Outbox for DiesAtAck {
     fn acked_seq(&self) -> Result<u64, hamgam_gateway::sync::OutboxError> {
         hamgam_gateway::sync::Outbox::acked_seq(&self.store)
     }
+    fn last_seq(&self) -> Result<u64, hamgam_gateway::sync::OutboxError> {
+        hamgam_gateway::sync::Outbox::last_seq(&self.store)
+    }
     async fn records_after(
         &self,
         after: u64,

@@ -39,6 +39,9 @@ pub trait Outbox: Send + Sync {
     /// Highest seq the hub has acknowledged, as stored locally.
     fn acked_seq(&self) -> Result<u64, OutboxError>;
 
+    /// Highest seq in the local log (told to the hub at hello, for its sync-lag figure).
+    fn last_seq(&self) -> Result<u64, OutboxError>;
+
     /// Up to `limit` records with seq greater than `after`, ascending.
     fn records_after(
         &self,
@@ -232,6 +235,7 @@ pub async fn run_session<O: Outbox>(
             agent_version: options.agent_version.clone(),
             agent_time_ms: options.clock.now_ms(),
             verdict_cursor: outbox.verdict_cursor()?,
+            last_seq: outbox.last_seq()?,
         })),
     };
     up_tx.send(hello).await.map_err(|_| SyncError::Closed)?;

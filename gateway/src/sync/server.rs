@@ -26,16 +26,19 @@ use tracing::Instrument;
 use crate::audit::{SecurityAudit, SecurityEventKind};
 use crate::identity::{DealerId, PeerIdentity};
 use crate::limits::TokenBucket;
+use crate::metrics::SyncMetrics;
 use crate::server::PeerInfo;
 
 /// What the hub does with the records of a sync session. Implemented by `central`.
 pub trait Ingest: Send + Sync + 'static {
-    /// A dealer's session opens; `clock_offset_ms` is agent clock minus hub clock. Returns the
+    /// A dealer's session opens; `clock_offset_ms` is agent clock minus hub clock, and
+    /// `agent_last_seq` the highest seq in the agent's log as its hello says. Returns the
     /// highest seq of this dealer held durably (0 when none).
     fn open_session(
         &self,
         dealer: &DealerId,
         clock_offset_ms: i64,
+        agent_last_seq: u64,
     ) -> impl Future<Output = Result<u64, IngestError>> + Send;
 
     /// Judges and applies consecutive records of `dealer` (all already checked to belong to
@@ -190,6 +193,7 @@ pub struct DealerSyncService<I> {
     stop: CancellationToken,
     sessions: TaskTracker,
     record_budgets: RecordBudgets,
+    metrics: SyncMetrics,
 }
 
 /// Each dealer's record budget, shared by all its sessions.
@@ -204,7 +208,14 @@ impl<I: Ingest> DealerSyncService<I> {
             stop: CancellationToken::new(),
             sessions: TaskTracker::new(),
             record_budgets: Arc::default(),
+            metrics: SyncMetrics::default(),
         }
+    }
+
+    /// The sessions count into `metrics` (registered by the caller).
+    pub fn with_metrics(mut self, metrics: SyncMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Sessions end (with UNAVAILABLE, so agents reconnect later) once `stop` is cancelled.
@@ -247,6 +258,7 @@ impl<I: Ingest> DealerSync for DealerSyncService<I> {
             out_tx,
             stop: self.stop.clone(),
             record_budgets: self.record_budgets.clone(),
+            metrics: self.metrics.clone(),
         };
         let span = tracing::info_span!("sync_session", dealer_id = %dealer);
         self.sessions.spawn(
@@ -312,14 +324,19 @@ struct Session<I> {
     out_tx: mpsc::Sender<Result<HubMessage, Status>>,
     stop: CancellationToken,
     record_budgets: RecordBudgets,
+    metrics: SyncMetrics,
 }
+
+/// A batch applied, waiting for its ack: number, outcome, and when it arrived.
+type Pending = (u64, IngestOutcome, Instant);
 
 /// Sends each batch's ack once the batch is durable, in the order the batches came.
 async fn send_acks(
-    mut ack_rx: mpsc::Receiver<(u64, IngestOutcome)>,
+    mut ack_rx: mpsc::Receiver<Pending>,
     out_tx: mpsc::Sender<Result<HubMessage, Status>>,
+    metrics: SyncMetrics,
 ) -> Result<(), Status> {
-    while let Some((batch_no, outcome)) = ack_rx.recv().await {
+    while let Some((batch_no, outcome, received)) = ack_rx.recv().await {
         let verdict_cursor = outcome.durable.await.map_err(IngestError::into_status)?;
         let ack = HubMessage {
             body: Some(hub_message::Body::BatchAck(BatchAck {
@@ -332,6 +349,7 @@ async fn send_acks(
         if out_tx.send(Ok(ack)).await.is_err() {
             return Ok(()); // the agent went away; it re-sends what it has no ack for
         }
+        metrics.acked(received);
     }
     Ok(())
 }
@@ -410,7 +428,7 @@ impl<I: Ingest> Session<I> {
         let clock_offset_ms = hello.agent_time_ms.saturating_sub(hub_time_ms);
         let stored_seq = match self
             .ingest
-            .open_session(&self.dealer, clock_offset_ms)
+            .open_session(&self.dealer, clock_offset_ms, hello.last_seq)
             .await
         {
             Ok(seq) => seq,
@@ -425,6 +443,7 @@ impl<I: Ingest> Session<I> {
             }
             Err(e) => return Err(e.into_status()),
         };
+        let _open = self.metrics.session();
         let mut feed = self.ingest.verdict_feed(&self.dealer).0;
         let verdict_cursor = *feed.borrow_and_update();
         tracing::info!(stored_seq, clock_offset_ms, verdict_cursor, agent_version = %hello.agent_version, "session opened");
@@ -451,8 +470,8 @@ impl<I: Ingest> Session<I> {
         // Acks go out in batch order, each once its batch is durable, while this loop already
         // applies the next batch: apply and flush overlap within one session.
         let (ack_tx, ack_rx) =
-            mpsc::channel::<(u64, IngestOutcome)>(self.limits.max_batches_in_flight as usize + 1);
-        let acker = tokio::spawn(send_acks(ack_rx, self.out_tx.clone()));
+            mpsc::channel::<Pending>(self.limits.max_batches_in_flight as usize + 1);
+        let acker = tokio::spawn(send_acks(ack_rx, self.out_tx.clone(), self.metrics.clone()));
         let result = self.receive(&mut inbound, &ack_tx).await;
         drop(ack_tx);
         let acked = acker
@@ -468,7 +487,7 @@ impl<I: Ingest> Session<I> {
     async fn receive(
         &self,
         inbound: &mut Streaming<AgentMessage>,
-        ack_tx: &mpsc::Sender<(u64, IngestOutcome)>,
+        ack_tx: &mpsc::Sender<Pending>,
     ) -> Result<(), Status> {
         loop {
             let next = tokio::select! {
@@ -490,7 +509,9 @@ impl<I: Ingest> Session<I> {
             };
             match message.body {
                 Some(agent_message::Body::Batch(batch)) => {
+                    let received = Instant::now();
                     let count = batch.records.len();
+                    self.metrics.records_received.inc_by(count as u64);
                     if count > self.limits.max_batch_records as usize {
                         let detail = format!(
                             "batch {} has {count} records; this hub takes at most {} per batch",
@@ -529,7 +550,7 @@ impl<I: Ingest> Session<I> {
                         "batch applied"
                     );
                     ack_tx
-                        .send((batch.batch_no, outcome))
+                        .send((batch.batch_no, outcome, received))
                         .await
                         .map_err(|_| Status::cancelled("agent went away"))?;
                 }

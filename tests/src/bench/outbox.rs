@@ -99,6 +99,10 @@ impl Outbox for MemoryOutbox {
         Ok(self.acked.load(Ordering::SeqCst))
     }
 
+    fn last_seq(&self) -> Result<u64, OutboxError> {
+        Ok(self.records.len() as u64)
+    }
+
     async fn records_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, OutboxError> {
         let from = (after as usize).min(self.records.len());
         let to = (from + limit).min(self.records.len());

@@ -106,7 +106,12 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
 struct NoopIngest;
 
 impl Ingest for NoopIngest {
-    async fn open_session(&self, _dealer: &DealerId, _offset: i64) -> Result<u64, IngestError> {
+    async fn open_session(
+        &self,
+        _dealer: &DealerId,
+        _offset: i64,
+        _last_seq: u64,
+    ) -> Result<u64, IngestError> {
         Ok(0)
     }
 
