@@ -60,6 +60,7 @@ pub enum HqQuery {
         limit: usize,
     },
     /// Confirm or dismiss one flag (a dismissal changes the record's verdict at its dealer).
+    /// Needs an HQ reviewer certificate (`central pki issue hq NAME --role reviewer`).
     ReviewFlag {
         dealer_id: String,
         seq: u64,
@@ -77,7 +78,8 @@ pub enum HqQuery {
     },
     /// Pairs of dealer records that may be the same customer.
     Reviews,
-    /// Settle a conflict or a review pair.
+    /// Settle a conflict or a review pair. Needs an HQ reviewer certificate
+    /// (`central pki issue hq NAME --role reviewer`).
     Decide {
         #[command(subcommand)]
         decision: Decision,

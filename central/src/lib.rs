@@ -20,6 +20,7 @@
 //!
 //! The `central` binary (`src/main.rs`) adds the command line: `pki`, `serve`, `query`.
 
+pub mod admin_audit;
 pub mod config;
 pub mod content;
 pub mod domain;

@@ -3,6 +3,8 @@
 //! - `central pki init` / `central pki issue ...`: the deployment's CA and its certificates;
 //! - `central serve`: the hub (sync for dealers, HQ API), until SIGINT/SIGTERM;
 //! - `central rules`: the rule catalogue in force;
+//! - `central admin rebuild` / `central admin audit`: a stopped hub's projections rebuilt, its
+//!   access audit read;
 //! - `central query ...`: what HQ sees, for people (tables) and scripts (`--json`).
 
 mod hq_cli;
@@ -91,6 +93,29 @@ enum AdminCommand {
         #[arg(long)]
         into: Option<PathBuf>,
     },
+    /// Print the access audit: who read whose data through the HQ API (customer ids, never
+    /// the searched value) and who took which decision, by the hub's clock. Stop the hub
+    /// first: the audit is in its store, which one process opens at a time.
+    Audit {
+        /// Entries from this date (2025-03-01, midnight UTC) or RFC 3339 time on.
+        #[arg(long)]
+        since: String,
+        /// Only this certificate: `hq/reader/crm`, or its name `crm`.
+        #[arg(long)]
+        who: Option<String>,
+        /// Only entries naming this customer id.
+        #[arg(long)]
+        customer: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The hub's TOML config: its data folder.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data folder (overrides the config's).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,10 +193,25 @@ enum IssueSubject {
         /// Dealer id, e.g. D-1042.
         dealer_id: String,
     },
-    /// An HQ system's or analyst's client certificate: hq-<name>.crt / .key.
-    Hq { name: String },
+    /// An HQ system's or analyst's client certificate: hq-<name>.crt / .key. A reader
+    /// queries, exports and follows the change stream; a reviewer may also decide (Decide,
+    /// ReviewFlag).
+    Hq {
+        name: String,
+        /// What the certificate may do: `reader` (the default: least privilege) or
+        /// `reviewer`.
+        #[arg(long, value_enum, default_value_t = HqRole::Reader)]
+        role: HqRole,
+    },
     /// An ops person's client certificate: ops-<name>.crt / .key.
     Ops { name: String },
+}
+
+/// `central pki issue hq --role`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HqRole {
+    Reader,
+    Reviewer,
 }
 
 #[derive(Args)]
@@ -299,12 +339,50 @@ fn main() -> Result<()> {
                     into,
                 },
         } => admin_rebuild(config, data_dir, registry, into),
+        Command::Admin {
+            command:
+                AdminCommand::Audit {
+                    since,
+                    who,
+                    customer,
+                    json,
+                    config,
+                    data_dir,
+                },
+        } => admin_audit(config, data_dir, since, who, customer, json),
         Command::Query { conn, command } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(query(conn, command))
         }
     }
+}
+
+fn admin_audit(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    since: String,
+    who: Option<String>,
+    customer: Option<String>,
+    json: bool,
+) -> Result<()> {
+    use hamgam_central::admin_audit;
+    let mut config = match &config {
+        Some(path) => HubConfig::from_file(path)?,
+        None => HubConfig::default(),
+    };
+    if let Some(v) = data_dir {
+        config.data_dir = v;
+    }
+    let filter = admin_audit::AuditFilter {
+        since_ms: admin_audit::parse_since(&since)?,
+        who,
+        customer,
+    };
+    let store = admin_audit::open(&config.data_dir, config.storage.cache_mb * 1024 * 1024)?;
+    let entries = admin_audit::entries(&store, &filter)?;
+    admin_audit::print(&entries, json, &mut std::io::stdout().lock())?;
+    Ok(())
 }
 
 fn admin_rebuild(
@@ -539,8 +617,11 @@ fn pki(command: PkiCommand) -> Result<()> {
                     let stem = format!("dealer-{id}");
                     (Subject::Client(PeerIdentity::Dealer(id)), stem)
                 }
-                IssueSubject::Hq { name } => (
-                    Subject::Client(PeerIdentity::Hq(name.clone())),
+                IssueSubject::Hq { name, role } => (
+                    Subject::Client(match role {
+                        HqRole::Reader => PeerIdentity::Hq(name.clone()),
+                        HqRole::Reviewer => PeerIdentity::HqReviewer(name.clone()),
+                    }),
                     format!("hq-{name}"),
                 ),
                 IssueSubject::Ops { name } => (
@@ -565,7 +646,14 @@ fn pki(command: PkiCommand) -> Result<()> {
             let issued = ca.issue(&subject, validity)?;
             write_public(&cert, &issued.cert_pem)?;
             write_secret(&key, &issued.key_pem)?;
-            println!("issued {} and {}", cert.display(), key.display());
+            match &subject {
+                Subject::Client(identity) => println!(
+                    "issued {} and {} for {identity}",
+                    cert.display(),
+                    key.display()
+                ),
+                Subject::Hub { .. } => println!("issued {} and {}", cert.display(), key.display()),
+            }
             Ok(())
         }
     }

@@ -43,24 +43,37 @@ pub struct ServeOptions {
     pub crl: Option<hamgam_gateway::revocation::CrlReload>,
 }
 
-/// Which role may call which service. Everything else is refused.
+/// Which role may call which service and method: the one place HQ's least privilege is
+/// written. Everything else is refused (PERMISSION_DENIED naming the role needed, and a
+/// `RoleRefused` security event).
+///
+/// HQ readers (`hq/reader/NAME`, and role-less `hq/NAME` certificates) query, export and
+/// follow the change stream; reviewers (`hq/reviewer/NAME`) may also take decisions.
 pub fn access_policy() -> AccessPolicy {
+    const HQ: &[Role] = &[Role::HqReader, Role::HqReviewer];
+    const REVIEWER: &[Role] = &[Role::HqReviewer];
     AccessPolicy::new()
         .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
-        .allow("hamgam.hq.v1.HqService", &[Role::Hq])
-        .allow("hamgam.hq.v1.VehicleLookup", &[Role::Dealer, Role::Hq])
+        .allow("hamgam.hq.v1.HqService", HQ)
+        // Decisions change verdicts dealers receive and the golden records: reviewers only.
+        .allow_method("hamgam.hq.v1.HqService/Decide", REVIEWER)
+        .allow_method("hamgam.hq.v1.HqService/ReviewFlag", REVIEWER)
+        .allow(
+            "hamgam.hq.v1.VehicleLookup",
+            &[Role::Dealer, Role::HqReader, Role::HqReviewer],
+        )
         // Standard tools (grpcurl, buf curl, grpcui, Postman) with an HQ or ops certificate.
         .allow(
             "grpc.health.v1.Health",
-            &[Role::Dealer, Role::Hq, Role::Ops],
+            &[Role::Dealer, Role::HqReader, Role::HqReviewer, Role::Ops],
         )
         .allow(
             "grpc.reflection.v1.ServerReflection",
-            &[Role::Hq, Role::Ops],
+            &[Role::HqReader, Role::HqReviewer, Role::Ops],
         )
         .allow(
             "grpc.reflection.v1alpha.ServerReflection",
-            &[Role::Hq, Role::Ops],
+            &[Role::HqReader, Role::HqReviewer, Role::Ops],
         )
 }
 

@@ -1,6 +1,7 @@
 //! Authorisation: a tower layer in front of every gRPC service that lets each role call only
-//! the services meant for it. Dealers sync; HQ queries; ops administer. Anything not listed in
-//! the [`AccessPolicy`] is refused (default deny).
+//! the services and methods meant for it. Dealers sync; HQ readers query; HQ reviewers also
+//! decide; ops administer. Anything not listed in the [`AccessPolicy`] is refused (default
+//! deny), with PERMISSION_DENIED naming the role it needs, and recorded as a security event.
 //!
 //! It sits inside the TLS edge (which proved the identity) and outside the services (which then
 //! never see a caller of the wrong role).
@@ -17,10 +18,13 @@ use crate::audit::{SecurityAudit, SecurityEventKind};
 use crate::identity::Role;
 use crate::server::PeerInfo;
 
-/// Which roles may call which gRPC services, by path prefix (`/hamgam.hq.v1.HqService/`).
+/// Which roles may call which gRPC services (by path prefix, `/hamgam.hq.v1.HqService/`) and
+/// methods (by whole path, `/hamgam.hq.v1.HqService/Decide`). A method's own rule wins over
+/// its service's, so a service can be open to readers with a few methods narrowed.
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
-    rules: Vec<(String, Vec<Role>)>,
+    services: Vec<(String, Vec<Role>)>,
+    methods: Vec<(String, Vec<Role>)>,
 }
 
 impl AccessPolicy {
@@ -31,15 +35,28 @@ impl AccessPolicy {
     /// Lets `roles` call every method of the service with this fully qualified name
     /// (`hamgam.sync.v1.DealerSync`).
     pub fn allow(mut self, service: &str, roles: &[Role]) -> Self {
-        self.rules.push((format!("/{service}/"), roles.to_vec()));
+        self.services.push((format!("/{service}/"), roles.to_vec()));
         self
     }
 
-    /// The roles allowed on `path`, if any rule covers it.
-    fn roles_for(&self, path: &str) -> Option<&[Role]> {
-        self.rules
+    /// Lets only `roles` call one method (`hamgam.hq.v1.HqService/Decide`), whatever its
+    /// service's rule says.
+    pub fn allow_method(mut self, method: &str, roles: &[Role]) -> Self {
+        self.methods.push((format!("/{method}"), roles.to_vec()));
+        self
+    }
+
+    /// The roles allowed on `path`, if any rule covers it: the method's rule, else its
+    /// service's.
+    pub fn roles_for(&self, path: &str) -> Option<&[Role]> {
+        self.methods
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .find(|(method, _)| path == method.as_str())
+            .or_else(|| {
+                self.services
+                    .iter()
+                    .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            })
             .map(|(_, roles)| roles.as_slice())
     }
 }
@@ -174,11 +191,16 @@ mod tests {
         let layer = AuthorizeLayer::new(
             AccessPolicy::new()
                 .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
-                .allow("hamgam.hq.v1.HqService", &[Role::Hq]),
+                .allow(
+                    "hamgam.hq.v1.HqService",
+                    &[Role::HqReader, Role::HqReviewer],
+                )
+                .allow_method("hamgam.hq.v1.HqService/Decide", &[Role::HqReviewer]),
             audit.clone(),
         );
         let dealer = Some(PeerIdentity::Dealer(DealerId::new("D-1").unwrap()));
         let hq = Some(PeerIdentity::Hq("crm".into()));
+        let reviewer = Some(PeerIdentity::HqReviewer("quality".into()));
         let ops = Some(PeerIdentity::Ops("alice".into()));
         // Allowed: the inner service answers (no gRPC status from the layer).
         assert_eq!(
@@ -197,7 +219,32 @@ mod tests {
             .await,
             None
         );
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.hq.v1.HqService/Decide", reviewer.clone())
+            )
+            .await,
+            None
+        );
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.hq.v1.HqService/ListDealers", reviewer)
+            )
+            .await,
+            None
+        );
         // Refused with PERMISSION_DENIED (7): wrong role, or a service nobody listed.
+        assert_eq!(
+            call(
+                &layer,
+                request("/hamgam.hq.v1.HqService/Decide", hq.clone())
+            )
+            .await
+            .as_deref(),
+            Some("7")
+        );
         assert_eq!(
             call(
                 &layer,
@@ -238,6 +285,17 @@ mod tests {
                 .as_deref(),
             Some("16")
         );
-        assert_eq!(audit.count(SecurityEventKind::RoleRefused), 4);
+        assert_eq!(audit.count(SecurityEventKind::RoleRefused), 5);
+        let decide = audit
+            .recent()
+            .into_iter()
+            .find(|e| e.detail.contains("Decide"))
+            .unwrap();
+        assert_eq!(decide.peer.as_deref(), Some("hq/reader/crm"));
+        assert!(
+            decide.detail.contains("it needs a hq/reviewer certificate"),
+            "{}",
+            decide.detail
+        );
     }
 }

@@ -1,7 +1,12 @@
 //! Who a certificate says its holder is.
 //!
 //! Every certificate Hamgam issues to a client carries one SPIFFE-style URI SAN,
-//! `spiffe://<trust-domain>/<role>/<name>`: `dealer/D-1042`, `hq/crm-analytics`, `ops/alice`.
+//! `spiffe://<trust-domain>/<role>/<name>`: `dealer/D-1042`, `hq/reader/crm-analytics`,
+//! `hq/reviewer/quality`, `ops/alice`. HQ's role has two parts: a reader queries and exports,
+//! a reviewer also takes decisions. An HQ certificate issued before roles existed
+//! (`hq/<name>`, one segment) is read as `hq/reader/<name>`: least privilege, it keeps every
+//! read it had and gains nothing.
+//!
 //! The hub reads the identity from the verified peer certificate once, at the TLS handshake,
 //! and hands it to every RPC handler; nothing a client *says* about itself is trusted.
 
@@ -55,17 +60,22 @@ impl FromStr for DealerId {
 pub enum Role {
     /// A dealership agent: may push its own records and read its verdicts.
     Dealer,
-    /// Headquarters: may call the HQ API.
-    Hq,
+    /// Headquarters, reading: queries, exports, the change stream.
+    HqReader,
+    /// Headquarters, reviewing: what a reader may, and decisions (Decide, ReviewFlag).
+    HqReviewer,
     /// Operations: may call admin RPCs.
     Ops,
 }
 
 impl Role {
+    /// The role as it stands in a SPIFFE URI and in messages: `dealer`, `hq/reader`,
+    /// `hq/reviewer`, `ops`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Dealer => "dealer",
-            Role::Hq => "hq",
+            Role::HqReader => "hq/reader",
+            Role::HqReviewer => "hq/reviewer",
             Role::Ops => "ops",
         }
     }
@@ -81,7 +91,10 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PeerIdentity {
     Dealer(DealerId),
+    /// An HQ reader (`hq/reader/<name>`, or a role-less `hq/<name>` certificate).
     Hq(String),
+    /// An HQ reviewer (`hq/reviewer/<name>`).
+    HqReviewer(String),
     Ops(String),
 }
 
@@ -89,7 +102,8 @@ impl PeerIdentity {
     pub fn role(&self) -> Role {
         match self {
             PeerIdentity::Dealer(_) => Role::Dealer,
-            PeerIdentity::Hq(_) => Role::Hq,
+            PeerIdentity::Hq(_) => Role::HqReader,
+            PeerIdentity::HqReviewer(_) => Role::HqReviewer,
             PeerIdentity::Ops(_) => Role::Ops,
         }
     }
@@ -98,7 +112,7 @@ impl PeerIdentity {
     pub fn name(&self) -> &str {
         match self {
             PeerIdentity::Dealer(d) => d.as_str(),
-            PeerIdentity::Hq(n) | PeerIdentity::Ops(n) => n,
+            PeerIdentity::Hq(n) | PeerIdentity::HqReviewer(n) | PeerIdentity::Ops(n) => n,
         }
     }
 
@@ -107,7 +121,8 @@ impl PeerIdentity {
         format!("spiffe://{trust_domain}/{}/{}", self.role(), self.name())
     }
 
-    /// Parses `spiffe://<trust_domain>/<role>/<name>`; another trust domain is refused.
+    /// Parses `spiffe://<trust_domain>/<role>/<name>`; another trust domain is refused. HQ's
+    /// role is `hq/reader` or `hq/reviewer`; a bare `hq/<name>` is a reader.
     pub fn from_spiffe_uri(uri: &str, trust_domain: &str) -> Result<Self, GatewayError> {
         let bad = |why: &str| GatewayError::BadIdentity(format!("`{uri}`: {why}"));
         let rest = uri
@@ -121,13 +136,30 @@ impl PeerIdentity {
                 "trust domain `{domain}` is not this hub's `{trust_domain}`"
             )));
         }
-        let (role, name) = path
+        let (role, mut name) = path
             .split_once('/')
             .ok_or_else(|| bad("expected <role>/<name> after the trust domain"))?;
+        let mut hq_role = Role::HqReader;
+        if role == "hq" {
+            if let Some((sub, rest)) = name.split_once('/') {
+                hq_role = match sub {
+                    "reader" => Role::HqReader,
+                    "reviewer" => Role::HqReviewer,
+                    other => {
+                        return Err(bad(&format!(
+                            "unknown HQ role `{other}`: expected hq/reader/<name> or \
+                             hq/reviewer/<name>"
+                        )))
+                    }
+                };
+                name = rest;
+            }
+        }
         check_principal_name(name)
             .map_err(|_| bad("name is empty or has characters outside A-Z a-z 0-9 - _ ."))?;
         match role {
             "dealer" => Ok(PeerIdentity::Dealer(DealerId::new(name)?)),
+            "hq" if hq_role == Role::HqReviewer => Ok(PeerIdentity::HqReviewer(name.to_owned())),
             "hq" => Ok(PeerIdentity::Hq(name.to_owned())),
             "ops" => Ok(PeerIdentity::Ops(name.to_owned())),
             other => Err(bad(&format!("unknown role `{other}`"))),
@@ -212,6 +244,35 @@ mod tests {
         assert!(PeerIdentity::from_spiffe_uri("spiffe://hamgam/admin/x", "hamgam").is_err());
         assert!(PeerIdentity::from_spiffe_uri("spiffe://hamgam/dealer/", "hamgam").is_err());
         assert!(PeerIdentity::from_spiffe_uri("spiffe://hamgam/dealer/a/b", "hamgam").is_err());
+    }
+
+    #[test]
+    fn hq_certificates_carry_a_role_and_role_less_ones_are_readers() {
+        let parse = |uri: &str| PeerIdentity::from_spiffe_uri(uri, "hamgam");
+        let reader = PeerIdentity::Hq("crm".into());
+        let reviewer = PeerIdentity::HqReviewer("quality".into());
+        assert_eq!(reader.spiffe_uri("hamgam"), "spiffe://hamgam/hq/reader/crm");
+        assert_eq!(
+            reviewer.spiffe_uri("hamgam"),
+            "spiffe://hamgam/hq/reviewer/quality"
+        );
+        assert_eq!(parse(&reader.spiffe_uri("hamgam")).unwrap(), reader);
+        assert_eq!(parse(&reviewer.spiffe_uri("hamgam")).unwrap(), reviewer);
+        assert_eq!(reader.to_string(), "hq/reader/crm");
+        assert_eq!(reviewer.role(), Role::HqReviewer);
+        // A certificate from before roles: a reader, never more.
+        assert_eq!(parse("spiffe://hamgam/hq/crm").unwrap(), reader);
+        assert_eq!(
+            parse("spiffe://hamgam/hq/reviewer").unwrap().role(),
+            Role::HqReader
+        );
+        let err = parse("spiffe://hamgam/hq/admin/crm")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown HQ role `admin`"), "{err}");
+        assert!(parse("spiffe://hamgam/hq/reviewer/").is_err());
+        assert!(parse("spiffe://hamgam/hq/reviewer/a/b").is_err());
+        assert!(parse("spiffe://hamgam/ops/reviewer/a").is_err());
     }
 
     #[test]

@@ -131,6 +131,19 @@ impl TestPki {
             .expect("HQ connects");
         HqServiceClient::new(channel)
     }
+
+    /// An HQ client to the hub at `addr` with a reviewer's certificate: it may also decide.
+    pub async fn hq_reviewer_client(
+        &self,
+        addr: SocketAddr,
+    ) -> HqServiceClient<tonic::transport::Channel> {
+        let channel = self
+            .endpoint(addr, PeerIdentity::HqReviewer("test-reviewer".into()))
+            .connect()
+            .await
+            .expect("HQ reviewer connects");
+        HqServiceClient::new(channel)
+    }
 }
 
 /// What HQ's `ListDealers` says about every dealer the hub knows.

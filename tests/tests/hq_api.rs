@@ -177,7 +177,8 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
     for agent in &agents {
         agent.sync().await;
     }
-    let hq_channel = channel(&pki, &hub, PeerIdentity::Hq("quality".into())).await;
+    // A reviewer: it takes decisions below (a reader may not; tests/tests/hq_roles.rs).
+    let hq_channel = channel(&pki, &hub, PeerIdentity::HqReviewer("quality".into())).await;
     let mut client = HqServiceClient::new(hq_channel.clone());
 
     // --- search and customer 360 -------------------------------------------------------------

@@ -114,7 +114,9 @@ async fn hq_cannot_push_records_and_dealers_and_ops_cannot_call_hq() {
             .expect_err("refused");
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
         assert!(
-            status.message().contains("hq certificate"),
+            status
+                .message()
+                .contains("hq/reader or hq/reviewer certificate"),
             "{}",
             status.message()
         );
@@ -270,7 +272,7 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() 
                 .iter()
                 .any(|e| e.kind == SecurityEventKind::HandshakeRefused
                     && e.detail.contains(why)
-                    && e.peer.as_deref() == Some("hq/crm")),
+                    && e.peer.as_deref() == Some("hq/reader/crm")),
             "{:?}",
             hub.audit.recent()
         );

@@ -1,18 +1,23 @@
 //! The HQ gRPC API (`hamgam.hq.v1.HqService`): what headquarters reads from the hub and the
 //! decisions it takes, and the one narrow lookup dealers may call (`VehicleLookup`). The
-//! authorisation layer lets only HQ certificates reach `HqService`.
+//! authorisation layer lets only HQ certificates reach `HqService`, and only reviewers
+//! (`hq/reviewer/NAME`) its decisions (`central::server::access_policy`).
 //!
 //! Each RPC is a thin adapter: it checks the request, runs the domain query off the async
-//! workers when it reads much, and maps errors to a status once ([`unavailable`]).
+//! workers when it reads much, and maps errors to a status once ([`unavailable`]). Every
+//! answer carrying a person's data, and every decision, is written to the access audit
+//! ([`audit`]) before it leaves the hub; no audit entry, no answer.
 //!
 //! | module | RPCs |
 //! |---|---|
+//! | [`audit`] | the access audit's entries (who read whose data, which decision) |
 //! | [`customers`] | GetCustomer (360), SearchCustomers |
 //! | [`vehicles`] | GetVehicleHistory, VehicleLookup.GetServiceSummary |
 //! | [`flags`] | ListFlags (ReviewFlag and Decide are HQ decisions, here) |
 //! | [`reports`] | GetScorecard, LifecycleReport |
 //! | [`stream`] | StreamChanges, Export |
 
+pub mod audit;
 pub mod convert;
 pub mod customers;
 pub mod flags;
@@ -29,6 +34,7 @@ use hamgam_proto::hq::v1::vehicle_lookup_server::VehicleLookup;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use self::audit::{caller, Access};
 use crate::ingest::{DecisionError, Hub};
 use crate::lifecycle::LifecycleConfig;
 use crate::merge::{HqDecision, PartyKey, Subject};
@@ -101,6 +107,63 @@ impl<S: HubStore> HqApi<S> {
                 | DecisionError::UnknownParty(_) => Status::not_found(e.to_string()),
                 DecisionError::Invalid(_) => Status::invalid_argument(e.to_string()),
             })
+    }
+}
+
+impl<S: HubStore> HqApi<S> {
+    /// Writes a decision's access-audit entry. The decision already stands (in the decision
+    /// log, with who took it), so a failure says so: the caller must not take it again.
+    async fn audit_decision(
+        &self,
+        who: String,
+        rpc: &'static str,
+        what: String,
+        customers: Vec<String>,
+        no: u64,
+    ) -> Result<(), Status> {
+        let access = Access::new(&who, rpc, format!("decision {no}: {what}"))
+            .customers(customers)
+            .count(1);
+        self.blocking(move |hub| audit::record(&hub, access))
+            .await
+            .map(|_| ())
+            .map_err(|status| {
+                Status::unavailable(format!(
+                    "decision {no} was taken and stands in the decision log (do not take it \
+                     again), but {}",
+                    status.message()
+                ))
+            })
+    }
+}
+
+/// A decision in the audit's words: what it settles, never a confirmed value.
+fn decision_summary(decision: &HqDecision) -> (String, Vec<String>) {
+    let party = |p: &PartyKey| format!("{}/{}", p.0, p.1);
+    match decision {
+        HqDecision::Confirm { subject, field, .. } => match subject {
+            Subject::Customer(id) => (
+                format!("confirm {field} of customer {id}"),
+                vec![id.clone()],
+            ),
+            Subject::Vehicle(vin) => (format!("confirm {field} of vehicle {vin}"), Vec::new()),
+        },
+        HqDecision::Link { a, b } => (format!("link {} and {}", party(a), party(b)), Vec::new()),
+        HqDecision::KeepApart { a, b } => (
+            format!("keep apart {} and {}", party(a), party(b)),
+            Vec::new(),
+        ),
+        HqDecision::Detach { party: p } => (format!("detach {}", party(p)), Vec::new()),
+        HqDecision::Reattach { party: p } => (format!("reattach {}", party(p)), Vec::new()),
+        HqDecision::ReviewFlag {
+            dealer_id,
+            seq,
+            rule_id,
+            status,
+        } => (
+            format!("{status:?} {rule_id} on {dealer_id} seq {seq}").to_lowercase(),
+            Vec::new(),
+        ),
     }
 }
 
@@ -228,6 +291,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::ListDealerRecordsRequest>,
     ) -> Result<Response<hq::ListDealerRecordsResponse>, Status> {
+        let who = caller(&request);
         let req = request.into_inner();
         if req.dealer_id.is_empty() {
             return Err(Status::invalid_argument("dealer_id is required"));
@@ -279,6 +343,27 @@ impl<S: HubStore> HqService for HqApi<S> {
         } else {
             String::new()
         };
+        // Dealer records carry customers' names and ids as the dealer typed them.
+        let seqs =
+            |r: Option<&hq::StoredRecord>| r.and_then(|r| r.verdict.as_ref()).map_or(0, |v| v.seq);
+        let access = Access::new(
+            &who,
+            "ListDealerRecords",
+            format!(
+                "{}records of {} seq {}..{}",
+                if req.quarantined_only {
+                    "quarantined "
+                } else {
+                    ""
+                },
+                req.dealer_id,
+                seqs(records.first()),
+                seqs(records.last())
+            ),
+        )
+        .count(records.len() as u64);
+        self.blocking(move |hub| audit::record(&hub, access))
+            .await?;
         Ok(Response::new(hq::ListDealerRecordsResponse {
             records,
             next_page_token,
@@ -289,6 +374,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::GetCustomerRequest>,
     ) -> Result<Response<hq::Customer360>, Status> {
+        let who = caller(&request);
         let req = request.into_inner();
         if req.customer_id.is_empty() {
             return Err(Status::invalid_argument("customer_id is required"));
@@ -298,7 +384,11 @@ impl<S: HubStore> HqService for HqApi<S> {
             .blocking(move |hub| {
                 let store = hub.store().map_err(unavailable)?;
                 let at = as_of(req.as_of_ms, hub.clock());
-                customers::customer_360(&*store, &lifecycle, &req.customer_id, at)
+                let view = customers::customer_360(&*store, &lifecycle, &req.customer_id, at)?;
+                let access = Access::new(&who, "GetCustomer", "customer 360")
+                    .customers([view.customer_id.clone()]);
+                audit::record(&hub, access)?;
+                Ok(view)
             })
             .await?;
         Ok(Response::new(view))
@@ -308,12 +398,31 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::SearchCustomersRequest>,
     ) -> Result<Response<hq::SearchCustomersResponse>, Status> {
+        use hq::search_customers_request::By;
+        let who = caller(&request);
         let req = request.into_inner();
         let page = Page::of(req.page_size, &req.page_token);
+        // What was searched for, never the value: the customers found say whom it reached.
+        let what = match (&req.by, req.fuzzy) {
+            (Some(By::NationalId(_)), _) => "by national id",
+            (Some(By::Mobile(_)), _) => "by mobile",
+            (Some(By::Name(_)), false) => "by name prefix",
+            (Some(By::Name(_)), true) => "by similar name",
+            (None, _) => "without a search value",
+        };
+        let what = if page.token.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what}, a further page")
+        };
         let found = self
             .blocking(move |hub| {
                 let store = hub.store().map_err(unavailable)?;
-                customers::search(&*store, &req, page)
+                let found = customers::search(&*store, &req, page)?;
+                let access = Access::new(&who, "SearchCustomers", what)
+                    .customers(found.customers.iter().map(|c| c.customer_id.clone()));
+                audit::record(&hub, access)?;
+                Ok(found)
             })
             .await?;
         Ok(Response::new(found))
@@ -323,9 +432,21 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::GetVehicleHistoryRequest>,
     ) -> Result<Response<hq::VehicleHistory>, Status> {
+        let who = caller(&request);
         let vin = request.into_inner().vin;
         let history = self
-            .blocking(move |hub| vehicles::history(&*hub.store().map_err(unavailable)?, &vin))
+            .blocking(move |hub| {
+                let history = vehicles::history(&*hub.store().map_err(unavailable)?, &vin)?;
+                // The timeline names who held the vehicle (dealer refs and customer ids).
+                let access = Access::new(
+                    &who,
+                    "GetVehicleHistory",
+                    format!("vehicle {}", history.vin),
+                )
+                .customers(vehicles::customers_of(&history));
+                audit::record(&hub, access)?;
+                Ok(history)
+            })
             .await?;
         Ok(Response::new(history))
     }
@@ -346,6 +467,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::ReviewFlagRequest>,
     ) -> Result<Response<hq::ReviewFlagResponse>, Status> {
+        let who = caller(&request);
         let by = reviewer(&request, &request.get_ref().reviewer);
         let req = request.into_inner();
         if req.dealer_id.is_empty() || req.seq == 0 || req.rule_id.is_empty() {
@@ -358,17 +480,16 @@ impl<S: HubStore> HqService for HqApi<S> {
             .ok_or_else(|| {
                 Status::invalid_argument("status: FLAG_STATUS_CONFIRMED or FLAG_STATUS_DISMISSED")
             })?;
-        let taken = self
-            .take_decision(
-                HqDecision::ReviewFlag {
-                    dealer_id: req.dealer_id.clone(),
-                    seq: req.seq,
-                    rule_id: req.rule_id.clone(),
-                    status,
-                },
-                by,
-                &req.comment,
-            )
+        let decision = HqDecision::ReviewFlag {
+            dealer_id: req.dealer_id.clone(),
+            seq: req.seq,
+            rule_id: req.rule_id.clone(),
+            status,
+        };
+        let (what, customers) = decision_summary(&decision);
+        let what = format!("{what}; by {by}");
+        let taken = self.take_decision(decision, by, &req.comment).await?;
+        self.audit_decision(who, "ReviewFlag", what, customers, taken.no)
             .await?;
         let record = self
             .hub
@@ -483,10 +604,14 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::DecideRequest>,
     ) -> Result<Response<hq::DecideResponse>, Status> {
+        let who = caller(&request);
         let by = reviewer(&request, &request.get_ref().reviewer);
         let req = request.into_inner();
-        let taken = self
-            .take_decision(decision(&req)?, by, &req.comment)
+        let decision = decision(&req)?;
+        let (what, customers) = decision_summary(&decision);
+        let what = format!("{what}; by {by}");
+        let taken = self.take_decision(decision, by, &req.comment).await?;
+        self.audit_decision(who, "Decide", what, customers, taken.no)
             .await?;
         Ok(Response::new(hq::DecideResponse {
             decision_no: taken.no,
@@ -531,7 +656,21 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::StreamChangesRequest>,
     ) -> Result<Response<Self::StreamChangesStream>, Status> {
+        let who = caller(&request);
         let req = request.into_inner();
+        // Audited per call, not per entry: the feed carries every record stored, and HQ
+        // systems follow it for good; the cursor says from where they read.
+        let access = Access::new(
+            &who,
+            "StreamChanges",
+            format!(
+                "change stream after cursor {}{}",
+                req.after_cursor,
+                if req.follow { ", following" } else { "" }
+            ),
+        );
+        self.blocking(move |hub| audit::record(&hub, access))
+            .await?;
         Ok(Response::new(stream::changes(
             self.hub.clone(),
             req.after_cursor,
@@ -546,6 +685,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         &self,
         request: Request<hq::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
+        let who = caller(&request);
         let req = request.into_inner();
         let kind = match hq::ExportKind::try_from(req.kind) {
             Ok(hq::ExportKind::Customers) => hq::ExportKind::Customers,
@@ -558,6 +698,7 @@ impl<S: HubStore> HqService for HqApi<S> {
         };
         Ok(Response::new(stream::export(
             self.hub.clone(),
+            who,
             kind,
             self.lifecycle.clone(),
             as_of(req.as_of_ms, self.hub.clock()),

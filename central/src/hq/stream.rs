@@ -17,6 +17,7 @@ use crate::ingest::Hub;
 use crate::lifecycle::LifecycleConfig;
 use crate::store::{HubStore, StoreError};
 
+use super::audit::{self, Access};
 use super::{convert, customers, unavailable, vehicles};
 
 /// Entries read from the store per step.
@@ -145,9 +146,12 @@ pub fn changes<S: HubStore>(
     ReceiverStream::new(rx)
 }
 
-/// Streams every customer (golden record) or every vehicle history, in id order.
+/// Streams every customer (golden record) or every vehicle history, in id order. Each page
+/// is written to the access audit (as `who`, with the customers it carries) before it is
+/// sent; if that fails the stream ends with UNAVAILABLE and the page is not sent.
 pub fn export<S: HubStore>(
     hub: Arc<Hub<S>>,
+    who: String,
     kind: hq::ExportKind,
     lifecycle: Arc<LifecycleConfig>,
     as_of: i64,
@@ -175,17 +179,28 @@ pub fn export<S: HubStore>(
             };
             let from = after.clone();
             let lifecycle = lifecycle.clone();
+            let audit_hub = hub.clone();
+            let who = who.clone();
             let page = tokio::task::spawn_blocking(
                 move || -> Result<(Vec<Item>, Option<String>), Status> {
                     match kind {
                         hq::ExportKind::Vehicles => {
                             let views = store.vehicles(&from, STEP).map_err(unavailable)?;
                             let last = views.last().map(|v| v.vin.clone());
-                            let items = views
+                            let histories = views
                                 .iter()
-                                .map(|v| vehicles::history(&*store, &v.vin).map(Item::Vehicle))
+                                .map(|v| vehicles::history(&*store, &v.vin))
                                 .collect::<Result<Vec<_>, _>>()?;
-                            Ok((items, last))
+                            if !histories.is_empty() {
+                                let access =
+                                    Access::new(&who, "Export", page_what("vehicles", &from))
+                                        .customers(
+                                            histories.iter().flat_map(vehicles::customers_of),
+                                        )
+                                        .count(histories.len() as u64);
+                                audit::record(&audit_hub, access)?;
+                            }
+                            Ok((histories.into_iter().map(Item::Vehicle).collect(), last))
                         }
                         _ => {
                             let customers = store.customers(&from, STEP).map_err(unavailable)?;
@@ -197,6 +212,12 @@ pub fn export<S: HubStore>(
                                         .map(Item::Customer)
                                 })
                                 .collect::<Result<Vec<_>, _>>()?;
+                            if !customers.is_empty() {
+                                let access =
+                                    Access::new(&who, "Export", page_what("customers", &from))
+                                        .customers(customers.iter().map(|c| c.customer_id.clone()));
+                                audit::record(&audit_hub, access)?;
+                            }
                             Ok((items, last))
                         }
                     }
@@ -228,4 +249,13 @@ pub fn export<S: HubStore>(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// An export page in the audit's words.
+fn page_what(kind: &str, after: &str) -> String {
+    if after.is_empty() {
+        format!("{kind}, first page")
+    } else {
+        format!("{kind} after {after}")
+    }
 }

@@ -69,6 +69,18 @@ fn view<S: HubStore>(store: &S, vin: &str) -> Result<VehicleView, Status> {
 }
 
 /// What a vehicle-history report shows.
+/// The customers a vehicle history names (its timeline and owner): what its access-audit
+/// entry lists.
+pub fn customers_of(history: &hq::VehicleHistory) -> Vec<String> {
+    history
+        .timeline
+        .iter()
+        .chain(history.owner.iter())
+        .filter(|e| !e.customer_id.is_empty())
+        .map(|e| e.customer_id.clone())
+        .collect()
+}
+
 pub fn history<S: HubStore>(store: &S, raw_vin: &str) -> Result<hq::VehicleHistory, Status> {
     let vin = parse_vin(raw_vin)?;
     let view = view(store, &vin)?;

@@ -54,6 +54,27 @@ pub struct Change {
     pub contacts: Vec<(PartyKey, u64)>,
 }
 
+/// One entry of the access audit: who read whose data through the HQ API, or took which
+/// decision, by the hub's clock. Append-only: the store numbers entries and never rewrites one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AccessEntry {
+    /// 1, 2, 3... without gaps, given by [`HubStore::append_access`] (0 before that).
+    pub no: u64,
+    /// When, by the hub's clock (ms since the epoch).
+    pub at_ms: i64,
+    /// The certificate's identity (`hq/reader/crm`): never what a request says of itself.
+    pub who: String,
+    /// The RPC: `SearchCustomers`, `GetCustomer`, `Export`, `Decide`...
+    pub rpc: String,
+    /// What was asked, in words. Never a searched national ID, mobile or name in clear.
+    pub what: String,
+    /// The customers whose data the answer carried (customer ids).
+    pub customers: Vec<String>,
+    /// How many items the answer carried (customers, records, or 1 for a decision).
+    pub count: u64,
+}
+
 /// One row of the flag index: `(rule_id, dealer, seq, entry)`.
 pub type FlagRow = (String, String, u64, FlagEntry);
 
@@ -161,6 +182,12 @@ pub trait HubStore: Send + Sync + 'static {
         after: Option<&(String, PartyKey)>,
         limit: usize,
     ) -> Result<Vec<(String, PartyKey)>, StoreError>;
+    /// Appends an entry to the access audit, numbered one above the last (the store owns the
+    /// numbers), and makes it durable before returning its number. Separate from
+    /// [`HubStore::apply`]: the audit is not a projection of the record log.
+    fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError>;
+    /// Up to `limit` access-audit entries numbered above `after`, in order.
+    fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError>;
     /// Applies a change atomically; it is durable only after the next [`HubStore::flush`].
     fn apply(&self, change: &Change) -> Result<(), StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.

@@ -26,6 +26,11 @@
 //! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`]: the rule fired on the record |
 //! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
 //!
+//! The access audit (who read whose data, [`super::AccessEntry`]) is a second tree,
+//! `access-audit`: entry number (u64 BE) → the entry as JSON (self-describing, so entries
+//! written years ago still read after fields are added). It is not part of the `hub` tree's
+//! atomic changes, digests or rebuilds: it is a log of reads, not a projection of records.
+//!
 //! No sled type leaves this module.
 
 use std::path::Path;
@@ -33,7 +38,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Change, FlagRow, HubStore, StoreError};
+use super::{AccessEntry, Change, FlagRow, HubStore, StoreError};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
@@ -73,6 +78,9 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
+    access: sled::Tree,
+    /// Numbers access-audit entries one at a time (last number + 1, no gaps).
+    access_lock: std::sync::Mutex<()>,
 }
 
 impl SledStore {
@@ -119,8 +127,14 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("hub").map_err(engine)?;
+        let access = db.open_tree("access-audit").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
-        Ok(SledStore { db, tree })
+        Ok(SledStore {
+            db,
+            tree,
+            access,
+            access_lock: std::sync::Mutex::new(()),
+        })
     }
 
     /// What the store holds by kind of key (its first byte, as in the key layout above), and
@@ -812,5 +826,53 @@ impl HubStore for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(engine)
+    }
+
+    fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError> {
+        let no = {
+            // A poisoned lock guards nothing broken: the number is read again from the tree.
+            let _numbering = self
+                .access_lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let last = match self.access.last().map_err(engine)? {
+                Some((k, _)) => {
+                    let bytes: [u8; 8] =
+                        k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                            key: format!("access-audit {k:?}"),
+                            detail: "key is not an 8-byte entry number".into(),
+                        })?;
+                    u64::from_be_bytes(bytes)
+                }
+                None => 0,
+            };
+            let no = last + 1;
+            let value = serde_json::to_vec(&AccessEntry {
+                no,
+                ..entry.clone()
+            })
+            .map_err(|e| StoreError::Engine(format!("encode access entry: {e}")))?;
+            self.access
+                .insert(no.to_be_bytes(), value)
+                .map_err(engine)?;
+            no
+        };
+        // Outside the lock, so appends that arrive together share one fsync.
+        self.access.flush().map_err(engine)?;
+        Ok(no)
+    }
+
+    fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError> {
+        self.access
+            .range(after.saturating_add(1).to_be_bytes()..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    key: format!("access-audit {k:?}"),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
     }
 }
