@@ -338,6 +338,20 @@ mod tests {
             dealer
         );
         crate::tls::verify_chain(ca.cert_pem(), &issued.cert_pem).unwrap();
+        // HQ's role travels in the certificate: a reviewer stays a reviewer, a reader a reader.
+        for hq in [
+            PeerIdentity::Hq("crm".into()),
+            PeerIdentity::HqReviewer("quality".into()),
+        ] {
+            let issued = ca
+                .issue(&Subject::Client(hq.clone()), Validity::days_from_now(5))
+                .unwrap();
+            let der = crate::tls::parse_certificates(issued.cert_pem.as_bytes(), "test").unwrap();
+            assert_eq!(
+                PeerIdentity::from_certificate(&der[0], "hamgam").unwrap(),
+                hq
+            );
+        }
     }
 
     #[test]
@@ -346,6 +360,7 @@ mod tests {
         for name in ["", "a/b", "with space", &"x".repeat(65)] {
             for identity in [
                 PeerIdentity::Hq(name.to_owned()),
+                PeerIdentity::HqReviewer(name.to_owned()),
                 PeerIdentity::Ops(name.to_owned()),
             ] {
                 let err = ca
