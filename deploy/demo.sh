@@ -59,7 +59,7 @@ step "making a PKI in $work/pki (CA, hub, three dealers, HQ)"
 "$bin/central" pki init --dir "$work/pki"
 "$bin/central" pki issue hub --dir "$work/pki" --dns localhost --ip 127.0.0.1
 for d in "${dealers[@]}"; do "$bin/central" pki issue dealer "$d" --dir "$work/pki"; done
-"$bin/central" pki issue hq demo --dir "$work/pki"
+"$bin/central" pki issue hq demo --role reviewer --dir "$work/pki"
 
 hub_addr="127.0.0.1:9" # nothing listens here until the hub starts
 agent_args() {

@@ -57,6 +57,16 @@ pub struct HubConfig {
     pub rules: crate::rules::RuleConfig,
     /// Lifecycle stage thresholds (days).
     pub lifecycle: crate::lifecycle::LifecycleConfig,
+    /// `[metrics]`: the Prometheus listener (off unless `listen` is set).
+    pub metrics: Metrics,
+}
+
+/// Where the hub serves its Prometheus metrics (docs/metrics.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// e.g. `127.0.0.1:9463`; a separate port from gRPC, for loopback or a monitoring network.
+    pub listen: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -72,6 +82,7 @@ impl Default for HubConfig {
             registry: None,
             rules: crate::rules::RuleConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
+            metrics: Metrics::default(),
         }
     }
 }

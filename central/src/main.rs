@@ -20,6 +20,7 @@ use hamgam_central::server::{self, ServeOptions};
 use hamgam_central::{Hub, SledStore};
 use hamgam_gateway::audit::SecurityAudit;
 use hamgam_gateway::client::HubEndpoint;
+use hamgam_gateway::metrics::SyncMetrics;
 use hamgam_gateway::pki::{CertificateAuthority, Subject, Validity};
 use hamgam_gateway::server::EdgeConfig;
 use hamgam_gateway::sync::SessionLimits;
@@ -35,8 +36,17 @@ use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
     about = "Hamgam hub: receives dealer records over mutual-TLS gRPC, stores them, serves HQ"
 )]
 struct Cli {
+    /// Log lines as text (default) or as JSON objects, one per line (for a log shipper).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HAMGAM_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +253,10 @@ struct ServeArgs {
     /// Write the bound address here once listening (for scripts using port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (default: the config's `[metrics] listen`;
+    /// off when neither is set). See docs/metrics.md.
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// HQ's dealer registry (JSON: company IDs, staff, suspensions), for S03, C05, Q01 and
     /// suspended dealers.
     #[arg(long)]
@@ -314,14 +328,18 @@ fn main() -> Result<()> {
         Command::Admin { .. } => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_level.into()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     match cli.command {
         Command::Pki { command } => pki(command),
         Command::Rules { config, markdown } => rules(config.as_deref(), markdown),
@@ -758,16 +776,42 @@ async fn serve(args: ServeArgs) -> Result<()> {
         grace: Duration::from_secs(config.shutdown_grace_secs),
         lifecycle: config.lifecycle.clone(),
         crl,
+        sync_metrics: SyncMetrics::default(),
     };
-    server::run(
-        listener,
-        hub,
-        options,
-        SecurityAudit::new(),
-        hamgam_gateway::shutdown::signal(),
-    )
+    let hub = std::sync::Arc::new(hub);
+    let audit = SecurityAudit::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let metrics = match args.metrics_listen.or(config.metrics.listen.clone()) {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            let render = hamgam_central::metrics::render(
+                hub.clone(),
+                options.sync_metrics.clone(),
+                audit.clone(),
+                config.data_dir.clone(),
+            );
+            Some(tokio::spawn(hamgam_gateway::metrics::serve(
+                listener,
+                render,
+                stop.clone().cancelled_owned(),
+            )))
+        }
+        None => None,
+    };
+    let served = server::run(listener, hub, options, audit, async move {
+        hamgam_gateway::shutdown::signal().await;
+    })
     .await
-    .context("the hub's server failed")?;
+    .context("the hub's server failed");
+    stop.cancel();
+    if let Some(metrics) = metrics {
+        if let Ok(Err(e)) = metrics.await {
+            tracing::warn!("the metrics listener failed: {e}");
+        }
+    }
+    served?;
     Ok(())
 }
 

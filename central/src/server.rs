@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub lifecycle: crate::lifecycle::LifecycleConfig,
     /// The revocation list the edge's verifier checks, re-read while the hub runs.
     pub crl: Option<hamgam_gateway::revocation::CrlReload>,
+    /// Where the sync sessions count (the caller registers them for its metrics endpoint:
+    /// [`crate::metrics::render`]).
+    pub sync_metrics: hamgam_gateway::metrics::SyncMetrics,
 }
 
 /// Which role may call which service and method: the one place HQ's least privilege is
@@ -80,15 +83,16 @@ pub fn access_policy() -> AccessPolicy {
 /// Serves until `shutdown` resolves, then drains and closes the hub.
 pub async fn run<S: HubStore>(
     listener: TcpListener,
-    hub: Hub<S>,
+    hub: impl Into<Arc<Hub<S>>>,
     options: ServeOptions,
     audit: SecurityAudit,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let hub = Arc::new(hub);
+    let hub: Arc<Hub<S>> = hub.into();
     let sessions_stop = tokio_util::sync::CancellationToken::new();
     let sync = DealerSyncService::new(hub.clone(), options.limits.clone(), audit.clone())
-        .with_stop(sessions_stop.clone());
+        .with_stop(sessions_stop.clone())
+        .with_metrics(options.sync_metrics.clone());
     let sessions = sync.sessions();
     let hq = HqApi::new(
         hub.clone(),

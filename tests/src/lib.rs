@@ -164,6 +164,8 @@ pub fn dealer(id: &str) -> DealerId {
 /// A hub served in-process on 127.0.0.1 with a sled store in `data_dir`.
 pub struct TestHub {
     pub addr: SocketAddr,
+    /// Where it serves its Prometheus metrics (`GET /metrics`).
+    pub metrics_addr: SocketAddr,
     pub audit: SecurityAudit,
     pub data_dir: PathBuf,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -321,7 +323,7 @@ impl TestHub {
             clock,
         } = setup;
         let addr = listener.local_addr().expect("local addr");
-        let hub = Hub::with_rules(store, Default::default(), registry).with_clock(clock);
+        let hub = Arc::new(Hub::with_rules(store, Default::default(), registry).with_clock(clock));
         let audit = SecurityAudit::new();
         let tls = match &crl {
             None => pki.hub_tls(),
@@ -337,8 +339,24 @@ impl TestHub {
             grace: Duration::from_secs(10),
             lifecycle: Default::default(),
             crl,
+            sync_metrics: Default::default(),
         };
         adjust(&mut options);
+        // Every test hub serves its metrics too, as `central serve` does with `[metrics]`.
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics_addr = metrics_listener.local_addr().expect("metrics addr");
+        let render = hamgam_central::metrics::render(
+            hub.clone(),
+            options.sync_metrics.clone(),
+            audit.clone(),
+            data_dir.to_owned(),
+        );
+        let metrics_stop = tokio_util::sync::CancellationToken::new();
+        let metrics = tokio::spawn(hamgam_gateway::metrics::serve(
+            metrics_listener,
+            render,
+            metrics_stop.clone().cancelled_owned(),
+        ));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serve_audit = audit.clone();
         let task = tokio::spawn(async move {
@@ -348,9 +366,12 @@ impl TestHub {
             server::run(listener, hub, options, serve_audit, shutdown)
                 .await
                 .expect("hub serves");
+            metrics_stop.cancel();
+            let _ = metrics.await;
         });
         TestHub {
             addr,
+            metrics_addr,
             audit,
             data_dir: data_dir.to_owned(),
             stop_tx: Some(stop_tx),

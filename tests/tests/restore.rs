@@ -80,7 +80,7 @@ async fn hub_view(pki: &TestPki, hub: &TestHub) -> View {
 
 /// HQ dismisses C04 on the dealer's record `seq`: a verdict change on its feed.
 async fn dismiss_c04(pki: &TestPki, hub: &TestHub, seq: u64) {
-    let mut hq = pki.hq_client(hub.addr).await;
+    let mut hq = pki.hq_reviewer_client(hub.addr).await;
     hq.review_flag(hq::ReviewFlagRequest {
         dealer_id: DEALER.into(),
         seq,

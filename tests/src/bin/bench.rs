@@ -98,6 +98,7 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
         max_message_bytes: 16 << 20,
         grace: Duration::from_secs(5),
         lifecycle: Default::default(),
+        sync_metrics: Default::default(),
         crl: None,
     };
     hamgam_central::server::run(
