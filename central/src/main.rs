@@ -427,7 +427,7 @@ fn admin_rebuild(
     }
     let registry = registry_of(&config)?;
     let cache = config.storage.cache_mb * 1024 * 1024;
-    let live = SledStore::open(&config.data_dir, cache).with_context(|| {
+    let live = SledStore::open_to_rebuild_from(&config.data_dir, cache).with_context(|| {
         format!(
             "cannot open {} (is the hub still running? stop it first)",
             config.data_dir.display()

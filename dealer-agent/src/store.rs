@@ -37,6 +37,9 @@ const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
 const CANNOT_SEND: u8 = b'w';
 
+/// The data format this agent writes (meta `format`); a newer store is refused.
+pub const STORE_FORMAT: u64 = 1;
+
 /// The store folder's mode: the owner's; its group may only pass through to the local API
 /// socket (which is 0660: the `hamgam` group's staff accounts can record through it).
 pub const STORE_DIR_MODE: u32 = 0o710;
@@ -254,6 +257,21 @@ impl AgentStore {
             }
         })?;
         let tree = db.open_tree("agent").map_err(engine)?;
+        // A store written by a newer agent is refused rather than misread.
+        match read_u64(&tree, "format")? {
+            Some(found) if found > STORE_FORMAT => {
+                return Err(StoreError::Open {
+                    path,
+                    detail: format!("it has data format {found}, written by a newer dealer-agent; this one reads format {STORE_FORMAT}: run that version (or newer) on it"),
+                })
+            }
+            Some(_) => {}
+            // Older stores (before formats were written down) are format 1 as well.
+            None => {
+                tree.insert(meta_key("format"), &STORE_FORMAT.to_be_bytes())
+                    .map_err(engine)?;
+            }
+        }
         match tree.get(meta_key("dealer_id")).map_err(engine)? {
             Some(stored) if stored.as_ref() != dealer.as_str().as_bytes() => {
                 return Err(StoreError::WrongDealer {

@@ -24,6 +24,14 @@ pub enum StoreError {
     Engine(String),
     #[error("stored value under {key} does not decode: {detail}")]
     Corrupt { key: String, detail: String },
+    /// The store's data format is not the one this binary writes.
+    #[error("the store at {path} has data format {found}, and this binary reads and writes format {known}: {what_to_do}")]
+    Format {
+        path: String,
+        found: u32,
+        known: u32,
+        what_to_do: &'static str,
+    },
 }
 
 /// One atomic change: what one batch (or one review) did to the hub's state.

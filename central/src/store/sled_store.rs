@@ -83,6 +83,51 @@ pub struct SledStore {
     access_lock: std::sync::Mutex<()>,
 }
 
+/// The data format this binary writes (`!format`, u32 BE). 2: history members carry an
+/// odometer replacement's time and readings, conflicts are keyed `customer:` / `vehicle:`.
+/// A store without the key is format 1 (before formats were written down), unless empty.
+pub const STORE_FORMAT: u32 = 2;
+const FORMAT_KEY: &[u8] = b"!format";
+
+/// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
+/// `older_ok`, for a rebuild that reads its logs); writes the format into a new store.
+fn check_format(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    dir: &Path,
+    older_ok: bool,
+) -> Result<(), StoreError> {
+    let found = match tree.get(FORMAT_KEY).map_err(engine)? {
+        Some(bytes) => {
+            let arr: [u8; 4] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                key: "!format".into(),
+                detail: "not 4 bytes".into(),
+            })?;
+            u32::from_be_bytes(arr)
+        }
+        None if tree.first().map_err(engine)?.is_none() => {
+            tree.insert(FORMAT_KEY, &STORE_FORMAT.to_be_bytes())
+                .map_err(engine)?;
+            db.flush().map_err(engine)?;
+            STORE_FORMAT
+        }
+        None => 1,
+    };
+    let refuse = |what_to_do| StoreError::Format {
+        path: dir.display().to_string(),
+        found,
+        known: STORE_FORMAT,
+        what_to_do,
+    };
+    if found > STORE_FORMAT {
+        return Err(refuse("it was written by a newer Hamgam; run that version (or newer) on it, never an older one"));
+    }
+    if found < STORE_FORMAT && !older_ok {
+        return Err(refuse("it was written by an older Hamgam; with the hub stopped, run `central admin rebuild --into NEW_DIR` with this version and serve NEW_DIR (the record and decision logs carry over)"));
+    }
+    Ok(())
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir`, with a page cache of `cache_bytes`.
     ///
@@ -95,6 +140,16 @@ impl SledStore {
     /// data. Files sled makes later (snapshots) follow the process's umask, but sit in the
     /// 0700 folder; the systemd unit sets `UMask=0077` too.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        Self::open_format(dir, cache_bytes, false)
+    }
+
+    /// Opens a store of this data format or an older one, for `central admin rebuild` to read
+    /// its record and decision logs (whose format has not changed) into a new store.
+    pub fn open_to_rebuild_from(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        Self::open_format(dir, cache_bytes, true)
+    }
+
+    fn open_format(dir: &Path, cache_bytes: u64, older_ok: bool) -> Result<Self, StoreError> {
         let private = |e: std::io::Error| {
             StoreError::Engine(format!(
                 "cannot make the store folder {} private to its owner (0700, files 0600): {e}; \
@@ -127,6 +182,7 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("hub").map_err(engine)?;
+        check_format(&db, &tree, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
         Ok(SledStore {
