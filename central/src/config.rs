@@ -54,6 +54,8 @@ pub struct HubConfig {
     /// HQ's dealer registry (JSON); without one, the registry parts of S03, C05 and Q01 are
     /// not checked.
     pub registry: Option<PathBuf>,
+    /// How often a running hub looks at the registry file for changes, seconds.
+    pub registry_reload_secs: u64,
     pub rules: crate::rules::RuleConfig,
     /// Lifecycle stage thresholds (days).
     pub lifecycle: crate::lifecycle::LifecycleConfig,
@@ -80,6 +82,7 @@ impl Default for HubConfig {
             limits: Limits::default(),
             storage: Storage::default(),
             registry: None,
+            registry_reload_secs: 10,
             rules: crate::rules::RuleConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
             metrics: Metrics::default(),

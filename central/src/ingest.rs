@@ -43,7 +43,10 @@ pub struct Hub<S: HubStore> {
     judging: tokio::sync::Mutex<()>,
     /// Shared with the judging task of every batch (no copy per batch).
     config: Arc<RuleConfig>,
-    registry: Arc<DealerRegistry>,
+    /// HQ's dealer registry in force: replaced whole when its file changes (`central dealers`).
+    registry: std::sync::RwLock<Arc<DealerRegistry>>,
+    /// Counts registry replacements, for whoever waits for one.
+    registry_version: watch::Sender<u64>,
     /// Each dealer's verdict feed: the last cursor that is durable.
     feeds: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The change stream's last durable cursor.
@@ -75,7 +78,8 @@ impl<S: HubStore> Hub<S> {
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
             config: Arc::new(config),
-            registry: Arc::new(registry),
+            registry: std::sync::RwLock::new(Arc::new(registry)),
+            registry_version: watch::Sender::new(0),
             feeds: Mutex::new(HashMap::new()),
             clock: Clock::System,
         }
@@ -136,8 +140,23 @@ impl<S: HubStore> Hub<S> {
     }
 
     /// The dealer registry in force.
-    pub fn registry(&self) -> &DealerRegistry {
-        &self.registry
+    pub fn registry(&self) -> Arc<DealerRegistry> {
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `registry` in force for what is judged and opened from now on (records judged
+    /// before keep their verdicts; a rebuild judges everything with the file then in force).
+    pub fn replace_registry(&self, registry: DealerRegistry) {
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
+        self.registry_version.send_modify(|v| *v += 1);
+    }
+
+    /// Changes each time the registry is replaced.
+    pub fn registry_changes(&self) -> watch::Receiver<u64> {
+        self.registry_version.subscribe()
     }
 
     /// The change stream's last durable cursor; it changes as batches become durable.
@@ -233,7 +252,7 @@ impl<S: HubStore> Hub<S> {
             let judging = store.clone();
             let dealer_owned = dealer_id.to_owned();
             let config = Arc::clone(&self.config);
-            let registry = Arc::clone(&self.registry);
+            let registry = self.registry();
             let judged = tokio::task::spawn_blocking(move || {
                 let rules = Rulebook {
                     config: &config,
@@ -331,7 +350,7 @@ impl<S: HubStore> Hub<S> {
             at_ms: self.clock.now_ms(),
         };
         let config = Arc::clone(&self.config);
-        let registry = Arc::clone(&self.registry);
+        let registry = self.registry();
         let judging = store.clone();
         let no = entry.no;
         let judged = tokio::task::spawn_blocking(move || {
@@ -549,7 +568,7 @@ impl<S: HubStore> Ingest for Hub<S> {
     ) -> Result<u64, IngestError> {
         self.metrics.reported(dealer.as_str(), agent_last_seq);
         if let Some(reason) = self
-            .registry
+            .registry()
             .dealer(dealer.as_str())
             .and_then(|d| d.suspended.clone())
         {

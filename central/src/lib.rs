@@ -23,6 +23,7 @@
 pub mod admin_audit;
 pub mod config;
 pub mod content;
+pub mod dealers;
 pub mod domain;
 pub mod durability;
 pub mod hq;

@@ -67,6 +67,19 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// The dealer lifecycle in HQ's registry: list, add, suspend, resume, revoke. Each change
+    /// is written whole (atomically) and logged in `<registry>.log`; a running hub picks it up
+    /// within `registry_reload_secs` (10 s by default), without a restart.
+    Dealers {
+        /// The registry file (default: the config's `registry`).
+        #[arg(long, global = true)]
+        registry: Option<PathBuf>,
+        /// The hub's TOML config, to find the registry.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: DealersCommand,
+    },
     /// Offline maintenance of a stopped hub's data folder.
     Admin {
         #[command(subcommand)]
@@ -179,6 +192,54 @@ enum PkiCommand {
         #[arg(long, default_value = "pki")]
         dir: PathBuf,
         /// SPIFFE trust domain (must be the CA's).
+        #[arg(long, default_value = "hamgam")]
+        trust_domain: String,
+        /// Days until the list's next update is due.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum DealersCommand {
+    /// Every dealer in the registry, with its region and whether it is suspended.
+    List {
+        /// One JSON object per dealer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a dealership (then issue its certificate: `central pki issue dealer ID`).
+    Add {
+        dealer_id: String,
+        #[arg(long)]
+        name: String,
+        /// HQ's sales region (lifecycle reports group by it).
+        #[arg(long, default_value = "")]
+        region: String,
+        #[arg(long, default_value = "")]
+        city: String,
+        /// The dealership company's national ID (S03 reads it).
+        #[arg(long, default_value = "")]
+        company_id: String,
+    },
+    /// Refuse the dealer's sync sessions (its records stay at the hub) until `resume`.
+    Suspend {
+        dealer_id: String,
+        /// Why, as the dealer's agent is told.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a suspended dealer sync again.
+    Resume { dealer_id: String },
+    /// Suspend the dealer and revoke its certificate (`<pki>/dealer-ID.crt`) in the CRL the
+    /// hub re-reads: cut off at its next handshake, without a hub restart.
+    Revoke {
+        dealer_id: String,
+        #[arg(long)]
+        reason: String,
+        /// Folder holding ca.crt, ca.key, ca.crl and the dealer's certificate.
+        #[arg(long, default_value = "pki")]
+        pki: PathBuf,
         #[arg(long, default_value = "hamgam")]
         trust_domain: String,
         /// Days until the list's next update is due.
@@ -342,6 +403,11 @@ fn main() -> Result<()> {
     }
     match cli.command {
         Command::Pki { command } => pki(command),
+        Command::Dealers {
+            registry,
+            config,
+            command,
+        } => dealers(registry, config, command),
         Command::Rules { config, markdown } => rules(config.as_deref(), markdown),
         Command::Serve(args) => {
             let runtime =
@@ -579,44 +645,7 @@ fn pki(command: PkiCommand) -> Result<()> {
             dir,
             trust_domain,
             days,
-        } => {
-            let ca = load_ca(&dir, &trust_domain)?;
-            let crl_path = dir.join("ca.crl");
-            let (mut revoked, number) = match std::fs::read_to_string(&crl_path) {
-                Ok(pem) => hamgam_gateway::pki::read_revocation_list(&pem)
-                    .with_context(|| format!("{}", crl_path.display()))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
-                Err(e) => return Err(e).context(format!("cannot read {}", crl_path.display())),
-            };
-            for cert in &certs {
-                let pem = std::fs::read_to_string(cert)
-                    .with_context(|| format!("cannot read {}", cert.display()))?;
-                let serial = hamgam_gateway::pki::serial_of(&pem)
-                    .with_context(|| format!("{}", cert.display()))?;
-                if revoked.iter().any(|r| r.serial == serial) {
-                    eprintln!("{} was already revoked", cert.display());
-                    continue;
-                }
-                revoked.push(hamgam_gateway::pki::Revoked {
-                    serial,
-                    at: time::OffsetDateTime::now_utc(),
-                });
-                eprintln!("revoked {}", cert.display());
-            }
-            let pem = ca.revocation_list(&revoked, number + 1, days)?;
-            // Written whole, then renamed, so a hub re-reading it never sees half a list.
-            let tmp = crl_path.with_extension("crl.tmp");
-            std::fs::write(&tmp, pem).with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &crl_path)
-                .with_context(|| format!("cannot write {}", crl_path.display()))?;
-            println!(
-                "{}: {} revoked certificates (list number {})",
-                crl_path.display(),
-                revoked.len(),
-                number + 1
-            );
-            Ok(())
-        }
+        } => revoke(&certs, &dir, &trust_domain, days),
         PkiCommand::Issue {
             subject,
             dir,
@@ -675,6 +704,137 @@ fn pki(command: PkiCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `central dealers`.
+fn dealers(
+    registry: Option<PathBuf>,
+    config: Option<PathBuf>,
+    command: DealersCommand,
+) -> Result<()> {
+    use hamgam_central::dealers::{self, DealerChange};
+    let path = match (registry, config) {
+        (Some(path), _) => path,
+        (None, Some(config)) => HubConfig::from_file(&config)?
+            .registry
+            .with_context(|| format!("{} names no `registry` file", config.display()))?,
+        (None, None) => bail!("say which registry file: --registry FILE, or --config hub.toml"),
+    };
+    let now = hamgam_gateway::sync::now_ms();
+    let change = match command {
+        DealersCommand::List { json } => {
+            for d in dealers::load(&path)? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"dealer_id": d.dealer_id, "name": d.name, "region": d.region, "city": d.city, "suspended": d.suspended, "staff": d.staff.len()})
+                    );
+                } else {
+                    let state = if d.suspended.is_empty() {
+                        "active".to_owned()
+                    } else {
+                        format!("SUSPENDED: {}", d.suspended)
+                    };
+                    println!(
+                        "{:<10} {:<30} {:<16} {state}",
+                        d.dealer_id, d.name, d.region
+                    );
+                }
+            }
+            return Ok(());
+        }
+        DealersCommand::Add {
+            dealer_id,
+            name,
+            region,
+            city,
+            company_id,
+        } => DealerChange::Add(hamgam_proto::registry::DealerProfile {
+            dealer_id,
+            name,
+            region,
+            city,
+            company_national_id: company_id,
+            ..Default::default()
+        }),
+        DealersCommand::Suspend { dealer_id, reason } => {
+            DealerChange::Suspend { dealer_id, reason }
+        }
+        DealersCommand::Resume { dealer_id } => DealerChange::Resume { dealer_id },
+        DealersCommand::Revoke {
+            dealer_id,
+            reason,
+            pki,
+            trust_domain,
+            days,
+        } => {
+            let cert = pki.join(format!("dealer-{dealer_id}.crt"));
+            dealers::apply(
+                &path,
+                DealerChange::Suspend {
+                    dealer_id: dealer_id.clone(),
+                    reason: format!("revoked: {reason}"),
+                },
+                now,
+            )?;
+            revoke(&[cert], &pki, &trust_domain, days)?;
+            println!("{dealer_id}: suspended in {} and its certificate revoked; a running hub cuts it off at its next handshake", path.display());
+            return Ok(());
+        }
+    };
+    let changed = dealers::apply(&path, change, now)?;
+    println!(
+        "{}: {} in {} (logged in {})",
+        changed.dealer_id,
+        if changed.suspended.is_empty() {
+            "active"
+        } else {
+            "suspended"
+        },
+        path.display(),
+        dealers::log_path(&path).display()
+    );
+    Ok(())
+}
+
+/// Adds `certs` to the CA's revocation list in `dir` (written whole, then renamed).
+fn revoke(certs: &[PathBuf], dir: &Path, trust_domain: &str, days: i64) -> Result<()> {
+    let ca = load_ca(dir, trust_domain)?;
+    let crl_path = dir.join("ca.crl");
+    let (mut revoked, number) = match std::fs::read_to_string(&crl_path) {
+        Ok(pem) => hamgam_gateway::pki::read_revocation_list(&pem)
+            .with_context(|| format!("{}", crl_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
+        Err(e) => return Err(e).context(format!("cannot read {}", crl_path.display())),
+    };
+    for cert in certs {
+        let pem = std::fs::read_to_string(cert)
+            .with_context(|| format!("cannot read {}", cert.display()))?;
+        let serial =
+            hamgam_gateway::pki::serial_of(&pem).with_context(|| format!("{}", cert.display()))?;
+        if revoked.iter().any(|r| r.serial == serial) {
+            eprintln!("{} was already revoked", cert.display());
+            continue;
+        }
+        revoked.push(hamgam_gateway::pki::Revoked {
+            serial,
+            at: time::OffsetDateTime::now_utc(),
+        });
+        eprintln!("revoked {}", cert.display());
+    }
+    let pem = ca.revocation_list(&revoked, number + 1, days)?;
+    // Written whole, then renamed, so a hub re-reading it never sees half a list.
+    let tmp = crl_path.with_extension("crl.tmp");
+    std::fs::write(&tmp, pem).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &crl_path)
+        .with_context(|| format!("cannot write {}", crl_path.display()))?;
+    println!(
+        "{}: {} revoked certificates (list number {})",
+        crl_path.display(),
+        revoked.len(),
+        number + 1
+    );
+    Ok(())
 }
 
 fn write_public(path: &Path, text: &str) -> Result<()> {
@@ -777,6 +937,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         lifecycle: config.lifecycle.clone(),
         crl,
         sync_metrics: SyncMetrics::default(),
+        registry_watch: config
+            .registry
+            .clone()
+            .map(|path| hamgam_central::server::RegistryWatch {
+                path,
+                every: Duration::from_secs(config.registry_reload_secs.max(1)),
+            }),
     };
     let hub = std::sync::Arc::new(hub);
     let audit = SecurityAudit::new();

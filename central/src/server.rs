@@ -44,6 +44,53 @@ pub struct ServeOptions {
     /// Where the sync sessions count (the caller registers them for its metrics endpoint:
     /// [`crate::metrics::render`]).
     pub sync_metrics: hamgam_gateway::metrics::SyncMetrics,
+    /// The dealer registry file to re-read when it changes (`central dealers` edits it).
+    pub registry_watch: Option<RegistryWatch>,
+}
+
+/// Where the registry file is and how often to look at it.
+#[derive(Debug, Clone)]
+pub struct RegistryWatch {
+    pub path: std::path::PathBuf,
+    pub every: Duration,
+}
+
+/// Re-reads the registry file whenever its modification time or size changes, and puts it in
+/// force; a file that does not load keeps the previous registry (and says so). Until `stop`.
+pub async fn watch_registry<S: HubStore>(
+    hub: Arc<Hub<S>>,
+    watch: RegistryWatch,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let stamp = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut seen = stamp(&watch.path);
+    let mut tick = tokio::time::interval(watch.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = stamp(&watch.path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match crate::rules::registry::DealerRegistry::load(&watch.path) {
+            Ok(registry) => {
+                tracing::info!(dealers = registry.len(), path = %watch.path.display(), "dealer registry reloaded");
+                hub.replace_registry(registry);
+            }
+            Err(e) => tracing::warn!(
+                "the dealer registry {} does not load, the previous one stays in force: {e}",
+                watch.path.display()
+            ),
+        }
+    }
 }
 
 /// Which role may call which service and method: the one place HQ's least privilege is
@@ -123,6 +170,9 @@ pub async fn run<S: HubStore>(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .ok();
+    if let Some(watch) = options.registry_watch.clone() {
+        tokio::spawn(watch_registry(hub.clone(), watch, sessions_stop.clone()));
+    }
     if let Some(crl) = options.crl.clone() {
         tokio::spawn(hamgam_gateway::revocation::watch_crl(
             crl.verifier,

@@ -166,6 +166,8 @@ pub struct TestHub {
     pub addr: SocketAddr,
     /// Where it serves its Prometheus metrics (`GET /metrics`).
     pub metrics_addr: SocketAddr,
+    /// Changes each time the hub puts a new dealer registry in force.
+    pub registry_changes: tokio::sync::watch::Receiver<u64>,
     pub audit: SecurityAudit,
     pub data_dir: PathBuf,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -340,8 +342,10 @@ impl TestHub {
             lifecycle: Default::default(),
             crl,
             sync_metrics: Default::default(),
+            registry_watch: None,
         };
         adjust(&mut options);
+        let registry_changes = hub.registry_changes();
         // Every test hub serves its metrics too, as `central serve` does with `[metrics]`.
         let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let metrics_addr = metrics_listener.local_addr().expect("metrics addr");
@@ -372,6 +376,7 @@ impl TestHub {
         TestHub {
             addr,
             metrics_addr,
+            registry_changes,
             audit,
             data_dir: data_dir.to_owned(),
             stop_tx: Some(stop_tx),

@@ -99,6 +99,7 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
         grace: Duration::from_secs(5),
         lifecycle: Default::default(),
         sync_metrics: Default::default(),
+        registry_watch: None,
         crl: None,
     };
     hamgam_central::server::run(
