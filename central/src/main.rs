@@ -882,15 +882,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         key: config.tls.key.clone(),
     }
     .load()?;
-    let (tls, crl) = match &config.tls.crl {
-        None => (tls::server_config(&material)?, None),
+    let ((tls, server_cert), crl) = match &config.tls.crl {
+        None => (
+            tls::server_config_reloadable(&material, tls::client_verifier(&material.ca_pem)?)?,
+            None,
+        ),
         Some(path) => {
             use hamgam_gateway::revocation::{CrlReload, CrlWatch, RevocableVerifier};
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read the revocation list {}", path.display()))?;
             let verifier = RevocableVerifier::new(&material.ca_pem, Some(&pem))
                 .with_context(|| format!("revocation list {}", path.display()))?;
-            let tls = tls::server_config_with(&material, verifier.clone())?;
+            let tls = tls::server_config_reloadable(&material, verifier.clone())?;
             let watch = CrlWatch {
                 path: path.clone(),
                 every: Duration::from_secs(config.tls.crl_reload_secs.max(1)),
@@ -967,6 +970,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
+    // The hub's own certificate: reloaded on SIGHUP and when its files change.
+    tokio::spawn(hamgam_gateway::server_cert::watch_server_cert(
+        server_cert,
+        hamgam_gateway::server_cert::ServerCertWatch {
+            cert: config.tls.cert.clone(),
+            key: config.tls.key.clone(),
+            every: Duration::from_secs(config.tls.crl_reload_secs.max(1)),
+        },
+        stop.clone(),
+    ));
     let served = server::run(listener, hub, options, audit, async move {
         hamgam_gateway::shutdown::signal().await;
     })

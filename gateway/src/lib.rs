@@ -28,6 +28,7 @@ pub mod pki;
 pub mod refused;
 pub mod revocation;
 pub mod server;
+pub mod server_cert;
 pub mod shutdown;
 pub mod sync;
 pub mod tls;

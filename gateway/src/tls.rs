@@ -60,6 +60,18 @@ impl TlsFiles {
             key_pem: read(&self.key, "private key")?,
         })
     }
+
+    /// Reads the certificate and the key only (a reload of the hub's own pair), with the same
+    /// check of the key's mode.
+    pub fn load_pair(&self) -> Result<(Vec<u8>, Vec<u8>), GatewayError> {
+        let cert_pem = read(&self.cert, "certificate")?;
+        crate::files::check_owner_only(&self.key).map_err(|source| GatewayError::ReadFile {
+            what: "private key",
+            path: self.key.clone(),
+            source,
+        })?;
+        Ok((cert_pem, read(&self.key, "private key")?))
+    }
 }
 
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, GatewayError> {
@@ -104,11 +116,16 @@ pub(crate) fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, GatewayError> {
 
 /// The hub's server config: TLS 1.3, a client certificate chaining to the CA is required.
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, GatewayError> {
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(roots(&material.ca_pem)?, provider())
-            .build()
-            .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))?;
-    server_config_with(material, verifier)
+    server_config_with(material, client_verifier(&material.ca_pem)?)
+}
+
+/// The client-certificate verifier of the CA in `ca_pem` (no revocation list).
+pub fn client_verifier(
+    ca_pem: &[u8],
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, GatewayError> {
+    WebPkiClientVerifier::builder_with_provider(roots(ca_pem)?, provider())
+        .build()
+        .map_err(|e| GatewayError::Tls(format!("client verifier: {e}")))
 }
 
 /// The hub's server config with its own client-certificate verifier (the CA and a revocation
@@ -117,22 +134,28 @@ pub fn server_config_with(
     material: &TlsMaterial,
     verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
 ) -> Result<Arc<ServerConfig>, GatewayError> {
+    Ok(server_config_reloadable(material, verifier)?.0)
+}
+
+/// [`server_config_with`], and the handle that replaces the hub's own certificate while it
+/// serves ([`crate::server_cert`]).
+pub fn server_config_reloadable(
+    material: &TlsMaterial,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> Result<(Arc<ServerConfig>, Arc<crate::server_cert::ServerCert>), GatewayError> {
     let provider = provider();
+    let cert = crate::server_cert::ServerCert::new(&material.cert_pem, &material.key_pem)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| GatewayError::Tls(e.to_string()))?
         .with_client_cert_verifier(crate::refused::NamingVerifier::wrap(verifier))
-        .with_single_cert(
-            parse_certificates(&material.cert_pem, "server certificate")?,
-            parse_private_key(&material.key_pem, "server key")?,
-        )
-        .map_err(|e| GatewayError::Tls(format!("server certificate and key: {e}")))?;
+        .with_cert_resolver(cert.clone());
     config.alpn_protocols = vec![b"h2".to_vec()];
     // No session resumption: a resumed session skips the client-certificate check, so a
     // certificate revoked (or expired) since its first connection would get back in.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), cert))
 }
 
 /// A client config that presents `material`'s certificate and trusts only the CA's hub certificates.
