@@ -1004,6 +1004,9 @@ fn load_ca(dir: &std::path::Path, trust_domain: &str) -> Result<CertificateAutho
             dir.display()
         )
     })?;
+    // The key that signs every certificate of the network: its owner's only.
+    hamgam_gateway::files::check_owner_only(&dir.join("ca.key"))
+        .with_context(|| format!("the CA key {}", dir.join("ca.key").display()))?;
     let ca_key = std::fs::read_to_string(dir.join("ca.key"))
         .with_context(|| format!("cannot read the CA key {}", dir.join("ca.key").display()))?;
     Ok(CertificateAuthority::from_pem(

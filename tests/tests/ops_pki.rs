@@ -68,6 +68,20 @@ fn keys_are_written_0600_in_a_0700_folder() {
 }
 
 #[test]
+#[cfg(unix)]
+fn a_ca_key_others_can_read_is_refused_naming_the_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = refused(&["pki", "issue", "dealer", "D-1042", "--dir", &dir]);
+    assert!(err.contains("ca.key"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!pki.join("dealer-D-1042.key").exists(), "nothing issued");
+}
+
+#[test]
 fn issue_refuses_to_overwrite_a_key_unless_forced() {
     let root = tempfile::tempdir().unwrap();
     let pki = root.path().join("pki");

@@ -398,7 +398,8 @@ async fn a_certificate_revoked_with_central_pki_revoke_is_refused_without_a_hub_
     std::fs::create_dir_all(&pki_dir).unwrap();
     let pki = TestPki::new();
     std::fs::write(pki_dir.join("ca.crt"), pki.ca.cert_pem()).unwrap();
-    std::fs::write(pki_dir.join("ca.key"), pki.ca.key_pem()).unwrap();
+    hamgam_gateway::files::write_private(&pki_dir.join("ca.key"), pki.ca.key_pem().as_bytes())
+        .unwrap();
     // The hub starts with an empty list.
     let crl_path = pki_dir.join("ca.crl");
     std::fs::write(&crl_path, pki.ca.revocation_list(&[], 1, 30).unwrap()).unwrap();
