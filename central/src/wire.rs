@@ -441,6 +441,22 @@ mod tests {
         }
     }
 
+    /// A retail delivery sold and delivered on the given `(year, month, day)`s.
+    fn delivery_sold(sale: (i32, i32, i32), delivered: (i32, i32, i32)) -> Payload {
+        let date = |(year, month, day)| Some(pb::Date { year, month, day });
+        Payload::RetailDelivery(pb::RetailDelivery {
+            vin: "NAAN01CE5KK123456".into(),
+            sale_date: date(sale),
+            delivery_date: date(delivered),
+            sale_category: pb::SaleCategory::Retail as i32,
+            parties: vec![pb::DeliveryParty {
+                role: 1,
+                customer_ref: "C-1".into(),
+            }],
+            ..Default::default()
+        })
+    }
+
     fn replacement(day: i32, at_ms: Option<i64>) -> Payload {
         Payload::OdometerReplacement(pb::OdometerReplacement {
             vin: "NAAN01CE5KK123456".into(),
@@ -472,52 +488,12 @@ mod tests {
                 "record_id",
             ),
             (
-                Box::new(|r| {
-                    r.payload = Some(Payload::RetailDelivery(pb::RetailDelivery {
-                        vin: "NAAN01CE5KK123456".into(),
-                        sale_date: Some(pb::Date {
-                            year: 2026,
-                            month: 2,
-                            day: 30,
-                        }),
-                        delivery_date: Some(pb::Date {
-                            year: 2026,
-                            month: 3,
-                            day: 1,
-                        }),
-                        sale_category: pb::SaleCategory::Retail as i32,
-                        parties: vec![pb::DeliveryParty {
-                            role: 1,
-                            customer_ref: "C-1".into(),
-                        }],
-                        ..Default::default()
-                    }))
-                }),
+                Box::new(|r| r.payload = Some(delivery_sold((2026, 2, 30), (2026, 3, 1)))),
                 "retail_delivery.sale_date",
             ),
             (
                 // A Solar Hijri year typed as a Gregorian one: the words staff saw at entry.
-                Box::new(|r| {
-                    r.payload = Some(Payload::RetailDelivery(pb::RetailDelivery {
-                        vin: "NAAN01CE5KK123456".into(),
-                        sale_date: Some(pb::Date {
-                            year: 1403,
-                            month: 5,
-                            day: 12,
-                        }),
-                        delivery_date: Some(pb::Date {
-                            year: 2024,
-                            month: 8,
-                            day: 2,
-                        }),
-                        sale_category: pb::SaleCategory::Retail as i32,
-                        parties: vec![pb::DeliveryParty {
-                            role: 1,
-                            customer_ref: "C-1".into(),
-                        }],
-                        ..Default::default()
-                    }))
-                }),
+                Box::new(|r| r.payload = Some(delivery_sold((1403, 5, 12), (2024, 8, 2)))),
                 "retail_delivery.sale_date",
             ),
             (

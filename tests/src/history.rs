@@ -391,3 +391,25 @@ pub fn generate(seed: u64, dealers: usize, people: usize, now: i64) -> History {
         people: folk,
     }
 }
+
+/// A valid code melli: `first_nine` digits and their check digit.
+pub fn nid(first_nine: &str) -> String {
+    format!("{first_nine}{}", national_id_check_digit(first_nine))
+}
+
+/// The `n`th test VIN of an Iranian WMI, with its check digit.
+pub fn vin(n: u32) -> String {
+    Vin::with_check_digit(&format!("NAAP41FE0RJ{n:06}"))
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| panic!("test VIN {n}: {e}"))
+}
+
+/// A showroom lead of `customer_ref` at `at`.
+pub fn lead(customer_ref: &str, at: i64) -> Payload {
+    Payload::Lead(pb::Lead {
+        lead_ref: format!("L-{customer_ref}"),
+        customer_ref: customer_ref.into(),
+        contacted_at_ms: at,
+        ..Default::default()
+    })
+}

@@ -14,31 +14,11 @@ use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
 use hamgam_proto::hq::v1::vehicle_lookup_client::VehicleLookupClient;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
-use hamgam_proto::values::{national_id_check_digit, Vin};
-use hamgam_tests::history::{delivery, person, repair_order};
+use hamgam_tests::history::{delivery, lead, nid, person, repair_order, vin};
 use hamgam_tests::{dealer, session_options, TestHub, TestPki};
 use tonic::transport::Channel;
 
 const DAY: i64 = 86_400_000;
-
-fn nid(first_nine: &str) -> String {
-    format!("{first_nine}{}", national_id_check_digit(first_nine))
-}
-
-fn vin(n: u32) -> String {
-    Vin::with_check_digit(&format!("NAAP41FE0RJ{n:06}"))
-        .expect("vin")
-        .to_string()
-}
-
-fn lead(customer_ref: &str, at: i64) -> Payload {
-    Payload::Lead(pb::Lead {
-        lead_ref: format!("L-{customer_ref}"),
-        customer_ref: customer_ref.into(),
-        contacted_at_ms: at,
-        ..Default::default()
-    })
-}
 
 fn scrapped(vin: &str, at: i64) -> Payload {
     let d = time::OffsetDateTime::from_unix_timestamp(at / 1000).expect("date");

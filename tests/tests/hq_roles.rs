@@ -10,7 +10,7 @@ use hamgam_gateway::audit::SecurityEventKind;
 use hamgam_gateway::PeerIdentity;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::record::v1 as pb;
-use hamgam_proto::values::national_id_check_digit;
+use hamgam_tests::history::nid;
 use hamgam_tests::processes::binaries;
 use hamgam_tests::{dealer, raw_record, send_batch, within, TestHub, TestPki, TEST_NOW_MS};
 
@@ -30,10 +30,6 @@ fn customer(seq: u64, customer_ref: &str, national_id: &str, mobile: &str) -> pb
         ..Default::default()
     }));
     record
-}
-
-fn nid(first_nine: &str) -> String {
-    format!("{first_nine}{}", national_id_check_digit(first_nine))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,23 +14,12 @@ use hamgam_central::store::HubStore;
 use hamgam_central::{Hub, SledStore};
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
-use hamgam_proto::values::{national_id_check_digit, Vin};
-use hamgam_tests::history::{self, Log};
+use hamgam_tests::history::{self, lead, nid, vin, Log};
 use hamgam_tests::judged;
 
 /// 2026-11-18 10:13 UTC.
 const NOW_MS: i64 = 1_795_000_000_000;
 const DAY: i64 = 86_400_000;
-
-fn nid(first_nine: &str) -> String {
-    format!("{first_nine}{}", national_id_check_digit(first_nine))
-}
-
-fn vin(n: u32) -> String {
-    Vin::with_check_digit(&format!("NAAP41FE0RJ{n:06}"))
-        .expect("vin")
-        .to_string()
-}
 
 fn persian_digits(s: &str) -> String {
     s.chars()
@@ -39,15 +28,6 @@ fn persian_digits(s: &str) -> String {
             None => c,
         })
         .collect()
-}
-
-fn lead(customer_ref: &str, at: i64) -> Payload {
-    Payload::Lead(pb::Lead {
-        lead_ref: format!("L-{customer_ref}"),
-        customer_ref: customer_ref.into(),
-        contacted_at_ms: at,
-        ..Default::default()
-    })
 }
 
 /// A person as they really are: name and mobile (the values that must never cross over).

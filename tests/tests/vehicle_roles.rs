@@ -14,25 +14,14 @@ use hamgam_gateway::sync::Ingest;
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
-use hamgam_proto::values::{national_id_check_digit, Vin};
 use hamgam_tests::dealer;
-use hamgam_tests::history::{self, Log};
+use hamgam_tests::history::{self, nid, vin, Log};
 use hamgam_tests::judged;
 
 /// 2026-11-18 10:13 UTC.
 const NOW_MS: i64 = 1_795_000_000_000;
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
-
-fn nid(first_nine: &str) -> String {
-    format!("{first_nine}{}", national_id_check_digit(first_nine))
-}
-
-fn vin(n: u32) -> String {
-    Vin::with_check_digit(&format!("NAAP41FE0RJ{n:06}"))
-        .expect("vin")
-        .to_string()
-}
 
 fn company(customer_ref: &str, name: &str, company_id: &str) -> Payload {
     Payload::Customer(pb::CustomerUpsert {
