@@ -11,7 +11,7 @@ use crate::rules::history::GroupKey;
 use crate::rules::Scope;
 
 /// How severe a finding is (RULES.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Severity {
     /// Stored and used, marked unreliable.
     Flag,
@@ -40,6 +40,28 @@ pub struct Finding {
     pub field: String,
     pub reason_fa: String,
     pub reason_en: String,
+}
+
+impl Finding {
+    /// What the finding *is*: the rule, how severe, which field. A verdict changes (new
+    /// version, sent down the feed) only when its set of keys changes; the reason's words and
+    /// figures are how the finding is explained, and stay as they were when it first fired.
+    pub fn key(&self) -> (&str, Severity, &str) {
+        (&self.rule_id, self.severity, &self.field)
+    }
+}
+
+/// The sorted, deduplicated keys of `findings` ([`Finding::key`]).
+pub fn finding_keys(findings: &[Finding]) -> Vec<(&str, Severity, &str)> {
+    let mut keys: Vec<_> = findings.iter().map(Finding::key).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Whether two lists of findings say the same thing (the same [`Finding::key`]s).
+pub fn same_findings(a: &[Finding], b: &[Finding]) -> bool {
+    finding_keys(a) == finding_keys(b)
 }
 
 /// The hub's current judgement of one record.

@@ -192,7 +192,8 @@ impl<S: HubStore> Hub<S> {
         let dealer_id = dealer.as_str();
         let waited = std::time::Instant::now();
         let _judging = self.judging.lock().await;
-        metrics::observe(&self.metrics.judging_lock_wait_seconds, waited.elapsed());
+        let lock_wait = waited.elapsed();
+        metrics::observe(&self.metrics.judging_lock_wait_seconds, lock_wait);
         let judging_started = std::time::Instant::now();
         let store = self.store().map_err(storage)?;
         let state = store
@@ -260,13 +261,23 @@ impl<S: HubStore> Hub<S> {
                 };
                 let judged =
                     judge::judge_batch(&*judging, &rules, &dealer_owned, state, fresh, now)?;
+                let applying = std::time::Instant::now();
                 judging.apply(&judged.change)?;
-                Ok::<_, StoreError>(judged)
+                Ok::<_, StoreError>((judged, applying.elapsed()))
             })
             .await
             .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
             .map_err(storage)?;
+            let (judged, apply) = judged;
+            self.metrics.stages(
+                dealer_id,
+                judged.verdicts.len(),
+                lock_wait,
+                &judged.timings,
+                apply,
+            );
             self.metrics.judged(&judged.verdicts);
+            self.metrics.wrote(&judged.change);
             verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
             feeds = judged.feeds;
             last_change = judged.last_change;

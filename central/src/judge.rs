@@ -81,8 +81,23 @@ impl Entry {
     }
 }
 
+/// Where one batch's judging time went (the hub's stage timings, `hamgam_ingest_stage_seconds`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Admitting the records: the one-record rules, corrections, group memberships.
+    pub rules: std::time::Duration,
+    /// The history groups the batch touched, decided.
+    pub groups: std::time::Duration,
+    /// The merge: parties, customers, vehicles, review pairs.
+    pub merge: std::time::Duration,
+    /// Verdicts, versions, feeds, tallies and the change stream.
+    pub verdicts: std::time::Duration,
+}
+
 /// The outcome of judging one batch.
 pub struct Judged {
+    /// Where the time went.
+    pub timings: Timings,
     pub change: Change,
     /// The final verdict of each new record, in the batch's order.
     pub verdicts: Vec<Verdict>,
@@ -107,12 +122,23 @@ pub fn judge_batch<S: HubStore>(
         .iter()
         .map(|a| (dealer.to_owned(), a.seq))
         .collect();
+    let mut timings = Timings::default();
+    let started = std::time::Instant::now();
     for arrival in arrivals {
         work.admit(dealer, &state, arrival, now_ms)?;
     }
+    let admitted = std::time::Instant::now();
+    timings.rules = admitted - started;
     work.judge_groups()?;
+    let grouped = std::time::Instant::now();
+    timings.groups = grouped - admitted;
     work.merge()?;
-    finish(store, work, Some((dealer, state)), &order, now_ms)
+    let merged = std::time::Instant::now();
+    timings.merge = merged - grouped;
+    let mut judged = finish(store, work, Some((dealer, state)), &order, now_ms)?;
+    timings.verdicts = merged.elapsed();
+    judged.timings = timings;
+    Ok(judged)
 }
 
 /// Applies an HQ decision (a conflict settled, an identity review decided, a link undone):
@@ -181,7 +207,8 @@ fn finish<S: HubStore>(
         );
         match &entry.before {
             Some(before)
-                if before.outcome == verdict.outcome && before.findings == verdict.findings =>
+                if before.outcome == verdict.outcome
+                    && crate::domain::same_findings(&before.findings, &verdict.findings) =>
             {
                 if entry.dirty {
                     entry.save(&mut change);
@@ -284,6 +311,7 @@ fn finish<S: HubStore>(
         .collect::<Result<Vec<_>, _>>()?;
     let last_change = change_log(store, &mut change, order, &verdicts, now_ms)?;
     Ok(Judged {
+        timings: Timings::default(),
         change,
         verdicts,
         feeds,
@@ -749,7 +777,7 @@ impl<'s, S: HubStore> Work<'s, S> {
                     continue;
                 };
                 let fresh = self.joined.contains_key(&(group.clone(), at.clone()));
-                if member.current == findings && !fresh {
+                if !fresh && crate::domain::same_findings(&member.current, &findings) {
                     continue;
                 }
                 let mut updated = member.clone();

@@ -37,6 +37,11 @@ pub struct HubMetrics {
     pub judging_seconds: Histogram,
     /// One group-commit flush.
     pub flush_seconds: Histogram,
+    /// What the store was asked to write, by kind (`Change::writes`).
+    pub store_writes: Family<Labels, Counter>,
+    /// Where a batch's time goes, by stage (`lock_wait`, `rules`, `groups`, `merge`,
+    /// `verdicts`, `apply`): one observation per batch and stage.
+    pub stage_seconds: Family<Labels, Histogram>,
     /// What each dealer's agent said its log holds, at its last hello.
     reported_last_seq: Mutex<HashMap<String, u64>>,
     // Read from the store at each scrape.
@@ -57,6 +62,8 @@ impl Default for HubMetrics {
             judging_lock_wait_seconds: latency_histogram(),
             judging_seconds: latency_histogram(),
             flush_seconds: latency_histogram(),
+            stage_seconds: Family::new_with_constructor(latency_histogram),
+            store_writes: Family::default(),
             reported_last_seq: Mutex::default(),
             dealer_stored_seq: Family::default(),
             dealer_pending: Family::default(),
@@ -87,6 +94,53 @@ impl HubMetrics {
                     .inc();
             }
         }
+    }
+
+    /// Counts what a unit of work wrote.
+    pub fn wrote(&self, change: &crate::store::Change) {
+        for (kind, n) in change.writes() {
+            self.store_writes
+                .get_or_create(&vec![("kind", kind.to_owned())])
+                .inc_by(n as u64);
+        }
+    }
+
+    /// Observes a batch's stage timings (and logs them at debug level).
+    pub fn stages(
+        &self,
+        dealer: &str,
+        records: usize,
+        lock_wait: Duration,
+        judged: &crate::judge::Timings,
+        apply: Duration,
+    ) {
+        let stages = [
+            ("lock_wait", lock_wait),
+            ("rules", judged.rules),
+            ("groups", judged.groups),
+            ("merge", judged.merge),
+            ("verdicts", judged.verdicts),
+            ("apply", apply),
+        ];
+        for (stage, elapsed) in stages {
+            observe(
+                &self
+                    .stage_seconds
+                    .get_or_create(&vec![("stage", stage.to_owned())]),
+                elapsed,
+            );
+        }
+        tracing::debug!(
+            dealer_id = dealer,
+            records,
+            lock_wait_us = lock_wait.as_micros() as u64,
+            rules_us = judged.rules.as_micros() as u64,
+            groups_us = judged.groups.as_micros() as u64,
+            merge_us = judged.merge.as_micros() as u64,
+            verdicts_us = judged.verdicts.as_micros() as u64,
+            apply_us = apply.as_micros() as u64,
+            "batch judged"
+        );
     }
 
     /// Remembers the agent's own last seq from its hello.
@@ -123,6 +177,16 @@ impl HubMetrics {
             "flush_seconds",
             "One group-commit flush of the store",
             self.flush_seconds.clone(),
+        );
+        r.register(
+            "store_writes",
+            "Keys, rows or index entries the store was asked to write or remove, by kind",
+            self.store_writes.clone(),
+        );
+        r.register(
+            "ingest_stage_seconds",
+            "Where a batch's time goes, by stage: lock_wait, rules, groups, merge, verdicts, apply (the flush is flush_seconds)",
+            self.stage_seconds.clone(),
         );
         r.register(
             "dealers",

@@ -659,3 +659,23 @@ pub async fn within<F: std::future::Future>(secs: u64, what: &str, fut: F) -> F:
         .await
         .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
 }
+
+/// `GET /metrics` at `addr`: each sample line's name (with labels) and value.
+pub fn scrape_metrics(addr: std::net::SocketAddr) -> std::collections::BTreeMap<String, f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.lines()
+        .filter(|l| l.starts_with("hamgam_"))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}

@@ -4,7 +4,6 @@
 //! list.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 
 use hamgam_dealer_agent::{sync_loop, AgentStore};
 use hamgam_gateway::PeerIdentity;
@@ -31,25 +30,6 @@ fn documented() -> BTreeSet<String> {
                         .to_owned()
                 })
                 .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// `GET /metrics` at `addr`: each sample line's name (with labels) and value.
-fn scrape(addr: std::net::SocketAddr) -> BTreeMap<String, f64> {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.lines()
-        .filter(|l| l.starts_with("hamgam_"))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_owned(), value.parse().ok()?))
         })
         .collect()
 }
@@ -124,9 +104,10 @@ async fn both_ends_serve_every_documented_metric_with_plausible_values() {
         "",
     )
     .await;
-    let hub_samples = tokio::task::spawn_blocking(move || scrape(metrics_addr))
-        .await
-        .expect("scrape");
+    let hub_samples =
+        tokio::task::spawn_blocking(move || hamgam_tests::scrape_metrics(metrics_addr))
+            .await
+            .expect("scrape");
     let documented = documented();
     let hub_names: BTreeSet<String> = documented
         .iter()
@@ -186,9 +167,10 @@ async fn both_ends_serve_every_documented_metric_with_plausible_values() {
         render,
         stop.clone().cancelled_owned(),
     ));
-    let agent_samples = tokio::task::spawn_blocking(move || scrape(agent_addr))
-        .await
-        .expect("scrape");
+    let agent_samples =
+        tokio::task::spawn_blocking(move || hamgam_tests::scrape_metrics(agent_addr))
+            .await
+            .expect("scrape");
     let served = families(&agent_samples);
     let missing: Vec<&String> = documented
         .iter()

@@ -4,7 +4,8 @@
 //!
 //! Left out on purpose, because they record *how* the state was reached: verdict versions and
 //! decision times, receive times, verdict-feed cursors and contents, session times. Everything
-//! else is in: each record's verdict, findings, groups and correction state; dealers' counts;
+//! else is in: each record's verdict, findings (their keys: rule, severity, field; a reason's
+//! words are how a finding was explained when it fired), groups and correction state; dealers' counts;
 //! reliability tallies; parties, customers, links, review pairs, vehicles, conflicts, decisions.
 
 use std::collections::BTreeMap;
@@ -92,7 +93,7 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
                     &r.kind,
                     &r.wire,
                     r.verdict.outcome,
-                    r.findings(),
+                    crate::domain::finding_keys(&r.findings()),
                     &r.groups,
                     &r.corrected_by,
                     r.retracted,

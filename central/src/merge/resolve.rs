@@ -18,8 +18,8 @@ use super::golden::{self, Disagreement};
 use super::identity::{self, Match, ReviewItem};
 use super::vehicle::{self, VehicleEvent, VehicleFact};
 use super::{
-    content_in_force, field_spoiled, trust_of, Confirmed, Conflict, DecisionEntry, HqDecision,
-    MergeChange, Party, PartyKey, PartyView, Provenance, Stamp, Subject, VehicleDecisions,
+    content_in_force, field_spoiled, trust_of, Confirmed, DecisionEntry, HqDecision, MergeChange,
+    Party, PartyKey, PartyView, Provenance, Stamp, Subject, VehicleDecisions,
 };
 use crate::content::Content;
 use crate::domain::{Finding, StoredRecord};
@@ -379,11 +379,19 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                     relinked.insert(p.clone());
                 }
             }
-            self.change.conflicts.push((
-                Subject::Customer(id.clone()).key(),
-                golden.conflicts.clone(),
-            ));
-            self.change.customers.push((id.clone(), Some(golden)));
+            // Written once: a customer the batch did not change is not rewritten (nor sent
+            // on the change stream).
+            let before = self.store.customer(&id)?;
+            if before.as_ref() != Some(&golden) {
+                let old_conflicts = before.as_ref().map_or(&[][..], |b| &b.conflicts[..]);
+                if old_conflicts != golden.conflicts.as_slice() {
+                    self.change.conflicts.push((
+                        Subject::Customer(id.clone()).key(),
+                        golden.conflicts.clone(),
+                    ));
+                }
+                self.change.customers.push((id.clone(), Some(golden)));
+            }
             new_customers.insert(id);
         }
         for old in old_customers.difference(&new_customers) {
@@ -621,17 +629,27 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 )],
             );
         }
-        for key in resolved.keys() {
+        // Written once: what the vehicle already says is not written again.
+        let before = self.store.vehicle(vin)?;
+        // The party index only grows, and took every party of the stored timeline.
+        let known: BTreeSet<&PartyKey> = before
+            .iter()
+            .flat_map(|b| b.timeline.iter().map(|e| &e.party))
+            .collect();
+        for key in resolved.keys().filter(|k| !known.contains(k)) {
             self.change.party_vins.push((key.clone(), vin.to_owned()));
         }
-        let conflicts: Vec<Conflict> = view.conflicts.clone();
-        self.change
-            .conflicts
-            .push((Subject::Vehicle(vin.to_owned()).key(), conflicts));
-        let keep = !facts.is_empty();
-        self.change
-            .vehicles
-            .push((vin.to_owned(), keep.then_some(view)));
+        let old_conflicts = before.as_ref().map_or(&[][..], |b| &b.conflicts[..]);
+        if old_conflicts != view.conflicts.as_slice() {
+            self.change.conflicts.push((
+                Subject::Vehicle(vin.to_owned()).key(),
+                view.conflicts.clone(),
+            ));
+        }
+        let after = (!facts.is_empty()).then_some(view);
+        if before != after {
+            self.change.vehicles.push((vin.to_owned(), after));
+        }
         Ok(())
     }
 }

@@ -545,8 +545,8 @@ fn shared_mobile(members: &[&Member], config: &RuleConfig, add: &mut impl FnMut(
         add(m, finding(
             "C05",
             "customer.mobile",
-            format!("customer.mobile is registered for {} different customers (at dealers {dealers}), more than {}; ask for the customer's own mobile", identities.len(), config.shared_mobile_max_customers),
-            format!("این شمارهٔ همراه برای {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})، بیش از {}؛ شمارهٔ خود مشتری را بپرسید", identities.len(), config.shared_mobile_max_customers),
+            format!("customer.mobile is registered for more than {} different customers (at dealers {dealers}); ask for the customer's own mobile", config.shared_mobile_max_customers),
+            format!("این شمارهٔ همراه برای بیش از {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ شمارهٔ خود مشتری را بپرسید", config.shared_mobile_max_customers),
         ));
     }
 }
@@ -569,8 +569,8 @@ fn names_of_one_id(members: &[&Member], add: &mut impl FnMut(&Member, Finding)) 
         add(m, finding(
             "C07",
             "customer.national_id",
-            format!("customer.national_id is registered under {} different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review", names.len()),
-            format!("این کد ملی با {} نام مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد", names.len()),
+            format!("customer.national_id is registered under different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review"),
+            format!("این کد ملی با نام‌های مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد"),
         ));
     }
 }
@@ -656,8 +656,8 @@ fn dealer_month(
                 add(m, finding(
                     "S04",
                     "retail_delivery.delivery_date",
-                    format!("{count} deliveries were recorded in the last {} days of {month} ({tail_rate:.1} a day) against {body_rate:.1} a day in the rest of the month; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days),
-                    format!("در {} روز پایانی {month} {count} تحویل (روزانه {tail_rate:.1}) ثبت شده است در برابر {body_rate:.1} در بقیهٔ ماه؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days),
+                    format!("deliveries bunch in the last {} days of {month}: more than {} times the daily rate of the rest of the month, and at least {} of them; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
+                    format!("تحویل‌ها در {} روز پایانی {month} انباشته شده‌اند: بیش از {} برابر نرخ روزانهٔ بقیهٔ ماه و دست‌کم {} تحویل؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
                 ));
             }
         }
@@ -677,8 +677,8 @@ fn dealer_month(
                 add(m, finding(
                     "Q01",
                     "survey.csat",
-                    format!("{top} of the dealer's {} surveys in {month} carry the top score ({:.0}%); answers this uniform are not believable: surveys must be answered by customers", surveys.len(), share * 100.0),
-                    format!("{top} از {} نظرسنجی نمایندگی در {month} بالاترین امتیاز را دارند ({:.0}٪)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", surveys.len(), share * 100.0),
+                    format!("at least {:.0}% of the dealer's surveys in {month} carry the top score (of at least {} surveys); answers this uniform are not believable: surveys must be answered by customers", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
+                    format!("دست‌کم {:.0}٪ از نظرسنجی‌های نمایندگی در {month} بالاترین امتیاز را دارند (از دست‌کم {} نظرسنجی)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
                 ));
             }
         }

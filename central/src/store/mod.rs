@@ -62,6 +62,29 @@ pub struct Change {
     pub contacts: Vec<(PartyKey, u64)>,
 }
 
+impl Change {
+    /// How many keys, rows or index entries the change writes or removes, by what they are (the
+    /// cost of a unit of work: the bench prints it per record, a test counts records written).
+    pub fn writes(&self) -> Vec<(&'static str, usize)> {
+        let m = &self.merge;
+        vec![
+            ("records", self.records.len()),
+            ("members", self.joined.len() + self.left.len()),
+            ("verdict_updates", self.verdict_updates.len()),
+            ("changes", self.changes.len()),
+            ("flag_index", self.flag_index.len()),
+            ("contacts", self.contacts.len()),
+            ("parties", self.parties.len() + m.parties.len()),
+            ("blocks", m.blocks.len()),
+            ("links", m.links.len()),
+            ("customers", m.customers.len()),
+            ("vehicles", m.vehicles.len() + m.party_vins.len()),
+            ("reviews_conflicts", m.reviews.len() + m.conflicts.len()),
+            ("tallies_dealers", self.tallies.len() + self.dealers.len()),
+        ]
+    }
+}
+
 /// One entry of the access audit: who read whose data through the HQ API, or took which
 /// decision, by the hub's clock. Append-only: the store numbers entries and never rewrites one.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -264,6 +264,7 @@ pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value
             .map(|d| d.record_count)
             .sum();
         assert_eq!(held as usize, total, "the hub holds every acked record");
+        let stages = stage_split(hub.metrics_addr, total);
         hub.stop().await;
         let (sink, stop) = noop_sink(pki).await;
         let (noop_elapsed, _, _) = drive(
@@ -291,9 +292,55 @@ pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value
             "agents": agents, "records": total, "wire_bytes": bytes,
             "hub_records_per_s": h, "noop_sink_records_per_s": n, "raw_sled_records_per_s": r,
             "hub_over_raw": h / r, "hub_over_noop": h / n,
+            "hub_stage_us_per_record": stages,
         }));
     }
     Value::Array(rows)
+}
+
+/// The hub's own stage timings (`hamgam_ingest_stage_seconds`, `hamgam_flush_seconds` from its
+/// metrics listener), in microseconds per record; printed under the ingest row.
+pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
+    let samples = crate::scrape_metrics(metrics);
+    let per_record = |seconds: f64| seconds * 1e6 / records.max(1) as f64;
+    let mut split = serde_json::Map::new();
+    for stage in ["lock_wait", "rules", "groups", "merge", "verdicts", "apply"] {
+        let key = format!("hamgam_ingest_stage_seconds_sum{{stage=\"{stage}\"}}");
+        split.insert(
+            stage.into(),
+            json!(per_record(samples.get(&key).copied().unwrap_or(0.0))),
+        );
+    }
+    let flush = samples
+        .get("hamgam_flush_seconds_sum")
+        .copied()
+        .unwrap_or(0.0);
+    split.insert("flush".into(), json!(per_record(flush)));
+    let mut writes = serde_json::Map::new();
+    for (name, value) in &samples {
+        if let Some(kind) = name
+            .strip_prefix("hamgam_store_writes_total{kind=\"")
+            .and_then(|k| k.strip_suffix("\"}"))
+        {
+            writes.insert(kind.into(), json!(value / records.max(1) as f64));
+        }
+    }
+    let total: f64 = writes.values().filter_map(|v| v.as_f64()).sum();
+    println!(
+        "        hub writes per record: {total:.1} ({})",
+        writes
+            .iter()
+            .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    split.insert("writes_per_record".into(), Value::Object(writes));
+    let line: Vec<String> = split
+        .iter()
+        .map(|(k, v)| format!("{k} {:.1}", v.as_f64().unwrap_or(0.0)))
+        .collect();
+    println!("        hub µs per record: {}", line.join(", "));
+    Value::Object(split)
 }
 
 /// One agent with a backlog: import throughput, then catch-up time; the hub is kept for the

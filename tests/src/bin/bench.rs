@@ -29,6 +29,13 @@ struct Cli {
     /// 1M customers and 3.4M records; 8 in short mode). Records and customers scale with it.
     #[arg(long)]
     customer_dealers: Option<usize>,
+    /// Agent counts the ingest section runs (comma-separated; default 1,10,100,1000 in full
+    /// mode), for profiling one configuration.
+    #[arg(long, value_delimiter = ',')]
+    ingest_agents: Vec<usize>,
+    /// Records the ingest section sends at each agent count (default 200,000 in full mode).
+    #[arg(long)]
+    ingest_records: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,7 +65,11 @@ fn main() -> Result<()> {
             if cli.short { Mode::Short } else { Mode::Full },
             cli.out,
             cli.only,
-            cli.customer_dealers,
+            Overrides {
+                customer_dealers: cli.customer_dealers,
+                ingest_agents: cli.ingest_agents,
+                ingest_records: cli.ingest_records,
+            },
         )),
     }
 }
@@ -113,16 +124,24 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-async fn run(
-    mode: Mode,
-    out: PathBuf,
-    only: Vec<String>,
+/// Sizes given on the command line instead of the mode's.
+struct Overrides {
     customer_dealers: Option<usize>,
-) -> Result<()> {
+    ingest_agents: Vec<usize>,
+    ingest_records: Option<usize>,
+}
+
+async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) -> Result<()> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut sizes = Sizes::of(mode);
-    if let Some(dealers) = customer_dealers {
+    if let Some(dealers) = overrides.customer_dealers {
         sizes.customer_world.dealers = dealers.max(1);
+    }
+    if !overrides.ingest_agents.is_empty() {
+        sizes.ingest_agents = overrides.ingest_agents;
+    }
+    if let Some(records) = overrides.ingest_records {
+        sizes.ingest_records = records.max(1);
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     println!(
