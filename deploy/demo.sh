@@ -171,6 +171,6 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 pids=()
 echo "everything stopped cleanly"
 
-step "the hub's state rebuilt from its record log (central admin rebuild): same digest as live"
-"$bin/central" admin rebuild --data-dir "$work/hub" --registry "$work/registry.json"
+step "the hub's state rebuilt from its record log (central admin rebuild --check): same digest as live, incremental findings equal the reference"
+"$bin/central" admin rebuild --check --data-dir "$work/hub" --registry "$work/registry.json"
 echo "demo done in $((SECONDS - started))s after the build"

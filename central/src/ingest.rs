@@ -17,7 +17,7 @@ use hamgam_gateway::{Clock, DealerId};
 use hamgam_proto::record::v1 as pb;
 use tokio::sync::watch;
 
-use crate::domain::{DealerState, FlagStatus, Severity};
+use crate::domain::{FlagStatus, Severity};
 use crate::durability::Durability;
 use crate::judge::{self, Rulebook};
 use crate::merge::digest::StateDigest;
@@ -243,32 +243,37 @@ impl<S: HubStore> Hub<S> {
         let mut feeds = Vec::new();
         let mut last_change = None;
         if !fresh.is_empty() {
-            let mut state = state.clone();
-            state.stored_seq = next_seq - 1;
-            state.record_count += fresh.len() as u64;
-            state.last_seen_ms = now;
-            if state.first_seen_ms == 0 {
-                state.first_seen_ms = now;
-            }
             let judging = store.clone();
             let dealer_owned = dealer_id.to_owned();
             let config = Arc::clone(&self.config);
             let registry = self.registry();
+            let (stored_before, clock_offset_ms) = (state.stored_seq, state.clock_offset_ms);
             let judged = tokio::task::spawn_blocking(move || {
                 let rules = Rulebook {
                     config: &config,
                     registry: &registry,
                 };
-                let judged =
-                    judge::judge_batch(&*judging, &rules, &dealer_owned, state, fresh, now)?;
+                let sender = judge::Sender {
+                    dealer: &dealer_owned,
+                    stored_seq: stored_before,
+                    clock_offset_ms,
+                };
+                let judged = judge::judge_batch(&*judging, &rules, &sender, fresh, now)?;
                 let applying = std::time::Instant::now();
-                judging.apply(&judged.change)?;
-                Ok::<_, StoreError>((judged, applying.elapsed()))
+                let applied = judging.apply(&judged.change)?;
+                Ok::<_, StoreError>((judged, applied, applying.elapsed()))
             })
             .await
             .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
-            .map_err(storage)?;
-            let (judged, apply) = judged;
+            .map_err(|e| match e {
+                // Another writer moved this dealer's log since it was read: the session
+                // resends from the hub's stored seq, and nothing of this batch was applied.
+                StoreError::Conflict(why) => IngestError::Storage(format!(
+                    "{why}; nothing of the batch was stored, the agent sends it again"
+                )),
+                e => storage(e),
+            })?;
+            let (judged, applied, apply) = judged;
             self.metrics.stages(
                 dealer_id,
                 judged.verdicts.len(),
@@ -279,8 +284,8 @@ impl<S: HubStore> Hub<S> {
             self.metrics.judged(&judged.verdicts);
             self.metrics.wrote(&judged.change);
             verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
-            feeds = judged.feeds;
-            last_change = judged.last_change;
+            feeds = applied.verdict_cursors;
+            last_change = applied.last_change;
         }
         metrics::observe(&self.metrics.judging_seconds, judging_started.elapsed());
         let stored_seq = (next_seq - 1).max(state.stored_seq);
@@ -289,7 +294,7 @@ impl<S: HubStore> Hub<S> {
         let durable = self.durability.request();
         let senders: Vec<(watch::Sender<u64>, u64)> = feeds
             .into_iter()
-            .map(|(d, cursor)| (self.feed(&d), cursor))
+            .map(|(d, cursor)| (self.feed(d.as_str()), cursor))
             .collect();
         let own_feed = self.feed(dealer_id);
         let changes = self.changes.clone();
@@ -354,7 +359,7 @@ impl<S: HubStore> Hub<S> {
         let store = self.store()?;
         check_decision(&*store, &mut decision)?;
         let entry = DecisionEntry {
-            no: store.last_decision()? + 1,
+            no: store.next_decision_no()?,
             decision,
             by: by.to_owned(),
             comment: comment.to_owned(),
@@ -370,16 +375,17 @@ impl<S: HubStore> Hub<S> {
                 registry: &registry,
             };
             let judged = judge::judge_decision(&*judging, &rules, &entry, entry.at_ms)?;
-            judging.apply(&judged.change)?;
-            Ok::<_, StoreError>(judged)
+            let applied = judging.apply(&judged.change)?;
+            Ok::<_, StoreError>((judged, applied))
         })
         .await
         .map_err(|e| StoreError::Engine(format!("decision task failed: {e}")))??;
+        let (judged, applied) = judged;
         // Applied: other batches may be judged while the flush runs, as after a batch.
         drop(_judging);
         self.durability.request().await?;
-        Self::publish_changes(&self.changes, judged.last_change);
-        for (dealer, cursor) in &judged.feeds {
+        Self::publish_changes(&self.changes, applied.last_change);
+        for (dealer, cursor) in &applied.verdict_cursors {
             self.feed(dealer).send_if_modified(|c| {
                 let newer = *cursor > *c;
                 if newer {
@@ -588,23 +594,15 @@ impl<S: HubStore> Ingest for Hub<S> {
                 reason,
             });
         }
-        let _judging = self.judging.lock().await;
         let now = self.clock.now_ms();
         let store = self.store().map_err(storage)?;
-        let mut state: DealerState = store
-            .dealer(dealer.as_str())
-            .map_err(storage)?
-            .unwrap_or_default();
-        state.clock_offset_ms = clock_offset_ms;
-        state.last_seen_ms = now;
-        if state.first_seen_ms == 0 {
-            state.first_seen_ms = now;
-        }
         if clock_offset_ms.abs() > self.config.clock_offset_max_minutes * 60_000 {
             tracing::warn!(dealer_id = %dealer, clock_offset_ms, "agent clock beyond the T02 limit: this session's records are flagged");
         }
-        store
-            .save_dealer(dealer.as_str(), &state)
+        // The session's facts are the store's own part of the dealer's state: no batch is
+        // waited for, none overwritten.
+        let state = store
+            .open_session(dealer.as_str(), clock_offset_ms, now)
             .map_err(storage)?;
         // A previous session's last batches may be applied but not yet flushed; the hello
         // promises "held durably", so wait for the flush that covers them.
@@ -648,18 +646,10 @@ impl<S: HubStore> Ingest for Hub<S> {
         dealer: &DealerId,
         cursor: u64,
     ) -> Result<(), IngestError> {
-        let _judging = self.judging.lock().await;
         let store = self.store().map_err(storage)?;
-        let mut state = store
-            .dealer(dealer.as_str())
-            .map_err(storage)?
-            .unwrap_or_default();
-        if cursor > state.verdicts_acked && cursor <= state.verdict_cursor {
-            state.verdicts_acked = cursor;
-            store
-                .save_dealer(dealer.as_str(), &state)
-                .map_err(storage)?;
-        }
+        store
+            .acknowledge_verdicts(dealer.as_str(), cursor)
+            .map_err(storage)?;
         Ok(())
     }
 

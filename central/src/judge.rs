@@ -16,17 +16,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
 use crate::domain::{
-    ChangeEntry, ChangeLogEntry, DealerState, Finding, FlagEntry, FlagReview, Outcome, Severity,
-    StoredRecord, Verdict,
+    ChangeEntry, Finding, FlagEntry, FlagReview, Outcome, Severity, StoredRecord, Verdict,
 };
 use crate::merge::resolve::{RecordSource, Resolver};
 use crate::merge::{content_in_force, DecisionEntry, HqDecision, MergeChange};
+use crate::rules::group_state;
 use crate::rules::history::{self, At, GroupKey, Member};
 use crate::rules::record::{self, PartyIds, RecordContext};
 use crate::rules::registry::DealerRegistry;
 use crate::rules::score::{day_of, DayTally};
 use crate::rules::{RuleConfig, Scope};
-use crate::store::{Change, HubStore, StoreError};
+use crate::store::{Change, DealerDelta, HubStore, StoreError};
 use crate::wire::Arrival;
 
 /// What the rules need besides the store.
@@ -101,22 +101,17 @@ pub struct Judged {
     pub change: Change,
     /// The final verdict of each new record, in the batch's order.
     pub verdicts: Vec<Verdict>,
-    /// Dealers whose verdict feed advanced, with the new cursor.
-    pub feeds: Vec<(String, u64)>,
-    /// The change stream's last cursor after this change, if it added to the stream.
-    pub last_change: Option<u64>,
 }
 
-/// Judges `arrivals`, new records of `dealer` (consecutive seqs, none stored yet), with the
-/// dealer's `state` as it is before the batch.
+/// Judges `arrivals`, new records of `sender` (consecutive seqs after its stored seq).
 pub fn judge_batch<S: HubStore>(
     store: &S,
     rules: &Rulebook<'_>,
-    dealer: &str,
-    state: DealerState,
+    sender: &Sender<'_>,
     arrivals: Vec<Arrival>,
     now_ms: i64,
 ) -> Result<Judged, StoreError> {
+    let dealer = sender.dealer;
     let mut work = Work::new(store, rules);
     let order: Vec<At> = arrivals
         .iter()
@@ -125,7 +120,7 @@ pub fn judge_batch<S: HubStore>(
     let mut timings = Timings::default();
     let started = std::time::Instant::now();
     for arrival in arrivals {
-        work.admit(dealer, &state, arrival, now_ms)?;
+        work.admit(sender, arrival, now_ms)?;
     }
     let admitted = std::time::Instant::now();
     timings.rules = admitted - started;
@@ -135,7 +130,7 @@ pub fn judge_batch<S: HubStore>(
     work.merge()?;
     let merged = std::time::Instant::now();
     timings.merge = merged - grouped;
-    let mut judged = finish(store, work, Some((dealer, state)), &order, now_ms)?;
+    let mut judged = finish(store, work, Some(sender), &order, now_ms)?;
     timings.verdicts = merged.elapsed();
     judged.timings = timings;
     Ok(judged)
@@ -180,23 +175,42 @@ pub fn judge_decision<S: HubStore>(
     finish(store, work, None, &[], now_ms)
 }
 
-/// Final verdicts, version bumps, feeds and tallies of everything `work` touched; `sender` is
-/// the dealer whose batch this is, with its state before the batch.
+/// The dealer whose batch is judged: its id, the seq it held before, and its session's clock
+/// offset (agent - hub).
+pub struct Sender<'a> {
+    pub dealer: &'a str,
+    pub stored_seq: u64,
+    pub clock_offset_ms: i64,
+}
+
+/// Final verdicts, version bumps, feed entries and tallies of everything `work` touched;
+/// `sender` is the dealer whose batch this is (none for an HQ decision), `order` its new
+/// records.
 fn finish<S: HubStore>(
     store: &S,
     mut work: Work<'_, S>,
-    sender: Option<(&str, DealerState)>,
+    sender: Option<&Sender<'_>>,
     order: &[At],
     now_ms: i64,
 ) -> Result<Judged, StoreError> {
-    let (dealer, mut state) = match sender {
-        Some((d, s)) => (d, s),
-        None => ("", DealerState::default()),
+    let mut change = Change {
+        at_ms: now_ms,
+        ..Change::default()
     };
-    let mut change = Change::default();
-    let mut states: BTreeMap<String, DealerState> = BTreeMap::new();
+    let mut deltas: BTreeMap<String, DealerDelta> = BTreeMap::new();
+    if let Some(sender) = sender {
+        deltas.insert(
+            sender.dealer.to_owned(),
+            DealerDelta {
+                expect_stored_seq: Some(sender.stored_seq),
+                stored_seq: order.last().map_or(0, |at| at.1),
+                records_added: order.len() as u64,
+                rejected_delta: 0,
+                seen_ms: now_ms,
+            },
+        );
+    }
     let mut tallies: BTreeMap<(String, i64), DayTally> = BTreeMap::new();
-    let mut quarantine_delta: BTreeMap<String, i64> = BTreeMap::new();
     for ((owner, _), entry) in work.entries.iter_mut() {
         let findings = entry.record.findings_in_force();
         let mut verdict = Verdict::from_findings(
@@ -235,61 +249,34 @@ fn finish<S: HubStore>(
         }
         tally.count(&verdict, true);
         let is_rejected = verdict.outcome == Outcome::Rejected;
-        *quarantine_delta.entry(owner.clone()).or_default() +=
-            i64::from(is_rejected) - i64::from(was_rejected);
+        let moved = i64::from(is_rejected) - i64::from(was_rejected);
+        if moved != 0 {
+            deltas.entry(owner.clone()).or_default().rejected_delta += moved;
+        }
         if entry.before.is_some() {
-            let owner_state = match states.entry(owner.clone()) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(if owner == dealer {
-                    state.clone()
-                } else {
-                    store.dealer(owner)?.unwrap_or_default()
-                }),
-            };
-            owner_state.verdict_cursor += 1;
-            change.verdict_updates.push((
-                owner.clone(),
-                owner_state.verdict_cursor,
-                verdict.clone(),
-            ));
-            tracing::info!(dealer_id = %owner, record_id = %verdict.record_id, seq = verdict.seq, version = verdict.version, outcome = ?verdict.outcome, "verdict changed");
+            change
+                .verdict_updates
+                .push((owner.clone(), verdict.clone()));
+            tracing::debug!(dealer_id = %owner, record_id = %verdict.record_id, seq = verdict.seq, version = verdict.version, outcome = ?verdict.outcome, "verdict changed");
         }
         entry.record.verdict = verdict;
         entry.save(&mut change);
     }
-    // The sending dealer's state goes through `states` too, so one copy is saved.
-    if let Some(own) = states.remove(dealer) {
-        state.verdict_cursor = own.verdict_cursor;
-    }
-    for (owner, delta) in &quarantine_delta {
-        if owner == dealer && sender_present(dealer) {
-            state.rejected_count = (state.rejected_count as i64 + delta).max(0) as u64;
-        } else if let Some(s) = states.get_mut(owner) {
-            s.rejected_count = (s.rejected_count as i64 + delta).max(0) as u64;
-        } else {
-            let mut s = store.dealer(owner)?.unwrap_or_default();
-            s.rejected_count = (s.rejected_count as i64 + delta).max(0) as u64;
-            states.insert(owner.clone(), s);
-        }
-    }
-    let mut feeds: Vec<(String, u64)> = states
-        .iter()
-        .filter(|(_, s)| s.verdict_cursor > 0)
-        .map(|(d, s)| (d.clone(), s.verdict_cursor))
-        .collect();
-    if sender_present(dealer) && change.verdict_updates.iter().any(|(d, ..)| d == dealer) {
-        feeds.push((dealer.to_owned(), state.verdict_cursor));
-    }
-    change.dealers = states.into_iter().collect();
-    if sender_present(dealer) {
-        change.dealers.push((dealer.to_owned(), state));
-    }
+    change.dealers = deltas.into_iter().collect();
     change.merge = std::mem::take(&mut work.merged);
     change.tallies = tallies
         .into_iter()
         .map(|((d, day), t)| (d, day, t))
         .collect();
     change.joined = work.joined.into_iter().map(|((g, _), m)| (g, m)).collect();
+    change.group_states = work
+        .group_states
+        .into_iter()
+        .map(|(g, state)| {
+            let kept = (state != group_state::GroupState::default()).then_some(state);
+            (g, kept)
+        })
+        .collect();
     change.left = work
         .left
         .into_iter()
@@ -309,41 +296,32 @@ fn finish<S: HubStore>(
                 .ok_or_else(|| StoreError::Engine(format!("record {at:?} lost while judging")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let last_change = change_log(store, &mut change, order, &verdicts, now_ms)?;
+    change_log(&mut change, order, &verdicts);
     Ok(Judged {
         timings: Timings::default(),
         change,
         verdicts,
-        feeds,
-        last_change,
     })
 }
 
 /// Appends to `change` the change-stream entries of what it does: records stored, verdicts
-/// changed, customers changed. Returns the last cursor used, if any.
-fn change_log<S: HubStore>(
-    store: &S,
-    change: &mut Change,
-    order: &[At],
-    verdicts: &[Verdict],
-    now_ms: i64,
-) -> Result<Option<u64>, StoreError> {
-    let mut entries = Vec::new();
+/// changed, customers changed (the store numbers them).
+fn change_log(change: &mut Change, order: &[At], verdicts: &[Verdict]) {
     for ((dealer, seq), verdict) in order.iter().zip(verdicts) {
-        entries.push(ChangeEntry::RecordStored {
+        change.changes.push(ChangeEntry::RecordStored {
             dealer_id: dealer.clone(),
             seq: *seq,
             verdict: verdict.clone(),
         });
     }
-    for (dealer, _, verdict) in &change.verdict_updates {
-        entries.push(ChangeEntry::VerdictChanged {
+    for (dealer, verdict) in &change.verdict_updates {
+        change.changes.push(ChangeEntry::VerdictChanged {
             dealer_id: dealer.clone(),
             verdict: verdict.clone(),
         });
     }
     for (customer_id, customer) in &change.merge.customers {
-        entries.push(ChangeEntry::CustomerChanged {
+        change.changes.push(ChangeEntry::CustomerChanged {
             customer_id: customer_id.clone(),
             parties: customer
                 .iter()
@@ -351,24 +329,6 @@ fn change_log<S: HubStore>(
                 .collect(),
         });
     }
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let mut cursor = store.last_change()?;
-    for entry in entries {
-        cursor += 1;
-        change.changes.push(ChangeLogEntry {
-            cursor,
-            at_ms: now_ms,
-            entry,
-        });
-    }
-    Ok(Some(cursor))
-}
-
-/// True when a batch has a sending dealer (an HQ decision has none).
-fn sender_present(dealer: &str) -> bool {
-    !dealer.is_empty()
 }
 
 struct Work<'s, S: HubStore> {
@@ -386,6 +346,8 @@ struct Work<'s, S: HubStore> {
     touched: BTreeSet<GroupKey>,
     /// VINs whose history a correction moved a record out of.
     vins_left: BTreeSet<String>,
+    /// The state of each incrementally judged group the batch touched.
+    group_states: BTreeMap<GroupKey, group_state::GroupState>,
     parties: BTreeMap<(String, String), PartyIds>,
 }
 
@@ -402,6 +364,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             left: BTreeSet::new(),
             touched: BTreeSet::new(),
             vins_left: BTreeSet::new(),
+            group_states: BTreeMap::new(),
             parties: BTreeMap::new(),
         }
     }
@@ -502,7 +465,7 @@ impl<'s, S: HubStore> Work<'s, S> {
     fn own_findings(
         &self,
         dealer: &str,
-        state: &DealerState,
+        clock_offset_ms: i64,
         content: &Content,
         recorded_at_ms: i64,
         now_ms: i64,
@@ -513,7 +476,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             dealer_id: dealer,
             recorded_at_ms,
             received_at_ms: now_ms,
-            clock_offset_ms: state.clock_offset_ms,
+            clock_offset_ms,
             dealer: self.rules.registry.dealer(dealer),
             config: self.rules.config,
             party: &party,
@@ -570,11 +533,11 @@ impl<'s, S: HubStore> Work<'s, S> {
     /// Takes one new record in.
     fn admit(
         &mut self,
-        dealer: &str,
-        state: &DealerState,
+        sender: &Sender<'_>,
         arrival: Arrival,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let (dealer, clock_offset_ms) = (sender.dealer, sender.clock_offset_ms);
         let at: At = (dealer.to_owned(), arrival.seq);
         let mut own = arrival.malformed.clone();
         if !arrival.record_id.is_empty() {
@@ -599,14 +562,16 @@ impl<'s, S: HubStore> Work<'s, S> {
         }
         match &arrival.content {
             Some(Content::Correction(correction)) => {
-                if let Some(problem) = self.correct(dealer, state, &arrival, correction, now_ms)? {
+                if let Some(problem) =
+                    self.correct(dealer, clock_offset_ms, &arrival, correction, now_ms)?
+                {
                     own.push(problem);
                 }
             }
             Some(content) => {
                 own.extend(self.own_findings(
                     dealer,
-                    state,
+                    clock_offset_ms,
                     content,
                     arrival.recorded_at_ms,
                     now_ms,
@@ -637,7 +602,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             retracted: false,
             amended: None,
             hlc: arrival.hlc,
-            clock_offset_ms: state.clock_offset_ms,
+            clock_offset_ms,
             flag_reviews: BTreeMap::new(),
             verdict: Verdict::from_findings(String::new(), 0, Vec::new(), now_ms),
         };
@@ -657,7 +622,7 @@ impl<'s, S: HubStore> Work<'s, S> {
     fn correct(
         &mut self,
         dealer: &str,
-        state: &DealerState,
+        clock_offset_ms: i64,
         arrival: &Arrival,
         correction: &crate::content::Correction,
         now_ms: i64,
@@ -728,7 +693,13 @@ impl<'s, S: HubStore> Work<'s, S> {
         let (own, groups) = match (&correction.amended, correction.retract) {
             (Some(amended), false) => {
                 let mut own = arrival.amended_malformed.clone();
-                own.extend(self.own_findings(dealer, state, amended, recorded_at_ms, now_ms)?);
+                own.extend(self.own_findings(
+                    dealer,
+                    clock_offset_ms,
+                    amended,
+                    recorded_at_ms,
+                    now_ms,
+                )?);
                 let groups = self.join(&target_at, amended, &own);
                 (own, groups)
             }
@@ -756,31 +727,18 @@ impl<'s, S: HubStore> Work<'s, S> {
     fn judge_groups(&mut self) -> Result<(), StoreError> {
         let touched = std::mem::take(&mut self.touched);
         for group in touched {
-            let mut members: BTreeMap<At, Member> = self
-                .store
-                .members(&group)?
-                .into_iter()
-                .map(|m| ((m.dealer_id.clone(), m.seq), m))
-                .collect();
-            members.retain(|at, _| !self.left.contains(&(group.clone(), at.clone())));
-            for ((g, at), m) in self.joined.range((group.clone(), (String::new(), 0))..) {
-                if *g != group {
-                    break;
-                }
-                members.insert(at.clone(), m.clone());
-            }
-            let list: Vec<Member> = members.values().cloned().collect();
-            let judged = history::judge_group(&group, &list, self.rules.config);
+            let judged = if group_state::is_incremental(&group) {
+                self.judge_incrementally(&group)?
+            } else {
+                self.judge_whole(&group)?
+            };
             let scope = group.scope();
-            for (at, findings) in judged {
-                let Some(member) = members.get(&at) else {
-                    continue;
-                };
+            for (at, member, findings) in judged {
                 let fresh = self.joined.contains_key(&(group.clone(), at.clone()));
                 if !fresh && crate::domain::same_findings(&member.current, &findings) {
                     continue;
                 }
-                let mut updated = member.clone();
+                let mut updated = member;
                 updated.current = findings.clone();
                 self.joined.insert((group.clone(), at.clone()), updated);
                 if let Some(entry) = self.load(&at)? {
@@ -793,6 +751,88 @@ impl<'s, S: HubStore> Work<'s, S> {
             }
         }
         Ok(())
+    }
+
+    /// The members of `group` this batch adds or replaces.
+    fn joined_to(&self, group: &GroupKey) -> BTreeMap<At, Member> {
+        self.joined
+            .range((group.clone(), (String::new(), 0))..)
+            .take_while(|((g, _), _)| g == group)
+            .map(|((_, at), m)| (at.clone(), m.clone()))
+            .collect()
+    }
+
+    /// The members of `group` this batch removes.
+    fn left_from(&self, group: &GroupKey) -> Vec<At> {
+        self.left
+            .range((group.clone(), (String::new(), 0))..)
+            .take_while(|(g, _)| g == group)
+            .map(|(_, at)| at.clone())
+            .collect()
+    }
+
+    /// Every member of `group` after this batch.
+    fn all_members(&self, group: &GroupKey) -> Result<BTreeMap<At, Member>, StoreError> {
+        let mut members: BTreeMap<At, Member> = self
+            .store
+            .members(group)?
+            .into_iter()
+            .map(|m| ((m.dealer_id.clone(), m.seq), m))
+            .collect();
+        for at in self.left_from(group) {
+            members.remove(&at);
+        }
+        members.extend(self.joined_to(group));
+        Ok(members)
+    }
+
+    /// The reference: the whole group read and judged (VIN and RO-number groups).
+    fn judge_whole(&self, group: &GroupKey) -> Result<Vec<(At, Member, Vec<Finding>)>, StoreError> {
+        let members = self.all_members(group)?;
+        let list: Vec<Member> = members.values().cloned().collect();
+        let mut judged = history::judge_group(group, &list, self.rules.config);
+        Ok(members
+            .into_iter()
+            .map(|(at, m)| {
+                let findings = judged.remove(&at).unwrap_or_default();
+                (at, m, findings)
+            })
+            .collect())
+    }
+
+    /// A large group from its state ([`group_state`]): only the members this batch touched,
+    /// unless what fires in the group changed.
+    fn judge_incrementally(
+        &mut self,
+        group: &GroupKey,
+    ) -> Result<Vec<(At, Member, Vec<Finding>)>, StoreError> {
+        let config = self.rules.config;
+        let mut state = self.store.group_state(group)?.unwrap_or_default();
+        let before = state.firing(group, config);
+        let joined = self.joined_to(group);
+        for at in joined.keys().chain(self.left_from(group).iter()) {
+            if let Some(old) = self.store.member(group, &at.0, at.1)? {
+                state.count(group, &old, config, false);
+            }
+        }
+        for member in joined.values() {
+            state.count(group, member, config, true);
+        }
+        let after = state.firing(group, config);
+        let members = if before == after {
+            joined
+        } else {
+            self.all_members(group)?
+        };
+        let judged = members
+            .into_iter()
+            .map(|(at, m)| {
+                let findings = state.findings(group, &m, after, config);
+                (at, m, findings)
+            })
+            .collect();
+        self.group_states.insert(group.clone(), state);
+        Ok(judged)
     }
 }
 

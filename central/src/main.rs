@@ -115,6 +115,11 @@ enum AdminCommand {
         /// and removed afterwards (a check only).
         #[arg(long)]
         into: Option<PathBuf>,
+        /// Also judge every history group of the live hub again with the reference (the
+        /// whole-group judge) and compare it with the findings the incremental engine stored;
+        /// exit status 1 when any differ.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the access audit: who read whose data through the HQ API (customer ids, never
     /// the searched value) and who took which decision, by the hub's clock. Stop the hub
@@ -421,8 +426,9 @@ fn main() -> Result<()> {
                     data_dir,
                     registry,
                     into,
+                    check,
                 },
-        } => admin_rebuild(config, data_dir, registry, into),
+        } => admin_rebuild(config, data_dir, registry, into, check),
         Command::Admin {
             command:
                 AdminCommand::Audit {
@@ -474,6 +480,7 @@ fn admin_rebuild(
     data_dir: Option<PathBuf>,
     registry: Option<PathBuf>,
     into: Option<PathBuf>,
+    check: bool,
 ) -> Result<()> {
     let mut config = match &config {
         Some(path) => HubConfig::from_file(path)?,
@@ -544,8 +551,9 @@ fn admin_rebuild(
     );
     println!("live:    {}", report.live);
     println!("rebuilt: {}", report.rebuilt);
+    let groups_differ = check && !reference_check(&live, &config.rules)?;
     let differing = report.differing();
-    if differing.is_empty() {
+    if differing.is_empty() && !groups_differ {
         println!(
             "equal: the live state is exactly what the record log and the rules in force give"
         );
@@ -554,7 +562,9 @@ fn admin_rebuild(
         }
         Ok(())
     } else {
-        println!("DIFFERENT in: {}", differing.join(", "));
+        if !differing.is_empty() {
+            println!("DIFFERENT in: {}", differing.join(", "));
+        }
         match &into {
             Some(dir) => println!(
                 "the rebuilt hub is in {}: stop the hub and point its data_dir there to adopt it",
@@ -564,6 +574,42 @@ fn admin_rebuild(
         }
         std::process::exit(1);
     }
+}
+
+/// `--check`: the live hub's history groups against the reference judge; false when any
+/// member's stored findings differ (each printed).
+fn reference_check(live: &SledStore, rules: &hamgam_central::rules::RuleConfig) -> Result<bool> {
+    let started = std::time::Instant::now();
+    let check = hamgam_central::rebuild::check_groups(live, rules, |groups| {
+        eprintln!(
+            "check: {groups} groups judged by the reference ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    })?;
+    for d in check.differing.iter().take(50) {
+        println!(
+            "DIFFERENT group {:?}, record {} seq {}: stored {:?}, reference {:?}",
+            d.group, d.at.0, d.at.1, d.stored, d.reference
+        );
+    }
+    for g in check.states_differing.iter().take(50) {
+        println!("DIFFERENT state of group {g:?}: not the one its members give");
+    }
+    let equal = check.differing.is_empty() && check.states_differing.is_empty();
+    if equal {
+        println!(
+            "reference check: {} groups, {} members: the incremental findings equal the reference",
+            check.groups, check.members
+        );
+    } else {
+        println!(
+            "reference check: {} of {} members differ, {} group states differ",
+            check.differing.len(),
+            check.members,
+            check.states_differing.len()
+        );
+    }
+    Ok(equal)
 }
 
 /// HQ's dealer registry the config names (empty, with a warning, when none): the same for

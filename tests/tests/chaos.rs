@@ -346,7 +346,7 @@ fn nothing_lost_nothing_doubled_through_random_faults_and_kill_9_of_both_sides()
 
     // The state the hub reached through all of it is what a clean replay gives.
     let rebuild = std::process::Command::new(&hamgam_tests::processes::binaries().central)
-        .args(["admin", "rebuild", "--data-dir"])
+        .args(["admin", "rebuild", "--check", "--data-dir"])
         .arg(&hub_dir)
         .output()
         .expect("central admin rebuild runs");

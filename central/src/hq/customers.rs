@@ -461,11 +461,12 @@ mod tests {
                 })
             })
             .collect();
-        let state = crate::domain::DealerState {
-            stored_seq: names.len() as u64,
-            ..Default::default()
+        let sender = crate::judge::Sender {
+            dealer: "D-1",
+            stored_seq: 0,
+            clock_offset_ms: 0,
         };
-        let judged = judge_batch(&store, &rules, "D-1", state, arrivals, now).expect("judged");
+        let judged = judge_batch(&store, &rules, &sender, arrivals, now).expect("judged");
         store.apply(&judged.change).expect("applied");
         (dir, store)
     }

@@ -536,19 +536,30 @@ fn shared_mobile(members: &[&Member], config: &RuleConfig, add: &mut impl FnMut(
             _ => None,
         })
         .collect();
-    if identities.len() <= config.shared_mobile_max_customers {
+    if !c05_fires(identities.len(), config) {
         return;
     }
     let dealers: BTreeSet<&str> = members.iter().map(|m| m.dealer_id.as_str()).collect();
-    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    let finding = c05_finding(dealers, config);
     for m in members {
-        add(m, finding(
-            "C05",
-            "customer.mobile",
-            format!("customer.mobile is registered for more than {} different customers (at dealers {dealers}); ask for the customer's own mobile", config.shared_mobile_max_customers),
-            format!("این شمارهٔ همراه برای بیش از {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ شمارهٔ خود مشتری را بپرسید", config.shared_mobile_max_customers),
-        ));
+        add(m, finding.clone());
     }
+}
+
+/// C05 fires on every member once a mobile has more than the allowed distinct customers.
+pub fn c05_fires(distinct_customers: usize, config: &RuleConfig) -> bool {
+    distinct_customers > config.shared_mobile_max_customers
+}
+
+/// The C05 finding, naming the dealers the mobile was registered at.
+pub fn c05_finding<'a>(dealers: impl IntoIterator<Item = &'a str>, config: &RuleConfig) -> Finding {
+    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    finding(
+        "C05",
+        "customer.mobile",
+        format!("customer.mobile is registered for more than {} different customers (at dealers {dealers}); ask for the customer's own mobile", config.shared_mobile_max_customers),
+        format!("این شمارهٔ همراه برای بیش از {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ شمارهٔ خود مشتری را بپرسید", config.shared_mobile_max_customers),
+    )
 }
 
 /// C07: one national ID under different names.
@@ -560,19 +571,30 @@ fn names_of_one_id(members: &[&Member], add: &mut impl FnMut(&Member, Finding)) 
             _ => None,
         })
         .collect();
-    if names.len() <= 1 {
+    if !c07_fires(names.len()) {
         return;
     }
     let dealers: BTreeSet<&str> = members.iter().map(|m| m.dealer_id.as_str()).collect();
-    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    let finding = c07_finding(dealers);
     for m in members {
-        add(m, finding(
-            "C07",
-            "customer.national_id",
-            format!("customer.national_id is registered under different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review"),
-            format!("این کد ملی با نام‌های مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد"),
-        ));
+        add(m, finding.clone());
     }
+}
+
+/// C07 fires on every member once a national ID carries more than one name.
+pub fn c07_fires(distinct_names: usize) -> bool {
+    distinct_names > 1
+}
+
+/// The C07 finding, naming the dealers the ID was registered at.
+pub fn c07_finding<'a>(dealers: impl IntoIterator<Item = &'a str>) -> Finding {
+    let dealers = dealers.into_iter().collect::<Vec<_>>().join(", ");
+    finding(
+        "C07",
+        "customer.national_id",
+        format!("customer.national_id is registered under different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review"),
+        format!("این کد ملی با نام‌های مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد"),
+    )
 }
 
 /// RO3 and the visit-timing part of Q01.
@@ -639,27 +661,16 @@ fn dealer_month(
             _ => None,
         })
         .collect();
-    if let Some((_, any)) = deliveries.first() {
-        let (days, first_tail_day) = month_tail(*any, config.bunching_tail_days);
-        let tail: Vec<&(&Member, i64)> = deliveries
-            .iter()
-            .filter(|(_, t)| *t >= first_tail_day)
-            .collect();
-        let body = deliveries.len() - tail.len();
-        let tail_days = config.bunching_tail_days as f64;
-        let tail_rate = tail.len() as f64 / tail_days;
-        let body_rate = body.max(1) as f64 / (days as f64 - tail_days);
-        let count = tail.len();
-        if count >= config.bunching_min_deliveries && tail_rate > config.bunching_ratio * body_rate
-        {
-            for (m, _) in tail {
-                add(m, finding(
-                    "S04",
-                    "retail_delivery.delivery_date",
-                    format!("deliveries bunch in the last {} days of {month}: more than {} times the daily rate of the rest of the month, and at least {} of them; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
-                    format!("تحویل‌ها در {} روز پایانی {month} انباشته شده‌اند: بیش از {} برابر نرخ روزانهٔ بقیهٔ ماه و دست‌کم {} تحویل؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
-                ));
-            }
+    let tail: Vec<&Member> = deliveries
+        .iter()
+        .filter(|(_, t)| in_month_tail(*t, config))
+        .map(|(m, _)| *m)
+        .collect();
+    let body = deliveries.len() - tail.len();
+    if !deliveries.is_empty() && s04_fires(month, tail.len(), body, config) {
+        let finding = s04_finding(month, config);
+        for m in tail {
+            add(m, finding.clone());
         }
     }
     let surveys: Vec<(&Member, bool)> = members
@@ -669,20 +680,67 @@ fn dealer_month(
             _ => None,
         })
         .collect();
-    if surveys.len() >= config.survey_uniform_min_count {
-        let top = surveys.iter().filter(|s| s.1).count();
-        let share = top as f64 / surveys.len() as f64;
-        if share >= config.survey_uniform_top_share {
-            for (m, _) in &surveys {
-                add(m, finding(
-                    "Q01",
-                    "survey.csat",
-                    format!("at least {:.0}% of the dealer's surveys in {month} carry the top score (of at least {} surveys); answers this uniform are not believable: surveys must be answered by customers", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
-                    format!("دست‌کم {:.0}٪ از نظرسنجی‌های نمایندگی در {month} بالاترین امتیاز را دارند (از دست‌کم {} نظرسنجی)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
-                ));
-            }
+    let top = surveys.iter().filter(|s| s.1).count();
+    if q01_uniform_fires(surveys.len(), top, config) {
+        let finding = q01_uniform_finding(month, config);
+        for (m, _) in &surveys {
+            add(m, finding.clone());
         }
     }
+}
+
+/// Whether a delivery at `delivered_ms` falls in the last `bunching_tail_days` of its month.
+pub fn in_month_tail(delivered_ms: i64, config: &RuleConfig) -> bool {
+    delivered_ms >= month_tail(delivered_ms, config.bunching_tail_days).1
+}
+
+/// S04: a month (`YYYY-MM`) with `tail` deliveries in its last days and `body` in the rest
+/// bunches when enough are in the tail at a rate well above the body's.
+pub fn s04_fires(month: &str, tail: usize, body: usize, config: &RuleConfig) -> bool {
+    let Some(start_ms) = month_start_ms(month) else {
+        return false;
+    };
+    let (days, _) = month_tail(start_ms, config.bunching_tail_days);
+    let tail_days = config.bunching_tail_days as f64;
+    let tail_rate = tail as f64 / tail_days;
+    let body_rate = body.max(1) as f64 / (days as f64 - tail_days);
+    tail >= config.bunching_min_deliveries && tail_rate > config.bunching_ratio * body_rate
+}
+
+/// The S04 finding, on each delivery in the month's tail.
+pub fn s04_finding(month: &str, config: &RuleConfig) -> Finding {
+    finding(
+        "S04",
+        "retail_delivery.delivery_date",
+        format!("deliveries bunch in the last {} days of {month}: more than {} times the daily rate of the rest of the month, and at least {} of them; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
+        format!("تحویل‌ها در {} روز پایانی {month} انباشته شده‌اند: بیش از {} برابر نرخ روزانهٔ بقیهٔ ماه و دست‌کم {} تحویل؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
+    )
+}
+
+/// Q01 (uniform scores): enough surveys in a month, and a top-score share at or above the
+/// threshold.
+pub fn q01_uniform_fires(surveys: usize, top: usize, config: &RuleConfig) -> bool {
+    surveys >= config.survey_uniform_min_count
+        && surveys > 0
+        && top as f64 / surveys as f64 >= config.survey_uniform_top_share
+}
+
+/// The uniform-score Q01 finding, on each survey of the month.
+pub fn q01_uniform_finding(month: &str, config: &RuleConfig) -> Finding {
+    finding(
+        "Q01",
+        "survey.csat",
+        format!("at least {:.0}% of the dealer's surveys in {month} carry the top score (of at least {} surveys); answers this uniform are not believable: surveys must be answered by customers", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
+        format!("دست‌کم {:.0}٪ از نظرسنجی‌های نمایندگی در {month} بالاترین امتیاز را دارند (از دست‌کم {} نظرسنجی)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
+    )
+}
+
+/// The first moment (UTC) of a `YYYY-MM` month, as [`GroupKey::DealerMonth`] names it.
+pub fn month_start_ms(month: &str) -> Option<i64> {
+    let (year, month) = month.split_once('-')?;
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    let date = time::Date::from_calendar_date(year.parse().ok()?, month, 1).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 /// The number of days in the month of `ms` and the first moment of its last `tail_days` days.

@@ -15,6 +15,7 @@
 //!
 //! Every finding names the field and says in Persian and English what is wrong and what to do.
 
+pub mod group_state;
 pub mod history;
 pub mod record;
 pub mod registry;

@@ -5,14 +5,33 @@
 //! **Invariant:** [`HubStore::apply`] is atomic (all of a change or none of it) and
 //! [`HubStore::flush`] makes everything applied before it durable. The hub acks a batch only
 //! after a flush that began after the batch was applied.
+//!
+//! **The store owns the sequences.** Verdict-feed cursors and change-stream cursors are numbered
+//! by [`HubStore::apply`] inside the unit of work (a transactional backend takes them from a
+//! counter row it holds until commit, so cursors appear in commit order), and HQ decision
+//! numbers come from [`HubStore::next_decision_no`]. Callers never compute `last + 1`.
+//!
+//! **Conflicts are typed.** A unit of work carries what it read that others could have
+//! changed (each sending dealer's stored seq, [`DealerDelta::expect_stored_seq`]); a store
+//! that finds it changed refuses the whole change with [`StoreError::Conflict`], and the caller
+//! judges the batch again ([`StoreError::is_retryable`]).
+//!
+//! A dealer's sync state is written in two parts that never overwrite each other: the
+//! counters and feed cursor by [`HubStore::apply`], the session facts (hello, clock offset,
+//! acknowledged verdicts) by [`HubStore::open_session`] and
+//! [`HubStore::acknowledge_verdicts`]. So a session never waits for, or undoes, a batch.
+//!
+//! `contract` is the test suite every implementation must pass.
 
+pub mod contract;
 pub mod sled_store;
 
-use crate::domain::{ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
+use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
     VehicleDecisions, VehicleView,
 };
+use crate::rules::group_state::GroupState;
 use crate::rules::history::{GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
@@ -24,6 +43,10 @@ pub enum StoreError {
     Engine(String),
     #[error("stored value under {key} does not decode: {detail}")]
     Corrupt { key: String, detail: String },
+    /// What the unit of work read was changed by another writer before it was applied: nothing
+    /// of it was written. Retryable: judge it again on what the store holds now.
+    #[error("conflicting write, nothing applied: {0}")]
+    Conflict(String),
     /// The store's data format is not the one this binary writes.
     #[error("the store at {path} has data format {found}, and this binary reads and writes format {known}: {what_to_do}")]
     Format {
@@ -34,11 +57,43 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A conflict: the same unit of work may succeed when judged again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
+}
+
+/// What a unit of work does to one dealer's counters; the store adds it to what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealerDelta {
+    /// The dealer's stored seq the unit of work was judged on (its sending dealer's): the
+    /// store refuses the change with [`StoreError::Conflict`] if it holds another.
+    pub expect_stored_seq: Option<u64>,
+    /// The new highest seq held (0: unchanged).
+    pub stored_seq: u64,
+    /// New records stored.
+    pub records_added: u64,
+    /// Change in the number of the dealer's records in quarantine.
+    pub rejected_delta: i64,
+    /// When the hub received the batch (0: not a batch of this dealer).
+    pub seen_ms: i64,
+}
+
+/// What [`HubStore::apply`] numbered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Each dealer whose verdict feed grew, with its last cursor now.
+    pub verdict_cursors: Vec<(String, u64)>,
+    /// The change stream's last cursor, if the change added to it.
+    pub last_change: Option<u64>,
+}
+
 /// One atomic change: what one batch (or one review) did to the hub's state.
 #[derive(Debug, Clone, Default)]
 pub struct Change {
-    /// Dealer states to save (the sending dealer's, and any dealer whose verdicts changed).
-    pub dealers: Vec<(String, DealerState)>,
+    /// Dealer counters to move (the sending dealer's, and any dealer whose quarantine moved).
+    pub dealers: Vec<(String, DealerDelta)>,
     /// Records to put, new or with a changed verdict; rejected ones are (still) in quarantine,
     /// the others not.
     pub records: Vec<StoredRecord>,
@@ -46,16 +101,21 @@ pub struct Change {
     pub joined: Vec<(GroupKey, Member)>,
     /// History-group memberships to remove: `(group, dealer, seq)`.
     pub left: Vec<(GroupKey, String, u64)>,
+    /// The state of incrementally judged groups (`None`: the group is empty now).
+    pub group_states: Vec<(GroupKey, Option<GroupState>)>,
     /// A dealer's customers by its own ref: `(dealer, customer_ref, ids)`.
     pub parties: Vec<(String, String, PartyIds)>,
-    /// Verdict changes queued for dealers: `(dealer, cursor, verdict)`.
-    pub verdict_updates: Vec<(String, u64, Verdict)>,
+    /// Verdict changes queued for dealers, in order: the store numbers them on each dealer's
+    /// feed.
+    pub verdict_updates: Vec<(String, Verdict)>,
     /// Reliability tallies to put: `(dealer, day, tally)`.
     pub tallies: Vec<(String, i64, DayTally)>,
     /// Customers, vehicles, review pairs, conflicts and HQ decisions.
     pub merge: MergeChange,
-    /// Change-stream entries, cursors consecutive after [`HubStore::last_change`].
-    pub changes: Vec<ChangeLogEntry>,
+    /// Change-stream entries, in order: the store numbers them after its last cursor.
+    pub changes: Vec<ChangeEntry>,
+    /// When the change was made (the change-stream entries' time).
+    pub at_ms: i64,
     /// Flag-index entries to put (`Some`) or remove: `(rule, dealer, seq, entry)`.
     pub flag_index: Vec<(String, String, u64, Option<FlagEntry>)>,
     /// Contact-index entries: a dealer's record `seq` names the party.
@@ -70,6 +130,7 @@ impl Change {
         vec![
             ("records", self.records.len()),
             ("members", self.joined.len() + self.left.len()),
+            ("group_states", self.group_states.len()),
             ("verdict_updates", self.verdict_updates.len()),
             ("changes", self.changes.len()),
             ("flag_index", self.flag_index.len()),
@@ -115,8 +176,20 @@ pub trait HubStore: Send + Sync + 'static {
     fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError>;
     /// Every dealer, ordered by id.
     fn dealers(&self) -> Result<Vec<(String, DealerState)>, StoreError>;
-    /// Saves a dealer's state alone (a session opened, verdicts acknowledged).
-    fn save_dealer(&self, dealer_id: &str, state: &DealerState) -> Result<(), StoreError>;
+    /// Records a sync session's hello: the agent's clock offset (agent - hub), seen at `at_ms`.
+    /// Returns the dealer's state with it. Never waits for, or overwrites, a unit of work.
+    fn open_session(
+        &self,
+        dealer_id: &str,
+        clock_offset_ms: i64,
+        at_ms: i64,
+    ) -> Result<DealerState, StoreError>;
+    /// Moves the cursor the dealer's agent acknowledged on its verdict feed forward (never
+    /// back, never past the feed's last cursor); returns the acknowledged cursor now.
+    fn acknowledge_verdicts(&self, dealer_id: &str, cursor: u64) -> Result<u64, StoreError>;
+    /// The next HQ decision number (1, 2, 3...): the store's sequence, taken before the
+    /// decision's unit of work is judged (a decision that fails leaves a gap).
+    fn next_decision_no(&self) -> Result<u64, StoreError>;
     /// The record a dealer holds at `seq`.
     fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError>;
     /// Up to `limit` records of a dealer with seq greater than `after_seq`, ascending.
@@ -137,6 +210,15 @@ pub trait HubStore: Send + Sync + 'static {
     fn locate(&self, record_id: &str) -> Result<Option<(String, u64)>, StoreError>;
     /// Every member of a history group (an index lookup).
     fn members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError>;
+    /// One member of a history group.
+    fn member(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<Option<Member>, StoreError>;
+    /// The state of an incrementally judged group ([`GroupState`]).
+    fn group_state(&self, group: &GroupKey) -> Result<Option<GroupState>, StoreError>;
     /// The customer a dealer registered under `customer_ref`.
     fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError>;
     /// Up to `limit` verdict changes queued for a dealer after `cursor`, ascending.
@@ -219,8 +301,10 @@ pub trait HubStore: Send + Sync + 'static {
     fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError>;
     /// Up to `limit` access-audit entries numbered above `after`, in order.
     fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError>;
-    /// Applies a change atomically; it is durable only after the next [`HubStore::flush`].
-    fn apply(&self, change: &Change) -> Result<(), StoreError>;
+    /// Applies a change atomically, numbering its verdict changes and change-stream entries;
+    /// it is durable only after the next [`HubStore::flush`]. [`StoreError::Conflict`] when
+    /// a dealer's stored seq is not the one the change expects: nothing is applied.
+    fn apply(&self, change: &Change) -> Result<Applied, StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -6,8 +6,10 @@
 //! | `r` dealer `\0` seq (u64 BE) | [`StoredRecord`] (postcard) |
 //! | `i` record_id | dealer `\0` seq (u64 BE) |
 //! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine |
-//! | `d` dealer | [`DealerState`] (postcard) |
+//! | `d` dealer | [`DealerState`] (postcard): its counters and feed cursor, written by `apply` |
+//! | `s` dealer | [`SessionFacts`] (postcard): hello, clock offset, verdicts acknowledged |
 //! | `g` group key length (u32 BE), group key, dealer `\0` seq | [`Member`] of a history group |
+//! | `G` group key (as in `g`) | the group's [`GroupState`]: what its rules are decided from |
 //! | `p` dealer `\0` customer_ref | [`PartyIds`]: the dealer's customer under that ref |
 //! | `u` dealer `\0` cursor (u64 BE) | a [`Verdict`] change queued for the dealer |
 //! | `t` dealer `\0` day (i64 BE, offset) | the dealer's [`DayTally`] of that day |
@@ -38,12 +40,13 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AccessEntry, Change, FlagRow, HubStore, StoreError};
+use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
     VehicleView,
 };
+use crate::rules::group_state::GroupState;
 use crate::rules::history::{GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
@@ -52,7 +55,9 @@ const RECORD: u8 = b'r';
 const RECORD_ID: u8 = b'i';
 const QUARANTINE: u8 = b'q';
 const DEALER: u8 = b'd';
+const SESSION: u8 = b's';
 const MEMBER: u8 = b'g';
+const GROUP_STATE: u8 = b'G';
 const PARTY: u8 = b'p';
 const UPDATE: u8 = b'u';
 const TALLY: u8 = b't';
@@ -81,12 +86,44 @@ pub struct SledStore {
     access: sled::Tree,
     /// Numbers access-audit entries one at a time (last number + 1, no gaps).
     access_lock: std::sync::Mutex<()>,
+    /// Held by `apply` while it reads the counters it adds to and numbers the change's
+    /// cursors: the change stream's last cursor lives here.
+    apply_lock: std::sync::Mutex<u64>,
+    /// Held while a dealer's session facts are read and written.
+    session_lock: std::sync::Mutex<()>,
+    /// The last HQ decision number handed out.
+    decisions: std::sync::Mutex<u64>,
+}
+
+/// A dealer's sync-session facts, kept apart from the counters `apply` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SessionFacts {
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub clock_offset_ms: i64,
+    pub verdicts_acked: u64,
+}
+
+impl SessionFacts {
+    /// `state` with these facts over it (the later sighting, the session's offset and acks).
+    fn over(self, mut state: DealerState) -> DealerState {
+        state.last_seen_ms = state.last_seen_ms.max(self.last_seen_ms);
+        if state.first_seen_ms == 0
+            || (self.first_seen_ms != 0 && self.first_seen_ms < state.first_seen_ms)
+        {
+            state.first_seen_ms = self.first_seen_ms;
+        }
+        state.clock_offset_ms = self.clock_offset_ms;
+        state.verdicts_acked = state.verdicts_acked.max(self.verdicts_acked);
+        state
+    }
 }
 
 /// The data format this binary writes (`!format`, u32 BE). 2: history members carry an
 /// odometer replacement's time and readings, conflicts are keyed `customer:` / `vehicle:`.
+/// 3: incrementally judged groups keep their state (`G`); session facts apart (`s`).
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 2;
+pub const STORE_FORMAT: u32 = 3;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -185,12 +222,18 @@ impl SledStore {
         check_format(&db, &tree, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
-        Ok(SledStore {
+        let mut store = SledStore {
             db,
             tree,
             access,
             access_lock: std::sync::Mutex::new(()),
-        })
+            apply_lock: std::sync::Mutex::new(0),
+            session_lock: std::sync::Mutex::new(()),
+            decisions: std::sync::Mutex::new(0),
+        };
+        store.apply_lock = std::sync::Mutex::new(store.last_change()?);
+        store.decisions = std::sync::Mutex::new(store.last_decision()?);
+        Ok(store)
     }
 
     /// What the store holds by kind of key (its first byte, as in the key layout above), and
@@ -389,27 +432,74 @@ impl SledStore {
 
 impl HubStore for SledStore {
     fn dealer(&self, dealer_id: &str) -> Result<Option<DealerState>, StoreError> {
-        self.get(&prefixed(DEALER, dealer_id))
+        let counters: Option<DealerState> = self.get(&prefixed(DEALER, dealer_id))?;
+        let session: Option<SessionFacts> = self.get(&prefixed(SESSION, dealer_id))?;
+        Ok(match (counters, session) {
+            (None, None) => None,
+            (c, s) => Some(s.unwrap_or_default().over(c.unwrap_or_default())),
+        })
     }
 
     fn dealers(&self) -> Result<Vec<(String, DealerState)>, StoreError> {
-        self.tree
-            .scan_prefix([DEALER])
-            .map(|item| {
+        let mut all: std::collections::BTreeMap<
+            String,
+            (Option<DealerState>, Option<SessionFacts>),
+        > = Default::default();
+        for prefix in [DEALER, SESSION] {
+            for item in self.tree.scan_prefix([prefix]) {
                 let (k, v) = item.map_err(engine)?;
-                Ok((
-                    String::from_utf8_lossy(&k[1..]).into_owned(),
-                    decode(&k, &v)?,
-                ))
-            })
-            .collect()
+                let slot = all.entry(utf8(&k, &k[1..])?).or_default();
+                if prefix == DEALER {
+                    slot.0 = Some(decode(&k, &v)?);
+                } else {
+                    slot.1 = Some(decode(&k, &v)?);
+                }
+            }
+        }
+        Ok(all
+            .into_iter()
+            .map(|(d, (c, s))| (d, s.unwrap_or_default().over(c.unwrap_or_default())))
+            .collect())
     }
 
-    fn save_dealer(&self, dealer_id: &str, state: &DealerState) -> Result<(), StoreError> {
-        self.tree
-            .insert(prefixed(DEALER, dealer_id), encode(state)?)
-            .map_err(engine)?;
-        Ok(())
+    fn open_session(
+        &self,
+        dealer_id: &str,
+        clock_offset_ms: i64,
+        at_ms: i64,
+    ) -> Result<DealerState, StoreError> {
+        let key = prefixed(SESSION, dealer_id);
+        {
+            let _facts = self.session_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut facts: SessionFacts = self.get(&key)?.unwrap_or_default();
+            facts.clock_offset_ms = clock_offset_ms;
+            facts.last_seen_ms = facts.last_seen_ms.max(at_ms);
+            if facts.first_seen_ms == 0 {
+                facts.first_seen_ms = at_ms;
+            }
+            self.tree.insert(key, encode(&facts)?).map_err(engine)?;
+        }
+        Ok(self.dealer(dealer_id)?.unwrap_or_default())
+    }
+
+    fn acknowledge_verdicts(&self, dealer_id: &str, cursor: u64) -> Result<u64, StoreError> {
+        let feed_end = self
+            .get::<DealerState>(&prefixed(DEALER, dealer_id))?
+            .map_or(0, |s| s.verdict_cursor);
+        let key = prefixed(SESSION, dealer_id);
+        let _facts = self.session_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut facts: SessionFacts = self.get(&key)?.unwrap_or_default();
+        if cursor > facts.verdicts_acked && cursor <= feed_end {
+            facts.verdicts_acked = cursor;
+            self.tree.insert(key, encode(&facts)?).map_err(engine)?;
+        }
+        Ok(facts.verdicts_acked)
+    }
+
+    fn next_decision_no(&self) -> Result<u64, StoreError> {
+        let mut last = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        *last = (*last).max(self.last_decision()?) + 1;
+        Ok(*last)
     }
 
     fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError> {
@@ -482,6 +572,21 @@ impl HubStore for SledStore {
                 decode(&k, &v)
             })
             .collect()
+    }
+
+    fn member(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<Option<Member>, StoreError> {
+        self.get(&member_key(group, dealer_id, seq))
+    }
+
+    fn group_state(&self, group: &GroupKey) -> Result<Option<GroupState>, StoreError> {
+        let mut key = group_prefix(group);
+        key[0] = GROUP_STATE;
+        self.get(&key)
     }
 
     fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError> {
@@ -769,8 +874,80 @@ impl HubStore for SledStore {
             .collect()
     }
 
-    fn apply(&self, change: &Change) -> Result<(), StoreError> {
+    fn apply(&self, change: &Change) -> Result<Applied, StoreError> {
         let mut batch = sled::Batch::default();
+        // Counters and cursors are read and numbered under the apply lock, and written in
+        // the same atomic batch.
+        let mut last_change = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dealers: std::collections::BTreeMap<&str, DealerState> = Default::default();
+        for (dealer, delta) in &change.dealers {
+            let state = match dealers.entry(dealer) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(self.get(&prefixed(DEALER, dealer))?.unwrap_or_default())
+                }
+            };
+            if let Some(expected) = delta.expect_stored_seq {
+                if state.stored_seq != expected {
+                    return Err(StoreError::Conflict(format!(
+                        "dealer {dealer} holds seq {} now, the batch was judged on {expected}",
+                        state.stored_seq
+                    )));
+                }
+            }
+            state.stored_seq = state.stored_seq.max(delta.stored_seq);
+            state.record_count += delta.records_added;
+            state.rejected_count =
+                (state.rejected_count as i64 + delta.rejected_delta).max(0) as u64;
+            if delta.seen_ms != 0 {
+                state.last_seen_ms = state.last_seen_ms.max(delta.seen_ms);
+                if state.first_seen_ms == 0 {
+                    state.first_seen_ms = delta.seen_ms;
+                }
+            }
+        }
+        let mut applied = Applied::default();
+        for (dealer, verdict) in &change.verdict_updates {
+            let state = match dealers.entry(dealer) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(self.get(&prefixed(DEALER, dealer))?.unwrap_or_default())
+                }
+            };
+            state.verdict_cursor += 1;
+            batch.insert(
+                dealer_seq_key(UPDATE, dealer, state.verdict_cursor),
+                encode(verdict)?,
+            );
+        }
+        applied.verdict_cursors = change
+            .verdict_updates
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .map(|d| (d.to_owned(), dealers.get(d).map_or(0, |s| s.verdict_cursor)))
+            .collect();
+        let mut cursor = *last_change;
+        for entry in &change.changes {
+            cursor += 1;
+            let mut key = vec![CHANGE];
+            key.extend_from_slice(&cursor.to_be_bytes());
+            batch.insert(
+                key,
+                encode(&ChangeLogEntry {
+                    cursor,
+                    at_ms: change.at_ms,
+                    entry: entry.clone(),
+                })?,
+            );
+        }
+        if !change.changes.is_empty() {
+            applied.last_change = Some(cursor);
+        }
+        for (dealer, state) in &dealers {
+            batch.insert(prefixed(DEALER, dealer), encode(state)?);
+        }
         let merge = &change.merge;
         for (party, state) in &merge.parties {
             batch.insert(party_prefixed(MERGE_PARTY, party), encode(state)?);
@@ -779,11 +956,6 @@ impl HubStore for SledStore {
                     batch.insert(name_word_key(&word, party), encode(party)?);
                 }
             }
-        }
-        for entry in &change.changes {
-            let mut key = vec![CHANGE];
-            key.extend_from_slice(&entry.cursor.to_be_bytes());
-            batch.insert(key, encode(entry)?);
         }
         for (block, party, present) in &merge.blocks {
             if *present {
@@ -859,6 +1031,14 @@ impl HubStore for SledStore {
         for (group, dealer, seq) in &change.left {
             batch.remove(member_key(group, dealer, *seq));
         }
+        for (group, state) in &change.group_states {
+            let mut key = group_prefix(group);
+            key[0] = GROUP_STATE;
+            match state {
+                Some(state) => batch.insert(key, encode(state)?),
+                None => batch.remove(key),
+            }
+        }
         for (group, member) in &change.joined {
             batch.insert(
                 member_key(group, &member.dealer_id, member.seq),
@@ -868,16 +1048,12 @@ impl HubStore for SledStore {
         for (dealer, customer_ref, ids) in &change.parties {
             batch.insert(party_key(dealer, customer_ref), encode(ids)?);
         }
-        for (dealer, cursor, verdict) in &change.verdict_updates {
-            batch.insert(dealer_seq_key(UPDATE, dealer, *cursor), encode(verdict)?);
-        }
         for (dealer, day, tally) in &change.tallies {
             batch.insert(tally_key(dealer, *day), encode(tally)?);
         }
-        for (dealer, state) in &change.dealers {
-            batch.insert(prefixed(DEALER, dealer), encode(state)?);
-        }
-        self.tree.apply_batch(batch).map_err(engine)
+        self.tree.apply_batch(batch).map_err(engine)?;
+        *last_change = cursor;
+        Ok(applied)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

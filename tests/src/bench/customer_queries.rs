@@ -184,7 +184,6 @@ fn judge(
     records: &[SimulatedRecord],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut state = store.dealer(dealer)?.unwrap_or_default();
     let arrivals = records
         .iter()
         .enumerate()
@@ -206,14 +205,13 @@ fn judge(
             })
         })
         .collect();
-    state.stored_seq = before + records.len() as u64;
-    state.record_count += records.len() as u64;
-    state.last_seen_ms = now;
-    if state.first_seen_ms == 0 {
-        state.first_seen_ms = now;
-    }
-    let judged = judge_batch(store, rules, dealer, state, arrivals, now)?;
-    store.apply(&judged.change)
+    let sender = hamgam_central::judge::Sender {
+        dealer,
+        stored_seq: before,
+        clock_offset_ms: 0,
+    };
+    let judged = judge_batch(store, rules, &sender, arrivals, now)?;
+    store.apply(&judged.change).map(|_| ())
 }
 
 /// Call latencies of one query, ms.

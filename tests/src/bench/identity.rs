@@ -105,10 +105,12 @@ impl World {
             batch.insert((r.dealer_id.clone(), r.seq), r);
         }
         let resolved = resolver.run(&mut Batch(batch))?;
-        self.store.apply(&Change {
-            merge: resolved.change,
-            ..Default::default()
-        })
+        self.store
+            .apply(&Change {
+                merge: resolved.change,
+                ..Default::default()
+            })
+            .map(|_| ())
     }
 
     /// Registers new people until the network holds `target` customers.

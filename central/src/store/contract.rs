@@ -1,0 +1,378 @@
+//! The contract every [`HubStore`] implementation keeps, as a test suite: call [`check_all`]
+//! with a way to open the implementation on a folder (sled) or a database (a later backend)
+//! from the implementation's own tests (`tests/tests/store_contract.rs` runs it on sled).
+//!
+//! What it holds the store to: a change is applied whole or not at all; the store numbers
+//! verdict-feed cursors, change-stream cursors and decision numbers itself, without gaps
+//! between units of work that succeed; a unit of work judged on a dealer's stale stored seq is
+//! refused as a retryable [`StoreError::Conflict`] and leaves nothing behind; session facts
+//! and a unit of work's counters never overwrite each other; the access audit is numbered and
+//! append-only; everything applied before a flush is there after reopening.
+
+use std::collections::BTreeMap;
+
+use super::{AccessEntry, Change, DealerDelta, HubStore, StoreError};
+use crate::domain::{ChangeEntry, Outcome, StoredRecord, Verdict};
+use crate::rules::history::{Fact, GroupKey, Member};
+
+/// Opens the implementation under test on `place` (a folder here; a database name for a
+/// server-backed store), creating it when empty.
+pub type Opener<'a, S> = &'a dyn Fn(&std::path::Path) -> Result<S, StoreError>;
+
+/// Runs every check on fresh places under `root`; panics naming the broken promise.
+pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
+    let place = |name: &str| root.join(name);
+    a_change_is_applied_whole(open, &place("whole"));
+    a_stale_unit_of_work_is_a_conflict_and_leaves_nothing(open, &place("conflict"));
+    the_store_numbers_verdict_feeds_per_dealer(open, &place("feeds"));
+    the_store_numbers_the_change_stream_across_units_and_reopening(open, &place("changes"));
+    decision_numbers_come_from_the_store_and_survive_reopening(open, &place("decisions"));
+    sessions_and_units_of_work_never_overwrite_each_other(open, &place("sessions"));
+    the_access_audit_is_numbered_and_append_only(open, &place("audit"));
+}
+
+/// A minimal stored record of `dealer` at `seq`.
+pub fn record(dealer: &str, seq: u64, outcome: Outcome) -> StoredRecord {
+    let record_id = format!("{dealer}-r{seq}");
+    StoredRecord {
+        record_id: record_id.clone(),
+        dealer_id: dealer.to_owned(),
+        seq,
+        kind: "survey".into(),
+        recorded_at_ms: 1_795_000_000_000,
+        received_at_ms: 1_795_000_000_000,
+        wire: vec![seq as u8; 8],
+        own_findings: Vec::new(),
+        group_findings: BTreeMap::new(),
+        groups: Vec::new(),
+        corrected_by: None,
+        retracted: false,
+        amended: None,
+        hlc: (1_795_000_000_000, 0),
+        clock_offset_ms: 0,
+        flag_reviews: BTreeMap::new(),
+        verdict: Verdict {
+            record_id,
+            seq,
+            outcome,
+            findings: Vec::new(),
+            version: 1,
+            decided_at_ms: 1_795_000_000_000,
+        },
+    }
+}
+
+/// The unit of work of a batch of `seqs` of `dealer`, judged on `stored_before`.
+pub fn batch(dealer: &str, stored_before: u64, seqs: std::ops::RangeInclusive<u64>) -> Change {
+    let records: Vec<StoredRecord> = seqs
+        .clone()
+        .map(|s| record(dealer, s, Outcome::Accepted))
+        .collect();
+    let group = GroupKey::DealerMonth {
+        dealer: dealer.to_owned(),
+        month: "2026-11".into(),
+    };
+    Change {
+        dealers: vec![(
+            dealer.to_owned(),
+            DealerDelta {
+                expect_stored_seq: Some(stored_before),
+                stored_seq: *seqs.end(),
+                records_added: records.len() as u64,
+                rejected_delta: 0,
+                seen_ms: 1_795_000_000_000,
+            },
+        )],
+        joined: records
+            .iter()
+            .map(|r| {
+                (
+                    group.clone(),
+                    Member {
+                        dealer_id: dealer.to_owned(),
+                        seq: r.seq,
+                        fact: Fact::Survey {
+                            submitted_ms: r.recorded_at_ms,
+                            top_score: false,
+                        },
+                        current: Vec::new(),
+                    },
+                )
+            })
+            .collect(),
+        changes: records
+            .iter()
+            .map(|r| ChangeEntry::RecordStored {
+                dealer_id: dealer.to_owned(),
+                seq: r.seq,
+                verdict: r.verdict.clone(),
+            })
+            .collect(),
+        at_ms: 1_795_000_000_000,
+        records,
+        ..Change::default()
+    }
+}
+
+fn reopen<S: HubStore>(store: S, open: Opener<'_, S>, place: &std::path::Path) -> S {
+    store.flush().expect("flush");
+    drop(store);
+    open(place).expect("the store reopens")
+}
+
+fn a_change_is_applied_whole<S: HubStore>(open: Opener<'_, S>, place: &std::path::Path) {
+    let store = open(place).expect("opens");
+    store.apply(&batch("D-1", 0, 1..=3)).expect("applied");
+    let state = store.dealer("D-1").expect("read").expect("the dealer");
+    assert_eq!((state.stored_seq, state.record_count), (3, 3));
+    for seq in 1..=3 {
+        let r = store
+            .record("D-1", seq)
+            .expect("read")
+            .expect("each record");
+        assert_eq!(r.record_id, format!("D-1-r{seq}"));
+        assert_eq!(
+            store.locate(&r.record_id).expect("read"),
+            Some(("D-1".to_owned(), seq))
+        );
+    }
+    let group = GroupKey::DealerMonth {
+        dealer: "D-1".into(),
+        month: "2026-11".into(),
+    };
+    assert_eq!(store.members(&group).expect("read").len(), 3);
+    let store = reopen(store, open, place);
+    assert_eq!(store.records("D-1", 0, 10).expect("read").len(), 3);
+    assert_eq!(
+        store.dealer("D-1").expect("read").map(|s| s.stored_seq),
+        Some(3)
+    );
+}
+
+fn a_stale_unit_of_work_is_a_conflict_and_leaves_nothing<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    store.apply(&batch("D-1", 0, 1..=2)).expect("applied");
+    let before = store.last_change().expect("read");
+    // Judged as if the dealer held nothing: another writer stored 1..=2 meanwhile.
+    let mut stale = batch("D-1", 0, 1..=2);
+    stale.records.iter_mut().for_each(|r| r.wire = vec![9; 8]);
+    stale
+        .verdict_updates
+        .push(("D-2".into(), record("D-2", 1, Outcome::Rejected).verdict));
+    let refused = store
+        .apply(&stale)
+        .expect_err("a stale unit of work is refused");
+    assert!(
+        refused.is_retryable() && matches!(refused, StoreError::Conflict(_)),
+        "{refused}"
+    );
+    assert_eq!(
+        store.record("D-1", 1).expect("read").map(|r| r.wire),
+        Some(vec![1; 8])
+    );
+    assert_eq!(
+        store.last_change().expect("read"),
+        before,
+        "no change-stream entry"
+    );
+    assert!(store
+        .verdict_updates("D-2", 0, 10)
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        store.dealer("D-1").expect("read").map(|s| s.record_count),
+        Some(2)
+    );
+    // Judged again on what is held, it goes through.
+    store.apply(&batch("D-1", 2, 3..=3)).expect("applied");
+    assert_eq!(
+        store.dealer("D-1").expect("read").map(|s| s.stored_seq),
+        Some(3)
+    );
+}
+
+fn the_store_numbers_verdict_feeds_per_dealer<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    let change = |updates: &[(&str, u64)]| Change {
+        verdict_updates: updates
+            .iter()
+            .map(|(d, seq)| (d.to_string(), record(d, *seq, Outcome::Rejected).verdict))
+            .collect(),
+        ..Change::default()
+    };
+    let applied = store
+        .apply(&change(&[("D-1", 1), ("D-2", 7), ("D-1", 2)]))
+        .expect("applied");
+    let mut cursors = applied.verdict_cursors.clone();
+    cursors.sort();
+    assert_eq!(cursors, vec![("D-1".into(), 2), ("D-2".into(), 1)]);
+    let store = reopen(store, open, place);
+    let applied = store.apply(&change(&[("D-1", 3)])).expect("applied");
+    assert_eq!(applied.verdict_cursors, vec![("D-1".into(), 3)]);
+    let feed: Vec<(u64, u64)> = store
+        .verdict_updates("D-1", 0, 10)
+        .expect("read")
+        .into_iter()
+        .map(|(c, v)| (c, v.seq))
+        .collect();
+    assert_eq!(feed, vec![(1, 1), (2, 2), (3, 3)], "cursor, seq in order");
+    assert_eq!(store.verdict_updates("D-1", 2, 10).expect("read").len(), 1);
+    assert_eq!(
+        store.dealer("D-1").expect("read").map(|s| s.verdict_cursor),
+        Some(3)
+    );
+}
+
+fn the_store_numbers_the_change_stream_across_units_and_reopening<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    assert_eq!(store.last_change().expect("read"), 0);
+    let first = store.apply(&batch("D-1", 0, 1..=3)).expect("applied");
+    assert_eq!(first.last_change, Some(3));
+    let none = store.apply(&Change::default()).expect("applied");
+    assert_eq!(none.last_change, None, "a change without entries adds none");
+    let store = reopen(store, open, place);
+    let second = store.apply(&batch("D-2", 0, 1..=2)).expect("applied");
+    assert_eq!(second.last_change, Some(5));
+    let cursors: Vec<u64> = store
+        .changes(0, 10)
+        .expect("read")
+        .iter()
+        .map(|e| e.cursor)
+        .collect();
+    assert_eq!(cursors, vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.changes(3, 10).expect("read").len(), 2);
+    assert_eq!(store.last_change().expect("read"), 5);
+}
+
+fn decision_numbers_come_from_the_store_and_survive_reopening<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    let a = store.next_decision_no().expect("a number");
+    let b = store.next_decision_no().expect("a number");
+    assert_eq!((a, b), (1, 2));
+    let entry = crate::merge::DecisionEntry {
+        no: b,
+        decision: crate::merge::HqDecision::Detach {
+            party: ("D-1".into(), "C-1".into()),
+        },
+        by: "hq/reviewer/test".into(),
+        comment: String::new(),
+        at_ms: 1_795_000_000_000,
+    };
+    let mut change = Change::default();
+    change.merge.decisions.push(entry);
+    store.apply(&change).expect("applied");
+    let store = reopen(store, open, place);
+    assert_eq!(store.last_decision().expect("read"), 2);
+    assert!(
+        store.next_decision_no().expect("a number") > 2,
+        "numbers after reopening are above every logged decision"
+    );
+}
+
+fn sessions_and_units_of_work_never_overwrite_each_other<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    let hello = store
+        .open_session("D-9", 4_000, 1_795_000_000_500)
+        .expect("a session");
+    assert_eq!(
+        (hello.stored_seq, hello.clock_offset_ms),
+        (0, 4_000),
+        "a dealer known only by its hello"
+    );
+    assert!(store
+        .dealers()
+        .expect("read")
+        .iter()
+        .any(|(d, _)| d == "D-9"));
+    store.apply(&batch("D-9", 0, 1..=2)).expect("applied");
+    let mut feed = Change::default();
+    for seq in 1..=2 {
+        feed.verdict_updates
+            .push(("D-9".into(), record("D-9", seq, Outcome::Rejected).verdict));
+    }
+    store.apply(&feed).expect("applied");
+    assert_eq!(
+        store.acknowledge_verdicts("D-9", 9).expect("ack"),
+        0,
+        "never past the feed"
+    );
+    assert_eq!(store.acknowledge_verdicts("D-9", 2).expect("ack"), 2);
+    assert_eq!(
+        store.acknowledge_verdicts("D-9", 1).expect("ack"),
+        2,
+        "never back"
+    );
+    let again = store
+        .open_session("D-9", -2_000, 1_795_000_000_900)
+        .expect("a session");
+    assert_eq!(
+        (again.stored_seq, again.record_count, again.verdict_cursor),
+        (2, 2, 2),
+        "a hello keeps the counters a unit of work wrote"
+    );
+    store.apply(&batch("D-9", 2, 3..=3)).expect("applied");
+    let store = reopen(store, open, place);
+    let state = store.dealer("D-9").expect("read").expect("the dealer");
+    assert_eq!(
+        (
+            state.stored_seq,
+            state.clock_offset_ms,
+            state.verdicts_acked
+        ),
+        (3, -2_000, 2),
+        "a unit of work keeps the session's offset and acknowledgements"
+    );
+    assert_eq!(
+        state.first_seen_ms, 1_795_000_000_000,
+        "first seen is the earliest sighting: the batch's receive time, before the hello"
+    );
+}
+
+fn the_access_audit_is_numbered_and_append_only<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    let entry = |rpc: &str| AccessEntry {
+        who: "hq/reader/crm".into(),
+        rpc: rpc.into(),
+        count: 1,
+        ..AccessEntry::default()
+    };
+    assert_eq!(
+        store.append_access(&entry("GetCustomer")).expect("audited"),
+        1
+    );
+    assert_eq!(store.append_access(&entry("Export")).expect("audited"), 2);
+    let store = reopen(store, open, place);
+    assert_eq!(store.append_access(&entry("Decide")).expect("audited"), 3);
+    let log: Vec<(u64, String)> = store
+        .access_log(0, 10)
+        .expect("read")
+        .into_iter()
+        .map(|e| (e.no, e.rpc))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            (1, "GetCustomer".to_owned()),
+            (2, "Export".to_owned()),
+            (3, "Decide".to_owned())
+        ]
+    );
+}
