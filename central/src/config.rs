@@ -25,6 +25,7 @@
 //! dealer_calls_per_sec = 20
 //! dealer_call_burst = 40
 //! max_streams_per_connection = 32
+//! judging_slice_ms = 2            # a batch is judged in slices of about this long
 //!
 //! [storage]
 //! cache_mb = 256
@@ -135,6 +136,9 @@ pub struct Limits {
     pub dealer_call_burst: u32,
     /// HTTP/2 streams one connection may have open at once.
     pub max_streams_per_connection: u32,
+    /// How long one dealer's batch may hold the judging lock at a stretch, ms: a larger
+    /// batch is judged in slices of about this long, so other dealers' batches go in between.
+    pub judging_slice_ms: u64,
 }
 
 impl Limits {
@@ -161,6 +165,7 @@ impl Default for Limits {
             dealer_calls_per_sec: 20,
             dealer_call_burst: 40,
             max_streams_per_connection: 32,
+            judging_slice_ms: 2,
         }
     }
 }

@@ -3,11 +3,15 @@
 //! store (atomically) -> wait until durable -> verdicts, and verdict changes on the feeds`.
 //!
 //! Idempotent by `(dealer, seq)`: a record whose seq the hub already holds is not applied again
-//! and gets its stored verdict back; a *different* record at a held seq is refused. Batches are
-//! judged one at a time (one judging lock for the hub), because a batch of one dealer can
-//! change the verdicts of another's records (a VIN's history spans dealers). Every record that
-//! is not refused outright is stored, rejected ones in quarantine, so nothing a dealer sends is
-//! lost.
+//! and gets its stored verdict back; a *different* record at a held seq is refused. Units of
+//! work are judged one at a time (the judging lock), because a batch of one dealer can change
+//! the verdicts of another's records (a VIN's history spans dealers); but a batch holds the
+//! lock for one *slice* at a time (`[limits] judging_slice_ms`, about 2 ms of judging), and the
+//! lock is fair, so a flooding dealer's 500-record batch never holds another dealer's batch
+//! back for longer than a slice. Each slice is its own atomic unit of work; the batch is acked
+//! once every slice is applied and a flush that began after the last one has ended. Session
+//! hellos and verdict acknowledgements never take the lock. Every record that is not refused
+//! outright is stored, rejected ones in quarantine, so nothing a dealer sends is lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,14 +37,25 @@ use hamgam_proto::values::{CompanyId, NationalId};
 /// The reliability trend compares the score with the one this many days ago.
 pub const TREND_DAYS: i64 = 30;
 
+/// How long one slice of a batch holds the judging lock, by default.
+pub const DEFAULT_JUDGING_SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A slice is never smaller than this many records (a slice has a fixed cost), nor larger
+/// than a batch.
+const MIN_SLICE_RECORDS: usize = 4;
+
 /// The hub: ingest over a store, with the rules in force and group commit.
 pub struct Hub<S: HubStore> {
     /// `None` once closed: the store is dropped as soon as in-flight work ends, so it can be
     /// reopened (a restart in the same process, as tests do).
     store: std::sync::RwLock<Option<Arc<S>>>,
     durability: Durability,
-    /// Held while a batch is judged and applied, and while a session's state is saved.
+    /// Held while a slice of a batch (or an HQ decision) is judged and applied; fair (FIFO).
     judging: tokio::sync::Mutex<()>,
+    /// How long a slice should take, and what judging one record has been taking (ns, a
+    /// moving average) to size the next slice.
+    judging_slice: std::time::Duration,
+    ns_per_record: std::sync::atomic::AtomicU64,
     /// Shared with the judging task of every batch (no copy per batch).
     config: Arc<RuleConfig>,
     /// HQ's dealer registry in force: replaced whole when its file changes (`central dealers`).
@@ -77,6 +92,8 @@ impl<S: HubStore> Hub<S> {
             metrics,
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
+            judging_slice: DEFAULT_JUDGING_SLICE,
+            ns_per_record: std::sync::atomic::AtomicU64::new(100_000),
             config: Arc::new(config),
             registry: std::sync::RwLock::new(Arc::new(registry)),
             registry_version: watch::Sender::new(0),
@@ -89,6 +106,34 @@ impl<S: HubStore> Hub<S> {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The same hub judging a batch in slices of about `slice` each (zero: whole batches).
+    pub fn with_judging_slice(mut self, slice: std::time::Duration) -> Self {
+        self.judging_slice = slice;
+        self
+    }
+
+    /// How many records the next slice takes: about [`Self::with_judging_slice`]'s time at
+    /// what a record has been costing.
+    fn slice_records(&self, remaining: usize) -> usize {
+        if self.judging_slice.is_zero() {
+            return remaining;
+        }
+        let per_record = self
+            .ns_per_record
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        let fits = (self.judging_slice.as_nanos() as u64 / per_record) as usize;
+        fits.max(MIN_SLICE_RECORDS).min(remaining)
+    }
+
+    /// Learns what judging `records` took.
+    fn learn_cost(&self, records: usize, took: std::time::Duration) {
+        let sample = took.as_nanos() as u64 / records.max(1) as u64;
+        let ema = &self.ns_per_record;
+        let old = ema.load(std::sync::atomic::Ordering::Relaxed);
+        ema.store((old * 7 + sample) / 8, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The clock the hub judges by.
@@ -130,6 +175,48 @@ impl<S: HubStore> Hub<S> {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| StoreError::Engine("the hub is shutting down".into()))
+    }
+
+    /// Judges and applies one slice of a dealer's batch (under the judging lock, held by the
+    /// caller): what was judged, what the store numbered, and how long the apply took.
+    async fn judge_slice(
+        &self,
+        store: &Arc<S>,
+        dealer_id: &str,
+        stored_before: u64,
+        clock_offset_ms: i64,
+        slice: Vec<wire::Arrival>,
+        now: i64,
+    ) -> Result<(judge::Judged, crate::store::Applied, std::time::Duration), IngestError> {
+        let judging = store.clone();
+        let dealer_owned = dealer_id.to_owned();
+        let config = Arc::clone(&self.config);
+        let registry = self.registry();
+        tokio::task::spawn_blocking(move || {
+            let rules = Rulebook {
+                config: &config,
+                registry: &registry,
+            };
+            let sender = judge::Sender {
+                dealer: &dealer_owned,
+                stored_seq: stored_before,
+                clock_offset_ms,
+            };
+            let judged = judge::judge_batch(&*judging, &rules, &sender, slice, now)?;
+            let applying = std::time::Instant::now();
+            let applied = judging.apply(&judged.change)?;
+            Ok::<_, StoreError>((judged, applied, applying.elapsed()))
+        })
+        .await
+        .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
+        .map_err(|e| match e {
+            // Another writer moved this dealer's log since it was read: the session resends
+            // from the hub's stored seq, and nothing of this slice was applied.
+            StoreError::Conflict(why) => IngestError::Storage(format!(
+                "{why}; nothing of the batch's rest was stored, the agent sends it again"
+            )),
+            e => storage(e),
+        })
     }
 
     /// Stops the flusher after a last flush and lets go of the store; once in-flight work has
@@ -190,12 +277,10 @@ impl<S: HubStore> Hub<S> {
         records: Vec<pb::Record>,
     ) -> Result<IngestOutcome, IngestError> {
         let dealer_id = dealer.as_str();
-        let waited = std::time::Instant::now();
-        let _judging = self.judging.lock().await;
-        let lock_wait = waited.elapsed();
-        metrics::observe(&self.metrics.judging_lock_wait_seconds, lock_wait);
-        let judging_started = std::time::Instant::now();
         let store = self.store().map_err(storage)?;
+        // A dealer's batches come one at a time from its session, so what it holds is read
+        // without the judging lock; a second session of the same dealer racing this one meets
+        // a conflict when it applies, and nothing of it is stored.
         let state = store
             .dealer(dealer_id)
             .map_err(storage)?
@@ -240,52 +325,53 @@ impl<S: HubStore> Hub<S> {
             next_seq += 1;
         }
 
-        let mut feeds = Vec::new();
+        let judging_started = std::time::Instant::now();
+        let mut feeds: std::collections::BTreeMap<String, u64> = Default::default();
         let mut last_change = None;
-        if !fresh.is_empty() {
-            let judging = store.clone();
-            let dealer_owned = dealer_id.to_owned();
-            let config = Arc::clone(&self.config);
-            let registry = self.registry();
-            let (stored_before, clock_offset_ms) = (state.stored_seq, state.clock_offset_ms);
-            let judged = tokio::task::spawn_blocking(move || {
-                let rules = Rulebook {
-                    config: &config,
-                    registry: &registry,
-                };
-                let sender = judge::Sender {
-                    dealer: &dealer_owned,
-                    stored_seq: stored_before,
-                    clock_offset_ms,
-                };
-                let judged = judge::judge_batch(&*judging, &rules, &sender, fresh, now)?;
-                let applying = std::time::Instant::now();
-                let applied = judging.apply(&judged.change)?;
-                Ok::<_, StoreError>((judged, applied, applying.elapsed()))
-            })
-            .await
-            .map_err(|e| IngestError::Storage(format!("judging task failed: {e}")))?
-            .map_err(|e| match e {
-                // Another writer moved this dealer's log since it was read: the session
-                // resends from the hub's stored seq, and nothing of this batch was applied.
-                StoreError::Conflict(why) => IngestError::Storage(format!(
-                    "{why}; nothing of the batch was stored, the agent sends it again"
-                )),
-                e => storage(e),
-            })?;
-            let (judged, applied, apply) = judged;
-            self.metrics.stages(
-                dealer_id,
-                judged.verdicts.len(),
-                lock_wait,
-                &judged.timings,
-                apply,
-            );
+        let first_new = verdicts.len();
+        let mut stored_before = state.stored_seq;
+        let mut fresh = std::collections::VecDeque::from(fresh);
+        while !fresh.is_empty() {
+            let waited = std::time::Instant::now();
+            let judging = self.judging.lock().await;
+            let lock_wait = waited.elapsed();
+            metrics::observe(&self.metrics.judging_lock_wait_seconds, lock_wait);
+            let take = self.slice_records(fresh.len());
+            let slice: Vec<wire::Arrival> = fresh.drain(..take).collect();
+            let slice_started = std::time::Instant::now();
+            let (judged, applied, apply) = self
+                .judge_slice(
+                    &store,
+                    dealer_id,
+                    stored_before,
+                    state.clock_offset_ms,
+                    slice,
+                    now,
+                )
+                .await?;
+            drop(judging);
+            self.learn_cost(take, slice_started.elapsed());
+            self.metrics
+                .stages(dealer_id, take, lock_wait, &judged.timings, apply);
             self.metrics.judged(&judged.verdicts);
             self.metrics.wrote(&judged.change);
+            // An earlier slice's record whose verdict this slice changed: the ack carries the
+            // newest (its change also goes down the feed, as any verdict change).
+            for r in judged.change.records.iter().filter(|r| {
+                r.dealer_id == dealer_id && r.seq > state.stored_seq && r.seq <= stored_before
+            }) {
+                let at = first_new + (r.seq - state.stored_seq - 1) as usize;
+                if let Some(slot) = verdicts.get_mut(at) {
+                    *slot = wire::verdict_to_wire(&r.verdict);
+                }
+            }
             verdicts.extend(judged.verdicts.iter().map(wire::verdict_to_wire));
-            feeds = applied.verdict_cursors;
-            last_change = applied.last_change;
+            stored_before += take as u64;
+            for (d, cursor) in applied.verdict_cursors {
+                let c = feeds.entry(d).or_default();
+                *c = (*c).max(cursor);
+            }
+            last_change = applied.last_change.or(last_change);
         }
         metrics::observe(&self.metrics.judging_seconds, judging_started.elapsed());
         let stored_seq = (next_seq - 1).max(state.stored_seq);

@@ -957,7 +957,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let registry = registry_of(&config)?;
     config.rules.check().map_err(anyhow::Error::msg)?;
     config.lifecycle.check().map_err(anyhow::Error::msg)?;
-    let hub = Hub::with_rules(std::sync::Arc::new(store), config.rules.clone(), registry);
+    let hub = Hub::with_rules(std::sync::Arc::new(store), config.rules.clone(), registry)
+        .with_judging_slice(std::time::Duration::from_millis(
+            config.limits.judging_slice_ms,
+        ));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -427,7 +427,7 @@ async fn a_flooding_dealer_is_paced_and_refused_while_another_dealers_sync_stays
     .await;
     let mut good = TimedSession::open(&pki, &hub, "D-GOOD").await;
     good.batch(10).await; // warm up
-    let normal = sync_latencies(&mut good, 4).await;
+    let normal = sync_latencies(&mut good, 6).await;
 
     // The flood: one stream pushing full batches as fast as the hub takes them, more streams
     // than the dealer may open, and lookups at 25 times the allowed rate.
@@ -480,21 +480,21 @@ async fn a_flooding_dealer_is_paced_and_refused_while_another_dealers_sync_stays
             (answered, refused)
         })
     };
-    let flooded = sync_latencies(&mut good, 4).await;
+    let flooded = sync_latencies(&mut good, 6).await;
     stop.cancel();
     let flood_secs = flood_started.elapsed().as_secs_f64();
     let flood_sent = within(30, "the flood's last batch", pusher).await.unwrap();
     let (answered, refused) = lookups.await.unwrap();
 
-    let (p50_normal, p50_flooded) = (percentile(&normal, 0.5), percentile(&flooded, 0.5));
+    let (p95_normal, p95_flooded) = (percentile(&normal, 0.95), percentile(&flooded, 0.95));
     println!(
         "D-GOOD sync latency (10-record batches) p50/p95: normal {:?} / {:?}, during the flood {:?} / {:?}; \
          flood: {flood_sent} records in {flood_secs:.1}s (limit {RECORDS_PER_SEC}/s), \
          {} of 9 streams refused, lookups answered {answered} refused {refused}",
-        p50_normal,
-        percentile(&normal, 0.95),
-        p50_flooded,
-        percentile(&flooded, 0.95),
+        percentile(&normal, 0.5),
+        p95_normal,
+        percentile(&flooded, 0.5),
+        p95_flooded,
         extra_refused.len()
     );
     // The flooder got its share and no more: paced to its record rate (one batch of burst and
@@ -515,10 +515,21 @@ async fn a_flooding_dealer_is_paced_and_refused_while_another_dealers_sync_stays
         "answered {answered}, refused {refused}"
     );
     assert!(hub.audit.count(SecurityEventKind::RateLimited) >= u64::from(refused));
-    // The well-behaved dealer barely notices.
+    // The well-behaved dealer barely notices: its median within 2x, and its slow tail too,
+    // because the flood's batches are judged in slices (D-GOOD's batch waits one slice at
+    // most). The tail is held to 3x here: this debug build on two cores measured 1.4x to 2.5x
+    // over 20 runs (CPU and group-commit flushes shared with the flood, not the judging lock);
+    // the release bench reports the p95 ratio beside the 2x target.
+    let p50 = (percentile(&normal, 0.5), percentile(&flooded, 0.5));
     assert!(
-        p50_flooded <= p50_normal * 2,
-        "D-GOOD's median sync latency went from {p50_normal:?} to {p50_flooded:?} during the flood"
+        p50.1 <= p50.0 * 2,
+        "D-GOOD's median sync latency went from {:?} to {:?} during the flood",
+        p50.0,
+        p50.1
+    );
+    assert!(
+        p95_flooded <= p95_normal * 3,
+        "D-GOOD's p95 sync latency went from {p95_normal:?} to {p95_flooded:?} during the flood"
     );
     hub.stop().await;
 }

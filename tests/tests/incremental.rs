@@ -34,7 +34,8 @@ const NOW_MS: i64 = hamgam_tests::TEST_NOW_MS;
 struct Seen {
     groups: usize,
     incremental_groups: usize,
-    /// Members with a finding of each rule (from the incrementally judged groups).
+    /// Members with a finding of each rule (from the incrementally judged groups): a random
+    /// history may have none; the simulated networks must have each.
     fired: BTreeMap<String, usize>,
 }
 
@@ -118,7 +119,6 @@ proptest! {
                     seen.incremental_groups > 0 && seen.groups > seen.incremental_groups,
                     "{seen:?}"
                 );
-                prop_assert!(seen.fired.contains_key("C07"), "history seed {seed}: {seen:?}");
             }
             Ok(())
         })?;
