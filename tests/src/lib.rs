@@ -269,8 +269,19 @@ impl TestHub {
         data_dir: &Path,
         adjust: impl FnOnce(&mut ServeOptions),
     ) -> TestHub {
+        Self::start_sized(pki, data_dir, 64 * 1024 * 1024, adjust).await
+    }
+
+    /// As [`TestHub::start_adjusted`], with a store cache of `cache_bytes` (the bench runs
+    /// the hub with `central serve`'s default, 256 MiB).
+    pub async fn start_sized(
+        pki: &TestPki,
+        data_dir: &Path,
+        cache_bytes: u64,
+        adjust: impl FnOnce(&mut ServeOptions),
+    ) -> TestHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let store = SledStore::open(data_dir, 64 * 1024 * 1024).expect("hub store opens");
+        let store = SledStore::open(data_dir, cache_bytes).expect("hub store opens");
         let registry = Default::default();
         Self::serve_with(
             pki,

@@ -441,6 +441,13 @@ fn vin_rules(
             _ => None,
         })
         .collect();
+    let hopping = hopping_windows(
+        &ros.iter()
+            .map(|r| (r.1, r.0.dealer_id.as_str()))
+            .collect::<Vec<_>>(),
+        config.dealer_hopping_days * DAY_MS,
+        config.dealer_hopping_dealers,
+    );
     for (i, (m, opened, km, pay, jobs)) in ros.iter().enumerate() {
         if let Some(delivered) = delivered {
             if matches!(pay, PayType::Customer | PayType::Warranty) && *opened < delivered {
@@ -476,18 +483,11 @@ fn vin_rules(
                 format!("همین اجرت و قطعه روی خودروی {vin} در {} در نمایندگی {} انجام شده است، در کمتر از {} روز؛ تکراری بودن ادعا را بررسی کنید", day(*e_opened), earlier.dealer_id, config.repeat_job_days),
             ));
         }
-        let span_ms = config.dealer_hopping_days * DAY_MS;
-        let hopping = ros.iter().find_map(|(_, start, ..)| {
-            let span = *start..=start + span_ms;
-            if !span.contains(opened) {
-                return None;
-            }
-            let dealers: BTreeSet<&str> = ros
+        let hopping = hopping[i].map(|(lo, hi)| {
+            ros[lo..=hi]
                 .iter()
-                .filter(|r| span.contains(&r.1))
                 .map(|r| r.0.dealer_id.as_str())
-                .collect();
-            (dealers.len() >= config.dealer_hopping_dealers).then_some(dealers)
+                .collect::<BTreeSet<&str>>()
         });
         if let Some(dealers) = hopping {
             let list = dealers.into_iter().collect::<Vec<_>>().join(", ");
@@ -499,6 +499,43 @@ fn vin_rules(
             ));
         }
     }
+}
+
+/// W03's windows: for each repair order (`(opened, dealer)`, in time order), the first window
+/// `[start, start + span]` starting at a repair order's time that contains it and holds
+/// repair orders of at least `dealers` dealers, as the index range of its repair orders.
+/// One pass with two pointers: O(n) windows, each repair order entering and leaving once.
+fn hopping_windows(ros: &[(i64, &str)], span: i64, dealers: usize) -> Vec<Option<(usize, usize)>> {
+    let mut out = vec![None; ros.len()];
+    let mut in_window: std::collections::HashMap<&str, usize> = Default::default();
+    let (mut lo, mut hi, mut unassigned, mut i) = (0, 0, 0, 0);
+    while i < ros.len() {
+        let start = ros[i].0;
+        while lo < i {
+            if let Some(n) = in_window.get_mut(ros[lo].1) {
+                *n -= 1;
+                if *n == 0 {
+                    in_window.remove(ros[lo].1);
+                }
+            }
+            lo += 1;
+        }
+        while hi < ros.len() && ros[hi].0 <= start.saturating_add(span) {
+            *in_window.entry(ros[hi].1).or_default() += 1;
+            hi += 1;
+        }
+        if in_window.len() >= dealers {
+            unassigned = unassigned.max(i);
+            while unassigned < hi {
+                out[unassigned] = Some((i, hi - 1));
+                unassigned += 1;
+            }
+        }
+        while i < ros.len() && ros[i].0 == start {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A recorded odometer replacement, as it separates a VIN's readings (O01, O03, and the
@@ -753,4 +790,67 @@ fn month_tail(ms: i64, tail_days: u32) -> (u32, i64) {
         .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
         .unwrap_or(ms);
     (days, first + (days - tail_days) as i64 * DAY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// W03 as RULES.md words it, the slow way: some window starting at a visit holds visits of
+    /// enough dealers and contains this one.
+    fn naive(ros: &[(i64, &str)], span: i64, dealers: usize) -> Vec<bool> {
+        ros.iter()
+            .map(|(t, _)| {
+                ros.iter().any(|(start, _)| {
+                    let window = *start..=start + span;
+                    window.contains(t)
+                        && ros
+                            .iter()
+                            .filter(|r| window.contains(&r.0))
+                            .map(|r| r.1)
+                            .collect::<BTreeSet<_>>()
+                            .len()
+                            >= dealers
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dealer_hopping_windows_find_exactly_the_visits_the_rule_describes() {
+        let names = ["D-1", "D-2", "D-3", "D-4"];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for case in 0..500 {
+            let len = 1 + next(12) as usize;
+            let mut ros: Vec<(i64, &str)> = (0..len)
+                .map(|_| ((next(40) as i64) * DAY_MS, names[next(4) as usize]))
+                .collect();
+            ros.sort();
+            let span = (1 + next(20) as i64) * DAY_MS;
+            let need = 1 + next(3) as usize;
+            let fast: Vec<bool> = hopping_windows(&ros, span, need)
+                .iter()
+                .map(Option::is_some)
+                .collect();
+            assert_eq!(
+                fast,
+                naive(&ros, span, need),
+                "case {case}: {ros:?} span {span} need {need}"
+            );
+            for (k, window) in hopping_windows(&ros, span, need).iter().enumerate() {
+                if let Some((lo, hi)) = window {
+                    assert!(
+                        lo <= &k && &k <= hi,
+                        "case {case}: visit {k} outside its window"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -173,11 +173,13 @@ impl Ingest for NoopIngest {
     }
 }
 
-/// A hub as `central serve` runs it, measured for what it can take: without the per-dealer
+/// A hub as `central serve` runs it (its default store cache), measured for what it can
+/// take: without the per-dealer
 /// record pacing and call limits (flood protection, `hostile_clients` tests them), as the
 /// no-op sink runs without them.
 async fn bench_hub(pki: &TestPki, dir: &std::path::Path) -> TestHub {
-    TestHub::start_adjusted(pki, dir, |o| {
+    let cache = hamgam_central::config::Storage::default().cache_mb * 1024 * 1024;
+    TestHub::start_sized(pki, dir, cache, |o| {
         o.limits.dealer_records_per_sec = 0;
         o.dealer_limits.max_concurrent_calls = 0;
         o.dealer_limits.calls_per_sec = 0;
