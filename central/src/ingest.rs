@@ -44,6 +44,10 @@ pub const DEFAULT_JUDGING_SLICE: std::time::Duration = std::time::Duration::from
 /// than a batch.
 const MIN_SLICE_RECORDS: usize = 4;
 
+/// A batch of this many records or fewer is judged whole: slicing it would only add its fixed
+/// costs to a short wait (a branch syncing as it works sends a few records at a time).
+const WHOLE_BATCH_RECORDS: usize = 32;
+
 /// The hub: ingest over a store, with the rules in force and group commit.
 pub struct Hub<S: HubStore> {
     /// `None` once closed: the store is dropped as soon as in-flight work ends, so it can be
@@ -117,7 +121,7 @@ impl<S: HubStore> Hub<S> {
     /// How many records the next slice takes: about [`Self::with_judging_slice`]'s time at
     /// what a record has been costing.
     fn slice_records(&self, remaining: usize) -> usize {
-        if self.judging_slice.is_zero() {
+        if self.judging_slice.is_zero() || remaining <= WHOLE_BATCH_RECORDS {
             return remaining;
         }
         let per_record = self

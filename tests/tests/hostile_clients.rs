@@ -516,10 +516,10 @@ async fn a_flooding_dealer_is_paced_and_refused_while_another_dealers_sync_stays
     );
     assert!(hub.audit.count(SecurityEventKind::RateLimited) >= u64::from(refused));
     // The well-behaved dealer barely notices: its median within 2x, and its slow tail too,
-    // because the flood's batches are judged in slices (D-GOOD's batch waits one slice at
-    // most). The tail is held to 3x here: this debug build on two cores measured 1.4x to 2.5x
-    // over 20 runs (CPU and group-commit flushes shared with the flood, not the judging lock);
-    // the release bench reports the p95 ratio beside the 2x target.
+    // because the flood's batches are judged in slices (D-GOOD's small batches are judged
+    // whole and wait one slice of the flood's at most). Over 20 runs of this debug build on two
+    // cores the p95 ratio was 1.1x to 1.9x; it is held to 3x so a loaded machine does not fail
+    // it, and the release bench reports the figure beside the 2x target.
     let p50 = (percentile(&normal, 0.5), percentile(&flooded, 0.5));
     assert!(
         p50.1 <= p50.0 * 2,
