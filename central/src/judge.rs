@@ -4,10 +4,13 @@
 //! For each new record, in seq order: its own findings (R00 from the wire edge, then the
 //! one-record rules), the history groups it joins, and, for a correction, the target record
 //! re-judged on the amended content (or withdrawn). Then each group touched by the batch is
-//! judged once as a whole ([`history::judge_group`]); a member whose findings change has its
-//! verdict recomputed. A changed verdict of a record stored before this batch gets a new
-//! version and is queued on its dealer's verdict feed; the reliability tallies follow every
-//! verdict. Everything lands in one [`Change`], applied atomically by the caller.
+//! judged once: a dealer month, a mobile or a national ID from its state
+//! ([`group_state`], only the members the batch touched unless what fires in the group
+//! flips), a VIN or an RO number as a whole ([`history::judge_group`], also the reference for
+//! the others); a member whose findings' keys change has its verdict recomputed. A changed
+//! verdict of a record stored before this batch gets a new version and is queued on its
+//! dealer's verdict feed (the store numbers it); the reliability tallies follow every verdict.
+//! Everything lands in one [`Change`], applied atomically by the caller.
 //!
 //! **Invariant:** the verdicts after any set of batches depend on the set of records, not on
 //! the order dealers' batches arrived in (each dealer's own records always come in seq order).

@@ -4,7 +4,7 @@
 //! (`hq/reviewer/NAME`) its decisions (`central::server::access_policy`).
 //!
 //! Each RPC is a thin adapter: it checks the request, runs the domain query off the async
-//! workers when it reads much, and maps errors to a status once ([`unavailable`]). Every
+//! workers when it reads much, and maps errors to a status once (`unavailable`). Every
 //! answer carrying a person's data, and every decision, is written to the access audit
 //! ([`audit`]) before it leaves the hub; no audit entry, no answer.
 //!

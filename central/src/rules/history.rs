@@ -4,7 +4,8 @@
 //! **Invariant (order independence):** `judge_group` is a pure function of the *set* of
 //! members and the config: members are sorted by `(event time, dealer, seq)` before anything
 //! else, and ties never depend on arrival. The engine re-judges every group a record joins or
-//! leaves, so the verdicts after any delivery order are the same.
+//! leaves (the large ones from their state, [`super::group_state`], checked against this
+//! function), so the verdicts after any delivery order are the same.
 //!
 //! Only usable records are members: a record rejected outright is in quarantine and is not
 //! history (its readings, numbers and contacts are not trusted).

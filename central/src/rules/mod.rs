@@ -9,6 +9,8 @@
 //!   surveys). A group's findings are a function of the *set* of its members, never of the
 //!   order they arrived in, which is what makes the verdicts order independent: the engine
 //!   ([`crate::judge`]) re-judges every group a new record joins.
+//! - [`group_state`]: the small state the large groups (a dealer's month, a mobile, a national
+//!   ID) are judged from incrementally, with [`history::judge_group`] as the reference.
 //! - [`registry`]: what HQ's dealer registry says about each dealership (its company ID and
 //!   staff), which S03, C05 and Q01 need.
 //! - [`score`]: the dealer reliability score.

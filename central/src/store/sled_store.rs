@@ -25,7 +25,7 @@
 //! | `H` decision number (u64 BE) | a logged [`DecisionEntry`] |
 //! | `E` cursor (u64 BE) | a [`ChangeLogEntry`] of the change stream |
 //! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
-//! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`]: the rule fired on the record |
+//! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`](crate::domain::FlagEntry): the rule fired on the record |
 //! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
 //!
 //! The access audit (who read whose data, [`super::AccessEntry`]) is a second tree,
