@@ -13,7 +13,7 @@ use hamgam_proto::hq::v1::hq_service_client::HqServiceClient;
 use hamgam_proto::hq::v1::vehicle_lookup_client::VehicleLookupClient;
 use tonic::transport::Channel;
 
-use crate::format_ms;
+use crate::cli::query::format_ms;
 
 #[derive(Subcommand)]
 pub enum HqQuery {

@@ -1,0 +1,8 @@
+//! The `central` binary's subcommands, one module each; `main.rs` parses and dispatches.
+
+pub(crate) mod admin;
+pub(crate) mod dealers;
+pub(crate) mod pki;
+pub(crate) mod query;
+pub(crate) mod rules;
+pub(crate) mod serve;
