@@ -1,5 +1,13 @@
-//! Hamgam's private PKI: one certificate authority per deployment that issues the hub's server
-//! certificates and the client certificates of dealers, HQ systems and ops staff.
+//! Hamgam's private PKI: one root per deployment (kept offline) and under it an issuing CA on
+//! the hub that signs the hub's server certificates and the client certificates of dealers, HQ
+//! systems and ops staff. Everyone trusts the root; a certificate file carries its chain (the
+//! leaf, then the issuing CA), so a new issuing CA needs no new trust anywhere. A deployment
+//! made before the root existed has one self-signed CA that issues directly: still loaded.
+//!
+//! Dealers ask for their certificate with a signing request (CSR) made at the branch
+//! ([`signing_request`]); the hub signs only the request's public key, under the identity its
+//! enrolment token or existing certificate proves ([`CertificateAuthority::sign_request`]). The
+//! private key never leaves the branch.
 //!
 //! Client certificates carry their identity as one SPIFFE-style URI SAN (see [`crate::identity`]);
 //! the hub's certificate carries the DNS names and IP addresses agents dial. Keys are ECDSA P-256.
@@ -75,11 +83,14 @@ pub struct IssuedCertificate {
     pub key_pem: String,
 }
 
-/// The deployment's certificate authority.
+/// The deployment's certificate authority: a root, or an issuing CA under it.
 pub struct CertificateAuthority {
     trust_domain: String,
     cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// What every certificate it issues carries after the leaf: its own certificate when it is
+    /// an issuing CA under a root, nothing when it is the (self-signed) root.
+    chain_pem: String,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -97,19 +108,32 @@ impl CertificateAuthority {
         let key = KeyPair::generate().map_err(pki_err)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(&format!("Hamgam CA {trust_domain}"));
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.not_before = validity.not_before;
-        params.not_after = validity.not_after;
-        params.serial_number = Some(random_serial());
+        // Path length 1: the root signs issuing CAs, which sign leaves only.
+        let params = ca_params(&format!("Hamgam CA {trust_domain}"), 1, validity);
         let cert = params.self_signed(&key).map_err(pki_err)?;
         Ok(CertificateAuthority {
             trust_domain: trust_domain.to_owned(),
             cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+            chain_pem: String::new(),
+        })
+    }
+
+    /// Makes an issuing CA under this root, with a fresh key: the CA the hub keeps online.
+    pub fn generate_issuing(&self, validity: Validity) -> Result<Self, GatewayError> {
+        let key = KeyPair::generate().map_err(pki_err)?;
+        let mut params = ca_params(
+            &format!("Hamgam issuing CA {}", self.trust_domain),
+            0,
+            validity,
+        );
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
+        let cert_pem = cert.pem();
+        Ok(CertificateAuthority {
+            trust_domain: self.trust_domain.clone(),
+            chain_pem: cert_pem.clone(),
+            cert_pem,
             issuer: Issuer::new(params, key),
         })
     }
@@ -129,10 +153,16 @@ impl CertificateAuthority {
             .ok_or_else(|| GatewayError::Pki("CA certificate file holds no certificate".into()))?;
         let issuer = Issuer::from_ca_cert_der(&der, key)
             .map_err(|e| GatewayError::Pki(format!("CA certificate does not parse: {e}")))?;
+        let chain_pem = if is_self_signed(&der)? {
+            String::new()
+        } else {
+            cert_pem.to_owned()
+        };
         let ca = CertificateAuthority {
             trust_domain: trust_domain.to_owned(),
             cert_pem: cert_pem.to_owned(),
             issuer,
+            chain_pem,
         };
         // A CA whose key does not match its certificate would issue certificates nobody trusts.
         let probe = ca.issue(
@@ -164,13 +194,45 @@ impl CertificateAuthority {
             .ok_or_else(|| GatewayError::Pki("CA certificate holds no certificate".into()))
     }
 
-    /// Issues a certificate with a fresh key.
+    /// Issues a certificate with a fresh key (made here: for the hub, HQ and ops, whose keys
+    /// an operator hands over; branches use [`CertificateAuthority::sign_request`]).
     pub fn issue(
         &self,
         subject: &Subject,
         validity: Validity,
     ) -> Result<IssuedCertificate, GatewayError> {
         let key = KeyPair::generate().map_err(pki_err)?;
+        let params = self.leaf_params(subject, validity)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
+        Ok(IssuedCertificate {
+            cert_pem: format!("{}{}", cert.pem(), self.chain_pem),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Signs the public key of `request` for `identity` (whatever identity the request asked
+    /// for: the caller proved the one given here). Returns the certificate and its chain, PEM.
+    pub fn sign_request(
+        &self,
+        request: &SigningRequest,
+        identity: &PeerIdentity,
+        validity: Validity,
+    ) -> Result<String, GatewayError> {
+        let params = self.leaf_params(&Subject::Client(identity.clone()), validity)?;
+        let signed = rcgen::CertificateSigningRequestParams {
+            params,
+            public_key: request.0.public_key.clone(),
+        }
+        .signed_by(&self.issuer)
+        .map_err(pki_err)?;
+        Ok(format!("{}{}", signed.pem(), self.chain_pem))
+    }
+
+    fn leaf_params(
+        &self,
+        subject: &Subject,
+        validity: Validity,
+    ) -> Result<CertificateParams, GatewayError> {
         let mut params = CertificateParams::default();
         params.not_before = validity.not_before;
         params.not_after = validity.not_after;
@@ -218,12 +280,118 @@ impl CertificateAuthority {
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             }
         }
-        let cert = params.signed_by(&key, &self.issuer).map_err(pki_err)?;
-        Ok(IssuedCertificate {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok(params)
     }
+}
+
+/// A certificate signing request whose signature verified (its maker holds the key).
+#[derive(Debug, Clone)]
+pub struct SigningRequest(rcgen::CertificateSigningRequestParams);
+
+impl SigningRequest {
+    /// Parses a PEM request and checks its signature.
+    pub fn from_pem(pem: &str) -> Result<Self, GatewayError> {
+        rcgen::CertificateSigningRequestParams::from_pem(pem)
+            .map(SigningRequest)
+            .map_err(|e| {
+                GatewayError::Pki(format!(
+                    "the certificate signing request is not usable ({e}); make a new one with \
+                     `dealer-agent enroll`"
+                ))
+            })
+    }
+
+    /// The identity the request asks for (its SPIFFE URI), if it names one.
+    pub fn requested_identity(
+        &self,
+        trust_domain: &str,
+    ) -> Result<Option<PeerIdentity>, GatewayError> {
+        self.0
+            .params
+            .subject_alt_names
+            .iter()
+            .find_map(|san| match san {
+                SanType::URI(uri) => {
+                    Some(PeerIdentity::from_spiffe_uri(uri.as_str(), trust_domain))
+                }
+                _ => None,
+            })
+            .transpose()
+    }
+}
+
+/// A fresh key pair and a signing request for it (PEM: request, private key), naming
+/// `identity` when the requester knows it. Made at the branch; only the request leaves it.
+pub fn signing_request(
+    identity: Option<&PeerIdentity>,
+    trust_domain: &str,
+) -> Result<(String, String), GatewayError> {
+    let key = KeyPair::generate().map_err(pki_err)?;
+    let mut params = CertificateParams::default();
+    if let Some(identity) = identity {
+        params.distinguished_name = distinguished_name(&identity.to_string());
+        let uri = identity.spiffe_uri(trust_domain);
+        let ia5 = uri
+            .clone()
+            .try_into()
+            .map_err(|_| GatewayError::Pki(format!("`{uri}` is not a valid URI")))?;
+        params.subject_alt_names.push(SanType::URI(ia5));
+    }
+    let request = params
+        .serialize_request(&key)
+        .map_err(pki_err)?
+        .pem()
+        .map_err(pki_err)?;
+    Ok((request, key.serialize_pem()))
+}
+
+/// The SHA-256 fingerprint of a certificate (DER), 64 lowercase hex digits: what ops read out
+/// to a branch so its agent can pin the deployment's root (`dealer-agent enroll
+/// --ca-fingerprint`).
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, cert_der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A fingerprint as someone typed it: hex digits, any case, with or without `:` or spaces,
+/// optionally after `SHA256:`. None when it is not 64 hex digits.
+pub fn parse_fingerprint(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    let typed = typed
+        .strip_prefix("SHA256:")
+        .or_else(|| typed.strip_prefix("sha256:"))
+        .unwrap_or(typed);
+    let hex: String = typed
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+}
+
+fn ca_params(common_name: &str, path_length: u8, validity: Validity) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_length));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
+    params.serial_number = Some(random_serial());
+    params
+}
+
+fn is_self_signed(der: &[u8]) -> Result<bool, GatewayError> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| GatewayError::Pki(format!("CA certificate does not parse: {e}")))?;
+    Ok(cert.subject() == cert.issuer())
 }
 
 fn distinguished_name(common_name: &str) -> DistinguishedName {
@@ -403,5 +571,98 @@ mod tests {
         let err =
             CertificateAuthority::from_pem("hamgam", ca.cert_pem(), &other.key_pem()).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn an_issuing_ca_under_the_root_signs_a_branch_request_without_seeing_its_key() {
+        let root = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        let issuing = root.generate_issuing(Validity::days_from_now(9)).unwrap();
+        let dealer = PeerIdentity::Dealer(DealerId::new("D-1042").unwrap());
+        let (request, key_pem) = signing_request(Some(&dealer), "hamgam").unwrap();
+        let request = SigningRequest::from_pem(&request).unwrap();
+        assert_eq!(
+            request.requested_identity("hamgam").unwrap(),
+            Some(dealer.clone())
+        );
+        let chain = issuing
+            .sign_request(&request, &dealer, Validity::days_from_now(5))
+            .unwrap();
+        // Leaf, then the issuing CA: verifies against the root alone.
+        let certs = crate::tls::parse_certificates(chain.as_bytes(), "test").unwrap();
+        assert_eq!(certs.len(), 2);
+        crate::tls::verify_chain(root.cert_pem(), &chain).unwrap();
+        assert_eq!(
+            PeerIdentity::from_certificate(&certs[0], "hamgam").unwrap(),
+            dealer
+        );
+        // The certificate is for the branch's own key.
+        let key = KeyPair::from_pem(&key_pem).unwrap();
+        let (_, leaf) =
+            <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<_>>::from_der(
+                &certs[0],
+            )
+            .unwrap();
+        assert_eq!(
+            leaf.public_key().subject_public_key.data.as_ref(),
+            key.public_key_raw()
+        );
+        // An issuing CA reloaded from its files keeps issuing chains the root verifies.
+        let reloaded =
+            CertificateAuthority::from_pem("hamgam", issuing.cert_pem(), &issuing.key_pem())
+                .unwrap();
+        let hq = reloaded
+            .issue(
+                &Subject::Client(PeerIdentity::Hq("crm".into())),
+                Validity::days_from_now(1),
+            )
+            .unwrap();
+        crate::tls::verify_chain(root.cert_pem(), &hq.cert_pem).unwrap();
+        // Another deployment's root does not vouch for it.
+        let other = CertificateAuthority::generate("hamgam", Validity::days_from_now(10)).unwrap();
+        assert!(crate::tls::verify_chain(other.cert_pem(), &chain).is_err());
+    }
+
+    #[test]
+    fn a_tampered_or_garbled_request_is_refused_in_words() {
+        let (request, _) = signing_request(None, "hamgam").unwrap();
+        assert_eq!(
+            SigningRequest::from_pem(&request)
+                .unwrap()
+                .requested_identity("hamgam")
+                .unwrap(),
+            None
+        );
+        for bad in ["", "not a request", &request.replace('A', "B")] {
+            let err = SigningRequest::from_pem(bad).unwrap_err().to_string();
+            assert!(err.contains("signing request is not usable"), "{err}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_read_as_people_type_them() {
+        let hex = "3f".repeat(32);
+        for typed in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("SHA256:{}", hex.to_uppercase()),
+            hex.as_bytes()
+                .chunks(2)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(":"),
+            format!(" {} {} ", &hex[..32], &hex[32..]),
+        ] {
+            assert_eq!(
+                parse_fingerprint(&typed).as_deref(),
+                Some(hex.as_str()),
+                "{typed}"
+            );
+        }
+        for bad in ["", "3f3f", &"zz".repeat(32), &"3f".repeat(33)] {
+            assert_eq!(parse_fingerprint(bad), None, "{bad}");
+        }
+        let root = CertificateAuthority::generate("hamgam", Validity::days_from_now(1)).unwrap();
+        let fp = fingerprint(&root.cert_der().unwrap());
+        assert_eq!(parse_fingerprint(&fp), Some(fp));
     }
 }

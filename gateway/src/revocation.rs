@@ -94,7 +94,12 @@ fn build(
         crate::tls::provider(),
     );
     if let Some(pem) = crl_pem {
-        builder = builder.with_crls(crls(pem)?);
+        // The list is the issuing CA's, about the certificates it signed. The issuing CA's own
+        // certificate is the root's to revoke, and the root stays offline: replacing an issuing
+        // CA is a new one from `central pki issuing`, and the old one's certificates expire.
+        builder = builder
+            .with_crls(crls(pem)?)
+            .only_check_end_entity_revocation();
     }
     builder
         .build()

@@ -62,7 +62,7 @@ fn keys_are_written_0600_in_a_0700_folder() {
     succeeds(&["pki", "issue", "dealer", "D-1042", "--dir", &dir]);
     succeeds(&["pki", "issue", "hub", "--dns", "localhost", "--dir", &dir]);
     assert_eq!(mode(&pki), 0o700);
-    for key in ["ca.key", "dealer-D-1042.key", "hub.key"] {
+    for key in ["root.key", "issuing.key", "dealer-D-1042.key", "hub.key"] {
         assert_eq!(mode(&pki.join(key)), 0o600, "{key}");
     }
 }
@@ -74,9 +74,13 @@ fn a_ca_key_others_can_read_is_refused_naming_the_chmod() {
     let root = tempfile::tempdir().unwrap();
     let pki = root.path().join("pki");
     let dir = init(&pki);
-    std::fs::set_permissions(pki.join("ca.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        pki.join("issuing.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let err = refused(&["pki", "issue", "dealer", "D-1042", "--dir", &dir]);
-    assert!(err.contains("ca.key"), "{err}");
+    assert!(err.contains("issuing.key"), "{err}");
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!pki.join("dealer-D-1042.key").exists(), "nothing issued");
 }
@@ -165,8 +169,8 @@ async fn query_uses_the_one_hq_certificate_pki_issue_wrote() {
     succeeds(&["pki", "issue", "hq", "crm", "--dir", &dir]);
     let ca = CertificateAuthority::from_pem(
         TRUST_DOMAIN,
-        &std::fs::read_to_string(pki_dir.join("ca.crt")).unwrap(),
-        &std::fs::read_to_string(pki_dir.join("ca.key")).unwrap(),
+        &std::fs::read_to_string(pki_dir.join("issuing.crt")).unwrap(),
+        &std::fs::read_to_string(pki_dir.join("issuing.key")).unwrap(),
     )
     .unwrap();
     let pki = TestPki { ca };
@@ -190,4 +194,30 @@ async fn query_uses_the_one_hq_certificate_pki_issue_wrote() {
     // No dealer has synced: the table has its header only, and no error.
     assert!(!out.contains("error"), "{out}");
     hub.stop().await;
+}
+
+#[test]
+fn init_makes_a_root_and_an_issuing_ca_whose_leaves_carry_their_chain() {
+    let root = tempfile::tempdir().unwrap();
+    let pki = root.path().join("pki");
+    let dir = init(&pki);
+    let fingerprint = succeeds(&["pki", "fingerprint", "--dir", &dir]);
+    let fingerprint = fingerprint.trim();
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
+    let root_pem = std::fs::read(pki.join("ca.crt")).unwrap();
+    let root_der = hamgam_gateway::tls::parse_certificates(&root_pem, "root").unwrap();
+    assert_eq!(hamgam_gateway::pki::fingerprint(&root_der[0]), fingerprint);
+    succeeds(&["pki", "issue", "dealer", "D-1042", "--dir", &dir]);
+    let leaf = std::fs::read_to_string(pki.join("dealer-D-1042.crt")).unwrap();
+    // Leaf + issuing CA, verified by the root alone.
+    assert_eq!(
+        hamgam_gateway::tls::parse_certificates(leaf.as_bytes(), "leaf")
+            .unwrap()
+            .len(),
+        2
+    );
+    hamgam_gateway::tls::verify_chain(&String::from_utf8(root_pem).unwrap(), &leaf).unwrap();
+    // A second init into the same folder would orphan every certificate: refused.
+    let err = refused(&["pki", "init", "--dir", &dir]);
+    assert!(err.contains("already holds a CA"), "{err}");
 }

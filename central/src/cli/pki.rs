@@ -1,4 +1,10 @@
-//! `central pki ...`: the deployment's CA, the certificates it issues and its revocation list.
+//! `central pki ...`: the deployment's root and issuing CA, the certificates the issuing CA
+//! signs and its revocation list.
+//!
+//! A folder `central pki init` made holds `ca.crt` (the root: what everyone trusts, and whose
+//! fingerprint branches pin when they enrol), `root.key` (to be moved offline), and
+//! `issuing.crt` / `issuing.key` (the CA the hub signs with). A folder from before the root
+//! existed holds `ca.crt` / `ca.key`, one CA that signs directly: still used as it is.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -10,8 +16,11 @@ use hamgam_gateway::{DealerId, PeerIdentity};
 
 #[derive(Subcommand)]
 pub(crate) enum PkiCommand {
-    /// Create a new CA: <dir>/ca.crt and <dir>/ca.key (the key 0600, a new folder 0700).
-    /// Refuses to overwrite an existing CA.
+    /// Create the deployment's PKI: the root (<dir>/ca.crt, the trust everyone pins, and
+    /// <dir>/root.key: move it offline) and under it the issuing CA the hub signs with
+    /// (<dir>/issuing.crt, issuing.key). Keys 0600, a new folder 0700. Prints the root's
+    /// fingerprint, which branches give to `dealer-agent enroll --ca-fingerprint`. Refuses to
+    /// overwrite an existing CA.
     Init {
         /// Folder for the CA files.
         #[arg(long, default_value = "pki")]
@@ -19,9 +28,17 @@ pub(crate) enum PkiCommand {
         /// SPIFFE trust domain of every identity this CA issues.
         #[arg(long, default_value = "hamgam")]
         trust_domain: String,
-        /// Days the CA certificate is valid (1 or more).
+        /// Days the root certificate is valid (1 or more).
         #[arg(long, default_value_t = 3650, allow_negative_numbers = true)]
         days: i64,
+        /// Days the issuing CA is valid (at most the root's).
+        #[arg(long, default_value_t = 1825, allow_negative_numbers = true)]
+        issuing_days: i64,
+    },
+    /// Print the SHA-256 fingerprint of the root (<dir>/ca.crt), to read out to a branch.
+    Fingerprint {
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
     },
     /// Issue a certificate signed by the CA in --dir (the key written 0600). Refuses to
     /// overwrite an existing certificate or key unless --force is given.
@@ -111,25 +128,10 @@ pub(crate) fn run(command: PkiCommand) -> Result<()> {
             dir,
             trust_domain,
             days,
-        } => {
-            let (cert, key) = (dir.join("ca.crt"), dir.join("ca.key"));
-            if cert.exists() || key.exists() {
-                bail!(
-                    "{} already holds a CA; refusing to overwrite it (every certificate it issued would stop working). Use another --dir.",
-                    dir.display()
-                );
-            }
-            let ca = CertificateAuthority::generate(&trust_domain, Validity::for_days(days)?)?;
-            // The folder holds the CA key: the owner's only.
-            hamgam_gateway::files::create_private_dir(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            write_public(&cert, ca.cert_pem())?;
-            write_secret(&key, &ca.key_pem())?;
-            println!(
-                "CA for trust domain `{trust_domain}` written to {} and {}",
-                cert.display(),
-                key.display()
-            );
+            issuing_days,
+        } => init(&dir, &trust_domain, days, issuing_days),
+        PkiCommand::Fingerprint { dir } => {
+            println!("{}", root_fingerprint(&dir)?);
             Ok(())
         }
         PkiCommand::Revoke {
@@ -248,20 +250,66 @@ fn write_secret(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The CA in `dir` (`ca.crt`, `ca.key`).
+fn init(dir: &Path, trust_domain: &str, days: i64, issuing_days: i64) -> Result<()> {
+    let files = ["ca.crt", "ca.key", "root.key", "issuing.crt", "issuing.key"];
+    if files.iter().any(|f| dir.join(f).exists()) {
+        bail!(
+            "{} already holds a CA; refusing to overwrite it (every certificate it issued would stop working). Use another --dir.",
+            dir.display()
+        );
+    }
+    let root_validity = Validity::for_days(days)?;
+    let mut issuing_validity = Validity::for_days(issuing_days)?;
+    issuing_validity.not_after = issuing_validity.not_after.min(root_validity.not_after);
+    let root = CertificateAuthority::generate(trust_domain, root_validity)?;
+    let issuing = root.generate_issuing(issuing_validity)?;
+    // The folder holds the CA keys: the owner's only.
+    hamgam_gateway::files::create_private_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    write_secret(&dir.join("root.key"), &root.key_pem())?;
+    write_secret(&dir.join("issuing.key"), &issuing.key_pem())?;
+    write_public(&dir.join("issuing.crt"), issuing.cert_pem())?;
+    write_public(&dir.join("ca.crt"), root.cert_pem())?;
+    println!(
+        "PKI for trust domain `{trust_domain}` in {}:\n  ca.crt       the root: every hub and agent trusts it\n  root.key     the root's key: move it offline (it signs nothing day to day)\n  issuing.crt  the issuing CA the hub signs with (issuing.key beside it)\nroot fingerprint (SHA-256), for `dealer-agent enroll --ca-fingerprint`:\n  {}",
+        dir.display(),
+        hamgam_gateway::pki::fingerprint(&root.cert_der()?)
+    );
+    Ok(())
+}
+
+/// The SHA-256 fingerprint of the root in `dir`.
+pub(crate) fn root_fingerprint(dir: &Path) -> Result<String> {
+    let path = dir.join("ca.crt");
+    let pem = std::fs::read(&path)
+        .with_context(|| format!("cannot read the root certificate {}", path.display()))?;
+    let der = hamgam_gateway::tls::parse_certificates(&pem, "root certificate")?;
+    let root = der
+        .last()
+        .with_context(|| format!("{} holds no certificate", path.display()))?;
+    Ok(hamgam_gateway::pki::fingerprint(root))
+}
+
+/// The CA in `dir` that signs: the issuing CA (`issuing.crt`, `issuing.key`), or in a folder
+/// from before the root existed, the one CA (`ca.crt`, `ca.key`).
 pub(crate) fn load_ca(dir: &std::path::Path, trust_domain: &str) -> Result<CertificateAuthority> {
-    let ca_cert = std::fs::read_to_string(dir.join("ca.crt")).with_context(|| {
+    let (cert, key) = if dir.join("issuing.key").exists() {
+        (dir.join("issuing.crt"), dir.join("issuing.key"))
+    } else {
+        (dir.join("ca.crt"), dir.join("ca.key"))
+    };
+    let ca_cert = std::fs::read_to_string(&cert).with_context(|| {
         format!(
             "cannot read the CA certificate {}; run `central pki init --dir {}` first",
-            dir.join("ca.crt").display(),
+            cert.display(),
             dir.display()
         )
     })?;
     // The key that signs every certificate of the network: its owner's only.
-    hamgam_gateway::files::check_owner_only(&dir.join("ca.key"))
-        .with_context(|| format!("the CA key {}", dir.join("ca.key").display()))?;
-    let ca_key = std::fs::read_to_string(dir.join("ca.key"))
-        .with_context(|| format!("cannot read the CA key {}", dir.join("ca.key").display()))?;
+    hamgam_gateway::files::check_owner_only(&key)
+        .with_context(|| format!("the CA key {}", key.display()))?;
+    let ca_key = std::fs::read_to_string(&key)
+        .with_context(|| format!("cannot read the CA key {}", key.display()))?;
     Ok(CertificateAuthority::from_pem(
         trust_domain,
         &ca_cert,
