@@ -158,7 +158,8 @@ pub fn print(
     Ok(())
 }
 
-fn rfc3339(ms: i64) -> String {
+/// A hub-clock time (Unix ms) as RFC 3339 UTC, to the second.
+pub fn rfc3339(ms: i64) -> String {
     use time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()

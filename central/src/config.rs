@@ -62,6 +62,43 @@ pub struct HubConfig {
     pub lifecycle: crate::lifecycle::LifecycleConfig,
     /// `[metrics]`: the Prometheus listener (off unless `listen` is set).
     pub metrics: Metrics,
+    /// `[enrolment]`: branches enrol and renew with signing requests (off unless `listen` is
+    /// set; renewal needs the issuing CA too).
+    pub enrolment: Enrolment,
+}
+
+/// Enrolment of branches without copying keys (docs/operations.md "Enrolling a branch").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Enrolment {
+    /// Where `dealer-agent enroll` connects, e.g. `0.0.0.0:7444`: TLS that authenticates the
+    /// hub only, serving nothing but enrolment. Off when unset.
+    pub listen: Option<String>,
+    /// The issuing CA that signs enrolled and renewed certificates (`central pki init` writes
+    /// `issuing.crt` / `issuing.key`). Without it the hub neither enrols nor renews.
+    pub issuing_cert: Option<PathBuf>,
+    pub issuing_key: Option<PathBuf>,
+    /// The enrolment tokens file (default: the registry's, `<registry>.tokens`).
+    pub tokens: Option<PathBuf>,
+    /// Days an enrolled or renewed dealer certificate is valid; agents renew at 2/3 of it.
+    pub certificate_days: i64,
+    /// Refused enrolments from one address before it must wait `lockout_secs`.
+    pub max_refusals: u32,
+    pub lockout_secs: u64,
+}
+
+impl Default for Enrolment {
+    fn default() -> Self {
+        Enrolment {
+            listen: None,
+            issuing_cert: None,
+            issuing_key: None,
+            tokens: None,
+            certificate_days: 90,
+            max_refusals: 5,
+            lockout_secs: 600,
+        }
+    }
 }
 
 /// Where the hub serves its Prometheus metrics (docs/metrics.md).
@@ -87,6 +124,7 @@ impl Default for HubConfig {
             rules: crate::rules::RuleConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
             metrics: Metrics::default(),
+            enrolment: Enrolment::default(),
         }
     }
 }

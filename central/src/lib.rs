@@ -26,6 +26,7 @@ pub mod content;
 pub mod dealers;
 pub mod domain;
 pub mod durability;
+pub mod enrolment;
 pub mod hq;
 pub mod ingest;
 pub mod judge;

@@ -20,6 +20,9 @@ use hamgam_proto::hq::v1::vehicle_lookup_server::VehicleLookupServer;
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSyncServer;
 use tokio::net::TcpListener;
 
+use hamgam_proto::enrol::v1::enrolment_server::EnrolmentServer;
+
+use crate::enrolment::{EnrolmentApi, EnrolmentSetup};
 use crate::hq::{HqApi, VehicleLookupApi};
 use crate::ingest::Hub;
 use crate::store::HubStore;
@@ -46,6 +49,9 @@ pub struct ServeOptions {
     pub sync_metrics: hamgam_gateway::metrics::SyncMetrics,
     /// The dealer registry file to re-read when it changes (`central dealers` edits it).
     pub registry_watch: Option<RegistryWatch>,
+    /// The issuing CA for renewals on this listener (and enrolments on the enrolment
+    /// listener, [`run_enrolment`]); None: agents cannot renew here.
+    pub enrolment: Option<EnrolmentSetup>,
 }
 
 /// Where the registry file is and how often to look at it.
@@ -104,6 +110,9 @@ pub fn access_policy() -> AccessPolicy {
     const REVIEWER: &[Role] = &[Role::HqReviewer];
     AccessPolicy::new()
         .allow("hamgam.sync.v1.DealerSync", &[Role::Dealer])
+        // A dealer renews its own certificate over its mutual-TLS session. `Enroll` has no rule
+        // here: it is served on the enrolment listener only.
+        .allow_method("hamgam.enrol.v1.Enrolment/Renew", &[Role::Dealer])
         .allow("hamgam.hq.v1.HqService", HQ)
         // Decisions change verdicts dealers receive and the golden records: reviewers only.
         .allow_method("hamgam.hq.v1.HqService/Decide", REVIEWER)
@@ -147,6 +156,14 @@ pub async fn run<S: HubStore>(
         sessions_stop.clone(),
     );
     let lookup = VehicleLookupApi::new(hub.clone());
+    let renewal = options.enrolment.clone().map(|setup| {
+        EnrolmentServer::new(EnrolmentApi::new(
+            hub.clone(),
+            setup.signer,
+            audit.clone(),
+            setup.lockout,
+        ))
+    });
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<DealerSyncServer<DealerSyncService<Hub<S>>>>()
@@ -214,6 +231,7 @@ pub async fn run<S: HubStore>(
                     .max_encoding_message_size(options.max_message_bytes),
             )
             .add_service(VehicleLookupServer::new(lookup))
+            .add_optional_service(renewal)
             .add_service(health)
             .add_optional_service(reflection.ok())
             .add_optional_service(reflection_alpha)
@@ -244,4 +262,32 @@ pub async fn run<S: HubStore>(
     hub.close().await;
     tracing::info!("hub stopped");
     result
+}
+
+/// Serves enrolment (`Enroll` only) on its own listener, over TLS that authenticates the hub
+/// only (`edge.tls` from `hamgam_gateway::enrolment_tls::server_config`), until `shutdown`.
+pub async fn run_enrolment<S: HubStore>(
+    listener: TcpListener,
+    hub: Arc<Hub<S>>,
+    setup: EnrolmentSetup,
+    edge: EdgeConfig,
+    audit: SecurityAudit,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "enrolment listener serving");
+    let api = EnrolmentApi::new(hub, setup.signer, audit.clone(), setup.lockout);
+    tonic::transport::Server::builder()
+        // Enrolment is rare: a few calls at once are plenty, and a flood waits.
+        .concurrency_limit_per_connection(4)
+        .timeout(Duration::from_secs(30))
+        .add_service(
+            EnrolmentServer::new(api)
+                .max_decoding_message_size(64 * 1024)
+                .max_encoding_message_size(64 * 1024),
+        )
+        .serve_with_incoming_shutdown(
+            hamgam_gateway::server::incoming_anonymous(listener, edge, audit),
+            shutdown,
+        )
+        .await
 }

@@ -44,6 +44,12 @@ pub enum SecurityEventKind {
     /// A stream sent nothing: no hello within the hello timeout, or silence past the idle
     /// timeout (a dead link looks the same; the agent reconnects).
     StreamTimeout,
+    /// An enrolment was refused: an unknown, expired or used token, a token for another
+    /// dealer, a bad signing request, or too many attempts from one address.
+    EnrolmentRefused,
+    /// A certificate was issued: enrolment or renewal (not a refusal; kept in the same log so
+    /// every certificate the hub signed is on record).
+    CertificateIssued,
 }
 
 /// One refusal.

@@ -4,6 +4,8 @@
 //! - [`files`]: owner-only modes for data folders and private keys (0700 / 0600);
 //! - [`identity`]: who a client certificate proves its holder to be (dealer / HQ / ops);
 //! - [`tls`]: the rustls mutual-TLS configs of both ends (TLS 1.3, client certificate required);
+//! - [`enrolment_tls`]: TLS before an agent has a certificate: the hub authenticated, the
+//!   deployment's root pinned by fingerprint;
 //! - [`server`]: the hub's TLS accept loop that hands every RPC the verified peer identity,
 //!   and graceful serving with a shutdown signal;
 //! - [`authz`]: the tower layer that lets each role call only its own services;
@@ -20,6 +22,7 @@ pub mod audit;
 pub mod authz;
 pub mod client;
 pub mod clock;
+pub mod enrolment_tls;
 pub mod files;
 pub mod identity;
 pub mod limits;

@@ -42,20 +42,31 @@ impl PeerInfo {
     }
 }
 
-/// A TLS connection whose client certificate has been verified and read.
-pub struct AuthenticatedConn {
+/// A TLS connection and what the edge learnt of its peer (`I`), which tonic puts in every
+/// request's extensions.
+pub struct TlsConn<I> {
     stream: TlsStream<TcpStream>,
-    peer: PeerInfo,
+    peer: I,
 }
 
-impl Connected for AuthenticatedConn {
-    type ConnectInfo = PeerInfo;
-    fn connect_info(&self) -> PeerInfo {
+/// A TLS connection whose client certificate has been verified and read.
+pub type AuthenticatedConn = TlsConn<PeerInfo>;
+
+/// The peer of a connection that authenticated the hub only (the enrolment listener: the
+/// agent has no certificate yet).
+#[derive(Debug, Clone, Copy)]
+pub struct AnonymousPeer {
+    pub remote_addr: SocketAddr,
+}
+
+impl<I: Clone + Send + Sync + 'static> Connected for TlsConn<I> {
+    type ConnectInfo = I;
+    fn connect_info(&self) -> I {
         self.peer.clone()
     }
 }
 
-impl AsyncRead for AuthenticatedConn {
+impl<I: Unpin> AsyncRead for TlsConn<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -65,7 +76,7 @@ impl AsyncRead for AuthenticatedConn {
     }
 }
 
-impl AsyncWrite for AuthenticatedConn {
+impl<I: Unpin> AsyncWrite for TlsConn<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -122,16 +133,44 @@ pub fn incoming(
     config: EdgeConfig,
     audit: SecurityAudit,
 ) -> impl Stream<Item = Result<AuthenticatedConn, io::Error>> {
-    let (conn_tx, conn_rx) = mpsc::channel::<Result<AuthenticatedConn, io::Error>>(64);
-    tokio::spawn(accept_loop(listener, config, audit, conn_tx));
-    ReceiverStream::new(conn_rx)
+    incoming_with(listener, config, audit, authenticated)
 }
 
-async fn accept_loop(
+/// [`incoming`] for a listener whose TLS config asks for no client certificate (the
+/// enrolment listener): same handshake limits and security events, and no identity.
+pub fn incoming_anonymous(
     listener: TcpListener,
     config: EdgeConfig,
     audit: SecurityAudit,
-    conn_tx: mpsc::Sender<Result<AuthenticatedConn, io::Error>>,
+) -> impl Stream<Item = Result<TlsConn<AnonymousPeer>, io::Error>> {
+    incoming_with(listener, config, audit, |stream, remote_addr, _, _| {
+        Some(TlsConn {
+            stream,
+            peer: AnonymousPeer { remote_addr },
+        })
+    })
+}
+
+/// What the edge makes of a finished handshake: a connection for tonic, or None (refused).
+type Finish<C> = fn(TlsStream<TcpStream>, SocketAddr, &EdgeConfig, &SecurityAudit) -> Option<C>;
+
+fn incoming_with<C: Send + 'static>(
+    listener: TcpListener,
+    config: EdgeConfig,
+    audit: SecurityAudit,
+    finish: Finish<C>,
+) -> impl Stream<Item = Result<C, io::Error>> {
+    let (conn_tx, conn_rx) = mpsc::channel::<Result<C, io::Error>>(64);
+    tokio::spawn(accept_loop(listener, config, audit, finish, conn_tx));
+    ReceiverStream::new(conn_rx)
+}
+
+async fn accept_loop<C: Send + 'static>(
+    listener: TcpListener,
+    config: EdgeConfig,
+    audit: SecurityAudit,
+    finish: Finish<C>,
+    conn_tx: mpsc::Sender<Result<C, io::Error>>,
 ) {
     let acceptor = TlsAcceptor::from(config.tls.clone());
     let handshakes = Arc::new(Semaphore::new(config.max_concurrent_handshakes));
@@ -167,7 +206,10 @@ async fn accept_loop(
         let conn_tx = conn_tx.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Some(conn) = handshake(acceptor, tcp, remote_addr, &config, &audit).await {
+            let Some(stream) = handshake(acceptor, tcp, remote_addr, &config, &audit).await else {
+                return;
+            };
+            if let Some(conn) = finish(stream, remote_addr, &config, &audit) {
                 let _ = conn_tx.send(Ok(conn)).await;
             }
         });
@@ -180,7 +222,7 @@ async fn handshake(
     remote_addr: SocketAddr,
     config: &EdgeConfig,
     audit: &SecurityAudit,
-) -> Option<AuthenticatedConn> {
+) -> Option<TlsStream<TcpStream>> {
     let (accepted, refused) = crate::refused::handshake_naming(tokio::time::timeout(
         config.handshake_timeout,
         acceptor.accept(tcp),
@@ -215,6 +257,16 @@ async fn handshake(
             return None;
         }
     };
+    Some(stream)
+}
+
+/// The identity of a mutual-TLS peer, from its verified certificate.
+fn authenticated(
+    stream: TlsStream<TcpStream>,
+    remote_addr: SocketAddr,
+    config: &EdgeConfig,
+    audit: &SecurityAudit,
+) -> Option<AuthenticatedConn> {
     let (_, session) = stream.get_ref();
     let identity = match session.peer_certificates().and_then(|c| c.first()) {
         Some(leaf) => PeerIdentity::from_certificate(leaf, &config.trust_domain),

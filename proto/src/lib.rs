@@ -30,6 +30,15 @@ pub mod sync {
     }
 }
 
+/// Enrolment and renewal of an agent's certificate from a signing request.
+pub mod enrol {
+    /// Version 1 of enrolment.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.enrol.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.enrol.v1.serde.rs"));
+    }
+}
+
 /// Headquarters' API.
 pub mod hq {
     /// Version 1 of the HQ API.

@@ -354,6 +354,7 @@ impl TestHub {
             crl,
             sync_metrics: Default::default(),
             registry_watch: None,
+            enrolment: None,
         };
         adjust(&mut options);
         let registry_changes = hub.registry_changes();

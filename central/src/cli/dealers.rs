@@ -16,7 +16,8 @@ pub(crate) enum DealersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Register a dealership (then issue its certificate: `central pki issue dealer ID`).
+    /// Register a dealership and print a one-time enrolment token for its agent
+    /// (`dealer-agent enroll --token ...`): valid --valid-hours (72), bound to this dealer id.
     Add {
         dealer_id: String,
         #[arg(long)]
@@ -29,6 +30,16 @@ pub(crate) enum DealersCommand {
         /// The dealership company's national ID (S03 reads it).
         #[arg(long, default_value = "")]
         company_id: String,
+        /// Hours the enrolment token is valid (1 to 720).
+        #[arg(long, default_value_t = 72, allow_negative_numbers = true)]
+        valid_hours: i64,
+    },
+    /// A new one-time enrolment token for a registered dealer (a lost token, a new or
+    /// replaced branch PC); the dealer's previous token stops working.
+    Token {
+        dealer_id: String,
+        #[arg(long, default_value_t = 72, allow_negative_numbers = true)]
+        valid_hours: i64,
     },
     /// Refuse the dealer's sync sessions (its records stay at the hub) until `resume`.
     Suspend {
@@ -99,14 +110,44 @@ pub(crate) fn run(
             region,
             city,
             company_id,
-        } => DealerChange::Add(hamgam_proto::registry::DealerProfile {
+            valid_hours,
+        } => {
+            // The hours are checked before the registry changes: a refused token adds nobody.
+            if !(1..=720).contains(&valid_hours) {
+                bail!("--valid-hours {valid_hours}: a token must be valid for 1 to 720 hours");
+            }
+            let added = dealers::apply(
+                &path,
+                DealerChange::Add(hamgam_proto::registry::DealerProfile {
+                    dealer_id,
+                    name,
+                    region,
+                    city,
+                    company_national_id: company_id,
+                    ..Default::default()
+                }),
+                now,
+            )?;
+            println!(
+                "{}: active in {} (logged in {})",
+                added.dealer_id,
+                path.display(),
+                dealers::log_path(&path).display()
+            );
+            return print_token(&path, &added.dealer_id, now, valid_hours);
+        }
+        DealersCommand::Token {
             dealer_id,
-            name,
-            region,
-            city,
-            company_national_id: company_id,
-            ..Default::default()
-        }),
+            valid_hours,
+        } => {
+            if !dealers::load(&path)?
+                .iter()
+                .any(|d| d.dealer_id == dealer_id)
+            {
+                bail!("dealer {dealer_id} is not in {}; `central dealers add {dealer_id} --name ...` first", path.display());
+            }
+            return print_token(&path, &dealer_id, now, valid_hours);
+        }
         DealersCommand::Suspend { dealer_id, reason } => {
             DealerChange::Suspend { dealer_id, reason }
         }
@@ -143,6 +184,22 @@ pub(crate) fn run(
         },
         path.display(),
         dealers::log_path(&path).display()
+    );
+    Ok(())
+}
+
+/// Issues and prints a dealer's enrolment token (its digest kept in `<registry>.tokens`).
+fn print_token(
+    registry: &std::path::Path,
+    dealer_id: &str,
+    now: i64,
+    valid_hours: i64,
+) -> Result<()> {
+    use hamgam_central::enrolment::tokens;
+    let path = tokens::tokens_path(registry);
+    let token = tokens::issue(&path, dealer_id, now, valid_hours)?;
+    println!(
+        "enrolment token for {dealer_id} (works once, valid {valid_hours} h, bound to {dealer_id}):\n\n    {token}\n\nAt the branch: dealer-agent enroll --hub HOST:PORT --token {token} --ca-fingerprint $(central pki fingerprint)"
     );
     Ok(())
 }

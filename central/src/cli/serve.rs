@@ -6,10 +6,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use hamgam_central::config::HubConfig;
+use hamgam_central::enrolment::{EnrolmentSetup, Lockout, Signer};
 use hamgam_central::server::{self, ServeOptions};
 use hamgam_central::{Hub, SledStore};
 use hamgam_gateway::audit::SecurityAudit;
 use hamgam_gateway::metrics::SyncMetrics;
+use hamgam_gateway::pki::CertificateAuthority;
 use hamgam_gateway::server::EdgeConfig;
 use hamgam_gateway::sync::SessionLimits;
 use hamgam_gateway::tls::{self, TlsFiles};
@@ -53,6 +55,11 @@ pub(crate) struct ServeArgs {
     /// suspended dealers.
     #[arg(long)]
     registry: Option<PathBuf>,
+    /// Serve enrolment (`dealer-agent enroll`) on this address (default: the config's
+    /// `[enrolment] listen`; off when neither is set). Needs `[enrolment] issuing_cert` and
+    /// `issuing_key`.
+    #[arg(long)]
+    enrolment_listen: Option<String>,
 }
 
 /// Runs the hub until SIGINT or SIGTERM.
@@ -84,6 +91,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
     }
     if let Some(v) = args.crl {
         config.tls.crl = Some(v);
+    }
+    if let Some(v) = args.enrolment_listen {
+        config.enrolment.listen = Some(v);
     }
     let material = TlsFiles {
         ca: config.tls.ca.clone(),
@@ -159,6 +169,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
                 path,
                 every: Duration::from_secs(config.registry_reload_secs.max(1)),
             }),
+        enrolment: enrolment_setup(&config)?,
     };
     let hub = std::sync::Arc::new(hub);
     let audit = SecurityAudit::new();
@@ -192,6 +203,27 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
         },
         stop.clone(),
     ));
+    if let (Some(addr), Some(setup)) = (&config.enrolment.listen, options.enrolment.clone()) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for enrolment on {addr}"))?;
+        let edge = EdgeConfig::new(
+            hamgam_gateway::enrolment_tls::server_config(
+                &material.cert_pem,
+                &material.key_pem,
+                &material.ca_pem,
+            )?,
+            config.trust_domain.clone(),
+        );
+        tokio::spawn(server::run_enrolment(
+            listener,
+            hub.clone(),
+            setup,
+            edge,
+            audit.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+    }
     let served = server::run(listener, hub, options, audit, async move {
         hamgam_gateway::shutdown::signal().await;
     })
@@ -205,4 +237,45 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
     }
     served?;
     Ok(())
+}
+
+/// The issuing CA and tokens of `[enrolment]`, when configured; an enrolment listener without
+/// them is a config error, said before anything listens.
+fn enrolment_setup(config: &HubConfig) -> Result<Option<EnrolmentSetup>> {
+    let e = &config.enrolment;
+    let (cert, key) = match (&e.issuing_cert, &e.issuing_key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) if e.listen.is_none() => return Ok(None),
+        _ => anyhow::bail!(
+            "[enrolment] needs both issuing_cert and issuing_key (the issuing CA `central pki \
+             init` wrote: issuing.crt, issuing.key) to enrol or renew"
+        ),
+    };
+    hamgam_gateway::files::check_owner_only(key)
+        .with_context(|| format!("the issuing CA key {}", key.display()))?;
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let issuing = CertificateAuthority::from_pem(&config.trust_domain, &read(cert)?, &read(key)?)
+        .with_context(|| format!("the issuing CA {}", cert.display()))?;
+    let tokens = match (&e.tokens, &config.registry) {
+        (Some(path), _) => path.clone(),
+        (None, Some(registry)) => hamgam_central::enrolment::tokens::tokens_path(registry),
+        (None, None) => anyhow::bail!(
+            "[enrolment] needs a tokens file: set `registry` (the tokens are kept beside it) or \
+             `[enrolment] tokens`"
+        ),
+    };
+    Ok(Some(EnrolmentSetup {
+        signer: std::sync::Arc::new(Signer {
+            issuing,
+            root_pem: read(&config.tls.ca)?,
+            tokens,
+            certificate_days: e.certificate_days,
+        }),
+        lockout: Lockout {
+            max_refusals: e.max_refusals.max(1),
+            wait: Duration::from_secs(e.lockout_secs),
+        },
+    }))
 }

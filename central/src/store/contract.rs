@@ -29,6 +29,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     decision_numbers_come_from_the_store_and_survive_reopening(open, &place("decisions"));
     sessions_and_units_of_work_never_overwrite_each_other(open, &place("sessions"));
     the_access_audit_is_numbered_and_append_only(open, &place("audit"));
+    an_enrolment_token_works_once_even_when_uses_race(open, &place("tokens"));
 }
 
 /// A minimal stored record of `dealer` at `seq`.
@@ -375,4 +376,58 @@ fn the_access_audit_is_numbered_and_append_only<S: HubStore>(
             (3, "Decide".to_owned())
         ]
     );
+}
+
+fn an_enrolment_token_works_once_even_when_uses_race<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    use super::UsedToken;
+    let used = |addr: &str| UsedToken {
+        dealer_id: "D-1".into(),
+        at_ms: 1_795_000_000_000,
+        remote_addr: addr.into(),
+    };
+    {
+        let store = open(place).expect("opens");
+        // Eight racing uses of one token: exactly one wins; the others see the winner's use.
+        let outcomes: Vec<Option<UsedToken>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        store
+                            .use_enrolment_token("aa", &used(&format!("10.0.0.{i}:1")))
+                            .expect("answers")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        let winners = outcomes.iter().filter(|o| o.is_none()).count();
+        assert_eq!(winners, 1, "{outcomes:?}");
+        let first = outcomes
+            .iter()
+            .flatten()
+            .next()
+            .expect("losers saw a use")
+            .clone();
+        assert!(outcomes.iter().flatten().all(|o| *o == first));
+        // Another token is its own.
+        assert_eq!(
+            store
+                .use_enrolment_token("bb", &used("x"))
+                .expect("answers"),
+            None
+        );
+    }
+    // Durable: a reopened store still knows the token was used.
+    let store = open(place).expect("reopens");
+    assert!(store
+        .use_enrolment_token("aa", &used("again"))
+        .expect("answers")
+        .is_some());
 }

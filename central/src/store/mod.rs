@@ -146,6 +146,15 @@ impl Change {
     }
 }
 
+/// The use of an enrolment token: which dealer enrolled with it and when (hub clock).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsedToken {
+    pub dealer_id: String,
+    pub at_ms: i64,
+    /// Where the enrolment came from.
+    pub remote_addr: String,
+}
+
 /// One entry of the access audit: who read whose data through the HQ API, or took which
 /// decision, by the hub's clock. Append-only: the store numbers entries and never rewrites one.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -299,6 +308,14 @@ pub trait HubStore: Send + Sync + 'static {
     /// numbers), and makes it durable before returning its number. Separate from
     /// [`HubStore::apply`]: the audit is not a projection of the record log.
     fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError>;
+    /// Marks the enrolment token with this SHA-256 used (durably, before returning), unless it
+    /// was already: then the earlier use is returned and nothing changes. A token works once,
+    /// even when two enrolments race.
+    fn use_enrolment_token(
+        &self,
+        sha256: &str,
+        used: &UsedToken,
+    ) -> Result<Option<UsedToken>, StoreError>;
     /// Up to `limit` access-audit entries numbered above `after`, in order.
     fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError>;
     /// Applies a change atomically, numbering its verdict changes and change-stream entries;

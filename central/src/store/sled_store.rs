@@ -33,6 +33,10 @@
 //! written years ago still read after fields are added). It is not part of the `hub` tree's
 //! atomic changes, digests or rebuilds: it is a log of reads, not a projection of records.
 //!
+//! Used enrolment tokens are a third tree, `enrolment-tokens`: the token's SHA-256 (hex) →
+//! [`super::UsedToken`] as JSON, inserted once by compare-and-swap, so a token works once even
+//! when two enrolments race.
+//!
 //! No sled type leaves this module.
 
 use std::path::Path;
@@ -40,7 +44,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError};
+use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, UsedToken};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
@@ -84,6 +88,8 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     access: sled::Tree,
+    /// Used enrolment tokens.
+    tokens: sled::Tree,
     /// Numbers access-audit entries one at a time (last number + 1, no gaps).
     access_lock: std::sync::Mutex<()>,
     /// Held by `apply` while it reads the counters it adds to and numbers the change's
@@ -221,11 +227,13 @@ impl SledStore {
         let tree = db.open_tree("hub").map_err(engine)?;
         check_format(&db, &tree, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
+        let tokens = db.open_tree("enrolment-tokens").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
         let mut store = SledStore {
             db,
             tree,
             access,
+            tokens,
             access_lock: std::sync::Mutex::new(()),
             apply_lock: std::sync::Mutex::new(0),
             session_lock: std::sync::Mutex::new(()),
@@ -1092,6 +1100,33 @@ impl HubStore for SledStore {
         // Outside the lock, so appends that arrive together share one fsync.
         self.access.flush().map_err(engine)?;
         Ok(no)
+    }
+
+    fn use_enrolment_token(
+        &self,
+        sha256: &str,
+        used: &UsedToken,
+    ) -> Result<Option<UsedToken>, StoreError> {
+        let value = serde_json::to_vec(used)
+            .map_err(|e| StoreError::Engine(format!("encode used token: {e}")))?;
+        let swapped = self
+            .tokens
+            .compare_and_swap(sha256.as_bytes(), None as Option<&[u8]>, Some(value))
+            .map_err(engine)?;
+        match swapped {
+            Ok(()) => {
+                self.tokens.flush().map_err(engine)?;
+                Ok(None)
+            }
+            Err(sled::CompareAndSwapError { current, .. }) => current
+                .map(|v| {
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                        key: format!("enrolment-tokens {sha256}"),
+                        detail: e.to_string(),
+                    })
+                })
+                .transpose(),
+        }
     }
 
     fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError> {

@@ -111,6 +111,7 @@ async fn hub(pki: PathBuf, data_dir: PathBuf) -> Result<()> {
         lifecycle: Default::default(),
         sync_metrics: Default::default(),
         registry_watch: None,
+        enrolment: None,
         crl: None,
     };
     hamgam_central::server::run(
