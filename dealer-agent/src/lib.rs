@@ -4,6 +4,7 @@
 //!
 //! - [`store`]: the local log (gap-free seq), the outbox position, the hub's verdicts;
 //! - [`capture`]: payloads from JSON or `--field name=value` pairs;
+//! - [`certificate`]: enrolment with a one-time token and renewal before expiry;
 //! - [`hlc`]: the hybrid logical clock that stamps every record;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
@@ -15,6 +16,7 @@
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
 
 pub mod capture;
+pub mod certificate;
 pub mod config;
 pub mod hlc;
 pub mod local_api;
@@ -25,3 +27,12 @@ pub mod sync_loop;
 
 pub use store::AgentStore;
 pub mod simulate;
+
+/// A certificate time (Unix ms) for logs and messages: RFC 3339, UTC.
+pub fn certificate_time(ms: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}

@@ -1,6 +1,8 @@
 //! `dealer-agent`: the dealership's command line. Staff and scripts record sales, service
 //! visits, leads, complaints and surveys; the agent keeps them durably and syncs them to the hub.
 
+mod enroll_cli;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +77,12 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Get this branch's certificate from the hub with the one-time token ops gave: the key
+    /// pair is made here and never leaves this PC. Writes the certificate, key, the
+    /// deployment's root and the config file (--config, default agent.toml); then `run`.
+    /// Example: dealer-agent --config /etc/hamgam/agent.toml --hub hub.example.ir:7444 enroll
+    /// --token 7KQM-2XHD-9PWA --ca-fingerprint 3f2a...
+    Enroll(enroll_cli::EnrollArgs),
     /// Record one staff action; durable locally before it says "saved".
     ///
     /// Kinds: customer, retail-delivery, repair-order, lead, complaint, survey,
@@ -187,10 +195,25 @@ fn main() -> Result<()> {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
+    // Enrolment comes before there is a config or a dealer id to read.
+    let command = match cli.command {
+        Command::Enroll(args) => {
+            let o = cli.overrides;
+            let globals = enroll_cli::Globals {
+                config: o.config,
+                hub: o.hub,
+                server_name: o.server_name,
+                dealer: o.dealer,
+            };
+            return enroll_cli::run(globals, args);
+        }
+        other => other,
+    };
     let config = load_config(cli.overrides)?;
     let dealer = DealerId::new(config.dealer_id.clone())
         .context("set dealer_id in the config file or pass --dealer")?;
-    match cli.command {
+    match command {
+        Command::Enroll(_) => bail!("`enroll` takes no config file to read"),
         Command::Record {
             kind,
             fields,
@@ -369,11 +392,16 @@ fn main() -> Result<()> {
                     Duration::from_millis(config.sync.backoff_initial_ms),
                     Duration::from_millis(config.sync.backoff_max_ms),
                 );
+                let renewal = hamgam_dealer_agent::certificate::Renewal {
+                    files: certificate_files(&config),
+                    trust_domain: config.trust_domain.clone(),
+                };
                 sync_loop::run(
                     store.clone(),
                     endpoint,
                     session_options(&config),
                     backoff,
+                    Some(renewal),
                     shutdown.clone(),
                 )
                 .await;
@@ -726,7 +754,17 @@ fn ask_running_agent(config: &AgentConfig, request: LocalRequest) -> Result<Loca
     Ok(runtime.block_on(local_api::request(&config.data_dir, &request))?)
 }
 
+fn certificate_files(config: &AgentConfig) -> hamgam_dealer_agent::certificate::CertificateFiles {
+    hamgam_dealer_agent::certificate::CertificateFiles {
+        ca: config.tls.ca.clone(),
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+    }
+}
+
 fn endpoint(config: &AgentConfig, dealer: &DealerId) -> Result<HubEndpoint> {
+    // A renewal a crash cut short is finished first: the key and certificate stay a pair.
+    hamgam_dealer_agent::certificate::finish_install(&certificate_files(config))?;
     let material = TlsFiles {
         ca: config.tls.ca.clone(),
         cert: config.tls.cert.clone(),

@@ -11,6 +11,7 @@ use hamgam_gateway::client::HubEndpoint;
 use hamgam_gateway::sync::client::run_session;
 use hamgam_gateway::sync::{SessionMode, SessionOptions, SessionReport, SyncError};
 
+use crate::certificate::{CertificateError, Renewal};
 use crate::restore;
 use crate::store::AgentStore;
 
@@ -77,12 +78,15 @@ pub async fn sync_once(
     result
 }
 
-/// Keeps syncing until `shutdown` resolves.
+/// Keeps syncing until `shutdown` resolves. With a [`Renewal`], the certificate is renewed
+/// over the session once it is due (2/3 of its lifetime), and the agent reconnects with the
+/// new one at once; a renewal that fails is tried again at the next connection.
 pub async fn run(
     store: AgentStore,
-    endpoint: HubEndpoint,
+    mut endpoint: HubEndpoint,
     options: SessionOptions,
     mut backoff: Backoff,
+    renewal: Option<Renewal>,
     shutdown: CancellationToken,
 ) {
     let options = SessionOptions {
@@ -91,15 +95,31 @@ pub async fn run(
     };
     loop {
         let started = Instant::now();
+        // A session ends (to renew) when the certificate comes due while it runs.
+        let renew_in = renewal
+            .as_ref()
+            .and_then(|r| r.due_at().ok())
+            .map(|due| Duration::from_secs((due - now_secs()).max(0) as u64));
         let attempt = async {
             let channel = endpoint.connect().await?;
             tracing::info!(hub = %endpoint.addr, "connected to the hub");
-            match run_session(channel.clone(), &store, &options, shutdown.cancelled()).await {
+            if let (Some(renewal), Some(Duration::ZERO)) = (&renewal, renew_in) {
+                return Ok(Ended::Renew(renewal.renew(channel, &endpoint).await));
+            }
+            let until = async {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = sleep_or_forever(renew_in) => {}
+                }
+            };
+            match run_session(channel.clone(), &store, &options, until).await {
                 Err(SyncError::HubFeedBehind { hub_stored_seq, .. }) => {
                     restore::take_hub_verdicts(&store, &endpoint, hub_stored_seq).await?;
-                    run_session(channel, &store, &options, shutdown.cancelled()).await
+                    run_session(channel, &store, &options, shutdown.cancelled())
+                        .await
+                        .map(Ended::Stopped)
                 }
-                other => other,
+                other => other.map(Ended::Stopped),
             }
         };
         let ended = tokio::select! {
@@ -107,10 +127,28 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
         };
         match ended {
-            Ok(report) => {
+            Ok(Ended::Renew(Ok((renewed, issued)))) => {
+                tracing::info!(
+                    not_after = %crate::certificate_time(issued.not_after_ms),
+                    "certificate renewed; reconnecting with it"
+                );
+                endpoint = renewed;
+                continue;
+            }
+            Ok(Ended::Renew(Err(e))) => {
+                tracing::warn!(
+                    "certificate renewal failed, trying again at the next connection: {e}"
+                );
+                if let Err(e) = store.set_last_error(&format!("certificate renewal failed: {e}")) {
+                    tracing::error!("cannot record the renewal error in the store: {e}");
+                }
+            }
+            Ok(Ended::Stopped(report)) if shutdown.is_cancelled() => {
                 tracing::info!(acked_seq = report.acked_seq, "sync stopped");
                 return;
             }
+            // The certificate came due during the session: reconnect and renew.
+            Ok(Ended::Stopped(_)) => continue,
             Err(e) => {
                 remember_error(&store, &e);
                 if e.is_permanent() {
@@ -133,6 +171,24 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
         }
     }
+}
+
+/// How a connection of [`run`] ended.
+enum Ended {
+    Stopped(SessionReport),
+    Renew(Result<(HubEndpoint, hamgam_proto::enrol::v1::CertificateIssued), CertificateError>),
+}
+
+async fn sleep_or_forever(duration: Option<Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The real time, Unix seconds: certificates are dated by it.
+fn now_secs() -> i64 {
+    hamgam_gateway::sync::now_ms() / 1000
 }
 
 fn remember_error(store: &AgentStore, error: &SyncError) {

@@ -174,6 +174,7 @@ async fn records_made_while_the_hub_is_down_are_kept_and_synced_when_it_is_back(
         endpoint,
         session_options(),
         Backoff::new(Duration::from_millis(10), Duration::from_millis(200)),
+        None,
         shutdown.clone(),
     ));
     for i in 40..50 {

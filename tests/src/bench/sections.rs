@@ -541,6 +541,7 @@ pub async fn commit_to_ack(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -
             Duration::from_millis(10),
             Duration::from_millis(100),
         ),
+        None,
         shutdown.clone(),
     ));
     let mut acked = store.watch_acked();
