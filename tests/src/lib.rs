@@ -168,6 +168,8 @@ pub struct TestHub {
     pub metrics_addr: SocketAddr,
     /// Changes each time the hub puts a new dealer registry in force.
     pub registry_changes: tokio::sync::watch::Receiver<u64>,
+    /// The enrolment listener, when the options carry an issuing CA (`enrolment`).
+    pub enrolment_addr: Option<SocketAddr>,
     pub audit: SecurityAudit,
     pub data_dir: PathBuf,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -374,10 +376,38 @@ impl TestHub {
             metrics_stop.clone().cancelled_owned(),
         ));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let enrolment_stop = tokio_util::sync::CancellationToken::new();
+        let enrolment_addr = match options.enrolment.clone() {
+            Some(setup) => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = listener.local_addr().expect("enrolment addr");
+                let material = pki.hub_material();
+                let edge = EdgeConfig::new(
+                    hamgam_gateway::enrolment_tls::server_config(
+                        &material.cert_pem,
+                        &material.key_pem,
+                        &material.ca_pem,
+                    )
+                    .expect("enrolment TLS"),
+                    TRUST_DOMAIN,
+                );
+                tokio::spawn(server::run_enrolment(
+                    listener,
+                    hub.clone(),
+                    setup,
+                    edge,
+                    audit.clone(),
+                    enrolment_stop.clone().cancelled_owned(),
+                ));
+                Some(addr)
+            }
+            None => None,
+        };
         let serve_audit = audit.clone();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stop_rx.await;
+                enrolment_stop.cancel();
             };
             server::run(listener, hub, options, serve_audit, shutdown)
                 .await
@@ -389,6 +419,7 @@ impl TestHub {
             addr,
             metrics_addr,
             registry_changes,
+            enrolment_addr,
             audit,
             data_dir: data_dir.to_owned(),
             stop_tx: Some(stop_tx),
