@@ -303,3 +303,100 @@ async fn an_agent_renews_at_two_thirds_of_its_lifetime_and_keeps_syncing() {
     assert_eq!(stores[0].status().unwrap().pending(), 0);
     d.hub.stop().await;
 }
+
+fn run(binary: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(binary)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{binary:?} {args:?}: {said}");
+    said
+}
+
+/// The ops path with the real binaries: `central dealers add` prints the token, `dealer-agent
+/// enroll` writes the key, certificate and config, and `dealer-agent sync` works with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_enrols_a_branch_that_then_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = deployment(dir.path()).await;
+    let bins = hamgam_tests::processes::binaries();
+    let registry = dir.path().join("registry.json");
+    let (registry_arg, hub_addr, enrol_addr) = (
+        registry.display().to_string(),
+        d.hub.addr.to_string(),
+        d.hub
+            .enrolment_addr
+            .expect("enrolment listener")
+            .to_string(),
+    );
+    let fingerprint = hamgam_gateway::pki::fingerprint(&d.pki.ca.cert_der().unwrap());
+    let branch = dir.path().join("branch");
+    let config = branch.join("agent.toml");
+    let config_arg = config.display().to_string();
+    let (central, agent) = (bins.central.clone(), bins.agent.clone());
+    let enrolled = tokio::task::spawn_blocking(move || {
+        let added = run(
+            &central,
+            &[
+                "dealers",
+                "--registry",
+                &registry_arg,
+                "add",
+                "D-1042",
+                "--name",
+                "نمایندگی",
+            ],
+        );
+        let token = added
+            .split_whitespace()
+            .find(|w| w.len() == 14 && w.matches('-').count() == 2)
+            .unwrap_or_else(|| panic!("no token in: {added}"))
+            .to_owned();
+        let said = run(
+            &agent,
+            &[
+                "--config",
+                &config_arg,
+                "--hub",
+                &enrol_addr,
+                "--server-name",
+                "localhost",
+                "enroll",
+                "--token",
+                &token,
+                "--ca-fingerprint",
+                &fingerprint,
+                "--sync-addr",
+                &hub_addr,
+            ],
+        );
+        assert!(said.contains("enrolled as dealer D-1042"), "{said}");
+        said
+    })
+    .await
+    .unwrap();
+    assert!(enrolled.contains("never sent"), "{enrolled}");
+    use std::os::unix::fs::PermissionsExt;
+    for private in [config.clone(), branch.join("dealer-D-1042.key")] {
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", private.display());
+    }
+    {
+        let store = AgentStore::open(&branch.join("agent-data"), dealer("D-1042"))
+            .unwrap()
+            .with_clock(test_clock());
+        record_samples(&store, 3);
+    }
+    let (agent, config_arg) = (bins.agent.clone(), config.display().to_string());
+    let synced =
+        tokio::task::spawn_blocking(move || run(&agent, &["--config", &config_arg, "sync"]))
+            .await
+            .unwrap();
+    assert!(synced.contains("3 records sent"), "{synced}");
+    d.hub.stop().await;
+}
