@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/hamgam/record/v1/record.proto",
     "proto/hamgam/sync/v1/sync.proto",
     "proto/hamgam/hq/v1/hq.proto",
+    "proto/hamgam/ops/v1/ops.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
