@@ -188,6 +188,20 @@ async fn a_backup_taken_while_agents_push_restores_to_the_digest_at_its_point() 
         store.access_log(0, 100).expect("audit").len() as u64,
         manifest.access_entries
     );
+
+    // Served again, the restored hub gets from the agents what came after the point.
+    drop(store);
+    let hub = TestHub::start(&pki, &dirs.path().join("restored")).await;
+    for (s, last) in stores.iter().zip(&last_seqs) {
+        let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(s.dealer().clone()));
+        sync_loop::sync_once(s, &endpoint, &session_options())
+            .await
+            .expect("sync to the restored hub");
+        let mut hq = pki.hq_client(hub.addr).await;
+        let held = hub_records(&mut hq, s.dealer().as_str()).await;
+        assert_eq!(held.len() as u64, *last, "{}", s.dealer());
+    }
+    hub.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

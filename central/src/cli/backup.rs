@@ -104,6 +104,12 @@ impl Progress {
 /// `central admin backup`.
 pub(crate) fn run_backup(args: BackupArgs) -> Result<()> {
     let to = args.to.clone();
+    if std::fs::read_dir(&to).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} is not empty: give a new or empty folder for the backup (a backup is never written over another)",
+            to.display()
+        );
+    }
     let manifest = match &args.hub {
         Some(hub) => {
             let runtime =
