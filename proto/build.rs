@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/hamgam/sync/v1/sync.proto",
     "proto/hamgam/hq/v1/hq.proto",
     "proto/hamgam/enrol/v1/enrol.proto",
+    "proto/hamgam/ops/v1/ops.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

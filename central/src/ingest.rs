@@ -496,6 +496,25 @@ impl<S: HubStore> Hub<S> {
         })
     }
 
+    /// Runs `f` on the store while no unit of work is judged or applied (the judging lock is
+    /// held): what `f` reads is one state. Batches and decisions wait meanwhile; reads, session
+    /// hellos and the access audit do not (a backup fixes its point this way).
+    pub async fn with_units_held<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&S) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _judging = self.judging.lock().await;
+        let store = self.store()?;
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Engine(format!("task under the judging lock failed: {e}")))
+    }
+
+    /// Waits until everything applied so far is durable.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.durability.request().await
+    }
+
     /// The digest of the hub's whole state (see [`crate::merge::digest`]).
     pub fn digest(&self) -> Result<StateDigest, StoreError> {
         crate::merge::digest::digest(&*self.store()?)

@@ -10,6 +10,9 @@
 //! - [`merge`]: one customer across dealers (identity resolution, golden record with
 //!   provenance, conflicts), vehicle histories, and the state digest;
 //! - [`rebuild`]: `central admin rebuild`: every projection recomputed from the record log;
+//! - [`backup`]: `central admin backup` / `restore`: a consistent backup of the logs, restored
+//!   by replaying them and checked by the state digest;
+//! - [`ops`]: the ops gRPC API of a running hub (the backup's stream);
 //! - [`ingest`]: the pipeline of one batch, idempotent by `(dealer, seq)`, implementing the
 //!   gateway's `Ingest` trait;
 //! - [`durability`]: group commit, so an ack means durable without an fsync per batch;
@@ -21,6 +24,7 @@
 //! The `central` binary (`src/main.rs`) adds the command line: `pki`, `serve`, `query`.
 
 pub mod admin_audit;
+pub mod backup;
 pub mod config;
 pub mod content;
 pub mod dealers;
@@ -33,6 +37,7 @@ pub mod judge;
 pub mod lifecycle;
 pub mod merge;
 pub mod metrics;
+pub mod ops;
 pub mod rebuild;
 pub mod rules;
 pub mod server;

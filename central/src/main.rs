@@ -4,7 +4,8 @@
 //! - `central serve`: the hub (sync for dealers, HQ API), until SIGINT/SIGTERM;
 //! - `central rules`: the rule catalogue in force;
 //! - `central admin rebuild` / `central admin audit`: a stopped hub's projections rebuilt, its
-//!   access audit read;
+//!   access audit read; `central admin backup` / `restore`: a consistent backup of a running
+//!   (or stopped) hub, and its restore checked by the state digest;
 //! - `central query ...`: what HQ sees, for people (tables) and scripts (`--json`).
 
 mod cli;
@@ -71,7 +72,7 @@ enum Command {
         #[command(subcommand)]
         command: DealersCommand,
     },
-    /// Offline maintenance of a stopped hub's data folder.
+    /// Maintenance of the hub's data: rebuild, access audit, backup and restore.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use crate::domain::{finding_keys, Finding};
 use crate::judge::{self, Rulebook};
 use crate::merge::digest::{digest, StateDigest};
+use crate::merge::DecisionEntry;
 use crate::rules::group_state::{self, GroupState};
 use crate::rules::history::{self, At, GroupKey};
 use crate::rules::RuleConfig;
@@ -46,88 +47,211 @@ impl RebuildReport {
     }
 }
 
-/// Replays `live`'s record and decision logs into the empty store `into` with `rules`;
-/// `progress(done, total)` is called after each batch.
+/// One record of a record log, as a replay needs it: whose, where, how it arrived, and the
+/// bytes the dealer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRecord {
+    pub dealer_id: String,
+    pub seq: u64,
+    pub received_at_ms: i64,
+    pub clock_offset_ms: i64,
+    pub wire: Vec<u8>,
+}
+
+/// Where a replay reads the record and decision logs: a store ([`StoreLog`]) or a backup
+/// folder (`crate::backup`).
+pub trait ReplaySource {
+    type Error: From<StoreError>;
+    /// How many records the log holds (for progress).
+    fn total_records(&mut self) -> Result<u64, Self::Error>;
+    /// The next page of records: one dealer's, consecutive seqs ascending, dealers one after
+    /// another; `None` at the end.
+    fn next_records(&mut self) -> Result<Option<Vec<LoggedRecord>>, Self::Error>;
+    /// The next HQ decisions, in order; empty at the end.
+    fn next_decisions(&mut self) -> Result<Vec<DecisionEntry>, Self::Error>;
+}
+
+/// A store's record and decision logs, whole or up to a point (each dealer's seq, the last
+/// decision number): what a backup of a running hub reads.
+pub struct StoreLog<'a, S: HubStore> {
+    store: &'a S,
+    /// Each dealer and the last seq to read, in id order.
+    dealers: Vec<(String, u64)>,
+    dealer: usize,
+    after_seq: u64,
+    last_decision: u64,
+    after_decision: u64,
+}
+
+impl<'a, S: HubStore> StoreLog<'a, S> {
+    /// Everything the store holds now.
+    pub fn whole(store: &'a S) -> Result<Self, StoreError> {
+        let dealers = store
+            .dealers()?
+            .into_iter()
+            .map(|(d, state)| (d, state.stored_seq))
+            .collect();
+        Ok(Self::up_to(store, dealers, u64::MAX))
+    }
+
+    /// The records of `dealers` up to each one's seq, and the decisions up to `last_decision`.
+    pub fn up_to(store: &'a S, dealers: Vec<(String, u64)>, last_decision: u64) -> Self {
+        StoreLog {
+            store,
+            dealers,
+            dealer: 0,
+            after_seq: 0,
+            last_decision,
+            after_decision: 0,
+        }
+    }
+}
+
+impl<S: HubStore> ReplaySource for StoreLog<'_, S> {
+    type Error = StoreError;
+
+    fn total_records(&mut self) -> Result<u64, StoreError> {
+        Ok(self.dealers.iter().map(|(_, seq)| seq).sum())
+    }
+
+    fn next_records(&mut self) -> Result<Option<Vec<LoggedRecord>>, StoreError> {
+        while let Some((dealer, last)) = self.dealers.get(self.dealer) {
+            let room = last.saturating_sub(self.after_seq).min(BATCH as u64) as usize;
+            let page = match room {
+                0 => Vec::new(),
+                n => self.store.records(dealer, self.after_seq, n)?,
+            };
+            let Some(end) = page.last().map(|r| r.seq) else {
+                self.dealer += 1;
+                self.after_seq = 0;
+                continue;
+            };
+            self.after_seq = end;
+            return Ok(Some(
+                page.into_iter()
+                    .map(|r| LoggedRecord {
+                        dealer_id: r.dealer_id,
+                        seq: r.seq,
+                        received_at_ms: r.received_at_ms,
+                        clock_offset_ms: r.clock_offset_ms,
+                        wire: r.wire,
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(None)
+    }
+
+    fn next_decisions(&mut self) -> Result<Vec<DecisionEntry>, StoreError> {
+        let mut page = self.store.decisions(self.after_decision, BATCH)?;
+        page.retain(|d| d.no <= self.last_decision);
+        if let Some(last) = page.last() {
+            self.after_decision = last.no;
+        }
+        Ok(page)
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replayed {
+    pub records: u64,
+    pub decisions: u64,
+}
+
+/// Replays `live`'s record and decision logs into the empty store `into` with `rules`, and
+/// compares the digests; `progress(done, total)` is called after each batch.
 pub fn rebuild<L: HubStore, R: HubStore>(
     live: &L,
     into: &R,
     rules: &Rulebook<'_>,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport, StoreError> {
+    let replayed = replay(&mut StoreLog::whole(live)?, into, rules, progress)?;
+    Ok(RebuildReport {
+        records: replayed.records,
+        decisions: replayed.decisions,
+        live: digest(live)?,
+        rebuilt: digest(into)?,
+    })
+}
+
+/// Replays a record and decision log into the empty store `into` with `rules`: each dealer's
+/// records in the batches they arrived in (same receive time and session clock offset), then
+/// HQ's decisions in order; flushed at the end. `progress(done, total)` after each batch.
+pub fn replay<L: ReplaySource, R: HubStore>(
+    log: &mut L,
+    into: &R,
+    rules: &Rulebook<'_>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Replayed, L::Error> {
     if !into.dealers()?.is_empty() {
         return Err(StoreError::Engine(
             "the rebuild target already holds a hub: give an empty directory".into(),
-        ));
+        )
+        .into());
     }
-    let dealers = live.dealers()?;
-    let total: u64 = dealers.iter().map(|(_, s)| s.stored_seq).sum();
+    let total = log.total_records()?;
     let mut done = 0;
-    for (dealer, _) in &dealers {
-        let mut after = 0;
-        loop {
-            let page = live.records(dealer, after, BATCH)?;
-            let Some(last) = page.last().map(|r| r.seq) else {
-                break;
-            };
-            // Batches as they arrived: same receive time and session clock offset.
-            let mut start = 0;
-            while start < page.len() {
-                let first = &page[start];
-                let end = page[start..]
-                    .iter()
-                    .position(|r| {
-                        r.received_at_ms != first.received_at_ms
-                            || r.clock_offset_ms != first.clock_offset_ms
-                    })
-                    .map_or(page.len(), |n| start + n);
-                let mut arrivals = Vec::with_capacity(end - start);
-                for stored in &page[start..end] {
-                    let record = wire::record_to_wire(stored).map_err(|e| StoreError::Corrupt {
-                        key: format!("{dealer}/{}", stored.seq),
-                        detail: e.to_string(),
-                    })?;
-                    let mut arrival = wire::arrival(&record);
-                    // The bytes as the dealer sent them (a re-encoding would drop fields this
-                    // hub's schema does not know).
-                    arrival.wire = stored.wire.clone();
-                    arrivals.push(arrival);
-                }
-                let now = first.received_at_ms;
-                let sender = judge::Sender {
-                    dealer,
-                    stored_seq: into.dealer(dealer)?.unwrap_or_default().stored_seq,
-                    clock_offset_ms: first.clock_offset_ms,
-                };
-                let judged = judge::judge_batch(into, rules, &sender, arrivals, now)?;
-                into.apply(&judged.change)?;
-                done += (end - start) as u64;
-                progress(done, total);
-                start = end;
-            }
-            after = last;
+    while let Some(page) = log.next_records()? {
+        // Batches as they arrived: same receive time and session clock offset.
+        for batch in page.chunk_by(|a, b| {
+            a.received_at_ms == b.received_at_ms && a.clock_offset_ms == b.clock_offset_ms
+        }) {
+            replay_batch(into, rules, batch)?;
+            done += batch.len() as u64;
+            progress(done, total);
         }
     }
     let mut decisions = 0;
-    let mut after = 0;
     loop {
-        let page = live.decisions(after, BATCH)?;
+        let page = log.next_decisions()?;
+        if page.is_empty() {
+            break;
+        }
         for entry in &page {
             let judged = judge::judge_decision(into, rules, entry, entry.at_ms)?;
             into.apply(&judged.change)?;
             decisions += 1;
-            after = entry.no;
-        }
-        if page.len() < BATCH {
-            break;
         }
     }
     into.flush()?;
-    Ok(RebuildReport {
+    Ok(Replayed {
         records: done,
         decisions,
-        live: digest(live)?,
-        rebuilt: digest(into)?,
     })
+}
+
+/// Judges and applies one batch of one dealer as it arrived.
+fn replay_batch<R: HubStore>(
+    into: &R,
+    rules: &Rulebook<'_>,
+    batch: &[LoggedRecord],
+) -> Result<(), StoreError> {
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    let dealer = &first.dealer_id;
+    let mut arrivals = Vec::with_capacity(batch.len());
+    for logged in batch {
+        let record = wire::record_from_bytes(&logged.wire).map_err(|e| StoreError::Corrupt {
+            key: format!("{dealer}/{}", logged.seq),
+            detail: e.to_string(),
+        })?;
+        let mut arrival = wire::arrival(&record);
+        // The bytes as the dealer sent them (a re-encoding would drop fields this hub's schema
+        // does not know).
+        arrival.wire = logged.wire.clone();
+        arrivals.push(arrival);
+    }
+    let sender = judge::Sender {
+        dealer,
+        stored_seq: into.dealer(dealer)?.unwrap_or_default().stored_seq,
+        clock_offset_ms: first.clock_offset_ms,
+    };
+    let judged = judge::judge_batch(into, rules, &sender, arrivals, first.received_at_ms)?;
+    into.apply(&judged.change)?;
+    Ok(())
 }
 
 /// A member whose stored findings differ from the reference judge's.

@@ -17,6 +17,7 @@ use hamgam_gateway::sync::{DealerSyncService, SessionLimits};
 use hamgam_gateway::Role;
 use hamgam_proto::hq::v1::hq_service_server::HqServiceServer;
 use hamgam_proto::hq::v1::vehicle_lookup_server::VehicleLookupServer;
+use hamgam_proto::ops::v1::hub_admin_server::HubAdminServer;
 use hamgam_proto::sync::v1::dealer_sync_server::DealerSyncServer;
 use tokio::net::TcpListener;
 
@@ -25,6 +26,7 @@ use hamgam_proto::enrol::v1::enrolment_server::EnrolmentServer;
 use crate::enrolment::{EnrolmentApi, EnrolmentSetup};
 use crate::hq::{HqApi, VehicleLookupApi};
 use crate::ingest::Hub;
+use crate::ops::HubAdminApi;
 use crate::store::HubStore;
 
 /// Everything `run` needs besides the listener.
@@ -121,6 +123,8 @@ pub fn access_policy() -> AccessPolicy {
             "hamgam.hq.v1.VehicleLookup",
             &[Role::Dealer, Role::HqReader, Role::HqReviewer],
         )
+        // Backups of the running hub: ops certificates only.
+        .allow("hamgam.ops.v1.HubAdmin", &[Role::Ops])
         // Standard tools (grpcurl, buf curl, grpcui, Postman) with an HQ or ops certificate.
         .allow(
             "grpc.health.v1.Health",
@@ -164,6 +168,7 @@ pub async fn run<S: HubStore>(
             setup.lockout,
         ))
     });
+    let admin = HubAdminApi::new(hub.clone());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<DealerSyncServer<DealerSyncService<Hub<S>>>>()
@@ -232,6 +237,9 @@ pub async fn run<S: HubStore>(
             )
             .add_service(VehicleLookupServer::new(lookup))
             .add_optional_service(renewal)
+            .add_service(
+                HubAdminServer::new(admin).max_encoding_message_size(options.max_message_bytes),
+            )
             .add_service(health)
             .add_optional_service(reflection.ok())
             .add_optional_service(reflection_alpha)

@@ -377,7 +377,12 @@ pub fn stored_content(stored: &StoredRecord) -> Option<Content> {
 }
 
 pub fn record_to_wire(stored: &StoredRecord) -> Result<pb::Record, prost::DecodeError> {
-    pb::Record::decode(stored.wire.as_slice())
+    record_from_bytes(&stored.wire)
+}
+
+/// A record from the bytes the dealer sent (a stored record's, or a backup's).
+pub fn record_from_bytes(bytes: &[u8]) -> Result<pb::Record, prost::DecodeError> {
+    pb::Record::decode(bytes)
 }
 
 /// A verdict on the wire.

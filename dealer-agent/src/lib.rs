@@ -10,11 +10,13 @@
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
 //! - [`restore`]: rebuilding a lost or reset store from the hub, and taking the hub's verdicts
 //!   again when the hub is behind;
+//! - [`backup`]: `backup --to DIR` and `restore --from DIR`: a copy of the branch's own store;
 //! - [`metrics`]: the branch's Prometheus figures for `run`;
 //! - [`config`]: the agent's configuration.
 //!
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
 
+pub mod backup;
 pub mod capture;
 pub mod certificate;
 pub mod config;

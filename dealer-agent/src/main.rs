@@ -152,16 +152,32 @@ enum Command {
     /// Refused when the store already holds records, unless --force, which keeps the current
     /// store as `<data-dir>.before-restore-<time>` first. Needs the dealer's certificate (the
     /// config's [tls]); stop `dealer-agent run` first.
+    ///
+    /// With --from DIR instead: this store as a `dealer-agent backup` left it (records not
+    /// synced yet included); the backup's manifest and file are checked before anything is
+    /// written.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["from_hub", "from"])))]
     Restore {
-        /// Where from: the hub (the only source today).
-        #[arg(long, required = true)]
+        /// Where from: the hub (this dealer's records and verdicts the hub holds).
+        #[arg(long)]
         from_hub: bool,
+        /// Where from: a folder `dealer-agent backup --to` wrote.
+        #[arg(long)]
+        from: Option<PathBuf>,
         /// Replace a store that holds records, keeping a copy of it.
         #[arg(long)]
         force: bool,
         /// Records per page.
         #[arg(long, default_value_t = 500)]
         page_size: u32,
+    },
+    /// Copy this store (every record, synced or not, the verdicts, the outbox position) into
+    /// a new or empty folder, manifest last; `restore --from DIR` puts it back. Stop
+    /// `dealer-agent run` first: it holds the store.
+    Backup {
+        /// A new or empty folder for the backup.
+        #[arg(long)]
+        to: PathBuf,
     },
     /// List the hub's verdicts on this dealer's records, newest first.
     Verdicts {
@@ -423,10 +439,17 @@ fn main() -> Result<()> {
             })
         }
         Command::Simulate(args) => simulate_command(&config, dealer, args),
+        Command::Backup { to } => backup_command(&config, dealer, &to),
         Command::Restore {
-            from_hub: _,
+            from: Some(from),
+            force,
+            ..
+        } => restore_from_backup(&config, dealer, &from, force),
+        Command::Restore {
+            from: None,
             force,
             page_size,
+            ..
         } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -554,6 +577,64 @@ fn load_config(o: Overrides) -> Result<AgentConfig> {
         config.tls.key = v;
     }
     Ok(config)
+}
+
+/// `dealer-agent backup --to DIR`.
+fn backup_command(config: &AgentConfig, dealer: DealerId, to: &std::path::Path) -> Result<()> {
+    let store = match AgentStore::open(&config.data_dir, dealer) {
+        Err(StoreError::Locked { path }) => bail!(
+            "the store at {path} is held by a running `dealer-agent run`: stop it (`systemctl stop hamgam-agent`), run the backup (seconds for a branch's store), then start it again"
+        ),
+        other => not_restoring(other?)?,
+    };
+    let m = hamgam_dealer_agent::backup::backup(&store, to)
+        .with_context(|| format!("the backup into {} did not finish: the folder is not a backup; remove it before trying again", to.display()))?;
+    println!(
+        "backup of {} written to {}: {} records (the hub had acknowledged {}), {} entries, {} bytes",
+        m.dealer_id,
+        to.display(),
+        m.last_seq,
+        m.acked_seq,
+        m.entries,
+        m.files.iter().map(|f| f.bytes).sum::<u64>()
+    );
+    Ok(())
+}
+
+/// `dealer-agent restore --from DIR`.
+fn restore_from_backup(
+    config: &AgentConfig,
+    dealer: DealerId,
+    from: &std::path::Path,
+    force: bool,
+) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let restored = hamgam_dealer_agent::backup::restore(
+        from,
+        &config.data_dir,
+        dealer,
+        force,
+        hamgam_gateway::sync::now_ms(),
+    )
+    .with_context(|| format!("cannot restore from {}", from.display()))?;
+    if let Some(copy) = &restored.kept_copy {
+        println!("the store that was here is kept at {}", copy.display());
+    }
+    let m = &restored.manifest;
+    println!(
+        "restored {} records of {} from the backup ({} acknowledged by the hub, {} to send); the next record is seq {}",
+        m.last_seq,
+        m.dealer_id,
+        m.acked_seq,
+        m.last_seq - m.acked_seq.min(m.last_seq),
+        m.last_seq + 1
+    );
+    Ok(())
 }
 
 fn open_store(config: &AgentConfig, dealer: DealerId) -> Result<AgentStore> {

@@ -87,24 +87,8 @@ pub async fn restore_from_hub(
     now_ms: i64,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RestoreReport, RestoreError> {
-    let mut kept_copy = None;
-    let mut store = AgentStore::open(dir, dealer.clone())?;
-    let held = store.status()?.last_seq;
-    if held > 0 && !store.is_restoring()? {
-        let backup = backup_path(dir, now_ms);
-        if !force {
-            return Err(RestoreError::UsableStoreExists {
-                path: dir.display().to_string(),
-                dealer: dealer.to_string(),
-                records: held,
-                backup: backup.display().to_string(),
-            });
-        }
-        drop(store);
-        move_aside(dir, &backup)?;
-        kept_copy = Some(backup);
-        store = AgentStore::open_waiting(dir, dealer, Duration::from_secs(10))?;
-    }
+    let kept_copy = clear_store(dir, &dealer, force, now_ms, true)?;
+    let store = AgentStore::open_waiting(dir, dealer, Duration::from_secs(10))?;
     let channel = endpoint.connect().await.map_err(SyncError::from)?;
     let mut written = 0;
     loop {
@@ -172,6 +156,36 @@ async fn page_paced(
 
 /// How often one page is asked again while the hub paces the dealer.
 const PACED_TRIES: u32 = 30;
+
+/// Makes the store folder `dir` ready to be restored into: a store holding records is refused
+/// unless `force`, which keeps it aside first (see [`backup_path`]) and returns where. A store
+/// mid-restore from the hub counts as empty when `resume_hub_restore` (the restore goes on).
+/// Opens the store without waiting: a held lock is a running agent.
+pub fn clear_store(
+    dir: &Path,
+    dealer: &DealerId,
+    force: bool,
+    now_ms: i64,
+    resume_hub_restore: bool,
+) -> Result<Option<PathBuf>, RestoreError> {
+    let store = AgentStore::open(dir, dealer.clone())?;
+    let held = store.status()?.last_seq;
+    if held == 0 || (resume_hub_restore && store.is_restoring()?) {
+        return Ok(None);
+    }
+    let backup = backup_path(dir, now_ms);
+    if !force {
+        return Err(RestoreError::UsableStoreExists {
+            path: dir.display().to_string(),
+            dealer: dealer.to_string(),
+            records: held,
+            backup: backup.display().to_string(),
+        });
+    }
+    drop(store);
+    move_aside(dir, &backup)?;
+    Ok(Some(backup))
+}
 
 fn move_aside(dir: &Path, backup: &Path) -> Result<(), RestoreError> {
     std::fs::rename(dir, backup).map_err(|source| RestoreError::Backup {

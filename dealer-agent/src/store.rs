@@ -37,6 +37,12 @@ const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
 const CANNOT_SEND: u8 = b'w';
 
+/// What [`AgentStore::export_blocking`] calls with each key and value.
+pub type ExportVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> std::io::Result<()> + 'a;
+
+/// A key and its value, as exported.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// The data format this agent writes (meta `format`); a newer store is refused.
 pub const STORE_FORMAT: u64 = 1;
 
@@ -752,6 +758,51 @@ impl AgentStore {
     /// Follows the highest acknowledged seq (for tests and progress output).
     pub fn watch_acked(&self) -> watch::Receiver<u64> {
         self.acked_seq_tx.subscribe()
+    }
+
+    /// Every key and value of the store in key order, to `visit` (`dealer-agent backup`): the
+    /// log, the verdicts, the outbox position, the verdict cursor, the clock and the stand-ins.
+    /// Captures wait meanwhile. Returns how many entries were visited.
+    pub fn export_blocking(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError> {
+        let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut count = 0;
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(|e| self.engine(e))?;
+            visit(&key, &value).map_err(|e| StoreError::Engine(format!("backup: {e}")))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Writes the keys and values of a backup of this dealer's store into this store, which
+    /// must hold no record yet: one atomic, durable batch (`dealer-agent restore --from`).
+    pub fn import_blocking(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.read_u64("next_seq")?.is_some() || self.is_restoring()? {
+            return Err(StoreError::Engine(
+                "the store to restore into already holds records".into(),
+            ));
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            if key.as_slice() == meta_key("dealer_id").as_slice()
+                && value.as_slice() != self.dealer.as_str().as_bytes()
+            {
+                return Err(StoreError::WrongDealer {
+                    path: "the backup".into(),
+                    stored: String::from_utf8_lossy(value).into_owned(),
+                    configured: self.dealer.to_string(),
+                });
+            }
+            batch.insert(key.as_slice(), value.as_slice());
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        let next_seq = self.read_u64("next_seq")?.unwrap_or(1);
+        self.last_seq_tx.send_replace(next_seq - 1);
+        self.acked_seq_tx
+            .send_replace(self.read_u64("acked_seq")?.unwrap_or(0));
+        Ok(())
     }
 
     /// The sync state.

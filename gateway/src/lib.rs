@@ -1,6 +1,7 @@
 //! Hamgam's secure edge, shared by the hub and the dealership agent.
 //!
 //! - [`pki`]: the deployment's private CA and the certificates it issues;
+//! - [`backup_dir`]: backup folders written atomically (manifest last) and checked on read;
 //! - [`files`]: owner-only modes for data folders and private keys (0700 / 0600);
 //! - [`identity`]: who a client certificate proves its holder to be (dealer / HQ / ops);
 //! - [`tls`]: the rustls mutual-TLS configs of both ends (TLS 1.3, client certificate required);
@@ -20,6 +21,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backup_dir;
 pub mod client;
 pub mod clock;
 pub mod enrolment_tls;

@@ -1,5 +1,5 @@
 //! The wire contract both ends of Hamgam share: the versioned protobuf packages
-//! (`hamgam.record.v1`, `hamgam.sync.v1`, `hamgam.hq.v1`), their generated Rust code, and their
+//! (`hamgam.record.v1`, `hamgam.sync.v1`, `hamgam.hq.v1`, `hamgam.ops.v1`), their generated Rust code, and their
 //! canonical JSON form.
 //!
 //! It also holds the vocabulary both ends must judge identically: [`text`] normalisation and the
@@ -45,6 +45,15 @@ pub mod hq {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/hamgam.hq.v1.rs"));
         include!(concat!(env!("OUT_DIR"), "/hamgam.hq.v1.serde.rs"));
+    }
+}
+
+/// Operations' API (backups of a running hub).
+pub mod ops {
+    /// Version 1 of the ops API.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.ops.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.ops.v1.serde.rs"));
     }
 }
 

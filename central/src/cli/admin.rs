@@ -1,5 +1,6 @@
-//! `central admin ...`: offline maintenance of a stopped hub's data folder (rebuild and the
-//! reference check, the access audit).
+//! `central admin ...`: maintenance of a hub's data: rebuild and the reference check, the
+//! access audit (a stopped hub's folder), backup (of a running hub, or a stopped one) and
+//! restore (`cli::backup`).
 
 use std::path::PathBuf;
 
@@ -10,6 +11,18 @@ use hamgam_central::SledStore;
 
 #[derive(Subcommand)]
 pub(crate) enum AdminCommand {
+    /// Take a consistent backup of the hub's record log, HQ's decision log and the access
+    /// audit into a new folder, with the state digest at the backup's point. A running hub
+    /// takes it while it serves (--hub, an ops certificate): it holds batches back only while
+    /// it reads the point and the digest (bounded by --max-pause-ms), then streams the logs.
+    /// A stopped hub's folder is backed up directly (--data-dir or --config).
+    Backup(super::backup::BackupArgs),
+    /// Restore a backup into a new data folder: every file checked first (nothing is written
+    /// if one is missing, truncated or of a newer format), the logs replayed through the
+    /// rules and the merge, the access audit carried over, and the restored state digest
+    /// compared with the live hub's at the backup's point. Exit status 0 when equal, 1 when
+    /// different.
+    Restore(super::backup::RestoreArgs),
     /// Recompute every projection (verdicts, groups, tallies, customers, vehicles, conflicts,
     /// review queue) from the stored record log and HQ's decision log into a new folder, and
     /// compare its state digest with the live one. Stop the hub first. Exit status 0 when the
@@ -63,6 +76,8 @@ pub(crate) enum AdminCommand {
 /// Runs one `central admin` command.
 pub(crate) fn run(command: AdminCommand) -> Result<()> {
     match command {
+        AdminCommand::Backup(args) => super::backup::run_backup(args),
+        AdminCommand::Restore(args) => super::backup::run_restore(args),
         AdminCommand::Rebuild {
             config,
             data_dir,

@@ -1,6 +1,7 @@
 //! The `central` binary's subcommands, one module each; `main.rs` parses and dispatches.
 
 pub(crate) mod admin;
+pub(crate) mod backup;
 pub(crate) mod dealers;
 pub(crate) mod pki;
 pub(crate) mod query;

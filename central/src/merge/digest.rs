@@ -3,7 +3,8 @@
 //! convergence tests assert equal.
 //!
 //! Left out on purpose, because they record *how* the state was reached: verdict versions and
-//! decision times, receive times, verdict-feed cursors and contents, session times. Everything
+//! decision times, receive times, verdict-feed cursors and contents, session times, and dealers
+//! known only from a session hello (no records). Everything
 //! else is in: each record's verdict, findings (their keys: rule, severity, field; a reason's
 //! words are how a finding was explained when it fired), groups and correction state; dealers' counts;
 //! reliability tallies; parties, customers, links, review pairs, vehicles, conflicts, decisions.
@@ -71,11 +72,27 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Computes the digest of everything `store` holds.
 pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError> {
+    digest_until(store, None)?
+        .ok_or_else(|| StoreError::Engine("digest abandoned without a deadline".into()))
+}
+
+/// [`digest`], abandoned (`None`) once `deadline` has passed: a caller holding writers back
+/// while it reads (a backup of a running hub) bounds how long it holds them.
+pub fn digest_until<S: HubStore + ?Sized>(
+    store: &S,
+    deadline: Option<std::time::Instant>,
+) -> Result<Option<StateDigest>, StoreError> {
+    let past = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     let mut sections = BTreeMap::new();
 
     let mut records = Section::new();
     let mut dealers = Section::new();
     for (dealer, state) in store.dealers()? {
+        // A dealer known only from a session hello holds no records: the hello is how the
+        // state was reached, and is written without the judging lock.
+        if state.stored_seq == 0 && state.record_count == 0 && state.rejected_count == 0 {
+            continue;
+        }
         dealers.add(&(
             &dealer,
             state.stored_seq,
@@ -85,6 +102,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
         let mut after = 0;
         loop {
             let page = store.records(&dealer, after, PAGE)?;
+            if past() {
+                return Ok(None);
+            }
             for r in &page {
                 records.add(&(
                     &r.dealer_id,
@@ -122,6 +142,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = None;
     loop {
         let page = store.merge_parties(after.as_ref(), PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for (key, party) in &page {
             parties.add(&(key, party))?;
             links.add(&(key, store.link(key)?))?;
@@ -138,6 +161,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = String::new();
     loop {
         let page = store.customers(&after, PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for c in &page {
             customers.add(c)?;
         }
@@ -152,6 +178,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = String::new();
     loop {
         let page = store.vehicles(&after, PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for v in &page {
             vehicles.add(v)?;
         }
@@ -166,6 +195,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = None;
     loop {
         let page = store.reviews(after.as_ref(), PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for r in &page {
             reviews.add(r)?;
         }
@@ -180,6 +212,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = String::new();
     loop {
         let page = store.conflicts(&after, PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for c in &page {
             conflicts.add(c)?;
         }
@@ -194,6 +229,9 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
     let mut after = 0;
     loop {
         let page = store.decisions(after, PAGE)?;
+        if past() {
+            return Ok(None);
+        }
         for d in &page {
             decisions.add(&(d.no, &d.decision, &d.by, &d.comment))?;
         }
@@ -210,8 +248,8 @@ pub fn digest<S: HubStore + ?Sized>(store: &S) -> Result<StateDigest, StoreError
         total.update(&count.to_be_bytes());
         total.update(hex.as_bytes());
     }
-    Ok(StateDigest {
+    Ok(Some(StateDigest {
         sections,
         total: hex(total.finish().as_ref()),
-    })
+    }))
 }
