@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod dealers;
+pub(crate) mod health;
 pub(crate) mod pki;
 pub(crate) mod query;
 pub(crate) mod rules;
