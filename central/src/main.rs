@@ -3,6 +3,7 @@
 //! - `central pki init` / `central pki issue ...`: the deployment's CA and its certificates;
 //! - `central serve`: the hub (sync for dealers, HQ API), until SIGINT/SIGTERM;
 //! - `central rules`: the rule catalogue in force;
+//! - `central health`: a running hub's gRPC health over mutual TLS (for probes);
 //! - `central admin rebuild` / `central admin audit`: a stopped hub's projections rebuilt, its
 //!   access audit read; `central admin backup` / `restore`: a consistent backup of a running
 //!   (or stopped) hub, and its restore checked by the state digest;
@@ -17,6 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use cli::admin::AdminCommand;
 use cli::dealers::DealersCommand;
+use cli::health::HealthArgs;
 use cli::pki::PkiCommand;
 use cli::query::{HqConnection, QueryCommand};
 use cli::serve::ServeArgs;
@@ -77,6 +79,9 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Ask a running hub's gRPC health (grpc.health.v1) over mutual TLS: exit 0 when SERVING.
+    /// For probes (Kubernetes exec probes, container HEALTHCHECK): give it an ops certificate.
+    Health(HealthArgs),
     /// Ask the hub what HQ sees (needs an HQ certificate).
     Query {
         #[command(flatten)]
@@ -124,6 +129,13 @@ fn main() -> Result<()> {
             runtime.block_on(cli::serve::run(args))
         }
         Command::Admin { command } => cli::admin::run(command),
+        Command::Health(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(cli::health::run(args))
+        }
         Command::Query { conn, command } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 pub(crate) mod backup;
 pub(crate) mod dealers;
+pub(crate) mod health;
 pub(crate) mod pki;
 pub(crate) mod query;
 pub(crate) mod rules;
