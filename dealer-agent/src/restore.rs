@@ -168,7 +168,8 @@ pub fn clear_store(
     now_ms: i64,
     resume_hub_restore: bool,
 ) -> Result<Option<PathBuf>, RestoreError> {
-    let store = AgentStore::open(dir, dealer.clone())?;
+    // An agent stopped a moment ago may still hold the store's lock for a few milliseconds.
+    let store = AgentStore::open_waiting(dir, dealer.clone(), std::time::Duration::from_secs(10))?;
     let held = store.status()?.last_seq;
     if held == 0 || (resume_hub_restore && store.is_restoring()?) {
         return Ok(None);
