@@ -76,6 +76,8 @@ struct Progress {
     what: &'static str,
     started: Instant,
     last: Instant,
+    /// The last line (done = total) was printed.
+    ended: bool,
 }
 
 impl Progress {
@@ -84,13 +86,16 @@ impl Progress {
             what,
             started: Instant::now(),
             last: Instant::now(),
+            ended: false,
         }
     }
 
     fn tick(&mut self, done: u64, total: u64) {
-        if done < total && self.last.elapsed() < Duration::from_secs(2) {
+        let end = done >= total;
+        if (!end && self.last.elapsed() < Duration::from_secs(2)) || (end && self.ended) {
             return;
         }
+        self.ended = end;
         self.last = Instant::now();
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
