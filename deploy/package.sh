@@ -43,6 +43,13 @@ if [ -f "$state_file" ]; then
   # shellcheck disable=SC1090
   . "$state_file"
   echo "a previous run was interrupted (user_made=${user_made:-0}): cleaning up after it"
+  # Its hub, if it was killed while the hub ran (the pid, checked to be that hub still).
+  if [ -n "${hub_pid:-}" ] && grep -qa "hamgam-package\." "/proc/$hub_pid/cmdline" 2>/dev/null; then
+    kill -TERM "$hub_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
+    echo "stopped its hub (pid $hub_pid)"
+  fi
+  [ -n "${work:-}" ] && case "$work" in */hamgam-package.*) rm -rf "$work" ;; esac
 else
   user_made=0
 fi
@@ -69,9 +76,10 @@ else
   if getent passwd hamgam >/dev/null; then user_made=0; else user_made=1; fi
 fi
 echo "user_made=$user_made" > "$state_file"
-echo "the user hamgam $( [ "$user_made" = 1 ] && echo 'does not exist yet (the packages make it; removed at the end)' || echo 'exists already (kept)')"
+echo "the user hamgam $( [ "$user_made" = 1 ] && echo 'was not on this machine before this check (the packages make it; removed at the end)' || echo 'exists already (kept)')"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/hamgam-package.XXXXXX")"
+echo "work=$work" >> "$state_file"
 pids=()
 cleanup() {
   status=$?
@@ -95,6 +103,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # --- tools ---------------------------------------------------------------------------------
 step "tools: cargo-deb and lintian"
@@ -311,6 +320,7 @@ chown -R hamgam:hamgam "$work"
   2>"$work/hub.log" &
 pids+=($!)
 hub_pid=$!
+echo "hub_pid=$hub_pid" >> "$state_file"
 for _ in $(seq 1 100); do
   [ -s "$work/hub.addr" ] && break
   kill -0 "$hub_pid" 2>/dev/null || { cat "$work/hub.log" >&2; fail "the installed central serve did not start as hamgam"; }
