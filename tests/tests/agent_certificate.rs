@@ -81,7 +81,8 @@ fn an_expired_certificate_is_named_with_its_date_and_what_to_do() {
     assert!(said.contains("expired on"), "{said}");
     assert!(said.contains(&expired_on), "{said}");
     assert!(
-        said.contains("central pki issue dealer D-1042 --force"),
+        said.contains("central dealers token D-1042")
+            && said.contains("dealer-agent enroll --force"),
         "{said}"
     );
     assert!(!said.contains("transport error"), "{said}");
