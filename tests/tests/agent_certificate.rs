@@ -121,7 +121,10 @@ fn status_warns_thirty_days_before_expiry_and_not_before() {
     );
     let (ok, said) = run(&soon, &["status"]);
     assert!(ok, "{said}");
-    assert!(said.contains("in 12 days: ask ops for a new one"), "{said}");
+    assert!(
+        said.contains("in 12 days: `dealer-agent run` renews it"),
+        "{said}"
+    );
     let later = tempfile::tempdir().expect("tempdir");
     let fine = agent_with(
         Validity {
