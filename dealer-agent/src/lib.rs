@@ -5,6 +5,7 @@
 //! - [`store`]: the local log (gap-free seq), the outbox position, the hub's verdicts;
 //! - [`capture`]: payloads from JSON or `--field name=value` pairs;
 //! - [`certificate`]: enrolment with a one-time token and renewal before expiry;
+//! - [`jalali`]: Jalali dates in Tehran time and Persian digits, for staff;
 //! - [`hlc`]: the hybrid logical clock that stamps every record;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
@@ -21,6 +22,7 @@ pub mod capture;
 pub mod certificate;
 pub mod config;
 pub mod hlc;
+pub mod jalali;
 pub mod local_api;
 pub mod metrics;
 pub mod restore;

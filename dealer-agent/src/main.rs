@@ -872,7 +872,7 @@ fn endpoint(config: &AgentConfig, dealer: &DealerId) -> Result<HubEndpoint> {
     let now = hamgam_gateway::sync::now_ms() / 1000;
     if now > until {
         bail!(
-            "the dealer certificate {} expired on {} ({} days ago): the hub refuses it. Ask ops for a new certificate of dealer {dealer} (`central pki issue dealer {dealer} --force`), put it at {} with its key at {}, and sync again",
+            "the dealer certificate {} expired on {} ({} days ago): the hub refuses it, and it is too late to renew it. Ask ops for a new enrolment token (`central dealers token {dealer}`), then `dealer-agent enroll --force --token ...` here; or put a new certificate from ops at {} with its key at {}. Then sync again",
             config.tls.cert.display(),
             format_ms(until * 1000),
             (now - until) / 86_400,
@@ -923,9 +923,9 @@ fn certificate_line(config: &AgentConfig) -> String {
     let days = (until - now).div_euclid(86_400);
     let date = format_ms(until * 1000);
     if until < now {
-        format!("EXPIRED on {date}: the hub refuses it; ask ops for a new one (`central pki issue dealer {} --force`)", config.dealer_id)
+        format!("EXPIRED on {date}: the hub refuses it; ask ops for an enrolment token (`central dealers token {}`) and enrol again (`dealer-agent enroll --force`)", config.dealer_id)
     } else if days <= CERTIFICATE_WARNING_DAYS {
-        format!("expires on {date}, in {days} days: ask ops for a new one before then (`central pki issue dealer {} --force`)", config.dealer_id)
+        format!("expires on {date}, in {days} days: `dealer-agent run` renews it on its own at 2/3 of its lifetime, so this means renewal is failing (see the last error; the hub needs [enrolment] issuing_cert); ask ops for an enrolment token (`central dealers token {}`) if it does not get better", config.dealer_id)
     } else {
         format!("valid until {date}")
     }

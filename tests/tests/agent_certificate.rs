@@ -81,7 +81,8 @@ fn an_expired_certificate_is_named_with_its_date_and_what_to_do() {
     assert!(said.contains("expired on"), "{said}");
     assert!(said.contains(&expired_on), "{said}");
     assert!(
-        said.contains("central pki issue dealer D-1042 --force"),
+        said.contains("central dealers token D-1042")
+            && said.contains("dealer-agent enroll --force"),
         "{said}"
     );
     assert!(!said.contains("transport error"), "{said}");
@@ -120,7 +121,10 @@ fn status_warns_thirty_days_before_expiry_and_not_before() {
     );
     let (ok, said) = run(&soon, &["status"]);
     assert!(ok, "{said}");
-    assert!(said.contains("in 12 days: ask ops for a new one"), "{said}");
+    assert!(
+        said.contains("in 12 days: `dealer-agent run` renews it"),
+        "{said}"
+    );
     let later = tempfile::tempdir().expect("tempdir");
     let fine = agent_with(
         Validity {
