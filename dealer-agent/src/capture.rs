@@ -7,10 +7,26 @@
 //! `[` is JSON, `YYYY-MM-DD` is a date, `now` on a `...AtMs` field is the current time, and a
 //! dotted name (`address.postalCode`) fills a nested message.
 
+use hamgam_proto::entry::Warning;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
 use hamgam_proto::RecordKind;
 use serde_json::{Map, Value};
+
+use crate::store::{AgentStore, Saved, StoreError};
+
+/// Saves `payload` made by `staff_id` with the entry checks the hub also runs: what `record`,
+/// the local API and the web screen all do. The warnings do not stop the save (staff may be
+/// entering what is on paper); they say what to correct. Blocking.
+pub fn save_checked(
+    store: &AgentStore,
+    staff_id: &str,
+    payload: Payload,
+) -> Result<(Saved, Vec<Warning>), StoreError> {
+    let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
+    let saved = store.capture(staff_id, payload)?;
+    Ok((saved, warnings))
+}
 
 /// Why the input does not make a payload.
 #[derive(Debug, thiserror::Error)]

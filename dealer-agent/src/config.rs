@@ -40,6 +40,27 @@ pub struct AgentConfig {
     pub tls: TlsPaths,
     pub sync: SyncSettings,
     pub metrics: MetricsSettings,
+    /// `[web]`: the staff screen of `dealer-agent run`; off when the section is absent.
+    pub web: Option<WebSettings>,
+}
+
+/// `[web]`: where `dealer-agent run` serves the staff screen (`crate::web`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// host:port, loopback only until the screen has TLS (a non-loopback address is refused).
+    pub listen: String,
+    /// A session unused this long is ended (staff log in again).
+    pub idle_minutes: u64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: "127.0.0.1:8080".into(),
+            idle_minutes: 30,
+        }
+    }
 }
 
 /// `[metrics]`: where `dealer-agent run` serves its Prometheus metrics (off when absent).
@@ -61,6 +82,7 @@ impl Default for AgentConfig {
             tls: TlsPaths::default(),
             sync: SyncSettings::default(),
             metrics: MetricsSettings::default(),
+            web: None,
         }
     }
 }
@@ -129,5 +151,14 @@ mod tests {
         assert_eq!(config.dealer_id, "D-1042");
         assert_eq!(config.hub.server_name, "hub.example.ir");
         assert!(toml::from_str::<AgentConfig>("dealer = \"D-1\"").is_err());
+        // The example's `[web]` is commented out: the screen stays off until ops turn it on.
+        assert!(config.web.is_none());
+        let on: AgentConfig = toml::from_str("[web]\n").unwrap();
+        let web = on.web.unwrap();
+        assert_eq!(
+            (web.listen.as_str(), web.idle_minutes),
+            ("127.0.0.1:8080", 30)
+        );
+        assert!(toml::from_str::<AgentConfig>("[web]\nlisen = \"x\"").is_err());
     }
 }

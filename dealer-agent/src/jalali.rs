@@ -181,6 +181,17 @@ impl JalaliDate {
         )
     }
 
+    /// The Jalali day and the time of day (hour, minute) in Tehran at `ms`.
+    pub fn with_time_at_ms(ms: i64) -> Result<(Self, u8, u8), DateError> {
+        let out = || DateError::OutOfRange(format!("{ms} ms"));
+        let zoned = jiff::Timestamp::from_millisecond(ms)
+            .map_err(|_| out())?
+            .to_zoned(tehran());
+        let hour = u8::try_from(zoned.hour()).map_err(|_| out())?;
+        let minute = u8::try_from(zoned.minute()).map_err(|_| out())?;
+        Ok((JalaliDate::at_ms(ms)?, hour, minute))
+    }
+
     /// The instant (Unix ms, UTC) this day starts in Tehran: what a date typed at a dealership
     /// means on the wire.
     pub fn start_ms(self) -> Result<i64, DateError> {
@@ -382,6 +393,10 @@ mod tests {
         let day = JalaliDate::new(1405, 9, 11).unwrap();
         assert_eq!(day.start_ms().unwrap(), 1_796_157_000_000);
         assert_eq!(JalaliDate::at_ms(1_796_157_000_000).unwrap(), day);
+        assert_eq!(
+            JalaliDate::with_time_at_ms(1_796_157_000_000 + 90 * 60_000).unwrap(),
+            (day, 1, 30)
+        );
         assert_eq!(
             JalaliDate::at_ms(1_796_157_000_000 - 1).unwrap(),
             JalaliDate::new(1405, 9, 10).unwrap()

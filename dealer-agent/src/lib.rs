@@ -13,6 +13,8 @@
 //!   again when the hub is behind;
 //! - [`backup`]: `backup --to DIR` and `restore --from DIR`: a copy of the branch's own store;
 //! - [`metrics`]: the branch's Prometheus figures for `run`;
+//! - [`web`]: the staff screen `run` serves (`[web]`): Persian, right to left, logins;
+//! - [`staff`]: the staff accounts it logs in (`dealer-agent staff ...`);
 //! - [`config`]: the agent's configuration.
 //!
 //! The `dealer-agent` binary (`src/main.rs`) adds the command line.
@@ -26,8 +28,10 @@ pub mod jalali;
 pub mod local_api;
 pub mod metrics;
 pub mod restore;
+pub mod staff;
 pub mod store;
 pub mod sync_loop;
+pub mod web;
 
 pub use store::AgentStore;
 pub mod simulate;

@@ -191,9 +191,8 @@ pub fn handle(store: &AgentStore, request: LocalRequest) -> LocalResponse {
                 Ok(p) => p,
                 Err(e) => return error(e.to_string()),
             };
-            let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
-            match store.capture(&staff_id, payload) {
-                Ok(saved) => LocalResponse::Saved {
+            match capture::save_checked(store, &staff_id, payload) {
+                Ok((saved, warnings)) => LocalResponse::Saved {
                     seq: saved.seq,
                     record_id: saved.record_id,
                     warnings,

@@ -179,6 +179,12 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Manage the staff accounts of the web screen (`[web]`): add, disable, reset-password,
+    /// list. Works on the store directly: stop `dealer-agent run` first.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// List the hub's verdicts on this dealer's records, newest first.
     Verdicts {
         /// Only rejected and flagged records.
@@ -191,6 +197,34 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Add a staff account; asks for its password (or reads it from stdin with --password-stdin).
+    Add {
+        /// The staff code (records carry it as their staff_id), e.g. s-104.
+        staff_id: String,
+        /// The name shown on the screen.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: hamgam_dealer_agent::staff::Role,
+        /// Read the password from the first line of stdin (scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it can no longer log in (its sessions end); its records stay.
+    Disable { staff_id: String },
+    /// Set a new password (and enable the account again).
+    ResetPassword {
+        staff_id: String,
+        /// Read the password from the first line of stdin (scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts.
+    List,
 }
 
 /// sled allocates heavily from several threads; glibc malloc showed as ~30 % of the hub's CPU
@@ -394,6 +428,11 @@ fn main() -> Result<()> {
                     }
                     None => None,
                 };
+                // The staff screen (`[web]`), in this process so it shares the store.
+                let web = match &config.web {
+                    Some(settings) => Some(start_web(&config, settings, &store, &shutdown).await?),
+                    None => None,
+                };
                 // A full or failing disk leaves sled refusing every operation until the store
                 // is opened again: stop (with an error, so the service starts the agent again).
                 let disk_watch = {
@@ -427,6 +466,11 @@ fn main() -> Result<()> {
                     .context("the local API task failed")?
                     .context("the local API failed")?;
                 disk_watch.abort();
+                if let Some(web) = web {
+                    if let Ok(Err(e)) = web.await {
+                        tracing::warn!("the staff screen failed: {e}");
+                    }
+                }
                 if let Some(metrics) = metrics {
                     if let Ok(Err(e)) = metrics.await {
                         tracing::warn!("the metrics listener failed: {e}");
@@ -438,6 +482,7 @@ fn main() -> Result<()> {
                 Ok(())
             })
         }
+        Command::Staff { command } => staff_command(&config, dealer, command),
         Command::Simulate(args) => simulate_command(&config, dealer, args),
         Command::Backup { to } => backup_command(&config, dealer, &to),
         Command::Restore {
@@ -577,6 +622,114 @@ fn load_config(o: Overrides) -> Result<AgentConfig> {
         config.tls.key = v;
     }
     Ok(config)
+}
+
+/// Starts the staff screen of `run` on `[web] listen` (loopback only).
+async fn start_web(
+    config: &AgentConfig,
+    settings: &hamgam_dealer_agent::config::WebSettings,
+    store: &AgentStore,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    use hamgam_dealer_agent::web;
+    let addr = web::check_listen(&settings.listen)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for the staff screen on {addr}"))?;
+    let options = web::WebOptions {
+        idle_minutes: settings.idle_minutes.max(1),
+        certificate: Some(config.tls.cert.clone()),
+        clock: hamgam_gateway::Clock::System,
+    };
+    let router = web::router(store.clone(), options)?;
+    if store.staff_accounts()?.is_empty() {
+        tracing::warn!("the staff screen is on at http://{addr}/ but there is no staff account yet: add one with `dealer-agent staff add`");
+    }
+    Ok(tokio::spawn(web::serve(listener, router, shutdown.clone())))
+}
+
+/// `dealer-agent staff ...`.
+fn staff_command(config: &AgentConfig, dealer: DealerId, command: StaffCommand) -> Result<()> {
+    use hamgam_dealer_agent::staff;
+    let store = match AgentStore::open(&config.data_dir, dealer) {
+        Err(StoreError::Locked { path }) => bail!(
+            "the store at {path} is held by a running `dealer-agent run`: stop it (`systemctl stop hamgam-agent`), change the accounts, then start it again"
+        ),
+        other => not_restoring(other?)?,
+    };
+    match command {
+        StaffCommand::Add {
+            staff_id,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let account = staff::add(&store, &staff_id, &name, role, &password)?;
+            println!(
+                "added {} ({}, {}); they log in on the staff screen",
+                account.staff_id,
+                account.name,
+                account.role.label_en()
+            );
+        }
+        StaffCommand::Disable { staff_id } => {
+            staff::disable(&store, &staff_id)?;
+            println!("disabled {staff_id}: it can no longer log in");
+        }
+        StaffCommand::ResetPassword {
+            staff_id,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            staff::reset_password(&store, &staff_id, &password)?;
+            println!("new password set for {staff_id}");
+        }
+        StaffCommand::List => {
+            let mut text = String::new();
+            for a in store.staff_accounts()? {
+                text.push_str(&format!(
+                    "{:<16} {:<18} {:<28} {}\n",
+                    a.staff_id,
+                    a.role.label_en(),
+                    a.name,
+                    if a.disabled { "disabled" } else { "active" }
+                ));
+            }
+            if text.is_empty() {
+                text.push_str("no staff accounts yet: `dealer-agent staff add STAFF_ID --name NAME --role sales|service|manager`\n");
+            }
+            print_out(&text)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new password: the first line of stdin, or asked twice on the terminal without echo.
+fn read_password(from_stdin: bool) -> Result<String> {
+    let mut line = String::new();
+    if from_stdin || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let ask = |prompt: &str| -> Result<String> {
+        eprint!("{prompt}");
+        // No echo while it is typed (stty of the terminal; restored even on error).
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line);
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+        read.context("cannot read the password")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let first = ask("password: ")?;
+    if ask("again: ")? != first {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
 }
 
 /// `dealer-agent backup --to DIR`.
@@ -951,9 +1104,7 @@ fn save(
 ) -> Result<(u64, String, Vec<Warning>)> {
     match access {
         StoreAccess::Direct(store) => {
-            let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
-            let saved = store
-                .capture(staff_id, payload)
+            let (saved, warnings) = capture::save_checked(&store, staff_id, payload)
                 .map_err(|e| anyhow::anyhow!(e.staff_message()))?;
             Ok((saved.seq, saved.record_id, warnings))
         }

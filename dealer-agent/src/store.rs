@@ -18,6 +18,11 @@
 //! why), which the hub keeps in quarantine with R00, so the records behind it sync on. The
 //! record itself stays in the log.
 //!
+//! Staff accounts of the web screen ([`crate::staff`]) are in a tree of their own, `staff`
+//! (key: the staff id; value: the account as JSON, with the password's hash only). Adding that
+//! tree needed no new data format: an agent before it never opens the tree, and the `agent`
+//! tree is unchanged. Backups (`export_blocking`) carry the `agent` tree only.
+//!
 //! **Invariant:** seq is gap-free: the seq counter and the record are written in the same batch,
 //! under one lock. The sled database is locked by one process at a time.
 
@@ -172,6 +177,8 @@ impl SyncStatus {
 pub struct AgentStore {
     db: sled::Db,
     tree: sled::Tree,
+    /// Staff accounts (see the module docs).
+    staff: sled::Tree,
     dealer: DealerId,
     capture_lock: Arc<Mutex<()>>,
     last_seq_tx: Arc<watch::Sender<u64>>,
@@ -263,6 +270,7 @@ impl AgentStore {
             }
         })?;
         let tree = db.open_tree("agent").map_err(engine)?;
+        let staff = db.open_tree("staff").map_err(engine)?;
         // A store written by a newer agent is refused rather than misread.
         match read_u64(&tree, "format")? {
             Some(found) if found > STORE_FORMAT => {
@@ -301,6 +309,7 @@ impl AgentStore {
             clock: hamgam_gateway::Clock::System,
             db,
             tree,
+            staff,
             dealer,
             capture_lock: Arc::new(Mutex::new(())),
             last_seq_tx: Arc::new(last_seq_tx),
@@ -454,6 +463,58 @@ impl AgentStore {
             Some(bytes) => Ok(Some(decode_record(&key, &bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// The newest `limit` records, newest first (the staff screen's "today").
+    pub fn latest_records_blocking(&self, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.tree
+            .range(seq_key(RECORD, 0)..=seq_key(RECORD, u64::MAX))
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(|e| self.engine(e))?;
+                decode_record(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The staff account `staff_id`, if there is one.
+    pub fn staff_account(
+        &self,
+        staff_id: &str,
+    ) -> Result<Option<crate::staff::StaffAccount>, StoreError> {
+        match self
+            .staff
+            .get(staff_id.as_bytes())
+            .map_err(|e| self.engine(e))?
+        {
+            Some(bytes) => Ok(Some(decode_staff(staff_id.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a staff account (new or changed), durably.
+    pub fn put_staff_account(
+        &self,
+        account: &crate::staff::StaffAccount,
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(account).map_err(|e| StoreError::Engine(e.to_string()))?;
+        self.staff
+            .insert(account.staff_id.as_bytes(), value)
+            .map_err(|e| self.engine(e))?;
+        self.db.flush().map_err(|e| self.engine(e))?;
+        Ok(())
+    }
+
+    /// Every staff account, by staff id.
+    pub fn staff_accounts(&self) -> Result<Vec<crate::staff::StaffAccount>, StoreError> {
+        self.staff
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(|e| self.engine(e))?;
+                decode_staff(&k, &v)
+            })
+            .collect()
     }
 
     /// Up to `limit` records after `after`, ascending by seq.
@@ -854,6 +915,13 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
             key: format!("{key:?}"),
             detail: "not a seq key".into(),
         })
+}
+
+fn decode_staff(key: &[u8], bytes: &[u8]) -> Result<crate::staff::StaffAccount, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("staff {}", String::from_utf8_lossy(key)),
+        detail: e.to_string(),
+    })
 }
 
 fn decode_record(key: &[u8], bytes: &[u8]) -> Result<Record, StoreError> {

@@ -1,0 +1,123 @@
+//! The dealership's own screen: a Persian, right-to-left web UI that `dealer-agent run` serves
+//! on this PC (`[web]` in agent.toml) over the running agent's [`AgentStore`], for staff
+//! accounts made with `dealer-agent staff add` ([`crate::staff`]).
+//!
+//! Pages are rendered on the server (minijinja templates built into the binary) as plain HTML
+//! forms: no JavaScript. Every page but the login page needs a logged-in session; every POST
+//! carries its form's CSRF token; failed logins are rate-limited.
+//!
+//! - [`server`]: the state, the routes, cookies, responses and their security headers;
+//! - [`sessions`]: session ids and the idle timeout;
+//! - [`csrf`]: the forms' tokens;
+//! - [`throttle`]: the login rate limit;
+//! - [`pages`]: login, logout and the dashboard;
+//! - [`repair_order`]: the repair-order form, saved through the agent's capture code;
+//! - [`templates`]: the HTML and the words in Persian and English.
+//!
+//! Plain HTTP for now: a non-loopback address is refused ([`check_listen`]) until the screen
+//! has TLS.
+
+pub mod csrf;
+pub mod pages;
+pub mod repair_order;
+pub mod server;
+pub mod sessions;
+pub mod templates;
+pub mod throttle;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use hamgam_gateway::Clock;
+
+pub use server::{router, serve};
+
+#[cfg(doc)]
+use crate::store::AgentStore;
+
+/// Why the staff screen cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("[web] listen = `{0}` is not a host:port address, e.g. 127.0.0.1:8080")]
+    BadListen(String),
+    #[error("[web] listen = `{0}` is not a loopback address: the staff screen has no TLS yet, so passwords and customers' data would cross the network unencrypted; keep it on 127.0.0.1 (the staff PC's own browser), or put a TLS reverse proxy in front of it")]
+    NotLoopback(String),
+    #[error("the staff screen's page templates do not parse: {0}")]
+    Templates(String),
+}
+
+/// How the web server runs.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// A session unused this long ends.
+    pub idle_minutes: u64,
+    /// The dealer certificate, for its expiry on the dashboard.
+    pub certificate: Option<PathBuf>,
+    /// "Now" for sessions, the login rate limit and "today" (a fixed one in tests).
+    pub clock: Clock,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            idle_minutes: 30,
+            certificate: None,
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The address to listen on: `listen` must name loopback addresses only (see [`WebError`]).
+pub fn check_listen(listen: &str) -> Result<SocketAddr, WebError> {
+    let addrs: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|_| WebError::BadListen(listen.to_owned()))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| WebError::BadListen(listen.to_owned()))?;
+    if addrs.iter().all(|a| a.ip().is_loopback()) {
+        Ok(first)
+    } else {
+        Err(WebError::NotLoopback(listen.to_owned()))
+    }
+}
+
+/// `?lang=fa|en` on any page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
+/// The first value of form field `name`.
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_served_until_there_is_tls() {
+        assert_eq!(
+            check_listen("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert!(check_listen("[::1]:8080").is_ok());
+        let err = check_listen("0.0.0.0:8080").unwrap_err();
+        assert!(matches!(err, WebError::NotLoopback(_)), "{err}");
+        assert!(err.to_string().contains("TLS"), "{err}");
+        assert!(matches!(
+            check_listen("192.168.1.10:80"),
+            Err(WebError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            check_listen("nonsense"),
+            Err(WebError::BadListen(_))
+        ));
+    }
+}
