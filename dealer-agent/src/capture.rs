@@ -98,6 +98,80 @@ fn parse_date(raw: &str) -> Option<Value> {
     Some(serde_json::json!({ "year": y, "month": m, "day": d }))
 }
 
+/// A kind's payload field name in proto3 JSON (`retailDelivery`).
+pub fn kind_json_name(kind: RecordKind) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kind.name().chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A stored record's payload as proto3 JSON, with its kind: what a correction starts from.
+/// A correction is not itself corrected (its original is).
+pub fn payload_json_of(record: &pb::Record) -> Result<(RecordKind, Value), CorrectionError> {
+    let kind = record
+        .payload
+        .as_ref()
+        .map(RecordKind::of)
+        .ok_or(CorrectionError::NoPayload { seq: record.seq })?;
+    if kind == RecordKind::Correction {
+        return Err(CorrectionError::OfACorrection { seq: record.seq });
+    }
+    let json = serde_json::to_value(record).map_err(|e| CorrectionError::Unreadable {
+        seq: record.seq,
+        detail: e.to_string(),
+    })?;
+    let payload = json
+        .get(kind_json_name(kind))
+        .cloned()
+        .ok_or(CorrectionError::NoPayload { seq: record.seq })?;
+    Ok((kind, payload))
+}
+
+/// The correction of `target` as proto3 JSON: `amended` (its payload as it should have been,
+/// in proto3 JSON) replaces it, or, with `None`, the record is retracted. Either needs a reason.
+pub fn correction_document(
+    target: &pb::Record,
+    reason: &str,
+    amended: Option<Value>,
+) -> Result<Value, CorrectionError> {
+    let (kind, _) = payload_json_of(target)?;
+    if reason.trim().is_empty() {
+        return Err(CorrectionError::NoReason);
+    }
+    let mut document = serde_json::json!({
+        "targetRecordId": target.record_id,
+        "reason": reason.trim(),
+        "retract": amended.is_none(),
+    });
+    if let Some(amended) = amended {
+        document[kind_json_name(kind)] = amended;
+    }
+    Ok(document)
+}
+
+/// Why a record cannot be corrected as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CorrectionError {
+    #[error("seq {seq} has no payload to correct")]
+    NoPayload { seq: u64 },
+    #[error("seq {seq} is itself a correction; correct the original record")]
+    OfACorrection { seq: u64 },
+    #[error("seq {seq} cannot be read as JSON: {detail}")]
+    Unreadable { seq: u64, detail: String },
+    #[error("a correction needs a reason: say why the record is changed or withdrawn")]
+    NoReason,
+}
+
 /// Parses a payload of `kind` from its canonical JSON.
 pub fn payload_from_json(kind: RecordKind, json: Value) -> Result<Payload, CaptureError> {
     let err = |e: serde_json::Error| CaptureError::Payload {

@@ -1155,53 +1155,17 @@ fn correction_json(
     retract: bool,
     fields: &[String],
 ) -> Result<serde_json::Value> {
-    let record = serde_json::to_value(target).context("cannot read the record to correct")?;
-    let (name, payload) = record
-        .as_object()
-        .and_then(|o| {
-            RecordKind::ALL
-                .iter()
-                .map(|k| kind_json_name(*k))
-                .find_map(|n| o.get(&n).map(|p| (n, p.clone())))
-        })
-        .context("the record to correct has no payload")?;
-    if name == "correction" {
-        bail!(
-            "seq {} is itself a correction; correct the original record",
-            target.seq
-        );
-    }
-    let mut document = serde_json::json!({
-        "targetRecordId": target.record_id,
-        "reason": reason,
-        "retract": retract,
-    });
-    if !retract {
-        let mut amended = payload;
+    let amended = if retract {
+        None
+    } else {
+        let (_, mut amended) = capture::payload_json_of(target)?;
         merge_json(
             &mut amended,
             capture::json_from_fields(fields, hamgam_gateway::sync::now_ms())?,
         )?;
-        document[name.as_str()] = amended;
-    }
-    Ok(document)
-}
-
-/// A kind's payload field name in proto3 JSON (`retailDelivery`).
-fn kind_json_name(kind: RecordKind) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in kind.name().chars() {
-        if c == '-' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+        Some(amended)
+    };
+    Ok(capture::correction_document(target, reason, amended)?)
 }
 
 fn read_json(path: &PathBuf) -> Result<serde_json::Value> {

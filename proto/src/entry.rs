@@ -80,16 +80,22 @@ pub fn check(payload: &Payload, now_ms: i64) -> Vec<Warning> {
 
 /// The field-name prefix of a payload (`retail_delivery`).
 pub fn kind_prefix(payload: &Payload) -> &'static str {
-    match payload {
-        Payload::Customer(_) => "customer",
-        Payload::RetailDelivery(_) => "retail_delivery",
-        Payload::RepairOrder(_) => "repair_order",
-        Payload::Lead(_) => "lead",
-        Payload::Complaint(_) => "complaint",
-        Payload::Survey(_) => "survey",
-        Payload::OdometerReplacement(_) => "odometer_replacement",
-        Payload::VehicleStatus(_) => "vehicle_status",
-        Payload::Correction(_) => "correction",
+    kind_prefix_of(crate::RecordKind::of(payload))
+}
+
+/// The field-name prefix of a kind of record (`retail_delivery`).
+pub fn kind_prefix_of(kind: crate::RecordKind) -> &'static str {
+    use crate::RecordKind as K;
+    match kind {
+        K::Customer => "customer",
+        K::RetailDelivery => "retail_delivery",
+        K::RepairOrder => "repair_order",
+        K::Lead => "lead",
+        K::Complaint => "complaint",
+        K::Survey => "survey",
+        K::OdometerReplacement => "odometer_replacement",
+        K::VehicleStatus => "vehicle_status",
+        K::Correction => "correction",
     }
 }
 

@@ -184,7 +184,8 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
         "sara-password",
     )
     .unwrap();
-    staff::add(&store, "s-105", "Reza", Role::Sales, "reza-password").unwrap();
+    staff::add(&store, "s-105", "Reza", Role::Service, "reza-password").unwrap();
+    staff::add(&store, "s-106", "Mina", Role::Sales, "mina-password").unwrap();
     let options = WebOptions {
         clock: test_clock(),
         ..WebOptions::default()
@@ -197,7 +198,7 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
 
     // No page without a login: to the login page, which is Persian and right to left.
     let mut jar = Jar::default();
-    for path in ["/", "/repair-order"] {
+    for path in ["/", "/new/repair-order", "/fix/1", "/lookup?q=x"] {
         let reply = send(server, HERE, "GET", path, &jar, None).await;
         assert_eq!(
             (reply.status, reply.header("location")),
@@ -256,29 +257,45 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
     assert!(dashboard.body.contains("Reza"));
 
     // A POST without the form's token is refused and saves nothing.
-    let form_page = send(server, HERE, "GET", "/repair-order", &jar, None).await;
+    let form_page = send(server, HERE, "GET", "/new/repair-order", &jar, None).await;
     assert_eq!(form_page.status, 200, "{}", form_page.body);
     let token = form_page.csrf();
     let order = [
-        ("ro_number", "RO-7"),
-        ("owner_ref", "C-77"),
+        ("roNumber", "RO-7"),
+        ("ownerRef", "C-77"),
         ("vin", "NAAN01CE5KK123456"),
-        ("odometer", "۴۲۰۰۰"),
-        ("opened", "۱۴۰۵/۰۸/۲۷"),
-        ("pay_type", "warranty"),
-        ("job_op_1", "EN-100"),
-        ("job_complaint_1", "صدای موتور"),
-        ("job_hours_1", "۱٫۵"),
+        ("odometerInKm", "۴۲۰۰۰"),
+        ("openedAtMs", "۱۴۰۵/۰۸/۲۷"),
+        ("payType", "PAY_TYPE_WARRANTY"),
+        ("jobLines.0.laborOpCode", "EN-100"),
+        ("jobLines.0.complaint", "صدای موتور"),
+        ("jobLines.0.actualHours", "۱٫۵"),
         // Not a field of the form: the record's staff is who is logged in.
         ("staff_id", "s-104"),
     ];
-    let forged = send(server, HERE, "POST", "/repair-order", &jar, Some(&order)).await;
+    let forged = send(
+        server,
+        HERE,
+        "POST",
+        "/new/repair-order",
+        &jar,
+        Some(&order),
+    )
+    .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
     let wrong: Vec<(&str, &str)> = [("csrf", "0123456789abcdef0123456789abcdef")]
         .into_iter()
         .chain(order)
         .collect();
-    let forged = send(server, HERE, "POST", "/repair-order", &jar, Some(&wrong)).await;
+    let forged = send(
+        server,
+        HERE,
+        "POST",
+        "/new/repair-order",
+        &jar,
+        Some(&wrong),
+    )
+    .await;
     assert_eq!(forged.status, 403);
     assert_eq!(store.status().unwrap().last_seq, 0, "nothing saved");
 
@@ -291,7 +308,7 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
         server,
         HERE,
         "POST",
-        "/repair-order",
+        "/new/repair-order",
         &jar,
         Some(&with_token),
     )
@@ -321,7 +338,15 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
             }
         })
         .collect();
-    let warned = send(server, HERE, "POST", "/repair-order", &jar, Some(&bad_vin)).await;
+    let warned = send(
+        server,
+        HERE,
+        "POST",
+        "/new/repair-order",
+        &jar,
+        Some(&bad_vin),
+    )
+    .await;
     assert_eq!(warned.status, 200, "{}", warned.body);
     assert!(
         warned.body.contains(r#"id="vin-warning-1""#),
@@ -338,7 +363,7 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
         dashboard.body
     );
     assert!(
-        dashboard.body.contains("۱۴۰۵/۰۸/۲۷"),
+        dashboard.body.contains("۱۴۰۵&#x2f;۰۸&#x2f;۲۷"),
         "today in Jalali: {}",
         dashboard.body
     );
@@ -362,6 +387,23 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
         (after.status, after.header("location")),
         (303, Some("/login"))
     );
+
+    // A sales consultant's menu has no repair-order form, and the form refuses them.
+    let mut sales = Jar::default();
+    let reply = log_in(server, HERE, &mut sales, "s-106", "mina-password").await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let dashboard = send(server, HERE, "GET", "/", &sales, None).await;
+    assert!(
+        dashboard.body.contains(r#"id="nav-lead""#),
+        "{}",
+        dashboard.body
+    );
+    assert!(!dashboard.body.contains(r#"id="nav-repair-order""#));
+    let refused = send(server, HERE, "GET", "/new/repair-order", &sales, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // Nor may they correct another's record.
+    let refused = send(server, HERE, "GET", "/fix/1", &sales, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
 
     shutdown.cancel();
     serving.await.unwrap().unwrap();

@@ -11,15 +11,21 @@
 //! - [`csrf`]: the forms' tokens;
 //! - [`throttle`]: the login rate limit;
 //! - [`pages`]: login, logout and the dashboard;
-//! - [`repair_order`]: the repair-order form, saved through the agent's capture code;
+//! - [`form_spec`]: what each kind of record's form asks for, with Persian labels;
+//! - [`forms`]: the forms of every kind, new records and corrections, saved through the
+//!   agent's capture code;
+//! - [`lookup`]: customers by name, mobile or national ID, and a VIN's history, in the local
+//!   store;
 //! - [`templates`]: the HTML and the words in Persian and English.
 //!
 //! Plain HTTP for now: a non-loopback address is refused ([`check_listen`]) until the screen
 //! has TLS.
 
 pub mod csrf;
+pub mod form_spec;
+pub mod forms;
+pub mod lookup;
 pub mod pages;
-pub mod repair_order;
 pub mod server;
 pub mod sessions;
 pub mod templates;

@@ -15,6 +15,7 @@ use super::server::{self, Shared, WebState};
 use super::templates::Lang;
 use super::{csrf, field, sessions, LangQuery};
 use crate::jalali::JalaliDate;
+use crate::staff::{Role, StaffAccount};
 
 /// The cookie that carries the login form's token before there is a session.
 const LOGIN_COOKIE: &str = "hamgam_login";
@@ -147,7 +148,9 @@ pub(crate) async fn dashboard(
         Err(to_login) => return to_login,
     };
     let worker = state.clone();
-    let figures = tokio::task::spawn_blocking(move || dashboard_figures(&worker, lang)).await;
+    let account = who.account.clone();
+    let figures =
+        tokio::task::spawn_blocking(move || dashboard_figures(&worker, &account, lang)).await;
     let figures = match figures {
         Ok(Ok(figures)) => figures,
         Ok(Err(e)) => return server::failure(lang, &e),
@@ -169,7 +172,11 @@ pub(crate) async fn dashboard(
 const TODAY_SCAN: usize = 500;
 
 /// The dashboard's figures. Blocking (reads the store).
-fn dashboard_figures(state: &WebState, lang: Lang) -> Result<serde_json::Value, String> {
+fn dashboard_figures(
+    state: &WebState,
+    who: &StaffAccount,
+    lang: Lang,
+) -> Result<serde_json::Value, String> {
     let now = state.now_ms();
     let today = JalaliDate::at_ms(now).map_err(|e| e.to_string())?;
     let status = state.store.status().map_err(|e| e.to_string())?;
@@ -195,6 +202,7 @@ fn dashboard_figures(state: &WebState, lang: Lang) -> Result<serde_json::Value, 
         }));
     }
     let verdicts = state.store.verdicts().map_err(|e| e.to_string())?;
+    let needs_fixing = needs_fixing(state, &verdicts, who, lang)?;
     Ok(serde_json::json!({
         "today": lang.digits(&today.to_string()),
         "today_count": lang.digits(&today_records.len().to_string()),
@@ -206,41 +214,67 @@ fn dashboard_figures(state: &WebState, lang: Lang) -> Result<serde_json::Value, 
             .unwrap_or_else(|| lang.pick("هنوز نه", "never").to_owned()),
         "last_error": last_error_words(status.last_error.as_deref(), lang),
         "certificate": certificate_words(state.options.certificate.as_deref(), now, lang),
-        "needs_fixing": needs_fixing(&verdicts, lang),
+        "needs_fixing_count": lang.digits(&needs_fixing.len().to_string()),
+        "needs_fixing": needs_fixing,
     }))
 }
 
-/// The rejected and flagged records, newest first, with the hub's reasons.
-fn needs_fixing(verdicts: &[Verdict], lang: Lang) -> Vec<serde_json::Value> {
-    verdicts
+/// How many records the needs-fixing list shows.
+const NEEDS_FIXING_SHOWN: usize = 100;
+
+/// The rejected and flagged records, newest first, with the hub's reasons: a staff member's
+/// own, or every one for a manager (who also corrects them). Blocking.
+fn needs_fixing(
+    state: &WebState,
+    verdicts: &[Verdict],
+    who: &StaffAccount,
+    lang: Lang,
+) -> Result<Vec<serde_json::Value>, String> {
+    let manager = who.role == Role::Manager;
+    let mut out = Vec::new();
+    for v in verdicts
         .iter()
         .rev()
         .filter(|v| v.outcome() != Outcome::Accepted)
-        .take(100)
-        .map(|v| {
-            let outcome = match v.outcome() {
-                Outcome::Rejected => lang.pick("رد شد", "rejected"),
-                Outcome::AcceptedWithFlags => lang.pick("پذیرفته با هشدار", "accepted with flags"),
-                _ => lang.pick("نامشخص", "unknown"),
-            };
-            let findings: Vec<serde_json::Value> = v
-                .findings
-                .iter()
-                .map(|f| {
-                    serde_json::json!({
-                        "rule_id": f.rule_id,
-                        "field": f.field,
-                        "reason": lang.pick(&f.reason_fa, &f.reason_en),
-                    })
+    {
+        if out.len() == NEEDS_FIXING_SHOWN {
+            break;
+        }
+        let Some(record) = state.store.record(v.seq).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        if !manager && record.staff_id != who.staff_id {
+            continue;
+        }
+        let kind = record.payload.as_ref().map(RecordKind::of);
+        let outcome = match v.outcome() {
+            Outcome::Rejected => lang.pick("رد شد", "rejected"),
+            Outcome::AcceptedWithFlags => lang.pick("پذیرفته با هشدار", "accepted with flags"),
+            _ => lang.pick("نامشخص", "unknown"),
+        };
+        let findings: Vec<serde_json::Value> = v
+            .findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "rule_id": f.rule_id,
+                    "field": f.field,
+                    "reason": lang.pick(&f.reason_fa, &f.reason_en),
                 })
-                .collect();
-            serde_json::json!({
-                "seq": lang.digits(&v.seq.to_string()),
-                "outcome": outcome,
-                "findings": findings,
             })
-        })
-        .collect()
+            .collect();
+        out.push(serde_json::json!({
+            "seq": lang.digits(&v.seq.to_string()),
+            "seq_raw": v.seq,
+            "kind": kind.map(|k| kind_label(k, lang)).unwrap_or("-"),
+            "recorded": date_time(record.recorded_at_ms, lang),
+            "staff_id": record.staff_id,
+            "outcome": outcome,
+            "findings": findings,
+            "can_fix": kind.is_some_and(|k| k != RecordKind::Correction),
+        }));
+    }
+    Ok(out)
 }
 
 /// The last sync error in words: none, or the error (it is the agent's own English text).

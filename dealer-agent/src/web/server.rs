@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::sessions::{self, Session, Sessions};
 use super::templates::{self, Lang};
 use super::throttle::LoginThrottle;
-use super::{pages, repair_order, WebError, WebOptions};
+use super::{forms, lookup, pages, WebError, WebOptions};
 use crate::staff::StaffAccount;
 use crate::store::AgentStore;
 
@@ -51,10 +51,9 @@ pub fn router(store: AgentStore, options: WebOptions) -> Result<Router, WebError
         .route("/", get(pages::dashboard))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", axum::routing::post(pages::logout))
-        .route(
-            "/repair-order",
-            get(repair_order::form_page).post(repair_order::submit),
-        )
+        .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))
+        .route("/fix/{seq}", get(forms::fix_page).post(forms::fix_submit))
+        .route("/lookup", get(lookup::page))
         .fallback(not_found)
         .with_state(state))
 }
@@ -77,7 +76,7 @@ pub async fn serve(
     .await
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found / پیدا نشد").into_response()
 }
 
@@ -247,6 +246,7 @@ pub(crate) fn page_context(lang: Lang, who: Option<&LoggedIn>) -> serde_json::Va
         "t": templates::texts(lang),
         "staff": staff,
         "csrf": who.map(|w| w.session.csrf_token.clone()),
+        "forms": who.map(|w| super::forms::menu(w.account.role, lang)).unwrap_or_default(),
     })
 }
 

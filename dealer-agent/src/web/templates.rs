@@ -71,7 +71,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("app", "همگام · نمایندگی", "Hamgam · dealership"),
     ("menu", "فهرست", "Menu"),
     ("dashboard", "پیشخوان", "Dashboard"),
-    ("new_repair_order", "پذیرش تعمیر تازه", "New repair order"),
     ("logout", "خروج", "Log out"),
     ("other_language", "English", "فارسی"),
     ("login", "ورود", "Log in"),
@@ -95,18 +94,28 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("needs_fixing", "نیازمند اصلاح", "Needs fixing"),
     ("nothing_to_fix", "چیزی برای اصلاح نیست.", "Nothing to fix."),
-    ("ro_number", "شماره‌ی پذیرش", "Repair order number"),
-    ("customer_ref", "کد مشتری", "Customer ref"),
-    ("vin", "شماره‌ی شاسی (VIN)", "VIN"),
-    ("odometer", "کیلومتر ورود", "Odometer in (km)"),
-    ("opened", "تاریخ پذیرش", "Opened on (Jalali)"),
     ("date_example", "۱۴۰۵/۰۸/۲۷", "1405/08/27"),
-    ("pay_type", "نوع پرداخت", "Pay type"),
-    ("job_lines", "کارها", "Job lines"),
-    ("labor_op", "کد اجرت", "Labour op code"),
-    ("complaint", "شرح ایراد", "Complaint"),
-    ("hours", "ساعت کار", "Hours"),
     ("save", "ذخیره", "Save"),
+    ("fix_title", "اصلاح رکورد", "Correct seq"),
+    ("fix", "اصلاح", "Correct"),
+    ("correction", "اصلاحیه", "Correction"),
+    ("reason", "دلیل اصلاح (الزامی)", "Why it is corrected (required)"),
+    ("retract", "این رکورد به اشتباه ثبت شده است: پس گرفته شود", "This record was entered by mistake: withdraw it"),
+    ("save_correction", "ذخیره‌ی اصلاحیه", "Save the correction"),
+    ("lookup", "جستجو", "Look up"),
+    ("lookup_hint", "نام، تلفن همراه، کد ملی یا شماره‌ی شاسی", "Name, mobile, national ID or VIN"),
+    ("search", "جستجو", "Search"),
+    ("customers", "مشتریان", "Customers"),
+    ("name", "نام", "Name"),
+    ("mobile", "تلفن همراه", "Mobile"),
+    ("national_id", "کد ملی / شناسه", "National ID"),
+    ("customer_ref", "کد مشتری", "Customer ref"),
+    ("their_records", "رکوردها", "Records"),
+    ("vin_history", "سابقه‌ی خودرو در این نمایندگی", "The vehicle's history at this branch"),
+    ("nothing_found", "چیزی پیدا نشد.", "Nothing found."),
+    ("date", "تاریخ", "Date"),
+    ("outcome", "نتیجه", "Outcome"),
+    ("network_lookup_missing", "جستجوی سابقه‌ی این خودرو در کل شبکه هنوز در دسترس نیست؛ تنها سابقه‌ی همین نمایندگی نشان داده می‌شود.", "The network-wide history of this vehicle is not available yet; only this branch's history is shown."),
 ];
 
 /// The words of `lang`, by key, for the templates' `t`.
@@ -123,10 +132,8 @@ pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
     env.add_template("base.html", include_str!("templates/base.html"))?;
     env.add_template("login.html", include_str!("templates/login.html"))?;
     env.add_template("dashboard.html", include_str!("templates/dashboard.html"))?;
-    env.add_template(
-        "repair_order.html",
-        include_str!("templates/repair_order.html"),
-    )?;
+    env.add_template("form.html", include_str!("templates/form.html"))?;
+    env.add_template("lookup.html", include_str!("templates/lookup.html"))?;
     Ok(env)
 }
 
