@@ -355,6 +355,36 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
     );
     assert_eq!(store.status().unwrap().last_seq, 2);
 
+    // The form's script asks /check as staff type: the same warnings, by field, saving nothing.
+    let checked = send(
+        server,
+        HERE,
+        "POST",
+        "/check/repair-order",
+        &jar,
+        Some(&bad_vin),
+    )
+    .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    let by_field: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&checked.body).expect("JSON by field");
+    assert!(by_field["vin"][0].starts_with("V01"), "{by_field:?}");
+    assert_eq!(
+        store.status().unwrap().last_seq,
+        2,
+        "checking saves nothing"
+    );
+    let forged = send(
+        server,
+        HERE,
+        "POST",
+        "/check/repair-order",
+        &jar,
+        Some(&order),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
     // The dashboard shows them pending, as today's records.
     let dashboard = send(server, HERE, "GET", "/", &jar, None).await;
     assert!(
@@ -368,6 +398,44 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
         dashboard.body
     );
     assert!(dashboard.body.contains("پذیرش تعمیر"));
+
+    // A correction needs a reason: without one nothing is saved, and the page says which field.
+    let fix_page = send(server, HERE, "GET", "/fix/1", &jar, None).await;
+    assert_eq!(fix_page.status, 200, "{}", fix_page.body);
+    assert!(
+        fix_page.body.contains(r#"value="RO-7""#),
+        "prefilled: {}",
+        fix_page.body
+    );
+    let token = fix_page.csrf();
+    let no_reason = [
+        ("csrf", token.as_str()),
+        ("roNumber", "RO-7"),
+        ("reason", " "),
+    ];
+    let refused = send(server, HERE, "POST", "/fix/1", &jar, Some(&no_reason)).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains(r#"id="reason-warning-1""#),
+        "{}",
+        refused.body
+    );
+    assert_eq!(store.status().unwrap().last_seq, 2, "nothing saved");
+    // Withdrawing with a reason saves a retraction of seq 1.
+    let withdraw = [
+        ("csrf", token.as_str()),
+        ("reason", "دوبار ثبت شده بود"),
+        ("retract", "on"),
+    ];
+    let saved = send(server, HERE, "POST", "/fix/1", &jar, Some(&withdraw)).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let retraction = store.record(3).unwrap().expect("saved as seq 3");
+    let Some(Payload::Correction(correction)) = retraction.payload else {
+        panic!("not a correction: {retraction:?}")
+    };
+    assert!(correction.retract && correction.amended.is_none());
+    assert_eq!(correction.reason, "دوبار ثبت شده بود");
+    assert_eq!(correction.target_record_id, record.record_id);
 
     // Logging out ends the session: its cookie no longer opens a page.
     let before_logout = jar.clone();

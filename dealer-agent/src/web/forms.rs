@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::form_spec::{self, Field, FormSpec, Input};
 use super::server::{self, LoggedIn, Shared, WebState};
 use super::templates::Lang;
-use super::{csrf, field};
+use super::{csrf, field, LangQuery};
 use crate::capture;
 use crate::jalali::JalaliDate;
 use crate::staff::Role;
@@ -380,6 +380,7 @@ fn show(
     who: &LoggedIn,
     page: FormPage<'_>,
     status: StatusCode,
+    cookies: &[String],
 ) -> Response {
     let spec = page.spec;
     let field_json = |field: &Field, name: String| {
@@ -444,6 +445,7 @@ fn show(
         serde_json::json!({
             "title": title,
             "action": action,
+            "check": format!("/check/{}", spec.slug),
             "fields": fields,
             "rows": rows,
             "fix": fix,
@@ -452,7 +454,7 @@ fn show(
             "warnings": page.messages,
         }),
     );
-    server::render(state, lang, "form.html", context, status, &[])
+    server::render(state, lang, "form.html", context, status, cookies)
 }
 
 /// The forms `role` may fill, for the menu: slug and title.
@@ -477,9 +479,10 @@ fn not_yours(lang: Lang) -> Response {
 pub(crate) async fn new_page(
     State(state): State<Shared>,
     Path(slug): Path<String>,
+    Query(query): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (lang, _) = server::language(&headers, None);
+    let (lang, lang_cookie) = server::language(&headers, query.lang.as_deref());
     let who = match server::logged_in(&state, &headers) {
         Ok(who) => who,
         Err(to_login) => return to_login,
@@ -508,7 +511,14 @@ pub(crate) async fn new_page(
         error: None,
         messages: Messages::new(),
     };
-    show(&state, lang, &who, page, StatusCode::OK)
+    show(
+        &state,
+        lang,
+        &who,
+        page,
+        StatusCode::OK,
+        &Vec::from_iter(lang_cookie),
+    )
 }
 
 /// Saves `payload` as the logged-in staff member through the capture code: the saved seq and
@@ -582,7 +592,14 @@ pub(crate) async fn new_submit(
         Err(messages) => {
             page.error = Some(not_saved(lang));
             page.messages = messages;
-            return show(&state, lang, &who, page, StatusCode::UNPROCESSABLE_ENTITY);
+            return show(
+                &state,
+                lang,
+                &who,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &[],
+            );
         }
     };
     match save(&state, &who, payload, lang).await {
@@ -593,13 +610,55 @@ pub(crate) async fn new_submit(
                 Lang::En => format!("Saved as seq {seq}; it is sent when the hub is reachable."),
             });
             page.messages = warnings_by_field(spec, &warnings, lang);
-            show(&state, lang, &who, page, StatusCode::OK)
+            show(&state, lang, &who, page, StatusCode::OK, &[])
         }
         Err(error) => {
             page.error = Some(error);
-            show(&state, lang, &who, page, StatusCode::INTERNAL_SERVER_ERROR)
+            show(
+                &state,
+                lang,
+                &who,
+                page,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &[],
+            )
         }
     }
+}
+
+/// POST /check/<kind>: what the entry checks say of the form as typed so far, by field name,
+/// as JSON for the form's script (checks as you type). Saves nothing.
+pub(crate) async fn check(
+    State(state): State<Shared>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (lang, _) = server::language(&headers, None);
+    let who = match server::logged_in(&state, &headers) {
+        Ok(who) => who,
+        Err(to_login) => return to_login,
+    };
+    let fields = form.map(|Form(f)| f).unwrap_or_default();
+    if !csrf::matches(&who.session.csrf_token, field(&fields, csrf::FIELD)) {
+        return server::forged(lang);
+    }
+    let Some(spec) = form_spec::by_slug(&slug) else {
+        return server::not_found().await;
+    };
+    let typed = Typed::from_fields(&fields);
+    let messages = match payload_json(spec, &typed, &who.account.staff_id, lang) {
+        Err(problems) => problems,
+        Ok(json) => match capture::payload_from_json(spec.kind, json) {
+            Ok(payload) => warnings_by_field(
+                spec,
+                &hamgam_proto::entry::check(&payload, state.now_ms()),
+                lang,
+            ),
+            Err(e) => Messages::from([(RECORD.to_owned(), vec![e.to_string()])]),
+        },
+    };
+    server::json(&messages)
 }
 
 /// The record `seq` to correct, its form and the hub's findings on it, or the page that says
@@ -644,9 +703,10 @@ async fn fix_target(
 pub(crate) async fn fix_page(
     State(state): State<Shared>,
     Path(seq): Path<u64>,
+    Query(query): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (lang, _) = server::language(&headers, None);
+    let (lang, lang_cookie) = server::language(&headers, query.lang.as_deref());
     let who = match server::logged_in(&state, &headers) {
         Ok(who) => who,
         Err(to_login) => return to_login,
@@ -672,7 +732,14 @@ pub(crate) async fn fix_page(
         error: None,
         messages: Messages::new(),
     };
-    show(&state, lang, &who, page, StatusCode::OK)
+    show(
+        &state,
+        lang,
+        &who,
+        page,
+        StatusCode::OK,
+        &Vec::from_iter(lang_cookie),
+    )
 }
 
 /// POST /fix/<seq>: saves the correction (or the withdrawal, `retract=on`), with its reason.
@@ -739,7 +806,14 @@ pub(crate) async fn fix_submit(
         Err(messages) => {
             page.error = Some(not_saved(lang));
             page.messages = messages;
-            return show(&state, lang, &who, page, StatusCode::UNPROCESSABLE_ENTITY);
+            return show(
+                &state,
+                lang,
+                &who,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &[],
+            );
         }
     };
     match save(&state, &who, payload, lang).await {
@@ -753,11 +827,18 @@ pub(crate) async fn fix_submit(
                 Lang::En => format!("The correction of seq {target} is saved as seq {saved}; the hub judges seq {target} again when it syncs."),
             });
             page.messages = warnings_by_field(spec, &warnings, lang);
-            show(&state, lang, &who, page, StatusCode::OK)
+            show(&state, lang, &who, page, StatusCode::OK, &[])
         }
         Err(error) => {
             page.error = Some(error);
-            show(&state, lang, &who, page, StatusCode::INTERNAL_SERVER_ERROR)
+            show(
+                &state,
+                lang,
+                &who,
+                page,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &[],
+            )
         }
     }
 }

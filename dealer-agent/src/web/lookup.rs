@@ -24,6 +24,7 @@ use crate::store::StoreError;
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct LookupQuery {
     pub q: Option<String>,
+    pub lang: Option<String>,
 }
 
 /// Records read from the store per step of the scan.
@@ -229,7 +230,7 @@ pub(crate) async fn page(
     Query(query): Query<LookupQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (lang, _) = server::language(&headers, None);
+    let (lang, lang_cookie) = server::language(&headers, query.lang.as_deref());
     let who = match server::logged_in(&state, &headers) {
         Ok(who) => who,
         Err(to_login) => return to_login,
@@ -247,7 +248,15 @@ pub(crate) async fn page(
         server::merged(server::page_context(lang, Some(&who)), figures),
         json!({ "q": q }),
     );
-    server::render(&state, lang, "lookup.html", context, StatusCode::OK, &[])
+    let cookies: Vec<String> = lang_cookie.into_iter().collect();
+    server::render(
+        &state,
+        lang,
+        "lookup.html",
+        context,
+        StatusCode::OK,
+        &cookies,
+    )
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub fn router(store: AgentStore, options: WebOptions) -> Result<Router, WebError
         .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))
         .route("/fix/{seq}", get(forms::fix_page).post(forms::fix_submit))
         .route("/lookup", get(lookup::page))
+        .route("/check/{kind}", axum::routing::post(forms::check))
+        .route("/static/check.js", get(check_script))
         .fallback(not_found)
         .with_state(state))
 }
@@ -155,7 +157,7 @@ fn secured(mut response: Response, cookies: &[String]) -> Response {
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
@@ -166,6 +168,27 @@ fn secured(mut response: Response, cookies: &[String]) -> Response {
         }
     }
     response
+}
+
+/// The forms' script (checks as you type), built into the binary.
+async fn check_script() -> Response {
+    let response = (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/check.js"),
+    )
+        .into_response();
+    secured(response, &[])
+}
+
+/// A JSON answer (for the forms' script).
+pub(crate) fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => secured(
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            &[],
+        ),
+        Err(e) => failure(Lang::default(), &e.to_string()),
+    }
 }
 
 /// An HTML page.
