@@ -48,10 +48,15 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSettings {
-    /// host:port, loopback only until the screen has TLS (a non-loopback address is refused).
+    /// host:port: a loopback address (plain HTTP, the staff PC's own browser), or a LAN address,
+    /// which needs `tls_certificate` and `tls_key`.
     pub listen: String,
     /// A session unused this long is ended (staff log in again).
     pub idle_minutes: u64,
+    /// PEM certificate chain for the screen's HTTPS (a LAN address needs it).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate` (owner-only file).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for WebSettings {
@@ -59,6 +64,8 @@ impl Default for WebSettings {
         WebSettings {
             listen: "127.0.0.1:8080".into(),
             idle_minutes: 30,
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }

@@ -624,7 +624,7 @@ fn load_config(o: Overrides) -> Result<AgentConfig> {
     Ok(config)
 }
 
-/// Starts the staff screen of `run` on `[web] listen` (loopback only).
+/// Starts the staff screen of `run` on `[web] listen` (plain HTTP on loopback, HTTPS on any other address).
 async fn start_web(
     config: &AgentConfig,
     settings: &hamgam_dealer_agent::config::WebSettings,
@@ -632,7 +632,11 @@ async fn start_web(
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     use hamgam_dealer_agent::web;
-    let addr = web::check_listen(&settings.listen)?;
+    let https = web::https_config(
+        settings.tls_certificate.as_deref(),
+        settings.tls_key.as_deref(),
+    )?;
+    let addr = web::check_listen(&settings.listen, https.is_some())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for the staff screen on {addr}"))?;
@@ -640,12 +644,17 @@ async fn start_web(
         idle_minutes: settings.idle_minutes.max(1),
         certificate: Some(config.tls.cert.clone()),
         clock: hamgam_gateway::Clock::System,
+        https: https.is_some(),
     };
     let router = web::router(store.clone(), options)?;
+    let scheme = if https.is_some() { "https" } else { "http" };
     if store.staff_accounts()?.is_empty() {
-        tracing::warn!("the staff screen is on at http://{addr}/ but there is no staff account yet: add one with `dealer-agent staff add`");
+        tracing::warn!("the staff screen is on at {scheme}://{addr}/ but there is no staff account yet: add one with `dealer-agent staff add`");
     }
-    Ok(tokio::spawn(web::serve(listener, router, shutdown.clone())))
+    Ok(match https {
+        Some(tls) => tokio::spawn(web::serve_tls(listener, router, tls, shutdown.clone())),
+        None => tokio::spawn(web::serve(listener, router, shutdown.clone())),
+    })
 }
 
 /// `dealer-agent staff ...`.

@@ -158,6 +158,28 @@ pub fn server_config_reloadable(
     Ok((Arc::new(config), cert))
 }
 
+/// A server config for browsers (the branch's staff screen on a LAN address): TLS 1.3, no
+/// client certificate (staff log in with a password), `cert_pem` (the chain) and `key_pem`
+/// from ops, ALPN `http/1.1`.
+pub fn browser_server_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    what: &str,
+) -> Result<Arc<ServerConfig>, GatewayError> {
+    let chain = parse_certificates(cert_pem, what)?;
+    let key = parse_private_key(key_pem, what)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            GatewayError::Tls(format!("{what}: the key does not fit the certificate: {e}"))
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A client config that presents `material`'s certificate and trusts only the CA's hub certificates.
 pub fn client_config(material: &TlsMaterial) -> Result<Arc<ClientConfig>, GatewayError> {
     let mut config = ClientConfig::builder_with_provider(provider())

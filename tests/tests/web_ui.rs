@@ -476,3 +476,93 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
     shutdown.cancel();
     serving.await.unwrap().unwrap();
 }
+
+/// GET `path` over TLS (trusting `ca_pem`) and the whole answer as text.
+async fn get_over_tls(server: SocketAddr, ca_pem: &[u8], path: &str) -> std::io::Result<String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in hamgam_gateway::tls::parse_certificates(ca_pem, "CA").unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(hamgam_gateway::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = connector.connect(name, tcp).await?;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    let mut raw = Vec::new();
+    // A TLS peer may close without close_notify after `Connection: close`; what came is kept.
+    let _ = stream.read_to_end(&mut raw).await;
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+#[tokio::test]
+async fn on_the_network_the_screen_is_served_over_https_only_with_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AgentStore::open(&dir.path().join("agent"), DealerId::new("D-1042").unwrap())
+        .unwrap()
+        .with_clock(test_clock());
+    // A certificate for the address staff type, from the deployment's own PKI.
+    let pki = hamgam_tests::TestPki::new();
+    let material = pki.hub_material();
+    let (cert, key) = (dir.path().join("screen.crt"), dir.path().join("screen.key"));
+    std::fs::write(&cert, &material.cert_pem).unwrap();
+    hamgam_gateway::files::write_private(&key, &material.key_pem).unwrap();
+
+    // Without HTTPS a LAN address is refused, saying what to set.
+    let refused = web::check_listen("192.168.1.10:8443", false).unwrap_err();
+    assert!(refused.to_string().contains("tls_certificate"), "{refused}");
+    let tls = web::https_config(Some(&cert), Some(&key))
+        .unwrap()
+        .expect("an HTTPS config");
+    assert!(web::check_listen("192.168.1.10:8443", true).is_ok());
+
+    let options = WebOptions {
+        clock: test_clock(),
+        https: true,
+        ..WebOptions::default()
+    };
+    let router = web::router(store, options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(web::serve_tls(listener, router, tls, shutdown.clone()));
+
+    let page = get_over_tls(server, &material.ca_pem, "/login")
+        .await
+        .unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains(r#"<html lang="fa" dir="rtl">"#), "{page}");
+    let cookie = page
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: hamgam_login=")
+        })
+        .expect("the login form's cookie");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
+    // Plain HTTP to the HTTPS port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(server).await.unwrap();
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("<html"),
+        "no page over plain HTTP"
+    );
+
+    shutdown.cancel();
+    serving.await.unwrap().unwrap();
+}

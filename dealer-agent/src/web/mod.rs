@@ -18,8 +18,9 @@
 //!   store;
 //! - [`templates`]: the HTML and the words in Persian and English.
 //!
-//! Plain HTTP for now: a non-loopback address is refused ([`check_listen`]) until the screen
-//! has TLS.
+//! On a loopback address (the default: the staff PC's own browser) it is plain HTTP; a LAN
+//! address is served only over HTTPS, with the certificate and key ops give in `[web]`
+//! ([`check_listen`], [`server::serve_tls`]), and its cookies are then `Secure`.
 
 // Handlers return early with the page to show (`Result<_, Response>`, axum's usual shape); a
 // Response is large, and boxing it would buy nothing on a screen serving one branch.
@@ -36,11 +37,11 @@ pub mod templates;
 pub mod throttle;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hamgam_gateway::Clock;
 
-pub use server::{router, serve};
+pub use server::{router, serve, serve_tls};
 
 #[cfg(doc)]
 use crate::store::AgentStore;
@@ -50,8 +51,18 @@ use crate::store::AgentStore;
 pub enum WebError {
     #[error("[web] listen = `{0}` is not a host:port address, e.g. 127.0.0.1:8080")]
     BadListen(String),
-    #[error("[web] listen = `{0}` is not a loopback address: the staff screen has no TLS yet, so passwords and customers' data would cross the network unencrypted; keep it on 127.0.0.1 (the staff PC's own browser), or put a TLS reverse proxy in front of it")]
+    #[error("[web] listen = `{0}` is not a loopback address: on the network the staff screen needs HTTPS, or passwords and customers' data would cross it unencrypted; set tls_certificate and tls_key in [web] (a certificate for the name or address staff type), or keep it on 127.0.0.1 (the staff PC's own browser)")]
     NotLoopback(String),
+    #[error("[web] sets only one of tls_certificate and tls_key: HTTPS needs both")]
+    HalfTls,
+    #[error("[web] HTTPS: cannot read {path}: {source}")]
+    TlsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[web] HTTPS: {0}")]
+    Tls(#[from] hamgam_gateway::GatewayError),
     #[error("the staff screen's page templates do not parse: {0}")]
     Templates(String),
 }
@@ -65,6 +76,8 @@ pub struct WebOptions {
     pub certificate: Option<PathBuf>,
     /// "Now" for sessions, the login rate limit and "today" (a fixed one in tests).
     pub clock: Clock,
+    /// Served over HTTPS: cookies are `Secure`.
+    pub https: bool,
 }
 
 impl Default for WebOptions {
@@ -73,12 +86,14 @@ impl Default for WebOptions {
             idle_minutes: 30,
             certificate: None,
             clock: Clock::System,
+            https: false,
         }
     }
 }
 
-/// The address to listen on: `listen` must name loopback addresses only (see [`WebError`]).
-pub fn check_listen(listen: &str) -> Result<SocketAddr, WebError> {
+/// The address to listen on: a loopback address, or any address when the screen is served
+/// over HTTPS (`https`; see [`WebError::NotLoopback`]).
+pub fn check_listen(listen: &str, https: bool) -> Result<SocketAddr, WebError> {
     let addrs: Vec<SocketAddr> = listen
         .to_socket_addrs()
         .map_err(|_| WebError::BadListen(listen.to_owned()))?
@@ -86,11 +101,39 @@ pub fn check_listen(listen: &str) -> Result<SocketAddr, WebError> {
     let first = *addrs
         .first()
         .ok_or_else(|| WebError::BadListen(listen.to_owned()))?;
-    if addrs.iter().all(|a| a.ip().is_loopback()) {
+    if https || addrs.iter().all(|a| a.ip().is_loopback()) {
         Ok(first)
     } else {
         Err(WebError::NotLoopback(listen.to_owned()))
     }
+}
+
+/// The HTTPS config from `[web]`'s certificate and key files, or `None` for plain HTTP.
+pub fn https_config(
+    certificate: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, WebError> {
+    let (certificate, key) = match (certificate, key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        _ => return Err(WebError::HalfTls),
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| WebError::TlsFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    hamgam_gateway::files::check_owner_only(key).map_err(|source| WebError::TlsFile {
+        path: key.to_owned(),
+        source,
+    })?;
+    let config = hamgam_gateway::tls::browser_server_config(
+        &read(certificate)?,
+        &read(key)?,
+        "the staff screen's certificate",
+    )?;
+    Ok(Some(config))
 }
 
 /// `?lang=fa|en` on any page.
@@ -112,22 +155,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_addresses_are_served_until_there_is_tls() {
+    fn a_lan_address_is_served_only_over_https() {
         assert_eq!(
-            check_listen("127.0.0.1:8080").unwrap(),
+            check_listen("127.0.0.1:8080", false).unwrap(),
             "127.0.0.1:8080".parse().unwrap()
         );
-        assert!(check_listen("[::1]:8080").is_ok());
-        let err = check_listen("0.0.0.0:8080").unwrap_err();
+        assert!(check_listen("[::1]:8080", false).is_ok());
+        let err = check_listen("0.0.0.0:8080", false).unwrap_err();
         assert!(matches!(err, WebError::NotLoopback(_)), "{err}");
-        assert!(err.to_string().contains("TLS"), "{err}");
+        assert!(err.to_string().contains("tls_certificate"), "{err}");
         assert!(matches!(
-            check_listen("192.168.1.10:80"),
+            check_listen("192.168.1.10:80", false),
             Err(WebError::NotLoopback(_))
         ));
+        assert!(
+            check_listen("192.168.1.10:443", true).is_ok(),
+            "a LAN address over HTTPS"
+        );
         assert!(matches!(
-            check_listen("nonsense"),
+            check_listen("nonsense", true),
             Err(WebError::BadListen(_))
         ));
+        assert!(matches!(
+            https_config(Some(Path::new("/x.crt")), None),
+            Err(WebError::HalfTls)
+        ));
+        assert!(https_config(None, None).unwrap().is_none());
     }
 }

@@ -47,7 +47,8 @@ pub fn router(store: AgentStore, options: WebOptions) -> Result<Router, WebError
         templates,
         options,
     });
-    Ok(Router::new()
+    let https = state.options.https;
+    let router = Router::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", axum::routing::post(pages::logout))
@@ -57,7 +58,32 @@ pub fn router(store: AgentStore, options: WebOptions) -> Result<Router, WebError
         .route("/check/{kind}", axum::routing::post(forms::check))
         .route("/static/check.js", get(check_script))
         .fallback(not_found)
-        .with_state(state))
+        .with_state(state);
+    Ok(if https {
+        router.layer(axum::middleware::map_response(secure_cookies))
+    } else {
+        router
+    })
+}
+
+/// Over HTTPS every cookie is `Secure`: the browser never sends it over plain HTTP.
+async fn secure_cookies(mut response: Response) -> Response {
+    let cookies: Vec<HeaderValue> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    response.headers_mut().remove(header::SET_COOKIE);
+    for value in cookies {
+        let secure = value
+            .to_str()
+            .ok()
+            .and_then(|v| HeaderValue::from_str(&format!("{v}; Secure")).ok())
+            .unwrap_or(value);
+        response.headers_mut().append(header::SET_COOKIE, secure);
+    }
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown`. The peer's address reaches the login rate
@@ -76,6 +102,65 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
+}
+
+/// Serves `router` over HTTPS (`tls`) on `listener` until `shutdown`: the staff screen on a
+/// LAN address. Connections in flight finish their request; a handshake that does not
+/// complete in 10 s is dropped.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "staff screen listening (HTTPS)");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("staff screen: accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let handshake =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "staff screen: TLS handshake refused: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
 pub(crate) async fn not_found() -> Response {
