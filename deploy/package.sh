@@ -131,11 +131,15 @@ fi
 [ "$lintian" = 1 ] && echo "lintian $(lintian --version | head -n 1)"
 
 # --- build ---------------------------------------------------------------------------------
-step "building central and dealer-agent (release) and the two .debs"
+step "building central and dealer-agent (${HAMGAM_PACKAGE_PROFILE:-release}) and the two .debs"
 build_started=$SECONDS
 # One cargo build for both (as deploy/demo.sh does: the same feature set, so one build of the
 # dependencies), then cargo-deb packages what it built.
-cargo build --release --locked -p hamgam-central -p hamgam-dealer-agent
+# HAMGAM_PACKAGE_PROFILE=package-check (as .ci/run sets it) builds quickly for the check; the
+# default, release, is what ships.
+profile="${HAMGAM_PACKAGE_PROFILE:-release}"
+echo "cargo profile: $profile"
+cargo build --profile "$profile" --locked -p hamgam-central -p hamgam-dealer-agent
 metadata="$(cargo metadata --format-version 1 --no-deps)"
 target_root="$(printf '%s' "$metadata" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 [ -d "$target_root" ] || fail "cannot find cargo's target folder (cargo metadata said '$target_root')"
@@ -148,7 +152,7 @@ fast=--fast
 [ "${HAMGAM_PACKAGE_FAST:-1}" = 0 ] && fast=
 for p in "${packages[@]}"; do
   rm -f "$debs/${p}_"*.deb "$debs/${p}-dbgsym_"*.ddeb
-  cargo deb --no-build --locked $fast -p "$p" --output "$debs" >"$work/cargo-deb-$p.log" 2>&1 ||
+  cargo deb --no-build --locked --profile "$profile" $fast -p "$p" --output "$debs" >"$work/cargo-deb-$p.log" 2>&1 ||
     { cat "$work/cargo-deb-$p.log" >&2; fail "cargo deb -p $p failed"; }
   deb[$p]="$(ls "$debs/${p}_"*.deb)"
   [ -f "${deb[$p]}" ] || fail "cargo deb -p $p made no .deb in $debs"

@@ -438,6 +438,7 @@ mod tests {
             staff_id: "S-1".into(),
             schema_version: RECORD_SCHEMA_VERSION,
             withheld: String::new(),
+            origin: None,
             payload: Some(Payload::Lead(pb::Lead {
                 customer_ref: "C-1".into(),
                 contacted_at_ms: 1_700_000_000_000,

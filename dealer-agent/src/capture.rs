@@ -100,10 +100,16 @@ fn parse_date(raw: &str) -> Option<Value> {
 
 /// A kind's payload field name in proto3 JSON (`retailDelivery`).
 pub fn kind_json_name(kind: RecordKind) -> String {
+    camel_case(kind.name(), '-')
+}
+
+/// `name` in proto3 JSON's lower camel case, words split at `separator`
+/// (`odometer_in_km` -> `odometerInKm`).
+pub fn camel_case(name: &str, separator: char) -> String {
     let mut out = String::new();
     let mut upper = false;
-    for c in kind.name().chars() {
-        if c == '-' {
+    for c in name.chars() {
+        if c == separator {
             upper = true;
         } else if upper {
             out.push(c.to_ascii_uppercase());

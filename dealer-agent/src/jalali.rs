@@ -192,6 +192,29 @@ impl JalaliDate {
         Ok((JalaliDate::at_ms(ms)?, hour, minute))
     }
 
+    /// The instant (Unix ms, UTC) of `hour:minute:second` on this day in Tehran (an imported
+    /// record's creation time).
+    pub fn at_time_ms(self, hour: u8, minute: u8, second: u8) -> Result<i64, DateError> {
+        let (y, m, d) = self.to_gregorian();
+        let out = |e: jiff::Error| DateError::OutOfRange(format!("{self} {hour}:{minute}: {e}"));
+        let year = i16::try_from(y).map_err(|_| DateError::OutOfRange(self.to_string()))?;
+        let civil = jiff::civil::DateTime::new(
+            year,
+            m as i8,
+            d as i8,
+            i8::try_from(hour).unwrap_or(i8::MAX),
+            i8::try_from(minute).unwrap_or(i8::MAX),
+            i8::try_from(second).unwrap_or(i8::MAX),
+            0,
+        )
+        .map_err(out)?;
+        Ok(civil
+            .to_zoned(tehran())
+            .map_err(out)?
+            .timestamp()
+            .as_millisecond())
+    }
+
     /// The instant (Unix ms, UTC) this day starts in Tehran: what a date typed at a dealership
     /// means on the wire.
     pub fn start_ms(self) -> Result<i64, DateError> {

@@ -6,7 +6,12 @@
 //! - [`capture`]: payloads from JSON or `--field name=value` pairs;
 //! - [`certificate`]: enrolment with a one-time token and renewal before expiry;
 //! - [`jalali`]: Jalali dates in Tehran time and Persian digits, for staff;
+//! - [`lang`]: Persian or English, for what staff read;
+//! - [`record_form`]: a record as a form: every kind's fields, typed values to payloads and
+//!   back (the staff screen's forms, the import's mapping);
 //! - [`hlc`]: the hybrid logical clock that stamps every record;
+//! - [`import`]: `import FILE --mapping MAP.toml`: a DMS export (CSV, JSON Lines), one record
+//!   per source id, resumable;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
 //! - [`restore`]: rebuilding a lost or reset store from the hub, and taking the hub's verdicts
@@ -24,9 +29,12 @@ pub mod capture;
 pub mod certificate;
 pub mod config;
 pub mod hlc;
+pub mod import;
 pub mod jalali;
+pub mod lang;
 pub mod local_api;
 pub mod metrics;
+pub mod record_form;
 pub mod restore;
 pub mod staff;
 pub mod store;

@@ -2,6 +2,7 @@
 //! visits, leads, complaints and surveys; the agent keeps them durably and syncs them to the hub.
 
 mod enroll_cli;
+mod import_cli;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -178,6 +179,26 @@ enum Command {
         /// A new or empty folder for the backup.
         #[arg(long)]
         to: PathBuf,
+    },
+    /// Import history from the dealership's DMS: a CSV file (header row) or JSON Lines
+    /// (`.jsonl`), mapped to records by MAP.toml (docs/import.md), committed in durable chunks
+    /// with each row's source id and time. Safe to run again: a row already imported is a
+    /// no-op, a changed one a correction. Refused rows go to FILE.rejects.csv with the reason.
+    /// Works on the store directly: stop `dealer-agent run` first.
+    Import {
+        /// The DMS export: CSV, or JSON Lines when it ends in .jsonl / .ndjson.
+        file: PathBuf,
+        /// The mapping file (TOML): the kind, the source system, columns to fields.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Save nothing: list per row what capture would refuse and what the entry checks
+        /// warn about, with a summary by rule.
+        #[arg(long)]
+        dry_run: bool,
+        /// Skip the rows an earlier, interrupted run committed (FILE.progress); without it they
+        /// are read again and found already imported.
+        #[arg(long)]
+        resume: bool,
     },
     /// Manage the staff accounts of the web screen (`[web]`): add, disable, reset-password,
     /// list. Works on the store directly: stop `dealer-agent run` first.
@@ -485,6 +506,12 @@ fn main() -> Result<()> {
         Command::Staff { command } => staff_command(&config, dealer, command),
         Command::Simulate(args) => simulate_command(&config, dealer, args),
         Command::Backup { to } => backup_command(&config, dealer, &to),
+        Command::Import {
+            file,
+            mapping,
+            dry_run,
+            resume,
+        } => import_cli::import(&config, dealer, &file, &mapping, dry_run, resume),
         Command::Restore {
             from: Some(from),
             force,
@@ -645,6 +672,10 @@ async fn start_web(
         certificate: Some(config.tls.cert.clone()),
         clock: hamgam_gateway::Clock::System,
         https: https.is_some(),
+        hub: Some({
+            let (config, dealer) = (config.clone(), store.dealer().clone());
+            std::sync::Arc::new(move || endpoint(&config, &dealer).map_err(|e| format!("{e:#}")))
+        }),
     };
     let router = web::router(store.clone(), options)?;
     let scheme = if https.is_some() { "https" } else { "http" };

@@ -113,8 +113,13 @@ impl std::fmt::Display for SizeViolation {
     }
 }
 
-/// Every bound `record` breaks: its header's text fields, its payload's fields and lists, and
-/// its encoded size.
+/// The longest source-system name of an imported record's origin.
+pub const MAX_SOURCE_SYSTEM_BYTES: usize = 64;
+/// The longest source record id of an imported record's origin.
+pub const MAX_SOURCE_ID_BYTES: usize = 128;
+
+/// Every bound `record` breaks: its header's text fields (the origin's included), its payload's
+/// fields and lists, and its encoded size.
 pub fn check_record(record: &pb::Record) -> Vec<SizeViolation> {
     let mut out = Vec::new();
     for (field, value) in [
@@ -123,6 +128,20 @@ pub fn check_record(record: &pb::Record) -> Vec<SizeViolation> {
         ("staff_id", &record.staff_id),
     ] {
         text(field, value, MAX_TEXT_BYTES, &mut out);
+    }
+    if let Some(origin) = &record.origin {
+        text(
+            "origin.source_system",
+            &origin.source_system,
+            MAX_SOURCE_SYSTEM_BYTES,
+            &mut out,
+        );
+        text(
+            "origin.source_record_id",
+            &origin.source_record_id,
+            MAX_SOURCE_ID_BYTES,
+            &mut out,
+        );
     }
     if let Some(payload) = &record.payload {
         out.extend(check_payload(payload));

@@ -139,6 +139,7 @@ impl Log {
             staff_id: "S-1".into(),
             schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
             withheld: String::new(),
+            origin: None,
             payload: Some(payload),
         });
         id

@@ -44,6 +44,7 @@ pub fn wire_logs(
                     staff_id: r.staff_id.clone(),
                     schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                     withheld: String::new(),
+                    origin: None,
                     payload: Some(r.payload.clone()),
                 })
                 .collect();

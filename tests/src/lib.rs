@@ -627,6 +627,7 @@ pub fn raw_record(dealer_id: &str, seq: u64) -> pb::Record {
         staff_id: "S-1".into(),
         schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
         withheld: String::new(),
+        origin: None,
         payload: Some(sample_payload(seq)),
     }
 }

@@ -4,7 +4,8 @@
 //! TLS. A service adviser logs in, enters a customer and a repair order in Persian with a
 //! Jalali date and Persian digits, sees it pending, syncs, finds the rejection with the hub's
 //! Persian reason in the needs-fixing list, corrects it from there, syncs and sees it accepted,
-//! and finds the customer by a spelling variant of the name.
+//! finds the customer by a spelling variant of the name, and the vehicle's history across the
+//! network by its VIN.
 //!
 //! The pages' screenshots go to `$CARGO_TARGET_TMPDIR/staff-screen/`, and also to
 //! `$HAMGAM_SCREENSHOTS` when it is set (`HAMGAM_SCREENSHOTS=docs/img/staff-screen` refreshes
@@ -255,8 +256,10 @@ async fn a_service_adviser_enters_syncs_corrects_and_looks_up_in_the_browser() {
     let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer("D-1042")));
     let sync_options = session_options();
 
+    let for_screen = endpoint.clone();
     let options = WebOptions {
         clock: test_clock(),
+        hub: Some(std::sync::Arc::new(move || Ok(for_screen.clone()))),
         ..WebOptions::default()
     };
     let router = web::router(store.clone(), options).unwrap();
@@ -452,6 +455,21 @@ async fn a_service_adviser_enters_syncs_corrects_and_looks_up_in_the_browser() {
         "the repair order is listed: {customers}"
     );
     screenshot(&browser, "lookup").await;
+    // A VIN: this branch's records and, from the hub, its history across the network.
+    type_into(&browser, "q", right_vin.as_str()).await;
+    click_to_page(&browser, "search").await;
+    // Here the VIN is on the correction (the repair order had the short one).
+    let here = text_of(&browser, "vin-records").await;
+    assert!(
+        here.contains("اصلاحیه") && here.contains("پذیرفته"),
+        "{here}"
+    );
+    let network = text_of(&browser, "network-visits").await;
+    assert!(
+        network.contains("D-1042") && network.contains("۴۲۰۰۰") && network.contains("EN-100"),
+        "{network}"
+    );
+    screenshot(&browser, "vin-lookup").await;
     // The English switch.
     click_to_page(&browser, "switch-lang").await;
     assert_eq!(

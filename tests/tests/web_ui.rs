@@ -399,6 +399,29 @@ async fn staff_log_in_and_enter_a_repair_order_on_the_persian_screen() {
     );
     assert!(dashboard.body.contains("پذیرش تعمیر"));
 
+    // A VIN lookup shows this branch's records; without a hub it says the network's are not
+    // shown.
+    let vin_lookup = send(
+        server,
+        HERE,
+        "GET",
+        "/lookup?q=NAAN01CE5KK123456",
+        &jar,
+        None,
+    )
+    .await;
+    assert_eq!(vin_lookup.status, 200, "{}", vin_lookup.body);
+    assert!(
+        vin_lookup.body.contains(r#"id="vin-records""#),
+        "{}",
+        vin_lookup.body
+    );
+    assert!(
+        vin_lookup.body.contains(r#"id="network-missing""#),
+        "{}",
+        vin_lookup.body
+    );
+
     // A correction needs a reason: without one nothing is saved, and the page says which field.
     let fix_page = send(server, HERE, "GET", "/fix/1", &jar, None).await;
     assert_eq!(fix_page.status, 200, "{}", fix_page.body);

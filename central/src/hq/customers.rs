@@ -451,6 +451,7 @@ mod tests {
                     staff_id: "S-1".into(),
                     schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                     withheld: String::new(),
+                    origin: None,
                     payload: Some(pb::record::Payload::Customer(pb::CustomerUpsert {
                         customer_ref: format!("C{i}"),
                         party_type: pb::PartyType::Person as i32,

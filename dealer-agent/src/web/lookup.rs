@@ -1,7 +1,8 @@
 //! Lookup in the branch's own store: a customer by name (Persian-normalised, so Arabic and
 //! Persian letters, digits of any script and spacing variants find the same person), by mobile
-//! in any of its forms, or by national ID; and a VIN's history at this branch. The network-wide
-//! VIN history needs a hub service that does not exist yet, and the page says so.
+//! in any of its forms, or by national ID; and a VIN's history at this branch, with its history
+//! across the network from the hub's one lookup for dealers (`VehicleLookup.GetServiceSummary`:
+//! visits, odometer, condition, no customer's data) when the hub is reachable.
 
 use std::collections::BTreeMap;
 
@@ -95,24 +96,25 @@ fn matches(c: &CustomerUpsert, wanted: &Wanted) -> bool {
     }
 }
 
-/// The customer refs and VINs a record is about.
-fn mentions(payload: &Payload) -> (Vec<&str>, Option<&str>) {
+/// The customer refs and VIN a record is about; a correction is about what it amends to.
+fn mentions(payload: &Payload) -> (Vec<String>, Option<String>) {
+    let refs = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
     match payload {
-        Payload::Customer(c) => (vec![c.customer_ref.as_str()], None),
+        Payload::Customer(c) => (refs(&[&c.customer_ref]), None),
         Payload::RetailDelivery(d) => (
-            d.parties.iter().map(|p| p.customer_ref.as_str()).collect(),
-            Some(d.vin.as_str()),
+            d.parties.iter().map(|p| p.customer_ref.clone()).collect(),
+            Some(d.vin.clone()),
         ),
-        Payload::RepairOrder(r) => (
-            vec![r.owner_ref.as_str(), r.driver_ref.as_str()],
-            Some(r.vin.as_str()),
-        ),
-        Payload::Lead(l) => (vec![l.customer_ref.as_str()], None),
-        Payload::Complaint(c) => (vec![c.customer_ref.as_str()], Some(c.vin.as_str())),
-        Payload::Survey(s) => (vec![s.customer_ref.as_str()], None),
-        Payload::OdometerReplacement(o) => (Vec::new(), Some(o.vin.as_str())),
-        Payload::VehicleStatus(v) => (Vec::new(), Some(v.vin.as_str())),
-        Payload::Correction(_) => (Vec::new(), None),
+        Payload::RepairOrder(r) => (refs(&[&r.owner_ref, &r.driver_ref]), Some(r.vin.clone())),
+        Payload::Lead(l) => (refs(&[&l.customer_ref]), None),
+        Payload::Complaint(c) => (refs(&[&c.customer_ref]), Some(c.vin.clone())),
+        Payload::Survey(s) => (refs(&[&s.customer_ref]), None),
+        Payload::OdometerReplacement(o) => (Vec::new(), Some(o.vin.clone())),
+        Payload::VehicleStatus(v) => (Vec::new(), Some(v.vin.clone())),
+        Payload::Correction(c) => match crate::store::amended_payload(c) {
+            Some(amended) => mentions(&amended),
+            None => (Vec::new(), None),
+        },
     }
 }
 
@@ -139,7 +141,7 @@ fn search(state: &WebState, wanted: &Wanted) -> Result<Found, StoreError> {
             };
             let (refs, vin) = mentions(payload);
             if let Wanted::Vin(wanted_vin) = wanted {
-                if vin.is_some_and(|v| normalize_digits(v).to_uppercase() == *wanted_vin) {
+                if vin.is_some_and(|v| normalize_digits(&v).to_uppercase() == *wanted_vin) {
                     found.vin_records.push(record.clone());
                 }
                 continue;
@@ -155,7 +157,7 @@ fn search(state: &WebState, wanted: &Wanted) -> Result<Found, StoreError> {
                 }
             }
             for r in refs.into_iter().filter(|r| !r.is_empty()) {
-                by_ref.entry(r.to_owned()).or_default().push(record.clone());
+                by_ref.entry(r).or_default().push(record.clone());
             }
         }
     }
@@ -224,6 +226,70 @@ fn lookup_figures(state: &WebState, query: &str, lang: Lang) -> Result<Value, St
     }))
 }
 
+/// How long the network lookup may take before the page is shown without it.
+const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The VIN's history across the network, from the hub, as the page shows it; `Err` says in
+/// `lang` why it is not shown.
+async fn network_history(state: &WebState, vin: &str, lang: Lang) -> Result<Value, String> {
+    use hamgam_proto::hq::v1::vehicle_lookup_client::VehicleLookupClient;
+    use hamgam_proto::hq::v1::GetServiceSummaryRequest;
+    let unreachable = |detail: String| {
+        tracing::debug!("network VIN lookup: {detail}");
+        lang.pick(
+            "مرکز اکنون در دسترس نیست؛ سابقه‌ی این خودرو در شبکه را بعداً دوباره جستجو کنید.",
+            "The hub cannot be reached now; look the vehicle up again later for its network history.",
+        )
+        .to_owned()
+    };
+    let Some(connector) = &state.options.hub else {
+        return Err(lang
+            .pick(
+                "این صفحه به مرکز وصل نیست؛ تنها سابقه‌ی همین نمایندگی نشان داده می‌شود.",
+                "This screen is not connected to the hub; only this branch's history is shown.",
+            )
+            .to_owned());
+    };
+    let endpoint = connector().map_err(unreachable)?;
+    let asked = async {
+        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+        VehicleLookupClient::new(channel)
+            .get_service_summary(GetServiceSummaryRequest {
+                vin: vin.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| status.to_string())
+    };
+    let summary = tokio::time::timeout(NETWORK_TIMEOUT, asked)
+        .await
+        .map_err(|_| "timed out".to_owned())
+        .and_then(|answer| answer)
+        .map_err(unreachable)?;
+    let visits: Vec<Value> = summary
+        .visits
+        .iter()
+        .rev()
+        .map(|v| {
+            json!({
+                "date": date_time(v.opened_ms, lang),
+                "dealer_id": v.dealer_id,
+                "odometer": lang.digits(&v.odometer_in_km.to_string()),
+                "pay_type": v.pay_type,
+                "labor_ops": v.labor_op_codes.join(", "),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "model": summary.model,
+        "delivered": summary.delivered_ms.map(|ms| date_time(ms, lang)),
+        "condition": summary.condition,
+        "last_odometer": lang.digits(&summary.last_odometer_km.to_string()),
+        "odometer_suspect": summary.odometer_suspect,
+        "visits": visits,
+    }))
+}
+
 /// GET /lookup?q=...
 pub(crate) async fn page(
     State(state): State<Shared>,
@@ -244,9 +310,18 @@ pub(crate) async fn page(
         Ok(Err(e)) => return server::failure(lang, &e.to_string()),
         Err(e) => return server::failure(lang, &e.to_string()),
     };
+    let network = match Wanted::of(&q) {
+        Some(Wanted::Vin(vin)) => Some(network_history(&state, &vin, lang).await),
+        _ => None,
+    };
+    let (network, network_missing) = match network {
+        Some(Ok(history)) => (Some(history), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    };
     let context = server::merged(
         server::merged(server::page_context(lang, Some(&who)), figures),
-        json!({ "q": q }),
+        json!({ "q": q, "network": network, "network_missing": network_missing }),
     );
     let cookies: Vec<String> = lang_cookie.into_iter().collect();
     server::render(

@@ -11,11 +11,10 @@
 //! - [`csrf`]: the forms' tokens;
 //! - [`throttle`]: the login rate limit;
 //! - [`pages`]: login, logout and the dashboard;
-//! - [`form_spec`]: what each kind of record's form asks for, with Persian labels;
 //! - [`forms`]: the forms of every kind, new records and corrections, saved through the
 //!   agent's capture code;
 //! - [`lookup`]: customers by name, mobile or national ID, and a VIN's history, in the local
-//!   store;
+//!   store, with the VIN's network history from the hub when it is reachable;
 //! - [`templates`]: the HTML and the words in Persian and English.
 //!
 //! On a loopback address (the default: the staff PC's own browser) it is plain HTTP; a LAN
@@ -27,7 +26,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod csrf;
-pub mod form_spec;
 pub mod forms;
 pub mod lookup;
 pub mod pages;
@@ -67,8 +65,13 @@ pub enum WebError {
     Templates(String),
 }
 
+/// Makes the dealer's endpoint to the hub when the screen needs it (the lookup's network VIN
+/// history): made anew each time, so a certificate renewed while the agent runs is used.
+pub type HubConnector =
+    std::sync::Arc<dyn Fn() -> Result<hamgam_gateway::client::HubEndpoint, String> + Send + Sync>;
+
 /// How the web server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebOptions {
     /// A session unused this long ends.
     pub idle_minutes: u64,
@@ -78,6 +81,21 @@ pub struct WebOptions {
     pub clock: Clock,
     /// Served over HTTPS: cookies are `Secure`.
     pub https: bool,
+    /// The hub, for the network-wide VIN history (`VehicleLookup.GetServiceSummary`); without
+    /// it the lookup shows this branch's records only.
+    pub hub: Option<HubConnector>,
+}
+
+impl std::fmt::Debug for WebOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebOptions")
+            .field("idle_minutes", &self.idle_minutes)
+            .field("certificate", &self.certificate)
+            .field("clock", &self.clock)
+            .field("https", &self.https)
+            .field("hub", &self.hub.is_some())
+            .finish()
+    }
 }
 
 impl Default for WebOptions {
@@ -87,6 +105,7 @@ impl Default for WebOptions {
             certificate: None,
             clock: Clock::System,
             https: false,
+            hub: None,
         }
     }
 }
@@ -153,6 +172,49 @@ pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The screen writes records only through the agent's capture code: every call it makes on
+    /// the store is a read, and its forms save with `capture::save_checked`.
+    #[test]
+    fn the_screen_reaches_the_store_only_to_read_and_saves_through_the_capture_code() {
+        const READS: &[&str] = &[
+            "clone",
+            "record",
+            "records_after_blocking",
+            "latest_records_blocking",
+            "staff_account",
+            "status",
+            "verdicts",
+        ];
+        let sources = [
+            ("server.rs", include_str!("server.rs")),
+            ("pages.rs", include_str!("pages.rs")),
+            ("forms.rs", include_str!("forms.rs")),
+            ("lookup.rs", include_str!("lookup.rs")),
+            ("sessions.rs", include_str!("sessions.rs")),
+            ("throttle.rs", include_str!("throttle.rs")),
+            ("csrf.rs", include_str!("csrf.rs")),
+        ];
+        for (name, source) in sources {
+            let code: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+            for (at, _) in code.match_indices("store.") {
+                let rest = &code[at + "store.".len()..];
+                let method: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // A call (`store.verdicts(`), not prose ending a sentence in a comment.
+                if method.is_empty() || !rest[method.len()..].starts_with('(') {
+                    continue;
+                }
+                assert!(
+                    READS.contains(&method.as_str()),
+                    "{name} calls store.{method}: the screen only reads the store and saves through capture::save_checked"
+                );
+            }
+        }
+        assert!(include_str!("forms.rs").contains("capture::save_checked(&store"));
+    }
 
     #[test]
     fn a_lan_address_is_served_only_over_https() {

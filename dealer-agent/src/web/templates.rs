@@ -5,66 +5,10 @@ use std::collections::BTreeMap;
 
 use minijinja::Environment;
 
-/// The language of a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Fa,
-    En,
-}
+pub use crate::lang::Lang;
 
 /// The cookie that remembers the language chosen with `?lang=`.
 pub const LANG_COOKIE: &str = "hamgam_lang";
-
-impl Lang {
-    /// `fa` or `en`; anything else is not a language here.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "fa" => Some(Lang::Fa),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Fa => "fa",
-            Lang::En => "en",
-        }
-    }
-
-    /// The writing direction of the page.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Lang::Fa => "rtl",
-            Lang::En => "ltr",
-        }
-    }
-
-    /// The other language (the switch on every page).
-    pub fn other(self) -> Self {
-        match self {
-            Lang::Fa => Lang::En,
-            Lang::En => Lang::Fa,
-        }
-    }
-
-    /// Digits as this language shows them (Persian digits in Persian).
-    pub fn digits(self, text: &str) -> String {
-        match self {
-            Lang::Fa => crate::jalali::to_persian_digits(text),
-            Lang::En => text.to_owned(),
-        }
-    }
-
-    /// One of the two texts.
-    pub fn pick<'a>(self, fa: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Fa => fa,
-            Lang::En => en,
-        }
-    }
-}
 
 /// Every word on the pages: key, Persian, English.
 const TEXTS: &[(&str, &str, &str)] = &[
@@ -99,11 +43,23 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("fix_title", "اصلاح رکورد", "Correct seq"),
     ("fix", "اصلاح", "Correct"),
     ("correction", "اصلاحیه", "Correction"),
-    ("reason", "دلیل اصلاح (الزامی)", "Why it is corrected (required)"),
-    ("retract", "این رکورد به اشتباه ثبت شده است: پس گرفته شود", "This record was entered by mistake: withdraw it"),
+    (
+        "reason",
+        "دلیل اصلاح (الزامی)",
+        "Why it is corrected (required)",
+    ),
+    (
+        "retract",
+        "این رکورد به اشتباه ثبت شده است: پس گرفته شود",
+        "This record was entered by mistake: withdraw it",
+    ),
     ("save_correction", "ذخیره‌ی اصلاحیه", "Save the correction"),
     ("lookup", "جستجو", "Look up"),
-    ("lookup_hint", "نام، تلفن همراه، کد ملی یا شماره‌ی شاسی", "Name, mobile, national ID or VIN"),
+    (
+        "lookup_hint",
+        "نام، تلفن همراه، کد ملی یا شماره‌ی شاسی",
+        "Name, mobile, national ID or VIN",
+    ),
     ("search", "جستجو", "Search"),
     ("customers", "مشتریان", "Customers"),
     ("name", "نام", "Name"),
@@ -111,11 +67,28 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("national_id", "کد ملی / شناسه", "National ID"),
     ("customer_ref", "کد مشتری", "Customer ref"),
     ("their_records", "رکوردها", "Records"),
-    ("vin_history", "سابقه‌ی خودرو در این نمایندگی", "The vehicle's history at this branch"),
+    (
+        "vin_history",
+        "سابقه‌ی خودرو در این نمایندگی",
+        "The vehicle's history at this branch",
+    ),
     ("nothing_found", "چیزی پیدا نشد.", "Nothing found."),
     ("date", "تاریخ", "Date"),
     ("outcome", "نتیجه", "Outcome"),
-    ("network_lookup_missing", "جستجوی سابقه‌ی این خودرو در کل شبکه هنوز در دسترس نیست؛ تنها سابقه‌ی همین نمایندگی نشان داده می‌شود.", "The network-wide history of this vehicle is not available yet; only this branch's history is shown."),
+    (
+        "network_history",
+        "سابقه‌ی خودرو در شبکه",
+        "The vehicle's history in the network",
+    ),
+    ("model", "مدل", "Model"),
+    ("delivered", "تحویل", "Delivered"),
+    ("condition", "وضعیت", "Condition"),
+    ("last_odometer", "آخرین کیلومتر", "Last odometer (km)"),
+    ("odometer_suspect", "کیلومتر مشکوک", "odometer suspect"),
+    ("dealer", "نمایندگی", "Dealer"),
+    ("odometer_in", "کیلومتر ورود", "Odometer in"),
+    ("pay_type", "نوع پرداخت", "Pay type"),
+    ("labor_ops", "کدهای اجرت", "Labour ops"),
 ];
 
 /// The words of `lang`, by key, for the templates' `t`.

@@ -201,6 +201,7 @@ fn judge(
                 staff_id: r.staff_id.clone(),
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                 withheld: String::new(),
+                origin: None,
                 payload: Some(r.payload.clone()),
             })
         })

@@ -68,6 +68,7 @@ impl World {
             staff_id: "S-1".into(),
             schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
             withheld: String::new(),
+            origin: None,
             payload: Some(pb::record::Payload::Customer(customer)),
         }
         .encode_to_vec();

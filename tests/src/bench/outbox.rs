@@ -42,6 +42,7 @@ impl MemoryOutbox {
                 staff_id: "S-1".into(),
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                 withheld: String::new(),
+                origin: None,
                 payload: Some(variant(
                     &payloads[i % payloads.len()],
                     dealer_salt ^ (i / payloads.len()) as u64,

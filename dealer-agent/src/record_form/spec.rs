@@ -1,7 +1,7 @@
-//! What each form of the staff screen asks for: the proto fields of every kind of record, in
-//! proto3 JSON paths, with their Persian and English labels, how each is typed, and the enum
-//! values by their Persian names. [`super::forms`] turns a filled form into a payload with these
-//! and fills a form from a stored record for its correction.
+//! What each kind of record's form asks for: its proto fields in proto3 JSON paths, with their
+//! Persian and English labels, how each is typed, and the enum values by their Persian names.
+//! [`super`] turns a filled form into a payload with these and fills a form from a stored
+//! record; the staff screen shows them, the import's mapping names the same paths.
 
 use hamgam_proto::RecordKind;
 
@@ -546,12 +546,12 @@ mod tests {
         for form in FORMS {
             let mut json = serde_json::json!({});
             for field in form.fields {
-                super::super::forms::set_path(&mut json, field.path, sample(field.input));
+                super::super::set_path(&mut json, field.path, sample(field.input));
             }
             if let Some(rows) = form.rows {
                 let mut row = serde_json::json!({});
                 for field in rows.fields {
-                    super::super::forms::set_path(&mut row, field.path, sample(field.input));
+                    super::super::set_path(&mut row, field.path, sample(field.input));
                 }
                 json[rows.path] = serde_json::json!([row]);
             }

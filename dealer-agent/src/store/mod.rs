@@ -11,6 +11,7 @@
 //! | `v` seq (u64 BE) | the hub's verdict on it, protobuf |
 //! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `verdict_cursor`, `hlc`, `last_sync_ms`, `last_error` |
 //! | `w` seq (u64 BE) | "cannot be sent": the stand-in the outbox sends for a record the hub could never accept as stored, protobuf |
+//! | `o` source system, 0, source id | an imported record's origin index: the seq of the record it made and of its latest version ([`imported`]) |
 //!
 //! A record over a size bound (`hamgam_proto::limits`) is refused at capture. One stored over a
 //! bound anyway (by a version before the bound, or read back corrupt) is never sent as it is:
@@ -31,12 +32,16 @@ use std::sync::{Arc, Mutex};
 
 use hamgam_gateway::sync::{Outbox, OutboxError};
 use hamgam_gateway::DealerId;
-use hamgam_proto::record::v1::{record::Payload, HlcStamp, Record, Verdict};
+use hamgam_proto::record::v1::{record::Payload, HlcStamp, Origin, Record, Verdict};
 use prost::Message;
 use tokio::sync::watch;
 
 use crate::hlc;
 use hamgam_proto::limits;
+
+mod imported;
+
+pub use imported::{amended_payload, ImportOutcome, Imported};
 
 const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
@@ -141,6 +146,14 @@ fn engine(e: sled::Error) -> StoreError {
         sled::Error::Io(io) => StoreError::Unusable(io.to_string()),
         other => StoreError::Engine(other.to_string()),
     }
+}
+
+/// A record about to be saved: everything but its seq and clock stamps.
+struct NewRecord {
+    record_id: String,
+    staff_id: String,
+    payload: Payload,
+    origin: Option<Origin>,
 }
 
 /// A record just saved.
@@ -394,8 +407,29 @@ impl AgentStore {
         records: Vec<(String, Payload)>,
         checked: bool,
     ) -> Result<Vec<Saved>, StoreError> {
-        let count = records.len();
         let _held = self.capture_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let records = records
+            .into_iter()
+            .map(|(staff_id, payload)| NewRecord {
+                record_id: uuid::Uuid::now_v7().to_string(),
+                staff_id,
+                payload,
+                origin: None,
+            })
+            .collect();
+        self.capture_held(records, checked, sled::Batch::default())
+    }
+
+    /// Saves `records` (staff, payload, origin) with the capture lock held by the caller, in
+    /// one atomic batch with the writes already in `batch` (an import's origin index), seqs
+    /// from `next_seq` on in the given order.
+    fn capture_held(
+        &self,
+        records: Vec<NewRecord>,
+        checked: bool,
+        mut batch: sled::Batch,
+    ) -> Result<Vec<Saved>, StoreError> {
+        let count = records.len();
         let first_seq = self.read_u64("next_seq")?.unwrap_or(1);
         let mut last_hlc = match self.tree.get(meta_key("hlc")).map_err(|e| self.engine(e))? {
             Some(bytes) => {
@@ -409,13 +443,18 @@ impl AgentStore {
             None => None,
         };
         let now = self.clock.now_ms();
-        let mut batch = sled::Batch::default();
         let mut saved = Vec::with_capacity(records.len());
-        for (offset, (staff_id, payload)) in records.into_iter().enumerate() {
+        for (offset, new) in records.into_iter().enumerate() {
+            let NewRecord {
+                record_id,
+                staff_id,
+                payload,
+                origin,
+            } = new;
             let seq = first_seq + offset as u64;
             let stamp = hlc::tick(last_hlc.as_ref(), now);
             let record = Record {
-                record_id: uuid::Uuid::now_v7().to_string(),
+                record_id,
                 dealer_id: self.dealer.to_string(),
                 seq,
                 recorded_at_ms: now,
@@ -424,6 +463,7 @@ impl AgentStore {
                 schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
                 payload: Some(payload),
                 withheld: String::new(),
+                origin,
             };
             if checked {
                 let violations = limits::check_record(&record);
@@ -603,6 +643,7 @@ impl AgentStore {
             schema_version: hamgam_proto::RECORD_SCHEMA_VERSION,
             payload: None,
             withheld: reason.chars().take(limits::MAX_TEXT_BYTES).collect(),
+            origin: None,
         };
         self.tree
             .insert(key, stand_in.encode_to_vec())
@@ -764,6 +805,7 @@ impl AgentStore {
         let mut next = self.read_u64("next_seq")?.unwrap_or(1);
         let mut last_hlc = None;
         let mut batch = sled::Batch::default();
+        let mut origins = imported::RestoredOrigins::default();
         for (record, verdict) in records {
             if record.seq != next || record.dealer_id != self.dealer.as_str() {
                 return Err(StoreError::Engine(format!(
@@ -773,6 +815,7 @@ impl AgentStore {
             }
             batch.insert(&seq_key(RECORD, record.seq), record.encode_to_vec());
             batch.insert(&seq_key(VERDICT, record.seq), verdict.encode_to_vec());
+            origins.restored(self, &mut batch, record)?;
             last_hlc = record.hlc.or(last_hlc);
             next += 1;
         }

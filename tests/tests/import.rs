@@ -1,0 +1,350 @@
+//! `dealer-agent import`: a DMS export with Persian column headers and Jalali dates into a
+//! real store. The dry run lists refusals and warnings and saves nothing; the import keeps the
+//! source's id and time on each record; refused rows come back in a reject file with the
+//! reason; the same file again saves nothing, one changed row makes one correction; JSON Lines
+//! read like CSV; and an import killed with SIGKILL mid-way and run again with `--resume` ends
+//! with every row exactly once.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use hamgam_dealer_agent::import::mapping::Mapping;
+use hamgam_dealer_agent::import::{self, ImportOptions, ImportReport};
+use hamgam_dealer_agent::jalali::JalaliDate;
+use hamgam_dealer_agent::AgentStore;
+use hamgam_proto::record::v1::record::Payload;
+use hamgam_proto::record::v1::PayType;
+use hamgam_proto::values::Vin;
+use hamgam_tests::processes::binaries;
+use hamgam_tests::{agent_records, dealer, test_clock, TEST_NOW_MS};
+
+const MAPPING: &str = r#"
+kind = "repair-order"
+source_system = "dms:rayan"
+source_id = "شناسه"
+created_at = "زمان ثبت"
+staff = "پذیرشگر"
+dates = "jalali"
+
+[fields]
+roNumber = "شماره پذیرش"
+vin = "شماره شاسی"
+ownerRef = "کد مشتری"
+odometerInKm = "کیلومتر"
+openedAtMs = "تاریخ پذیرش"
+payType = "نوع پرداخت"
+"jobLines.0.laborOpCode" = "کد اجرت"
+
+[values.payType]
+"ضمانت" = "PAY_TYPE_WARRANTY"
+"#;
+
+const HEADER: &str =
+    "شناسه,زمان ثبت,پذیرشگر,شماره پذیرش,شماره شاسی,کد مشتری,کیلومتر,تاریخ پذیرش,نوع پرداخت,کد اجرت";
+
+fn vin(n: u32) -> String {
+    Vin::with_check_digit(&format!("NAAN01CE0KK{n:06}"))
+        .expect("a VIN")
+        .as_str()
+        .to_owned()
+}
+
+/// Six rows: three good (one with a VIN one character short: saved, with a V01 warning), one
+/// with a Gregorian date where a Jalali one belongs, one without its source id, one with three
+/// cells only.
+fn export() -> String {
+    let rows = [
+        format!(
+            "R-1,۱۴۰۲/۰۳/۱۵ ۰۹:۳۰,s-7,RO-1,{},C-1,۱۲۰۰۰,۱۴۰۲/۰۳/۱۵,ضمانت,EN-1",
+            vin(1)
+        ),
+        format!(
+            "R-2,1402/04/01 10:00,s-7,RO-2,{},C-2,30000,1402/04/01,آزاد (به هزینه‌ی مشتری),",
+            vin(2)
+        ),
+        "R-3,1402/04/02,s-8,RO-3,NAAN01CE5KK12345,C-3,5000,1402/04/02,ضمانت,".to_owned(),
+        format!(
+            "R-4,1402/04/03,s-8,RO-4,{},C-4,7000,2023-06-24,ضمانت,",
+            vin(4)
+        ),
+        format!(",1402/04/04,s-8,RO-5,{},C-5,8000,1402/04/04,ضمانت,", vin(5)),
+        "R-6,1402/04/05,s-8".to_owned(),
+    ];
+    format!("{HEADER}\n{}\n", rows.join("\n"))
+}
+
+fn open(dir: &Path) -> AgentStore {
+    AgentStore::open(dir, dealer("D-1042"))
+        .expect("store")
+        .with_clock(test_clock())
+}
+
+fn run(store: &AgentStore, file: &Path, dry_run: bool) -> (ImportReport, String) {
+    let mapping = Mapping::parse(MAPPING, "mapping.toml").expect("mapping");
+    let options = ImportOptions {
+        dry_run,
+        resume: false,
+        now_ms: TEST_NOW_MS,
+    };
+    let mut listing = Vec::new();
+    let report = import::run(store, file, &mapping, &options, &mut listing).expect("imports");
+    (report, String::from_utf8(listing).expect("utf-8"))
+}
+
+#[test]
+fn a_dms_export_is_imported_once_with_its_origin_and_its_refusals_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ro.csv");
+    std::fs::write(&file, export()).unwrap();
+    let store = open(&dir.path().join("agent"));
+
+    // The dry run: per row, what would be refused and what the entry checks warn about.
+    let (report, listing) = run(&store, &file, true);
+    assert_eq!(
+        (report.rows, report.rejected, report.saved),
+        (6, 3, 0),
+        "{listing}"
+    );
+    assert!(listing.contains("row 4: refused: openedAtMs:"), "{listing}");
+    assert!(
+        listing.contains("row 5: refused: the source id column"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("row 3 (R-3): warning V01 repair_order.vin"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("dry run, nothing saved: 6 rows; 3 would be refused (R00 3)"),
+        "{listing}"
+    );
+    assert_eq!(
+        store.status().unwrap().last_seq,
+        0,
+        "a dry run saves nothing"
+    );
+    assert!(!dir.path().join("ro.csv.rejects.csv").exists());
+
+    // The import: three records, each with its source id and time; two rows refused.
+    let (report, listing) = run(&store, &file, false);
+    assert_eq!(
+        (
+            report.saved,
+            report.unchanged,
+            report.corrected,
+            report.rejected
+        ),
+        (3, 0, 0, 3),
+        "{listing}"
+    );
+    let records = agent_records(&store);
+    assert_eq!(records.len(), 3);
+    let first = &records[0];
+    let origin = first.origin.as_ref().expect("an origin");
+    assert_eq!(
+        (
+            origin.source_system.as_str(),
+            origin.source_record_id.as_str()
+        ),
+        ("dms:rayan", "R-1")
+    );
+    // 15 Khordad 1402 09:30 in Tehran = 5 June 2023 06:00 UTC.
+    let day = JalaliDate::new(1402, 3, 15).unwrap();
+    assert_eq!(origin.created_at_ms, day.at_time_ms(9, 30, 0).unwrap());
+    assert_eq!(origin.created_at_ms, 1_685_944_800_000);
+    assert_eq!(first.staff_id, "s-7");
+    assert_eq!(
+        first.recorded_at_ms, TEST_NOW_MS,
+        "the agent's own stamp stays"
+    );
+    let Some(Payload::RepairOrder(ro)) = &first.payload else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        ro.pay_type(),
+        PayType::Warranty,
+        "the DMS's word for the value"
+    );
+    assert_eq!(ro.odometer_in_km, 12_000, "Persian digits");
+    assert_eq!(ro.opened_at_ms, day.start_ms().unwrap());
+    assert_eq!(ro.job_lines[0].labor_op_code, "EN-1");
+    let Some(Payload::RepairOrder(second)) = &records[1].payload else {
+        panic!()
+    };
+    assert_eq!(
+        second.pay_type(),
+        PayType::Customer,
+        "the screen's Persian label"
+    );
+
+    // The refused rows, in the file's own format with the reason, ready to fix and import.
+    let rejects = std::fs::read_to_string(dir.path().join("ro.csv.rejects.csv")).unwrap();
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert_eq!(lines.len(), 4, "{rejects}");
+    assert_eq!(lines[0], format!("{HEADER},reason"));
+    assert!(
+        lines[1].starts_with("R-4,") && lines[1].contains("openedAtMs"),
+        "{rejects}"
+    );
+    assert!(lines[2].starts_with(",1402/04/04"), "{rejects}");
+    assert!(
+        lines[3].starts_with("R-6,1402/04/05,s-8,,,,,,,,the row has 3 cells"),
+        "{rejects}"
+    );
+
+    // The same file again saves nothing.
+    let (report, _) = run(&store, &file, false);
+    assert_eq!(
+        (report.saved, report.unchanged, report.corrected),
+        (0, 3, 0)
+    );
+    assert_eq!(store.status().unwrap().last_seq, 3);
+
+    // One row changed in the DMS: one correction of the record made for it.
+    let changed = export().replace("C-2,30000", "C-2,31000");
+    std::fs::write(&file, changed).unwrap();
+    let (report, _) = run(&store, &file, false);
+    assert_eq!(
+        (report.saved, report.unchanged, report.corrected),
+        (0, 2, 1)
+    );
+    let records = agent_records(&store);
+    let Some(Payload::Correction(c)) = &records[3].payload else {
+        panic!("{:?}", records[3])
+    };
+    assert_eq!(c.target_record_id, records[1].record_id);
+    assert_eq!(records[3].origin.as_ref().unwrap().source_record_id, "R-2");
+}
+
+#[test]
+fn json_lines_are_read_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ro.jsonl");
+    let line = |id: &str, km: u32| {
+        serde_json::json!({
+            "شناسه": id, "پذیرشگر": "s-9", "شماره پذیرش": format!("RO-{id}"),
+            "شماره شاسی": vin(9), "کیلومتر": km, "تاریخ پذیرش": "1403/12/30",
+            "نوع پرداخت": "ضمانت"
+        })
+        .to_string()
+    };
+    std::fs::write(
+        &file,
+        format!("{}\n\n{}\n{{not json\n", line("J-1", 100), line("J-2", 200)),
+    )
+    .unwrap();
+    let store = open(&dir.path().join("agent"));
+    let mapping = Mapping::parse(MAPPING, "mapping.toml").unwrap();
+    let options = ImportOptions {
+        dry_run: false,
+        resume: false,
+        now_ms: TEST_NOW_MS,
+    };
+    // A line that is not JSON is refused by itself, kept whole in the reject file.
+    let (report, _) = {
+        let mut listing = Vec::new();
+        let report = import::run(&store, &file, &mapping, &options, &mut listing).unwrap();
+        (report, listing)
+    };
+    assert_eq!((report.rows, report.saved, report.rejected), (3, 2, 1));
+    let rejects = std::fs::read_to_string(dir.path().join("ro.jsonl.rejects.jsonl")).unwrap();
+    let rejected: serde_json::Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!(rejected["line"], "{not json");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{rejects}"
+    );
+    let records = agent_records(&store);
+    let Some(Payload::RepairOrder(ro)) = &records[1].payload else {
+        panic!()
+    };
+    assert_eq!(ro.odometer_in_km, 200, "a JSON number");
+    // 30 Esfand 1403 (a leap year) is 20 March 2025.
+    assert_eq!(
+        ro.opened_at_ms,
+        JalaliDate::from_gregorian(2025, 3, 20)
+            .unwrap()
+            .start_ms()
+            .unwrap()
+    );
+}
+
+#[test]
+fn an_import_killed_mid_way_and_resumed_has_every_row_exactly_once() {
+    const ROWS: u32 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.csv");
+    let mut text = format!("{HEADER}\n");
+    for n in 1..=ROWS {
+        text.push_str(&format!(
+            "H-{n},1401/01/01,s-1,RO-{n},{},C-{},{},1401/01/01,ضمانت,\n",
+            vin(n % 5_000),
+            n % 3_000,
+            1_000 + n
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let mapping = dir.path().join("mapping.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let data = dir.path().join("agent");
+    let command = |resume: bool| {
+        let mut command = Command::new(&binaries().agent);
+        command
+            .args(["--dealer", "D-1042", "--data-dir"])
+            .arg(&data)
+            .arg("import")
+            .arg(&file)
+            .arg("--mapping")
+            .arg(&mapping);
+        if resume {
+            command.arg("--resume");
+        }
+        command
+    };
+
+    // Killed once its progress shows rows committed.
+    let mut first = command(false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("import starts");
+    let stderr = first.stderr.take().expect("stderr");
+    let mut progress = BufReader::new(stderr).lines();
+    let line = progress.next().expect("a progress line").expect("readable");
+    assert!(line.starts_with("import: "), "{line}");
+    assert!(!line.contains("done"), "killed before the end: {line}");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    let done_before = {
+        let store = AgentStore::open(&data, dealer("D-1042")).expect("store after the kill");
+        store.status().unwrap().last_seq
+    };
+    assert!(
+        done_before > 0 && done_before < u64::from(ROWS),
+        "killed mid-way: {done_before} of {ROWS}"
+    );
+
+    // Run again with --resume: it goes on, and nothing is there twice.
+    let out = command(true).output().expect("resumed import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = AgentStore::open(&data, dealer("D-1042")).expect("store");
+    let records = agent_records(&store);
+    assert_eq!(records.len(), ROWS as usize, "{stdout}");
+    let ids: BTreeSet<String> = records
+        .iter()
+        .map(|r| r.origin.as_ref().expect("origin").source_record_id.clone())
+        .collect();
+    assert_eq!(ids.len(), ROWS as usize, "every source id once");
+    assert!(ids.contains("H-1") && ids.contains(&format!("H-{ROWS}")));
+    assert!(stdout.contains("0 corrected, 0 refused"), "{stdout}");
+}
