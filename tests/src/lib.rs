@@ -46,7 +46,7 @@ use tokio::task::JoinHandle;
 
 pub const TRUST_DOMAIN: &str = "hamgam";
 
-/// "Now" for every test hub and agent: 2026-11-18 10:13:20 UTC. No test reads the wall clock
+/// "Now" for every test hub and agent: 2026-11-18 11:06:40 UTC. No test reads the wall clock
 /// for what it judges (certificates are the exception: rustls checks their validity against
 /// the real time), so a test gives the same answer whatever day it runs.
 pub const TEST_NOW_MS: i64 = 1_795_000_000_000;

@@ -11,7 +11,7 @@ use hamgam_central::{rules::registry::DealerRegistry, Hub};
 use hamgam_tests::{history, judged};
 use proptest::prelude::*;
 
-/// 2026-11-18 10:13 UTC: histories are generated and judged at this moment, whatever day it is.
+/// 2026-11-18 11:06 UTC: histories are generated and judged at this moment, whatever day it is.
 const NOW_MS: i64 = 1_795_000_000_000;
 
 async fn delivered(

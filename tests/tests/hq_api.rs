@@ -34,7 +34,7 @@ fn scrapped(vin: &str, at: i64) -> Payload {
     })
 }
 
-/// 2026-11-18 10:13 UTC: the hub, the agents and the reports all run at this moment.
+/// 2026-11-18 11:06 UTC: the hub, the agents and the reports all run at this moment.
 const NOW_MS: i64 = 1_795_000_000_000;
 
 struct Agent {

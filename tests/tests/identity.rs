@@ -28,7 +28,7 @@ async fn send(hub: &Hub<SledStore>, log: &Log, from: usize) {
     outcome.durable.await.expect("durable");
 }
 
-/// 2026-11-18 10:13 UTC: every test here runs on this date, whatever day it is.
+/// 2026-11-18 11:06 UTC: every test here runs on this date, whatever day it is.
 const NOW_MS: i64 = 1_795_000_000_000;
 
 fn party(d: &str, r: &str) -> PartyKey {

@@ -17,7 +17,7 @@ use hamgam_proto::record::v1::record::Payload;
 use hamgam_tests::history::{self, lead, nid, vin, Log};
 use hamgam_tests::judged;
 
-/// 2026-11-18 10:13 UTC.
+/// 2026-11-18 11:06 UTC.
 const NOW_MS: i64 = 1_795_000_000_000;
 const DAY: i64 = 86_400_000;
 

@@ -18,7 +18,7 @@ use hamgam_tests::dealer;
 use hamgam_tests::history::{self, nid, vin, Log};
 use hamgam_tests::judged;
 
-/// 2026-11-18 10:13 UTC.
+/// 2026-11-18 11:06 UTC.
 const NOW_MS: i64 = 1_795_000_000_000;
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;

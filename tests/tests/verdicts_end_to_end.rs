@@ -15,7 +15,7 @@ use hamgam_tests::{dealer, dealer_summaries, judged, session_options, TestHub, T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_show_exactly_the_injected_faults_and_a_correction_clears_a_rejection() {
-    // 2026-11-18 10:13 UTC for the simulated network, the agents and the hub alike.
+    // 2026-11-18 11:06 UTC for the simulated network, the agents and the hub alike.
     let now = 1_795_000_000_000;
     let clock = hamgam_gateway::Clock::Fixed(now);
     let ids = ["D-1042", "D-2077", "D-3155"];
