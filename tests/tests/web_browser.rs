@@ -107,8 +107,9 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // The whole group (chromedriver and the browser it started), then chromedriver reaped.
+        // `--` first: without it `kill` may read the negative process-group id as an option.
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
