@@ -246,7 +246,7 @@ pub(crate) async fn new_submit(
         return not_yours(lang);
     }
     let typed = Typed::from_fields(&fields);
-    let mut page = FormPage {
+    let page = FormPage {
         spec,
         typed: &typed,
         fix: None,
@@ -258,37 +258,54 @@ pub(crate) async fn new_submit(
         capture::payload_from_json(spec.kind, json)
             .map_err(|e| Messages::from([(RECORD.to_owned(), vec![e.to_string()])]))
     });
+    save_and_show(&state, lang, &who, page, payload, |seq| {
+        let seq = lang.digits(&seq.to_string());
+        match lang {
+            Lang::Fa => format!("ذخیره شد (شماره‌ی {seq})؛ هنگام اتصال به مرکز ارسال می‌شود."),
+            Lang::En => format!("Saved as seq {seq}; it is sent when the hub is reachable."),
+        }
+    })
+    .await
+}
+
+/// The end of every form's POST: what could not be read shown by field (422), or the record
+/// saved through the capture code and `saved_text` of its seq shown with the entry checks'
+/// warnings by field (200), or why saving failed (500).
+async fn save_and_show(
+    state: &WebState,
+    lang: Lang,
+    who: &LoggedIn,
+    mut page: FormPage<'_>,
+    payload: Result<Payload, Messages>,
+    saved_text: impl FnOnce(u64) -> String,
+) -> Response {
     let payload = match payload {
         Ok(payload) => payload,
         Err(messages) => {
             page.error = Some(not_saved(lang));
             page.messages = messages;
             return show(
-                &state,
+                state,
                 lang,
-                &who,
+                who,
                 page,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &[],
             );
         }
     };
-    match save(&state, &who, payload, lang).await {
+    match save(state, who, payload, lang).await {
         Ok((seq, warnings)) => {
-            let seq = lang.digits(&seq.to_string());
-            page.saved = Some(match lang {
-                Lang::Fa => format!("ذخیره شد (شماره‌ی {seq})؛ هنگام اتصال به مرکز ارسال می‌شود."),
-                Lang::En => format!("Saved as seq {seq}; it is sent when the hub is reachable."),
-            });
-            page.messages = warnings_by_field(spec, &warnings, lang);
-            show(&state, lang, &who, page, StatusCode::OK, &[])
+            page.saved = Some(saved_text(seq));
+            page.messages = warnings_by_field(page.spec, &warnings, lang);
+            show(state, lang, who, page, StatusCode::OK, &[])
         }
         Err(error) => {
             page.error = Some(error);
             show(
-                &state,
+                state,
                 lang,
-                &who,
+                who,
                 page,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &[],
@@ -436,7 +453,7 @@ pub(crate) async fn fix_submit(
     let typed = Typed::from_fields(&fields);
     let reason = field(&fields, "reason").unwrap_or("").trim().to_owned();
     let retract = field(&fields, "retract").is_some_and(|v| v == "on");
-    let mut page = FormPage {
+    let page = FormPage {
         spec,
         typed: &typed,
         fix: Some(FixOf {
@@ -472,44 +489,13 @@ pub(crate) async fn fix_submit(
                     .map_err(|e| Messages::from([(RECORD.to_owned(), vec![e.to_string()])]))
             })
     });
-    let payload = match document {
-        Ok(payload) => payload,
-        Err(messages) => {
-            page.error = Some(not_saved(lang));
-            page.messages = messages;
-            return show(
-                &state,
-                lang,
-                &who,
-                page,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &[],
-            );
+    let target = lang.digits(&record.seq.to_string());
+    save_and_show(&state, lang, &who, page, document, |seq| {
+        let saved = lang.digits(&seq.to_string());
+        match lang {
+            Lang::Fa => format!("اصلاحیه‌ی رکورد {target} ذخیره شد (شماره‌ی {saved})؛ مرکز هنگام همگام‌سازی رکورد {target} را دوباره بررسی می‌کند."),
+            Lang::En => format!("The correction of seq {target} is saved as seq {saved}; the hub judges seq {target} again when it syncs."),
         }
-    };
-    match save(&state, &who, payload, lang).await {
-        Ok((saved, warnings)) => {
-            let (target, saved) = (
-                lang.digits(&record.seq.to_string()),
-                lang.digits(&saved.to_string()),
-            );
-            page.saved = Some(match lang {
-                Lang::Fa => format!("اصلاحیه‌ی رکورد {target} ذخیره شد (شماره‌ی {saved})؛ مرکز هنگام همگام‌سازی رکورد {target} را دوباره بررسی می‌کند."),
-                Lang::En => format!("The correction of seq {target} is saved as seq {saved}; the hub judges seq {target} again when it syncs."),
-            });
-            page.messages = warnings_by_field(spec, &warnings, lang);
-            show(&state, lang, &who, page, StatusCode::OK, &[])
-        }
-        Err(error) => {
-            page.error = Some(error);
-            show(
-                &state,
-                lang,
-                &who,
-                page,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &[],
-            )
-        }
-    }
+    })
+    .await
 }
