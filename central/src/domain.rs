@@ -112,8 +112,11 @@ pub struct StoredRecord {
     pub seq: u64,
     /// `customer`, `retail-delivery`, ... or empty when the payload is missing.
     pub kind: String,
+    /// The agent's stamp at capture (sync order; the hub's sync-health figures).
     pub recorded_at_ms: i64,
     pub received_at_ms: i64,
+    /// Where an imported record came from (`Record.origin`), when it says when it was made.
+    pub origin: Option<RecordOrigin>,
     /// The record as received, protobuf-encoded; opaque to the domain.
     pub wire: Vec<u8>,
     /// Findings of the one-record rules (R00 included) on the content in force.
@@ -137,7 +140,23 @@ pub struct StoredRecord {
     pub verdict: Verdict,
 }
 
+/// What the hub keeps of a record's origin: the source system and the source's own time of
+/// making it (an origin without a time is not kept: the record was made when it was recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordOrigin {
+    pub source_system: String,
+    pub created_at_ms: i64,
+}
+
 impl StoredRecord {
+    /// When the record was made: the source's time for an imported record, else the agent's
+    /// stamp at capture. What S01, T01 and the reliability window mean by it (RULES.md).
+    pub fn made_at_ms(&self) -> i64 {
+        self.origin
+            .as_ref()
+            .map_or(self.recorded_at_ms, |o| o.created_at_ms)
+    }
+
     /// Every finding in force, in a stable order.
     /// The findings that count in the verdict: every finding except those HQ dismissed.
     pub fn findings_in_force(&self) -> Vec<Finding> {

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
 use crate::domain::{
-    ChangeEntry, Finding, FlagEntry, FlagReview, Outcome, Severity, StoredRecord, Verdict,
+    ChangeEntry, Finding, FlagEntry, FlagReview, Outcome, RecordOrigin, Severity, StoredRecord,
+    Verdict,
 };
 use crate::merge::resolve::{RecordSource, Resolver};
 use crate::merge::{content_in_force, DecisionEntry, HqDecision, MergeChange};
@@ -104,6 +105,14 @@ pub struct Judged {
     pub change: Change,
     /// The final verdict of each new record, in the batch's order.
     pub verdicts: Vec<Verdict>,
+}
+
+/// When a record was made, as its one-record rules read it.
+#[derive(Debug, Clone, Copy)]
+struct Made {
+    at_ms: i64,
+    /// An imported record's source time, not the agent's stamp.
+    imported: bool,
 }
 
 /// Judges `arrivals`, new records of `sender` (consecutive seqs after its stored seq).
@@ -235,7 +244,7 @@ fn finish<S: HubStore>(
             Some(before) => verdict.version = before.version + 1,
             None => {}
         }
-        let day = day_of(entry.record.recorded_at_ms);
+        let day = day_of(entry.record.made_at_ms());
         let tally = match tallies.entry((owner.clone(), day)) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
@@ -464,20 +473,22 @@ impl<'s, S: HubStore> Work<'s, S> {
         Ok(out)
     }
 
-    /// The one-record findings of `content` as `dealer` recorded it.
+    /// The one-record findings of `content` as `dealer` recorded it, `made` when it was made
+    /// (and whether that is an imported record's source time).
     fn own_findings(
         &self,
         dealer: &str,
         clock_offset_ms: i64,
         content: &Content,
-        recorded_at_ms: i64,
+        made: Made,
         now_ms: i64,
     ) -> Result<Vec<Finding>, StoreError> {
         let parties = self.parties_of(dealer, content)?;
         let party = |customer_ref: &str| parties.get(customer_ref).cloned();
         let ctx = RecordContext {
             dealer_id: dealer,
-            recorded_at_ms,
+            made_at_ms: made.at_ms,
+            imported: made.imported,
             received_at_ms: now_ms,
             clock_offset_ms,
             dealer: self.rules.registry.dealer(dealer),
@@ -487,9 +498,17 @@ impl<'s, S: HubStore> Work<'s, S> {
         Ok(record::judge(content, &ctx))
     }
 
-    /// Joins the groups of `content` (and records the customer under its ref).
-    fn join(&mut self, at: &At, content: &Content, findings: &[Finding]) -> Vec<GroupKey> {
-        let memberships = history::memberships(&at.0, content, findings);
+    /// Joins the groups of `content` and, for imported history, its source's sequence (and
+    /// records the customer under its ref).
+    fn join(
+        &mut self,
+        at: &At,
+        content: &Content,
+        origin: Option<&RecordOrigin>,
+        findings: &[Finding],
+    ) -> Vec<GroupKey> {
+        let mut memberships = history::memberships(&at.0, content, findings);
+        memberships.extend(history::source_membership(&at.0, origin, findings));
         let mut groups = Vec::with_capacity(memberships.len());
         for (group, fact) in memberships {
             self.left.remove(&(group.clone(), at.clone()));
@@ -572,14 +591,12 @@ impl<'s, S: HubStore> Work<'s, S> {
                 }
             }
             Some(content) => {
-                own.extend(self.own_findings(
-                    dealer,
-                    clock_offset_ms,
-                    content,
-                    arrival.recorded_at_ms,
-                    now_ms,
-                )?);
-                groups = self.join(&at, content, &own);
+                let made = Made {
+                    at_ms: arrival.made_at_ms(),
+                    imported: arrival.origin.is_some(),
+                };
+                own.extend(self.own_findings(dealer, clock_offset_ms, content, made, now_ms)?);
+                groups = self.join(&at, content, arrival.origin.as_ref(), &own);
             }
             None => {}
         }
@@ -597,6 +614,7 @@ impl<'s, S: HubStore> Work<'s, S> {
                 .unwrap_or_default(),
             recorded_at_ms: arrival.recorded_at_ms,
             received_at_ms: now_ms,
+            origin: arrival.origin,
             wire: arrival.wire,
             own_findings: own,
             group_findings: BTreeMap::new(),
@@ -678,7 +696,11 @@ impl<'s, S: HubStore> Work<'s, S> {
             _ => None,
         };
         let old_groups = std::mem::take(&mut entry.record.groups);
-        let recorded_at_ms = entry.record.recorded_at_ms;
+        let made = Made {
+            at_ms: entry.record.made_at_ms(),
+            imported: entry.record.origin.is_some(),
+        };
+        let origin = entry.record.origin.clone();
         let new_ref = match (&correction.amended, correction.retract) {
             (Some(amended), false) => match amended.as_ref() {
                 Content::Customer(c) => Some(c.customer_ref.clone()),
@@ -696,14 +718,8 @@ impl<'s, S: HubStore> Work<'s, S> {
         let (own, groups) = match (&correction.amended, correction.retract) {
             (Some(amended), false) => {
                 let mut own = arrival.amended_malformed.clone();
-                own.extend(self.own_findings(
-                    dealer,
-                    clock_offset_ms,
-                    amended,
-                    recorded_at_ms,
-                    now_ms,
-                )?);
-                let groups = self.join(&target_at, amended, &own);
+                own.extend(self.own_findings(dealer, clock_offset_ms, amended, made, now_ms)?);
+                let groups = self.join(&target_at, amended, origin.as_ref(), &own);
                 (own, groups)
             }
             _ => (Vec::new(), Vec::new()),
@@ -730,7 +746,9 @@ impl<'s, S: HubStore> Work<'s, S> {
     fn judge_groups(&mut self) -> Result<(), StoreError> {
         let touched = std::mem::take(&mut self.touched);
         for group in touched {
-            let judged = if group_state::is_incremental(&group) {
+            let judged = if matches!(group, GroupKey::SourceSequence { .. }) {
+                self.judge_neighbours(&group)?
+            } else if group_state::is_incremental(&group) {
                 self.judge_incrementally(&group)?
             } else {
                 self.judge_whole(&group)?
@@ -801,6 +819,89 @@ impl<'s, S: HubStore> Work<'s, S> {
                 (at, m, findings)
             })
             .collect())
+    }
+
+    /// A source's sequence: a member's T01 reads only the dealer's next record from the same
+    /// source, so only the members this batch adds or moves and the member just before each
+    /// are judged, from their nearest neighbours in the store. New records come after every
+    /// stored one of their dealer, so they need the store's member before the first of them
+    /// only; a correction's target is judged with both of its stored neighbours.
+    fn judge_neighbours(
+        &mut self,
+        group: &GroupKey,
+    ) -> Result<Vec<(At, Member, Vec<Finding>)>, StoreError> {
+        let joined = self.joined_to(group);
+        let left: BTreeSet<At> = self.left_from(group).into_iter().collect();
+        let is_new = |at: &At| self.entries.get(at).is_some_and(|e| e.before.is_none());
+        let mut view: BTreeMap<At, Member> = BTreeMap::new();
+        let mut judge: BTreeSet<At> = joined.keys().cloned().collect();
+        let first_new = joined.keys().find(|at| is_new(at)).cloned();
+        let moved: Vec<At> = joined
+            .keys()
+            .filter(|at| !is_new(at))
+            .chain(left.iter())
+            .cloned()
+            .collect();
+        let places = first_new
+            .iter()
+            .map(|at| (at, false))
+            .chain(moved.iter().map(|at| (at, true)));
+        for (at, both_sides) in places {
+            if let Some(before) = self.stored_neighbour(group, at, &left, false)? {
+                let before_at = (before.dealer_id.clone(), before.seq);
+                judge.insert(before_at.clone());
+                view.entry(before_at).or_insert(before);
+            }
+            if both_sides {
+                if let Some(after) = self.stored_neighbour(group, at, &left, true)? {
+                    view.entry((after.dealer_id.clone(), after.seq))
+                        .or_insert(after);
+                }
+            }
+        }
+        view.extend(joined);
+        for at in &left {
+            view.remove(at);
+        }
+        let config = self.rules.config;
+        Ok(judge
+            .into_iter()
+            .filter_map(|at| {
+                let member = view.get(&at)?.clone();
+                let next = view
+                    .range((at.0.clone(), at.1 + 1)..)
+                    .next()
+                    .map(|(_, m)| m);
+                let findings = next
+                    .and_then(|next| history::source_clock_finding(&member, next, config))
+                    .into_iter()
+                    .collect();
+                Some((at, member, findings))
+            })
+            .collect())
+    }
+
+    /// The nearest stored member of `group` before (or `after`) `at` that this batch does not
+    /// remove.
+    fn stored_neighbour(
+        &self,
+        group: &GroupKey,
+        at: &At,
+        left: &BTreeSet<At>,
+        after: bool,
+    ) -> Result<Option<Member>, StoreError> {
+        let mut place = at.clone();
+        loop {
+            let (before, next) = self.store.neighbours(group, &place.0, place.1)?;
+            let Some(found) = (if after { next } else { before }) else {
+                return Ok(None);
+            };
+            let found_at = (found.dealer_id.clone(), found.seq);
+            if !left.contains(&found_at) {
+                return Ok(Some(found));
+            }
+            place = found_at;
+        }
     }
 
     /// A large group from its state ([`group_state`]): only the members this batch touched,

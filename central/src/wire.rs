@@ -12,7 +12,7 @@ use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
 use prost::Message;
 
 use crate::content::{self, Content};
-use crate::domain::{Finding, Outcome, Severity, StoredRecord, Verdict};
+use crate::domain::{Finding, Outcome, RecordOrigin, Severity, StoredRecord, Verdict};
 
 /// A record as it arrived, checked against the wire contract.
 #[derive(Debug, Clone)]
@@ -30,6 +30,18 @@ pub struct Arrival {
     pub amended_malformed: Vec<Finding>,
     /// The agent's hybrid logical clock stamp (`(0, 0)` when the agent sent none).
     pub hlc: (i64, u32),
+    /// Imported history: the source system and its time of making the record (`Record.origin`
+    /// with `created_at_ms` set; an origin without a time says nothing about time).
+    pub origin: Option<RecordOrigin>,
+}
+
+impl Arrival {
+    /// When the record was made: the source's time if imported, else the agent's stamp.
+    pub fn made_at_ms(&self) -> i64 {
+        self.origin
+            .as_ref()
+            .map_or(self.recorded_at_ms, |o| o.created_at_ms)
+    }
 }
 
 /// Encodes the record exactly as received and checks it against the wire contract (R00).
@@ -71,6 +83,22 @@ pub fn arrival(record: &pb::Record) -> Arrival {
             ),
         });
     }
+    if let Some(origin) = &record.origin {
+        if origin.source_system.trim().is_empty() {
+            findings_more.push(malformed("origin.source_system", Problem::Missing));
+        }
+        if origin.source_record_id.trim().is_empty() {
+            findings_more.push(malformed("origin.source_record_id", Problem::Missing));
+        }
+        if origin.created_at_ms < 0 {
+            findings_more.push(malformed(
+                "origin.created_at_ms",
+                Problem::Invalid(
+                    "must be milliseconds since 1970 (UTC), or 0 when the source does not say",
+                ),
+            ));
+        }
+    }
     findings.extend(findings_more);
     let mut amended_malformed = Vec::new();
     match &record.payload {
@@ -99,6 +127,14 @@ pub fn arrival(record: &pb::Record) -> Arrival {
             .as_ref()
             .map(|h| (h.wall_ms, h.logical))
             .unwrap_or_default(),
+        origin: record
+            .origin
+            .as_ref()
+            .filter(|o| o.created_at_ms > 0 && !o.source_system.trim().is_empty())
+            .map(|o| RecordOrigin {
+                source_system: o.source_system.clone(),
+                created_at_ms: o.created_at_ms,
+            }),
     }
 }
 

@@ -79,7 +79,8 @@ pub fn record(data: &[u8]) {
     let no_party = |_: &str| None;
     let ctx = RecordContext {
         dealer_id: &record.dealer_id,
-        recorded_at_ms: record.recorded_at_ms,
+        made_at_ms: arrival.made_at_ms(),
+        imported: arrival.origin.is_some(),
         received_at_ms: 1_760_000_000_000,
         clock_offset_ms: 0,
         dealer: None,

@@ -2,8 +2,10 @@
 //! dealers with variant spellings (ي/ی, ك/ک, ZWNJ or a space) and digit forms (Persian,
 //! Arabic-Indic, `+98` / `0098` / `09`), people sharing a family phone, a near-duplicate name
 //! for HQ review, a national ID given two names, concurrent edits of one customer at two
-//! dealers, cars sold, serviced under a new owner (a transfer), sold twice, and corrections
-//! that amend or withdraw earlier records.
+//! dealers, cars sold, serviced under a new owner (a transfer), sold twice, corrections that
+//! amend or withdraw earlier records, and imported DMS history (`Record.origin`) from two
+//! source systems with a spell of one source's clock set ahead, one imported record amended
+//! and one withdrawn.
 
 use std::collections::BTreeMap;
 
@@ -120,6 +122,15 @@ impl Log {
             records: Vec::new(),
             now,
         }
+    }
+
+    /// Appends an imported record with `payload` and its `origin`; returns its record id.
+    pub fn push_imported(&mut self, payload: Payload, origin: pb::Origin) -> String {
+        let id = self.push(payload);
+        if let Some(record) = self.records.last_mut() {
+            record.origin = Some(origin);
+        }
+        id
     }
 
     /// Appends a record with `payload`; returns its record id.
@@ -387,10 +398,60 @@ pub fn generate(seed: u64, dealers: usize, people: usize, now: i64) -> History {
             amended: None,
         }));
     }
+    for (d, log) in logs.iter_mut().enumerate() {
+        imported_history(log, d, now, &mut rng);
+    }
     History {
         logs: logs.into_iter().map(|l| (l.dealer, l.records)).collect(),
         people: folk,
     }
+}
+
+/// A DMS export of a year ago in the order the DMS made it: leads from `dms:rayan`, every
+/// fifth from `dms:other`, with three of `dms:rayan`'s made while its clock ran two hours
+/// ahead (T01 on the last of them, whose next record is on time). Then one imported record is
+/// amended and the last of the spell withdrawn (the one before it then meets the on-time one).
+fn imported_history(log: &mut Log, d: usize, now: i64, rng: &mut Shuffle) {
+    let mut made = now - 400 * DAY;
+    let ahead_from = 3 + rng.below(4);
+    let mut ids = Vec::new();
+    for k in 0..14u64 {
+        made += (1 + rng.below(20) as i64) * 60_000;
+        let ahead = if (ahead_from..ahead_from + 3).contains(&k) && k % 5 != 4 {
+            2 * 3_600_000
+        } else {
+            0
+        };
+        let source = if k % 5 == 4 { "dms:other" } else { "dms:rayan" };
+        let origin = pb::Origin {
+            source_system: source.into(),
+            source_record_id: format!("{d}-{k}"),
+            created_at_ms: made + ahead,
+        };
+        ids.push((
+            log.push_imported(lead(&format!("IMP-{d}-{k}"), made), origin.clone()),
+            origin,
+        ));
+    }
+    let corrected = |log: &mut Log, k: usize, amended: Option<Payload>| {
+        let (target, origin) = ids[k].clone();
+        let retract = amended.is_none();
+        let amended = amended.and_then(|p| match p {
+            Payload::Lead(l) => Some(pb::correction::Amended::Lead(l)),
+            _ => None,
+        });
+        log.push_imported(
+            Payload::Correction(pb::Correction {
+                target_record_id: target,
+                reason: "changed in the DMS".into(),
+                retract,
+                amended,
+            }),
+            origin,
+        );
+    };
+    corrected(log, 1, Some(lead(&format!("IMP-{d}-1b"), now - 399 * DAY)));
+    corrected(log, (ahead_from + 2) as usize, None);
 }
 
 /// A valid code melli: `first_nine` digits and their check digit.

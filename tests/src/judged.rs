@@ -97,7 +97,8 @@ impl Shuffle {
 
 /// Feeds every dealer's log to `hub` in batches of random size, interleaving dealers at random
 /// (each dealer's own records stay in seq order, as the sync protocol guarantees), with a
-/// random share of batches sent twice. `seed 0` sends dealer after dealer in batches of 500.
+/// random share of batches sent twice. `seed` 0 sends dealer after dealer in batches of 500,
+/// `seed` 1 one record per batch.
 pub async fn feed(hub: &Hub<SledStore>, logs: &BTreeMap<String, Vec<pb::Record>>, seed: u64) {
     let mut rng = Shuffle::new(seed);
     let mut next: BTreeMap<&String, usize> = logs.keys().map(|d| (d, 0)).collect();
@@ -110,12 +111,18 @@ pub async fn feed(hub: &Hub<SledStore>, logs: &BTreeMap<String, Vec<pb::Record>>
         if open.is_empty() {
             break;
         }
+        // Seed 0: each dealer's log whole, in turn; seed 1: one record at a time, so every
+        // record and its neighbour in a dealer's log (a group's next member) come in different
+        // batches; otherwise small batches as often as large ones, from random dealers.
         let (who, size) = if seed == 0 {
             (open[0], 500)
+        } else if seed == 1 {
+            (open[rng.below(open.len() as u64) as usize], 1)
         } else {
+            let most = if rng.below(2) == 0 { 8 } else { 300 };
             (
                 open[rng.below(open.len() as u64) as usize],
-                1 + rng.below(300) as usize,
+                1 + rng.below(most) as usize,
             )
         };
         let from = next[who];

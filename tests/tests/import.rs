@@ -348,3 +348,167 @@ fn an_import_killed_mid_way_and_resumed_has_every_row_exactly_once() {
     assert!(ids.contains("H-1") && ids.contains(&format!("H-{ROWS}")));
     assert!(stdout.contains("0 corrected, 0 refused"), "{stdout}");
 }
+
+/// A DMS export of June 2023 in the order the DMS made it, whose clock ran three hours ahead
+/// for two records, then one repair order made ten days ago: (source id, creation
+/// time as the DMS printed it, RO number, VIN number, opened on).
+const HISTORY: [(&str, &str, &str, u32, &str); 7] = [
+    ("H-1", "۱۴۰۲/۰۳/۱۵ ۰۹:۰۰", "RO-11", 11, "۱۴۰۲/۰۳/۱۵"),
+    ("H-2", "۱۴۰۲/۰۳/۱۵ ۰۹:۲۰", "RO-12", 12, "۱۴۰۲/۰۳/۱۵"),
+    ("H-3", "۱۴۰۲/۰۳/۱۵ ۱۲:۴۰", "RO-13", 13, "۱۴۰۲/۰۳/۱۵"),
+    ("H-4", "۱۴۰۲/۰۳/۱۵ ۱۳:۰۰", "RO-14", 14, "۱۴۰۲/۰۳/۱۵"),
+    ("H-5", "۱۴۰۲/۰۳/۱۵ ۱۰:۲۰", "RO-15", 15, "۱۴۰۲/۰۳/۱۵"),
+    ("H-6", "۱۴۰۲/۰۳/۱۵ ۱۰:۴۰", "RO-16", 16, "۱۴۰۲/۰۳/۱۵"),
+    ("H-7", "۱۴۰۵/۰۸/۱۷ ۱۰:۰۰", "RO-17", 17, "۱۴۰۵/۰۸/۱۷"),
+];
+
+fn history_file(rows: usize) -> String {
+    let lines: Vec<String> = HISTORY[..rows]
+        .iter()
+        .map(|(id, made, ro, v, opened)| {
+            format!(
+                "{id},{made},s-7,{ro},{},C-{v},{v}000,{opened},ضمانت,",
+                vin(*v)
+            )
+        })
+        .collect();
+    format!("{HEADER}\n{}\n", lines.join("\n"))
+}
+
+/// The hub judges imported history by the times its source gave (RULES.md as docs/rules.md
+/// states it for imported history): T01 flags the record made while the DMS clock ran ahead
+/// (the last of the spell, once the dealer's next record from that source is there, as a
+/// verdict change after the next sync), S01 rejects a delivery the DMS recorded before it
+/// happened although the agent captured it long after, and the reliability window counts only
+/// what was made in the last 90 days, while the dealer's last sync is the hub's receive time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_judges_imported_history_by_the_times_its_source_gave() {
+    use hamgam_dealer_agent::store::Imported;
+    use hamgam_dealer_agent::sync_loop;
+    use hamgam_gateway::identity::PeerIdentity;
+    use hamgam_proto::record::v1 as pb;
+    use hamgam_tests::{dealer_summaries, session_options, within, TestHub, TestPki};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, &dir.path().join("hub")).await;
+    let store = open(&dir.path().join("agent"));
+    let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer("D-1042")));
+    let options = session_options();
+    let sync = || sync_loop::sync_once(&store, &endpoint, &options);
+
+    // The first four rows, synced: R-4 has no next record from its source yet.
+    let first = dir.path().join("first.csv");
+    std::fs::write(&first, history_file(4)).expect("write");
+    let (report, _) = run(&store, &first, false);
+    assert_eq!(report.saved, 4, "{report:?}");
+    within(30, "first sync", sync()).await.expect("syncs");
+    let verdict = |seq: u64| {
+        store
+            .verdicts()
+            .expect("verdicts")
+            .into_iter()
+            .find(|v| v.seq == seq)
+            .unwrap_or_else(|| panic!("no verdict for seq {seq}"))
+    };
+    assert_eq!(
+        verdict(4).outcome(),
+        pb::Outcome::Accepted,
+        "{:?}",
+        verdict(4)
+    );
+
+    // The whole export (the first four again: unchanged) and a delivery from the sales module,
+    // recorded there a day before the car was handed over.
+    let whole = dir.path().join("whole.csv");
+    std::fs::write(&whole, history_file(HISTORY.len())).expect("write");
+    let (report, _) = run(&store, &whole, false);
+    assert_eq!((report.saved, report.unchanged), (3, 4), "{report:?}");
+    let june = |day: u8| {
+        hamgam_proto::calendar::midnight_ms(
+            time::Date::from_calendar_date(2023, time::Month::June, day).expect("a date"),
+        )
+    };
+    let Payload::RetailDelivery(mut delivery) =
+        hamgam_tests::history::delivery(&vin(20), "C-20", june(1))
+    else {
+        unreachable!("a delivery")
+    };
+    delivery.delivery_date = Some(pb::Date {
+        year: 2023,
+        month: 6,
+        day: 3,
+    });
+    store
+        .capture_imported(vec![Imported {
+            staff_id: "s-9".into(),
+            payload: Payload::RetailDelivery(delivery),
+            origin: pb::Origin {
+                source_system: "dms:rayan-sales".into(),
+                source_record_id: "S-1".into(),
+                created_at_ms: june(2) + 10 * 3_600_000,
+            },
+        }])
+        .expect("saved");
+    within(30, "second sync", sync()).await.expect("syncs");
+
+    let rules_of = |seq: u64| -> Vec<(String, String)> {
+        verdict(seq)
+            .findings
+            .into_iter()
+            .map(|f| (f.rule_id, f.field))
+            .collect()
+    };
+    let t01 = ("T01".to_owned(), "origin.created_at_ms".to_owned());
+    assert_eq!(
+        verdict(4).outcome(),
+        pb::Outcome::AcceptedWithFlags,
+        "{:?}",
+        verdict(4)
+    );
+    assert_eq!(rules_of(4), vec![t01.clone()]);
+    assert!(
+        verdict(4).version >= 2,
+        "a verdict change: {:?}",
+        verdict(4)
+    );
+    for seq in [1, 2, 3, 5, 6, 7] {
+        assert_eq!(
+            verdict(seq).outcome(),
+            pb::Outcome::Accepted,
+            "{:?}",
+            verdict(seq)
+        );
+    }
+    assert_eq!(
+        verdict(8).outcome(),
+        pb::Outcome::Rejected,
+        "{:?}",
+        verdict(8)
+    );
+    assert_eq!(
+        rules_of(8),
+        vec![("S01".to_owned(), "retail_delivery.delivery_date".to_owned())]
+    );
+
+    // Reliability: only H-7 was made in the last 90 days (all eight were captured and synced
+    // today); the last sync is the hub's receive time.
+    let summary = dealer_summaries(&pki, &hub)
+        .await
+        .into_iter()
+        .find(|d| d.dealer_id == "D-1042")
+        .expect("the dealer");
+    let reliability = summary.reliability.expect("a score");
+    assert_eq!(
+        (
+            reliability.window_records,
+            reliability.flagged,
+            reliability.rejected
+        ),
+        (1, 0, 0),
+        "{reliability:?}"
+    );
+    assert_eq!(summary.record_count, 8);
+    assert_eq!(summary.last_seen_ms, TEST_NOW_MS);
+    hub.stop().await;
+}

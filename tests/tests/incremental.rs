@@ -8,6 +8,9 @@
 //!   each member's stored findings and its record's findings for that group must have the same
 //!   (rule, severity, field) keys; each incrementally judged group's stored state must equal the
 //!   state counted from its members.
+//! - The histories include imported DMS records from two sources with a spell of one source's
+//!   clock set ahead, an imported record amended and one withdrawn: T01 on a source's sequence
+//!   (judged from a record's stored neighbours only) equals the reference too.
 //! - A dealer month of N uniform surveys, then one survey more: one record written and no
 //!   verdict change while Q01 keeps firing; the survey that ends the uniformity changes every
 //!   survey's verdict and nothing else.
@@ -37,6 +40,8 @@ struct Seen {
     /// Members with a finding of each rule (from the incrementally judged groups): a random
     /// history may have none; the simulated networks must have each.
     fired: BTreeMap<String, usize>,
+    /// Imported records flagged T01 from their source's sequence (judged from neighbours).
+    source_clock: usize,
 }
 
 /// Every group the hub's records belong to, judged again by the reference
@@ -58,6 +63,9 @@ fn check_against_reference(hub: &Hub<SledStore>, config: &RuleConfig) -> Seen {
     for (dealer, _) in store.dealers().expect("dealers") {
         for r in store.records(&dealer, 0, usize::MAX).expect("records") {
             for (scope, findings) in &r.group_findings {
+                if *scope == Scope::Source {
+                    seen.source_clock += findings.iter().filter(|f| f.rule_id == "T01").count();
+                }
                 if matches!(
                     scope,
                     Scope::Mobile | Scope::NationalId | Scope::DealerMonth
@@ -107,7 +115,7 @@ proptest! {
     ) {
         runtime().block_on(async {
             let history = generated::generate(seed, dealers, people, NOW_MS);
-            for order_seed in [0, seed ^ 1] {
+            for order_seed in [0, 1, seed | 2] {
                 let seen = delivered_and_checked(
                     &history.logs,
                     DealerRegistry::default(),
@@ -119,6 +127,8 @@ proptest! {
                     seen.incremental_groups > 0 && seen.groups > seen.incremental_groups,
                     "{seen:?}"
                 );
+                // Each dealer's import has a spell of its DMS clock set ahead: one T01 each.
+                prop_assert_eq!(seen.source_clock, dealers.max(2), "{:?}", seen);
             }
             Ok(())
         })?;

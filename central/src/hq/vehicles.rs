@@ -113,7 +113,7 @@ pub fn history<S: HubStore>(store: &S, raw_vin: &str) -> Result<hq::VehicleHisto
                 let at = d
                     .delivery_date_ms
                     .or(d.sale_date_ms)
-                    .unwrap_or(r.recorded_at_ms);
+                    .unwrap_or(r.made_at_ms());
                 if r.verdict.outcome != Outcome::Rejected
                     && view.sold_by.as_deref() == Some(r.dealer_id.as_str())
                 {

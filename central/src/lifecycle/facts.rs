@@ -131,9 +131,9 @@ pub fn gather<S: HubStore>(store: &S, customer: &GoldenCustomer) -> Result<Gathe
                 Content::Delivery(d) => d
                     .delivery_date_ms
                     .or(d.sale_date_ms)
-                    .unwrap_or(record.recorded_at_ms),
+                    .unwrap_or(record.made_at_ms()),
                 Content::RepairOrder(ro) => ro.opened_at_ms,
-                _ => record.recorded_at_ms,
+                _ => record.made_at_ms(),
             };
             // Leads, complaints and surveys are contacts; a registration alone is not.
             if matches!(

@@ -62,8 +62,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    /// The trusted stamp of a stored record.
+    /// The trusted stamp of a stored record: for an imported one, the source's time of making
+    /// it (an import tonight of a 2019 upsert is not newer than a 2024 record), else the
+    /// agent's clock on the hub's; never later than the hub received it.
     pub fn of(record: &StoredRecord) -> Stamp {
+        if let Some(origin) = &record.origin {
+            return Stamp {
+                wall_ms: origin.created_at_ms.min(record.received_at_ms),
+                logical: record.hlc.1,
+            };
+        }
         let (wall, logical) = if record.hlc.0 > 0 {
             record.hlc
         } else {

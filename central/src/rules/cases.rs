@@ -27,6 +27,16 @@ fn registry() -> DealerRegistry {
 
 /// Rule ids one record breaks, with an agent clock `offset_ms` off.
 fn rules_with(content: &Content, offset_ms: i64) -> BTreeSet<String> {
+    rules_made(content, offset_ms, NOW, false)
+}
+
+/// Rule ids one record made at `made_at_ms` breaks (`imported`: the source's time).
+fn rules_made(
+    content: &Content,
+    offset_ms: i64,
+    made_at_ms: i64,
+    imported: bool,
+) -> BTreeSet<String> {
     let config = RuleConfig::default();
     let registry = registry();
     let party = |r: &str| {
@@ -37,7 +47,8 @@ fn rules_with(content: &Content, offset_ms: i64) -> BTreeSet<String> {
     };
     let ctx = RecordContext {
         dealer_id: "D-1",
-        recorded_at_ms: NOW,
+        made_at_ms,
+        imported,
         received_at_ms: NOW,
         clock_offset_ms: offset_ms,
         dealer: registry.dealer("D-1"),
@@ -248,6 +259,86 @@ fn repair_order_and_time_rules() {
     assert_eq!(rules(&entered("09121112234", "S-1")), set(&["Q01"]));
     // A staff id the registry does not know is still a staff member's entry.
     assert_eq!(rules(&entered("09121112234", "S-99")), set(&["Q01"]));
+}
+
+#[test]
+fn imported_history_is_judged_by_the_time_its_source_made_it() {
+    // S01: delivered 5 days ago. Recorded by the agent now, that is in the past; made by the
+    // DMS a week ago, the record claims a delivery that had not happened yet.
+    let mut d = delivery(VIN);
+    d.delivery_date_ms = Some(NOW - 5 * DAY);
+    assert!(rules_made(&Content::Delivery(d.clone()), 0, NOW, false).is_empty());
+    assert_eq!(
+        rules_made(&Content::Delivery(d.clone()), 0, NOW - 7 * DAY, true),
+        set(&["S01"])
+    );
+    assert!(rules_made(&Content::Delivery(d.clone()), 0, NOW - 5 * DAY, true).is_empty());
+    // T01 against the hub clock: an imported event's time is the DMS's, so the agent's
+    // measured offset (20 minutes fast) does not excuse it; T02 still flags the session.
+    let mut r = ro(VIN);
+    r.opened_at_ms = NOW + 20 * 60_000;
+    r.completed_at_ms = 0;
+    let ro = Content::RepairOrder(r);
+    assert_eq!(rules_made(&ro, 20 * 60_000, NOW, false), set(&["T02"]));
+    assert_eq!(
+        rules_made(&ro, 20 * 60_000, NOW - DAY, true),
+        set(&["T01", "T02"])
+    );
+}
+
+#[test]
+fn source_sequence_flags_a_record_made_while_the_source_clock_ran_ahead() {
+    let key = GroupKey::SourceSequence {
+        dealer: "D-1".into(),
+        source: "dms:rayan".into(),
+    };
+    let t = NOW - 300 * DAY;
+    let min = 60_000;
+    let made = |at: i64| ("D-1", 0, Fact::Made { created_ms: at });
+    // Seqs 3 and 4 made while the DMS clock ran two hours ahead; seq 5 is on time again.
+    let result = group(
+        key.clone(),
+        vec![
+            made(t),
+            made(t + 5 * min),
+            made(t + 120 * min + 10 * min),
+            made(t + 120 * min + 20 * min),
+            made(t + 30 * min),
+            made(t + 40 * min),
+        ],
+    );
+    assert_eq!(flagged(&result, "T01"), vec![4]);
+    // The tolerance (10 minutes): exactly 10 minutes later than the next is not flagged, a
+    // millisecond more is.
+    let at_limit = group(key.clone(), vec![made(t + 10 * min), made(t)]);
+    assert!(flagged(&at_limit, "T01").is_empty());
+    let beyond = group(key.clone(), vec![made(t + 10 * min + 1), made(t)]);
+    assert_eq!(flagged(&beyond, "T01"), vec![1]);
+    // The dealer's order decides, whatever order the members are listed in.
+    let members: Vec<Member> = [
+        (3, t + 130 * min),
+        (1, t),
+        (4, t + 30 * min),
+        (2, t + 5 * min),
+    ]
+    .into_iter()
+    .map(|(seq, at)| Member {
+        dealer_id: "D-1".into(),
+        seq,
+        fact: Fact::Made { created_ms: at },
+        current: Vec::new(),
+    })
+    .collect();
+    let judged = judge_group(&key, &members, &RuleConfig::default());
+    let t01: Vec<u64> = judged
+        .iter()
+        .filter(|(_, f)| {
+            f.iter()
+                .any(|f| f.rule_id == "T01" && f.field == "origin.created_at_ms")
+        })
+        .map(|((_, seq), _)| *seq)
+        .collect();
+    assert_eq!(t01, vec![3]);
 }
 
 /// Findings of a group, by member seq.
@@ -681,7 +772,8 @@ fn rejected_records_and_spoiled_fields_join_no_group() {
             &Content::Customer(c.clone()),
             &RecordContext {
                 dealer_id: "D-1",
-                recorded_at_ms: NOW,
+                made_at_ms: NOW,
+                imported: false,
                 received_at_ms: NOW,
                 clock_offset_ms: 0,
                 dealer: registry.dealer("D-1"),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{day, moment};
 use super::{finding, RuleConfig, Scope};
 use crate::content::{Content, PayType, SaleCategory, SurveySubject};
-use crate::domain::{Finding, Severity};
+use crate::domain::{Finding, RecordOrigin, Severity};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -38,6 +38,9 @@ pub enum GroupKey {
     RoNumber { dealer: String, number: String },
     /// One dealer's deliveries and surveys in one calendar month (`YYYY-MM`).
     DealerMonth { dealer: String, month: String },
+    /// The records one source system made for one dealer (imported history with its times),
+    /// read in the dealer's order (seq), each with the next.
+    SourceSequence { dealer: String, source: String },
 }
 
 impl GroupKey {
@@ -48,6 +51,7 @@ impl GroupKey {
             GroupKey::NationalId(_) => Scope::NationalId,
             GroupKey::RoNumber { .. } => Scope::RoNumber,
             GroupKey::DealerMonth { .. } => Scope::DealerMonth,
+            GroupKey::SourceSequence { .. } => Scope::Source,
         }
     }
 
@@ -59,6 +63,7 @@ impl GroupKey {
             GroupKey::NationalId(n) => format!("n\0{n}"),
             GroupKey::RoNumber { dealer, number } => format!("o\0{dealer}\0{number}"),
             GroupKey::DealerMonth { dealer, month } => format!("s\0{dealer}\0{month}"),
+            GroupKey::SourceSequence { dealer, source } => format!("t\0{dealer}\0{source}"),
         }
     }
 }
@@ -103,6 +108,10 @@ pub enum Fact {
     Status {
         effective_ms: i64,
     },
+    /// An imported record: when its source says it made it.
+    Made {
+        created_ms: i64,
+    },
 }
 
 /// A record in a group.
@@ -126,6 +135,7 @@ impl Member {
             Fact::Customer { .. } => 0,
             Fact::Survey { submitted_ms, .. } => *submitted_ms,
             Fact::Status { effective_ms } => *effective_ms,
+            Fact::Made { created_ms } => *created_ms,
         }
     }
 
@@ -292,6 +302,58 @@ pub fn memberships(
     out
 }
 
+/// The source-sequence group an imported record belongs to, and its fact (none for a record
+/// rejected outright, which is not history, or for one whose origin gives no time).
+pub fn source_membership(
+    dealer_id: &str,
+    origin: Option<&RecordOrigin>,
+    findings: &[Finding],
+) -> Option<(GroupKey, Fact)> {
+    let origin = origin.filter(|o| o.created_at_ms > 0)?;
+    if findings.iter().any(|f| f.severity == Severity::Reject) {
+        return None;
+    }
+    Some((
+        GroupKey::SourceSequence {
+            dealer: dealer_id.to_owned(),
+            source: origin.source_system.clone(),
+        },
+        Fact::Made {
+            created_ms: origin.created_at_ms,
+        },
+    ))
+}
+
+/// T01 on imported history: the source's time of `member` is more than the tolerance later
+/// than that of `next`, the dealer's next record from the same source, so the source's clock
+/// was set ahead when it made `member`. The one decision the reference ([`judge_group`]) and
+/// the engine's neighbour reading share.
+pub fn source_clock_finding(
+    member: &Member,
+    next: &Member,
+    config: &RuleConfig,
+) -> Option<Finding> {
+    let (
+        Fact::Made { created_ms },
+        Fact::Made {
+            created_ms: next_ms,
+        },
+    ) = (&member.fact, &next.fact)
+    else {
+        return None;
+    };
+    let tolerance_ms = config.future_tolerance_minutes * 60_000;
+    (*created_ms > next_ms.saturating_add(tolerance_ms)).then(|| {
+        let tolerance = config.future_tolerance_minutes;
+        finding(
+            "T01",
+            "origin.created_at_ms",
+            format!("origin.created_at_ms ({}) is more than {tolerance} minutes later than the time the source gave the dealer's next record from it: the source system's clock was set ahead when it made this record; check that computer's date and time and the times of the records it made then", moment(*created_ms)),
+            format!("زمان ساخت رکورد در سامانهٔ مبدأ ({}) بیش از {tolerance} دقیقه دیرتر از زمان رکورد بعدی همین نمایندگی از همان سامانه است: ساعت سامانهٔ مبدأ هنگام ساخت این رکورد جلو بوده است؛ تاریخ و ساعت آن رایانه و زمان رکوردهایی را که در آن هنگام ساخته است بررسی کنید", moment(*created_ms)),
+        )
+    })
+}
+
 /// The findings of the group's rules for every member (an empty list for a member nothing
 /// fires on, so stale findings can be cleared).
 pub fn judge_group(
@@ -316,6 +378,15 @@ pub fn judge_group(
         GroupKey::NationalId(_) => names_of_one_id(&sorted, &mut add),
         GroupKey::RoNumber { number, .. } => ro_number(number, &sorted, config, &mut add),
         GroupKey::DealerMonth { month, .. } => dealer_month(month, &sorted, config, &mut add),
+        GroupKey::SourceSequence { .. } => {
+            // The dealer's order, not the source's times: those are what is being checked.
+            sorted.sort_by_key(|m| (m.dealer_id.as_str(), m.seq));
+            for pair in sorted.windows(2) {
+                if let Some(f) = source_clock_finding(pair[0], pair[1], config) {
+                    add(pair[0], f);
+                }
+            }
+        }
     }
     for list in out.values_mut() {
         list.sort_by(|a, b| (&a.rule_id, &a.field).cmp(&(&b.rule_id, &b.field)));

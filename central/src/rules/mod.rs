@@ -49,6 +49,9 @@ pub enum Scope {
     DealerMonth,
     /// The customer (or vehicle) the record is merged into, with HQ's confirmed values.
     Customer,
+    /// The records one source system made for one dealer (imported history), in the dealer's
+    /// order: T01's reading of a source clock set ahead.
+    Source,
 }
 
 /// One rule of the catalogue.
@@ -114,7 +117,7 @@ pub const CATALOGUE: &[RuleSpec] = &[
     rule!("S02", FlagHigh, Vin, "a VIN delivered new to a retail customer twice"),
     rule!("S03", Flag, Record, "retail sale to the dealer itself or one of its staff"),
     rule!("S04", Flag, DealerMonth, "deliveries bunched in the last days of a month well above the dealer's rate in the rest of that month"),
-    rule!("T01", Flag, Record, "event time in the future of the hub clock (after the measured agent clock offset) by more than the tolerance"),
+    rule!("T01", Flag, Record, "event time in the future of the hub clock (after the measured agent clock offset; none for imported history) by more than the tolerance; for imported history also a source time later than that of the dealer's next record from the same source by more than the tolerance (a source clock set ahead)"),
     rule!("T02", Flag, Session, "agent clock offset beyond the limit at connect: every record of that session is flagged"),
     rule!("RO1", Flag, Vin, "customer-pay or warranty repair order opened before the vehicle's delivery date"),
     rule!("RO2", Reject, Record, "repair order completed before it was opened"),
@@ -400,7 +403,22 @@ pub fn catalogue_markdown(config: &RuleConfig) -> String {
          placed by `replaced_at_ms` when the workshop recorded it (opened before it: the old \
          odometer), else by which of `reading_before_km` and `reading_after_km` it is nearer (a \
          tie counts as the new odometer). So a replacement made in the afternoon separates that \
-         morning's reading from the next visit's.\n",
+         morning's reading from the next visit's.\n\n\
+         ## Imported history: when a record was made\n\n\
+         A record imported from a dealer-management system carries `Record.origin`: the source \
+         system, its record id and, when the source says, its own time of making the record \
+         (`created_at_ms`). \"The time the record was made\" is then that time, not the agent's \
+         `recorded_at_ms` (the night of the import): S01 compares a delivery date with it, the \
+         reliability score counts the record on its day (so seven years imported tonight do not \
+         all fall in the 90-day window, and the trend compares like with like), and the merge \
+         orders values by it. The hub's receive time still counts for sync health. T01 cannot \
+         compare a time the source gave with the hub clock at sync, so for imported history it \
+         reads the dealer's own order: a record whose source time is more than \
+         `future_tolerance_minutes` later than that of the dealer's next record from the same \
+         source was made while the source's clock ran ahead (the flag is on that record, field \
+         `origin.created_at_ms`). An import must therefore keep the source's order of making \
+         (docs/import.md). Event times in an imported record are still compared with the hub \
+         clock, without the agent's offset (they are the source's times, not the agent's).\n",
     );
     out.push_str("\n## Reliability score\n\n");
     for (_, key, value) in thresholds.iter().filter(|(id, ..)| *id == "score") {

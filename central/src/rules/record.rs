@@ -25,7 +25,12 @@ pub struct PartyIds {
 /// Everything a one-record rule may read besides the record.
 pub struct RecordContext<'a> {
     pub dealer_id: &'a str,
-    pub recorded_at_ms: i64,
+    /// When the record was made ([`crate::domain::StoredRecord::made_at_ms`]): the source's
+    /// time for an imported record, else the agent's stamp at capture.
+    pub made_at_ms: i64,
+    /// The record is imported history (`Record.origin` with a time): its times are the
+    /// source system's, not this agent's clock, so the agent's measured offset does not apply.
+    pub imported: bool,
     pub received_at_ms: i64,
     /// Agent clock minus hub clock, measured when the session opened.
     pub clock_offset_ms: i64,
@@ -152,7 +157,7 @@ fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
         }
     }
     if let Some(delivered) = d.delivery_date_ms {
-        if delivered > ctx.recorded_at_ms {
+        if delivered > ctx.made_at_ms {
             out.push(finding(
                 "S01",
                 "retail_delivery.delivery_date",
@@ -257,11 +262,14 @@ fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
 }
 
 /// T01: an event more than the tolerance in the future of the hub clock, once the agent's
-/// measured offset is taken out.
+/// measured offset is taken out (not for imported history: its times are the source's). The
+/// other half of T01 for imported history, a source clock set ahead, reads the dealer's next
+/// record of the same source ([`super::history`], the source-sequence group).
 fn future(content: &Content, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
     let tolerance_ms = ctx.config.future_tolerance_minutes * 60_000;
+    let offset_ms = if ctx.imported { 0 } else { ctx.clock_offset_ms };
     for (field, at) in content.event_times() {
-        let hub_time = at.saturating_sub(ctx.clock_offset_ms);
+        let hub_time = at.saturating_sub(offset_ms);
         if hub_time > ctx.received_at_ms + tolerance_ms {
             let minutes = (hub_time - ctx.received_at_ms) / 60_000;
             out.push(finding(

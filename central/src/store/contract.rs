@@ -30,6 +30,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     sessions_and_units_of_work_never_overwrite_each_other(open, &place("sessions"));
     the_access_audit_is_numbered_and_append_only(open, &place("audit"));
     an_enrolment_token_works_once_even_when_uses_race(open, &place("tokens"));
+    a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
 }
 
 /// A minimal stored record of `dealer` at `seq`.
@@ -42,6 +43,7 @@ pub fn record(dealer: &str, seq: u64, outcome: Outcome) -> StoredRecord {
         kind: "survey".into(),
         recorded_at_ms: 1_795_000_000_000,
         received_at_ms: 1_795_000_000_000,
+        origin: None,
         wire: vec![seq as u8; 8],
         own_findings: Vec::new(),
         group_findings: BTreeMap::new(),
@@ -119,6 +121,63 @@ fn reopen<S: HubStore>(store: S, open: Opener<'_, S>, place: &std::path::Path) -
     store.flush().expect("flush");
     drop(store);
     open(place).expect("the store reopens")
+}
+
+/// `neighbours` answers from the group's own members only (not the next group's in key
+/// order), in `(dealer, seq)` order, for a member and for a place that is not one; a record's
+/// origin survives a reopen.
+fn a_member_has_its_neighbours_in_dealer_order<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    let source = |name: &str| GroupKey::SourceSequence {
+        dealer: "D-1".into(),
+        source: name.into(),
+    };
+    let member = |seq: u64| Member {
+        dealer_id: "D-1".into(),
+        seq,
+        fact: Fact::Made {
+            created_ms: 1_700_000_000_000 + seq as i64,
+        },
+        current: Vec::new(),
+    };
+    let mut change = batch("D-1", 0, 1..=6);
+    change.joined = [1, 2, 5]
+        .into_iter()
+        .map(|s| (source("dms:a"), member(s)))
+        .chain([3, 4, 6].into_iter().map(|s| (source("dms:b"), member(s))))
+        .collect();
+    change.records[0].origin = Some(crate::domain::RecordOrigin {
+        source_system: "dms:a".into(),
+        created_at_ms: 1_700_000_000_001,
+    });
+    store.apply(&change).expect("applied");
+    let seqs = |(before, after): (Option<Member>, Option<Member>)| {
+        (before.map(|m| m.seq), after.map(|m| m.seq))
+    };
+    let a = source("dms:a");
+    let around = |seq| seqs(store.neighbours(&a, "D-1", seq).expect("read"));
+    assert_eq!(around(1), (None, Some(2)));
+    assert_eq!(around(2), (Some(1), Some(5)));
+    assert_eq!(
+        around(5),
+        (Some(2), None),
+        "dms:b's members follow in key order"
+    );
+    assert_eq!(around(3), (Some(2), Some(5)), "a place that is no member");
+    assert_eq!(
+        seqs(store.neighbours(&source("dms:b"), "D-1", 3).expect("read")),
+        (None, Some(4))
+    );
+    let store = reopen(store, open, place);
+    let first = store.record("D-1", 1).expect("read").expect("stored");
+    assert_eq!(first.made_at_ms(), 1_700_000_000_001);
+    assert_eq!(
+        first.origin.map(|o| o.source_system).as_deref(),
+        Some("dms:a")
+    );
 }
 
 fn a_change_is_applied_whole<S: HubStore>(open: Opener<'_, S>, place: &std::path::Path) {

@@ -24,6 +24,7 @@
 //! `contract` is the test suite every implementation must pass.
 
 pub mod contract;
+mod format3;
 pub mod sled_store;
 
 use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
@@ -226,6 +227,16 @@ pub trait HubStore: Send + Sync + 'static {
         dealer_id: &str,
         seq: u64,
     ) -> Result<Option<Member>, StoreError>;
+    /// The members of a group just before and just after `(dealer_id, seq)` (that member
+    /// itself excluded), in the order of `(dealer, seq)`: what a rule reading a record's
+    /// neighbours in its dealer's order needs (T01 over a source's sequence), without reading
+    /// the group.
+    fn neighbours(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<(Option<Member>, Option<Member>), StoreError>;
     /// The state of an incrementally judged group ([`GroupState`]).
     fn group_state(&self, group: &GroupKey) -> Result<Option<GroupState>, StoreError>;
     /// The customer a dealer registered under `customer_ref`.

@@ -99,6 +99,9 @@ pub struct SledStore {
     session_lock: std::sync::Mutex<()>,
     /// The last HQ decision number handed out.
     decisions: std::sync::Mutex<u64>,
+    /// The data format of what is stored (older than [`STORE_FORMAT`] only when opened to
+    /// rebuild from).
+    format: u32,
 }
 
 /// A dealer's sync-session facts, kept apart from the counters `apply` writes.
@@ -128,8 +131,10 @@ impl SessionFacts {
 /// The data format this binary writes (`!format`, u32 BE). 2: history members carry an
 /// odometer replacement's time and readings, conflicts are keyed `customer:` / `vehicle:`.
 /// 3: incrementally judged groups keep their state (`G`); session facts apart (`s`).
+/// 4: a record keeps its origin (imported history's source and time: `StoredRecord::origin`);
+/// a rebuild reads format-3 records through `format3`.
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 3;
+pub const STORE_FORMAT: u32 = 4;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -139,7 +144,7 @@ fn check_format(
     tree: &sled::Tree,
     dir: &Path,
     older_ok: bool,
-) -> Result<(), StoreError> {
+) -> Result<u32, StoreError> {
     let found = match tree.get(FORMAT_KEY).map_err(engine)? {
         Some(bytes) => {
             let arr: [u8; 4] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
@@ -168,7 +173,7 @@ fn check_format(
     if found < STORE_FORMAT && !older_ok {
         return Err(refuse("it was written by an older Hamgam; with the hub stopped, run `central admin rebuild --into NEW_DIR` with this version and serve NEW_DIR (the record and decision logs carry over)"));
     }
-    Ok(())
+    Ok(found)
 }
 
 impl SledStore {
@@ -225,7 +230,7 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("hub").map_err(engine)?;
-        check_format(&db, &tree, dir, older_ok)?;
+        let format = check_format(&db, &tree, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         let tokens = db.open_tree("enrolment-tokens").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
@@ -238,6 +243,7 @@ impl SledStore {
             apply_lock: std::sync::Mutex::new(0),
             session_lock: std::sync::Mutex::new(()),
             decisions: std::sync::Mutex::new(0),
+            format,
         };
         store.apply_lock = std::sync::Mutex::new(store.last_change()?);
         store.decisions = std::sync::Mutex::new(store.last_decision()?);
@@ -411,6 +417,15 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 }
 
 impl SledStore {
+    /// A record as this store's format wrote it (formats 1-3, whose records are alike, only in
+    /// a store opened to rebuild from).
+    fn decode_record(&self, key: &[u8], bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+        if self.format <= 3 {
+            return decode::<super::format3::StoredRecordV3>(key, bytes).map(StoredRecord::from);
+        }
+        decode(key, bytes)
+    }
+
     /// Up to `limit` entries of the `prefix` key space from `start` on, decoded by `read`.
     fn scan_from<T>(
         &self,
@@ -511,7 +526,11 @@ impl HubStore for SledStore {
     }
 
     fn record(&self, dealer_id: &str, seq: u64) -> Result<Option<StoredRecord>, StoreError> {
-        self.get(&dealer_seq_key(RECORD, dealer_id, seq))
+        let key = dealer_seq_key(RECORD, dealer_id, seq);
+        match self.tree.get(&key).map_err(engine)? {
+            Some(v) => self.decode_record(&key, &v).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn records(
@@ -527,7 +546,7 @@ impl HubStore for SledStore {
             .take(limit)
             .map(|item| {
                 let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
+                self.decode_record(&k, &v)
             })
             .collect()
     }
@@ -589,6 +608,38 @@ impl HubStore for SledStore {
         seq: u64,
     ) -> Result<Option<Member>, StoreError> {
         self.get(&member_key(group, dealer_id, seq))
+    }
+
+    fn neighbours(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<(Option<Member>, Option<Member>), StoreError> {
+        let prefix = group_prefix(group);
+        let at = member_key(group, dealer_id, seq);
+        let mut after_at = at.clone();
+        after_at.push(0);
+        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (k, v) = item.map_err(engine)?;
+            decode::<Member>(&k, &v)
+        };
+        let before = match self.tree.range(prefix.clone()..at).next_back() {
+            Some(item) => Some(decode_item(item)?),
+            None => None,
+        };
+        let after = match self.tree.range(after_at..).next() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                if k.starts_with(&prefix) {
+                    Some(decode::<Member>(&k, &v)?)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        Ok((before, after))
     }
 
     fn group_state(&self, group: &GroupKey) -> Result<Option<GroupState>, StoreError> {

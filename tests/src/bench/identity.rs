@@ -79,6 +79,7 @@ impl World {
             kind: "customer".into(),
             recorded_at_ms: 1_790_000_000_000,
             received_at_ms: 1_790_000_000_000,
+            origin: None,
             wire,
             own_findings: Vec::new(),
             group_findings: Default::default(),
