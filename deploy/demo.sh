@@ -65,7 +65,8 @@ hub_addr="127.0.0.1:9" # nothing listens here until the hub starts
 agent_args() {
   local d="$1"
   echo --dealer "$d" --data-dir "$work/agent-$d" --hub "$hub_addr" --server-name localhost \
-    --ca "$work/pki/ca.crt" --cert "$work/pki/dealer-$d.crt" --key "$work/pki/dealer-$d.key"
+    --ca "$work/pki/ca.crt" --cert "$work/pki/dealer-$d.crt" --key "$work/pki/dealer-$d.key" \
+    --local-api 127.0.0.1:0  # three agents on one machine: each its own free port
 }
 agent() {
   local d="$1"; shift

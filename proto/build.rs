@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/hamgam/hq/v1/hq.proto",
     "proto/hamgam/enrol/v1/enrol.proto",
     "proto/hamgam/ops/v1/ops.proto",
+    "proto/hamgam/agent/v1/agent.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,6 +15,10 @@
 //! cert = "/etc/hamgam/dealer-D-1042.crt"
 //! key = "/etc/hamgam/dealer-D-1042.key"
 //!
+//! [local_api]                      # the local capture API (docs/local-api.md); these are the defaults
+//! grpc_listen = "127.0.0.1:50761"
+//! token_file = "/var/lib/hamgam/agent/local-api.token"
+//!
 //! [sync]
 //! batch_records = 500
 //! batches_in_flight = 4
@@ -42,6 +46,38 @@ pub struct AgentConfig {
     pub metrics: MetricsSettings,
     /// `[web]`: the staff screen of `dealer-agent run`; off when the section is absent.
     pub web: Option<WebSettings>,
+    /// `[local_api]`: the local capture API of `dealer-agent run` (docs/local-api.md).
+    pub local_api: LocalApiSettings,
+}
+
+/// `[local_api]`: where `dealer-agent run` serves `hamgam.agent.v1.LocalCapture`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalApiSettings {
+    /// A loopback host:port (default `127.0.0.1:50761`); empty turns the API off.
+    pub grpc_listen: String,
+    /// The bearer token's file (default: `local-api.token` in the data folder), made owner-only
+    /// at the first run.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for LocalApiSettings {
+    fn default() -> Self {
+        LocalApiSettings {
+            grpc_listen: crate::local_grpc::DEFAULT_LISTEN.into(),
+            token_file: None,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The local capture API's token file.
+    pub fn local_api_token_file(&self) -> PathBuf {
+        self.local_api
+            .token_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("local-api.token"))
+    }
 }
 
 /// `[web]`: where `dealer-agent run` serves the staff screen (`crate::web`).
@@ -90,6 +126,7 @@ impl Default for AgentConfig {
             sync: SyncSettings::default(),
             metrics: MetricsSettings::default(),
             web: None,
+            local_api: LocalApiSettings::default(),
         }
     }
 }

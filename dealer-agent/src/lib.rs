@@ -14,6 +14,8 @@
 //!   per source id, resumable;
 //! - [`sync_loop`]: `sync` once, or `run` with reconnects and jittered backoff;
 //! - [`local_api`]: how `record` / `status` / `verdicts` reach a running agent;
+//! - [`local_grpc`]: the local capture API for the dealer's own systems (`hamgam.agent.v1`,
+//!   loopback, a token): single and batch capture, verdicts from a cursor, status;
 //! - [`restore`]: rebuilding a lost or reset store from the hub, and taking the hub's verdicts
 //!   again when the hub is behind;
 //! - [`backup`]: `backup --to DIR` and `restore --from DIR`: a copy of the branch's own store;
@@ -33,6 +35,7 @@ pub mod import;
 pub mod jalali;
 pub mod lang;
 pub mod local_api;
+pub mod local_grpc;
 pub mod metrics;
 pub mod record_form;
 pub mod restore;

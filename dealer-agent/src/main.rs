@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use hamgam_dealer_agent::capture;
 use hamgam_dealer_agent::config::AgentConfig;
 use hamgam_dealer_agent::local_api::{self, LocalRequest, LocalResponse};
+use hamgam_dealer_agent::local_grpc;
 use hamgam_dealer_agent::store::{AgentStore, StoreError};
 use hamgam_dealer_agent::sync_loop::{self, Backoff};
 use hamgam_gateway::client::HubEndpoint;
@@ -65,6 +66,11 @@ struct Overrides {
     /// This dealer's private key (PEM).
     #[arg(long, global = true)]
     key: Option<PathBuf>,
+    /// Where `run` serves the local capture API: a loopback host:port (`[local_api]
+    /// grpc_listen`, default 127.0.0.1:50761; port 0 picks a free one, written to
+    /// local-api.addr in the data folder), or "" for none.
+    #[arg(long, global = true, value_name = "ADDR")]
+    local_api: Option<String>,
     /// Log lines as text (default) or as JSON objects, one per line (for a log shipper).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HAMGAM_LOG_FORMAT")]
     log_format: LogFormat,
@@ -449,6 +455,8 @@ fn main() -> Result<()> {
                     }
                     None => None,
                 };
+                // The local capture API for the dealer's own systems (`[local_api]`).
+                let local_grpc = start_local_grpc(&config, &store, &shutdown).await?;
                 // The staff screen (`[web]`), in this process so it shares the store.
                 let web = match &config.web {
                     Some(settings) => Some(start_web(&config, settings, &store, &shutdown).await?),
@@ -487,6 +495,11 @@ fn main() -> Result<()> {
                     .context("the local API task failed")?
                     .context("the local API failed")?;
                 disk_watch.abort();
+                if let Some(local_grpc) = local_grpc {
+                    if let Ok(Err(e)) = local_grpc.await {
+                        tracing::warn!("the local capture API failed: {e}");
+                    }
+                }
                 if let Some(web) = web {
                     if let Ok(Err(e)) = web.await {
                         tracing::warn!("the staff screen failed: {e}");
@@ -648,7 +661,40 @@ fn load_config(o: Overrides) -> Result<AgentConfig> {
     if let Some(v) = o.key {
         config.tls.key = v;
     }
+    if let Some(v) = o.local_api {
+        config.local_api.grpc_listen = v;
+    }
     Ok(config)
+}
+
+/// Starts the local capture API of `run` on `[local_api] grpc_listen` (none when it is empty).
+async fn start_local_grpc(
+    config: &AgentConfig,
+    store: &AgentStore,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<Result<(), local_grpc::LocalGrpcError>>>> {
+    let listen = config.local_api.grpc_listen.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = local_grpc::loopback_addr(listen)?;
+    let token = local_grpc::load_or_make_token(&config.local_api_token_file())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for the local capture API on {addr} ([local_api] grpc_listen or --local-api; \"\" turns it off)"))?;
+    // Where it listens, for clients on this PC (the port when 0 was asked for).
+    let bound = listener
+        .local_addr()
+        .context("the local capture API's address")?;
+    let addr_file = config.data_dir.join("local-api.addr");
+    hamgam_gateway::files::write_private(&addr_file, format!("{bound}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", addr_file.display()))?;
+    Ok(Some(tokio::spawn(local_grpc::serve(
+        listener,
+        store.clone(),
+        token,
+        shutdown.clone(),
+    ))))
 }
 
 /// Starts the staff screen of `run` on `[web] listen` (plain HTTP on loopback, HTTPS on any other address).

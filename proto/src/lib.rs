@@ -48,6 +48,15 @@ pub mod hq {
     }
 }
 
+/// The dealer agent's local capture API (loopback, for the dealer's own systems).
+pub mod agent {
+    /// Version 1 of the local capture API.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/hamgam.agent.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/hamgam.agent.v1.serde.rs"));
+    }
+}
+
 /// Operations' API (backups of a running hub).
 pub mod ops {
     /// Version 1 of the ops API.

@@ -196,7 +196,7 @@ impl AgentProcess {
         std::fs::write(
             &config,
             format!(
-                "dealer_id = \"{dealer}\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"{hub}\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\n[sync]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n",
+                "dealer_id = \"{dealer}\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"{hub}\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\n[sync]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n\n[local_api]\ngrpc_listen = \"127.0.0.1:0\"\n",
                 data = data_dir,
                 ca = deployment.path("ca.crt"),
                 cert = deployment.path(&format!("dealer-{dealer}.crt")),
@@ -209,6 +209,7 @@ impl AgentProcess {
             .append(true)
             .open(deployment.path(&format!("agent-{dealer}.log")))
             .expect("agent log");
+        let _ = std::fs::remove_file(data_dir.join("local-api.addr"));
         let child = Command::new(&binaries().agent)
             .arg("--config")
             .arg(&config)
@@ -238,6 +239,22 @@ impl AgentProcess {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
         terminate(&mut self.child, "dealer-agent run");
+    }
+
+    /// Where its local capture API listens (port 0 in its config: the agent writes the port
+    /// it got to `local-api.addr`), once it does.
+    pub fn local_api_addr(&self) -> SocketAddr {
+        let file = self.data_dir.join("local-api.addr");
+        wait_until(
+            "the agent's local API address file",
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&file).is_ok_and(|t| t.trim().parse::<SocketAddr>().is_ok()),
+        );
+        std::fs::read_to_string(&file)
+            .expect("address file")
+            .trim()
+            .parse()
+            .expect("address")
     }
 }
 

@@ -29,7 +29,7 @@ fn agent_with(validity: Validity, dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(
         &config,
         format!(
-            "dealer_id = \"D-1042\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"127.0.0.1:9\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n",
+            "dealer_id = \"D-1042\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"127.0.0.1:9\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\n[local_api]\ngrpc_listen = \"127.0.0.1:0\"\n",
             data = dir.join("data"),
             ca = dir.join("ca.crt"),
             cert = dir.join("dealer.crt"),

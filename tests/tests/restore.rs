@@ -203,7 +203,7 @@ fn agent_config(
     std::fs::write(
         &config,
         format!(
-            "dealer_id = \"{DEALER}\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"{hub}\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n",
+            "dealer_id = \"{DEALER}\"\nstaff_id = \"S-1\"\ndata_dir = {data:?}\n\n[hub]\naddr = \"{hub}\"\nserver_name = \"localhost\"\n\n[tls]\nca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\n[local_api]\ngrpc_listen = \"127.0.0.1:0\"\n",
             ca = deployment.path("ca.crt"),
             cert = deployment.path(&format!("dealer-{DEALER}.crt")),
             key = deployment.path(&format!("dealer-{DEALER}.key")),

@@ -41,6 +41,8 @@ pub enum ImportError {
     Rows(#[from] rows::RowsError),
     #[error("the store refused a chunk: {0}")]
     Store(#[from] StoreError),
+    #[error("the running agent did not take a chunk: {0}")]
+    RunningAgent(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -239,10 +241,23 @@ impl Progress {
     }
 }
 
+/// Where an import's chunks are saved: the store itself while no agent runs, or the running
+/// agent through its local capture API ([`crate::local_grpc::Client`]). Either saves a chunk
+/// atomically and durably, one record per source id.
+pub trait ImportTarget {
+    fn save(&self, chunk: Vec<Imported>) -> Result<Vec<ImportOutcome>, ImportError>;
+}
+
+impl ImportTarget for AgentStore {
+    fn save(&self, chunk: Vec<Imported>) -> Result<Vec<ImportOutcome>, ImportError> {
+        Ok(self.capture_imported(chunk)?)
+    }
+}
+
 /// Runs the import of `file` into `store` (see the module docs); `listing` gets the dry run's
 /// lines and the summary. Blocking.
 pub fn run(
-    store: &AgentStore,
+    store: &dyn ImportTarget,
     file: &Path,
     mapping: &Mapping,
     options: &ImportOptions,
@@ -336,11 +351,11 @@ pub fn run(
 }
 
 fn commit(
-    store: &AgentStore,
+    store: &dyn ImportTarget,
     chunk: &mut Vec<Imported>,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
-    for outcome in store.capture_imported(std::mem::take(chunk))? {
+    for outcome in store.save(std::mem::take(chunk))? {
         match outcome {
             ImportOutcome::Saved(_) => report.saved += 1,
             ImportOutcome::Unchanged { .. } => report.unchanged += 1,

@@ -138,7 +138,7 @@ impl AgentStore {
                 }
                 Some(found) => {
                     let amended = as_amended(entry.payload.clone()).ok_or_else(|| {
-                        StoreError::Engine(format!(
+                        StoreError::ImportRefused(format!(
                             "source id {} of {} is a correction: import the corrected record itself",
                             entry.origin.source_record_id, entry.origin.source_system
                         ))

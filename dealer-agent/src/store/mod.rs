@@ -10,6 +10,7 @@
 //! | `r` seq (u64 BE) | the record, protobuf |
 //! | `v` seq (u64 BE) | the hub's verdict on it, protobuf |
 //! | `m` name | meta: `dealer_id`, `next_seq`, `acked_seq`, `verdict_cursor`, `hlc`, `last_sync_ms`, `last_error` |
+//! | `V` n (u64 BE) | the verdict log: the seq (u64 BE) of the record whose verdict was stored as the `n`th (what the local API's `Verdicts` reads from a cursor; meta `verdict_log` holds the last `n`) |
 //! | `w` seq (u64 BE) | "cannot be sent": the stand-in the outbox sends for a record the hub could never accept as stored, protobuf |
 //! | `o` source system, 0, source id | an imported record's origin index: the seq of the record it made and of its latest version ([`imported`]) |
 //!
@@ -46,6 +47,7 @@ pub use imported::{amended_payload, ImportOutcome, Imported};
 const RECORD: u8 = b'r';
 const VERDICT: u8 = b'v';
 const CANNOT_SEND: u8 = b'w';
+const VERDICT_LOG: u8 = b'V';
 
 /// What [`AgentStore::export_blocking`] calls with each key and value.
 pub type ExportVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> std::io::Result<()> + 'a;
@@ -77,6 +79,9 @@ pub enum StoreError {
     DiskFull,
     #[error("the agent's store cannot read or write its files ({0}): what was saved before is kept on disk; check the disk, then start the agent again")]
     Unusable(String),
+    /// An imported record that cannot be taken as it is (its content is itself a correction).
+    #[error("not saved: {0}")]
+    ImportRefused(String),
     #[error("storage engine: {0}")]
     Engine(String),
     #[error("stored value under {key} does not decode: {detail}")]
@@ -200,6 +205,46 @@ pub struct AgentStore {
     unusable_tx: Arc<watch::Sender<Option<String>>>,
     /// The time records are stamped with (the PC's clock; a fixed one in tests).
     clock: hamgam_gateway::Clock,
+    /// Follows the verdict log's last number.
+    verdict_log_tx: Arc<watch::Sender<u64>>,
+    /// Held while verdicts are stored and logged (the log is numbered one batch at a time).
+    verdict_lock: Arc<Mutex<()>>,
+}
+
+/// The verdict log's last number while a batch of verdicts is built.
+struct VerdictLog {
+    last: u64,
+}
+
+impl VerdictLog {
+    /// Logs that `seq`'s verdict is stored by `batch`.
+    fn append(&mut self, batch: &mut sled::Batch, seq: u64) {
+        self.last += 1;
+        batch.insert(&seq_key(VERDICT_LOG, self.last), &seq.to_be_bytes());
+        batch.insert(meta_key("verdict_log"), &self.last.to_be_bytes());
+    }
+}
+
+/// The verdict log's last number; a store from before the log gets every verdict it holds
+/// logged once, in seq order, so a reader from position 0 sees them all.
+fn seed_verdict_log(db: &sled::Db, tree: &sled::Tree) -> Result<u64, StoreError> {
+    if let Some(last) = read_u64(tree, "verdict_log")? {
+        return Ok(last);
+    }
+    let mut log = VerdictLog { last: 0 };
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix([VERDICT]) {
+        let (key, _) = item.map_err(engine)?;
+        let seq: [u8; 8] = key[1..].try_into().map_err(|_| StoreError::Corrupt {
+            key: "verdict".into(),
+            detail: "key is not a seq".into(),
+        })?;
+        log.append(&mut batch, u64::from_be_bytes(seq));
+    }
+    batch.insert(meta_key("verdict_log"), &log.last.to_be_bytes());
+    tree.apply_batch(batch).map_err(engine)?;
+    db.flush().map_err(engine)?;
+    Ok(log.last)
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -318,6 +363,7 @@ impl AgentStore {
         let acked = read_u64(&tree, "acked_seq")?.unwrap_or(0);
         let (last_seq_tx, _) = watch::channel(next_seq - 1);
         let (acked_seq_tx, _) = watch::channel(acked);
+        let verdict_log = seed_verdict_log(&db, &tree)?;
         Ok(AgentStore {
             clock: hamgam_gateway::Clock::System,
             db,
@@ -328,6 +374,8 @@ impl AgentStore {
             last_seq_tx: Arc::new(last_seq_tx),
             acked_seq_tx: Arc::new(acked_seq_tx),
             unusable_tx: Arc::new(watch::channel(None).0),
+            verdict_log_tx: Arc::new(watch::channel(verdict_log).0),
+            verdict_lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -693,14 +741,17 @@ impl AgentStore {
             });
         }
         let acked = self.read_u64("acked_seq")?.unwrap_or(0).max(stored_seq);
+        let _held = self.verdict_lock();
+        let mut log = self.verdict_log()?;
         let mut batch = sled::Batch::default();
-        self.put_newer_verdicts(&mut batch, verdicts)?;
+        self.put_newer_verdicts(&mut batch, &mut log, verdicts)?;
         batch.insert(meta_key("acked_seq"), &acked.to_be_bytes());
         batch.insert(meta_key("last_sync_ms"), &self.clock.now_ms().to_be_bytes());
         batch.remove(meta_key("last_error"));
         self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
         self.db.flush().map_err(|e| self.engine(e))?;
         self.acked_seq_tx.send_replace(acked);
+        self.verdicts_logged(&log);
         Ok(())
     }
 
@@ -709,6 +760,7 @@ impl AgentStore {
     fn put_newer_verdicts(
         &self,
         batch: &mut sled::Batch,
+        log: &mut VerdictLog,
         verdicts: &[Verdict],
     ) -> Result<(), StoreError> {
         for verdict in verdicts {
@@ -721,9 +773,81 @@ impl AgentStore {
             };
             if !newer_held {
                 batch.insert(&key, verdict.encode_to_vec());
+                log.append(batch, verdict.seq);
             }
         }
         Ok(())
+    }
+
+    /// Held while a batch of verdicts is numbered into the log and applied.
+    fn verdict_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.verdict_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The verdict log's last number as stored (read under [`Self::verdict_lock`]).
+    fn verdict_log(&self) -> Result<VerdictLog, StoreError> {
+        Ok(VerdictLog {
+            last: self.read_u64("verdict_log")?.unwrap_or(0),
+        })
+    }
+
+    /// Verdicts stored after verdict-log position `after` (0: every verdict held), the newest
+    /// of each record once, in the order they came, at most `limit` log entries read; and
+    /// the position to read from next time. What the local API's `Verdicts` answers. Blocking.
+    pub fn verdicts_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Verdict>, u64), StoreError> {
+        let mut cursor = after;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let start = seq_key(VERDICT_LOG, after.saturating_add(1));
+        for item in self
+            .tree
+            .range(start..=seq_key(VERDICT_LOG, u64::MAX))
+            .take(limit.max(1))
+        {
+            let (key, value) = item.map_err(|e| self.engine(e))?;
+            let corrupt = || StoreError::Corrupt {
+                key: "verdict log".into(),
+                detail: "an entry is not two 8-byte numbers".into(),
+            };
+            let n: [u8; 8] = key[1..].try_into().map_err(|_| corrupt())?;
+            let seq: [u8; 8] = value.as_ref().try_into().map_err(|_| corrupt())?;
+            cursor = u64::from_be_bytes(n);
+            let seq = u64::from_be_bytes(seq);
+            if !seen.insert(seq) {
+                continue;
+            }
+            if let Some(bytes) = self
+                .tree
+                .get(seq_key(VERDICT, seq))
+                .map_err(|e| self.engine(e))?
+            {
+                out.push(
+                    Verdict::decode(bytes.as_ref()).map_err(|e| StoreError::Corrupt {
+                        key: format!("verdict {seq}"),
+                        detail: e.to_string(),
+                    })?,
+                );
+            }
+        }
+        Ok((out, cursor))
+    }
+
+    /// Follows the verdict log's last position: it changes when a verdict is stored.
+    pub fn watch_verdicts(&self) -> watch::Receiver<u64> {
+        self.verdict_log_tx.subscribe()
+    }
+
+    /// Announces the verdict log's new last position once its batch is durable.
+    fn verdicts_logged(&self, log: &VerdictLog) {
+        self.verdict_log_tx.send_if_modified(|held| {
+            let moved = *held != log.last;
+            *held = log.last;
+            moved
+        });
     }
 
     /// Stores verdict changes from the hub, up to feed position `cursor`. Blocking; durable.
@@ -732,12 +856,15 @@ impl AgentStore {
         cursor: u64,
         verdicts: &[Verdict],
     ) -> Result<(), StoreError> {
+        let _held = self.verdict_lock();
+        let mut log = self.verdict_log()?;
         let mut batch = sled::Batch::default();
-        self.put_newer_verdicts(&mut batch, verdicts)?;
+        self.put_newer_verdicts(&mut batch, &mut log, verdicts)?;
         let held = self.read_u64("verdict_cursor")?.unwrap_or(0);
         batch.insert(meta_key("verdict_cursor"), &held.max(cursor).to_be_bytes());
         self.tree.apply_batch(batch).map_err(|e| self.engine(e))?;
         self.db.flush().map_err(|e| self.engine(e))?;
+        self.verdicts_logged(&log);
         Ok(())
     }
 
@@ -752,9 +879,12 @@ impl AgentStore {
         verdicts: &[Verdict],
         end: Option<(u64, u64)>,
     ) -> Result<(), StoreError> {
+        let _held = self.verdict_lock();
+        let mut log = self.verdict_log()?;
         let mut batch = sled::Batch::default();
         for verdict in verdicts {
             batch.insert(&seq_key(VERDICT, verdict.seq), verdict.encode_to_vec());
+            log.append(&mut batch, verdict.seq);
         }
         let mut acked_now = None;
         if let Some((hub_stored_seq, cursor)) = end {
@@ -774,6 +904,7 @@ impl AgentStore {
         if let Some(acked) = acked_now {
             self.acked_seq_tx.send_replace(acked);
         }
+        self.verdicts_logged(&log);
         Ok(())
     }
 
@@ -1060,6 +1191,72 @@ mod tests {
         assert!(failing.to_string().contains("bad sector"), "{failing}");
         let bug = engine(sled::Error::Unsupported("x".into()));
         assert!(!bug.is_unusable());
+    }
+
+    fn verdict(seq: u64, version: u32) -> Verdict {
+        Verdict {
+            record_id: format!("r-{seq}"),
+            seq,
+            version,
+            ..Default::default()
+        }
+    }
+
+    fn seqs_versions(verdicts: &[Verdict]) -> Vec<(u64, u32)> {
+        verdicts.iter().map(|v| (v.seq, v.version)).collect()
+    }
+
+    #[test]
+    fn the_verdict_log_gives_what_came_after_a_cursor_and_covers_stores_from_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dealer = DealerId::new("D-1").unwrap();
+        {
+            let store = AgentStore::open(dir.path(), dealer.clone()).unwrap();
+            for _ in 0..3 {
+                store.capture("S-1", lead()).unwrap();
+            }
+            let arrivals = store.watch_verdicts();
+            store
+                .acknowledge_blocking(3, &[verdict(1, 1), verdict(2, 1), verdict(3, 1)])
+                .unwrap();
+            assert_eq!(*arrivals.borrow(), 3, "a waiting reader is woken");
+            let (all, cursor) = store.verdicts_since(0, 100).unwrap();
+            assert_eq!(
+                (seqs_versions(&all), cursor),
+                (vec![(1, 1), (2, 1), (3, 1)], 3)
+            );
+            // A change of seq 2 comes down; an older version of seq 3 is not news.
+            store
+                .store_verdict_changes_blocking(1, &[verdict(2, 2), verdict(3, 0)])
+                .unwrap();
+            let (changed, cursor) = store.verdicts_since(3, 100).unwrap();
+            assert_eq!((seqs_versions(&changed), cursor), (vec![(2, 2)], 4));
+            assert_eq!(store.verdicts_since(4, 100).unwrap(), (Vec::new(), 4));
+            // A limit reads that many log entries and says where to go on.
+            let (first, cursor) = store.verdicts_since(0, 2).unwrap();
+            assert_eq!((seqs_versions(&first), cursor), (vec![(1, 1), (2, 2)], 2));
+            let (rest, cursor) = store.verdicts_since(cursor, 2).unwrap();
+            assert_eq!((seqs_versions(&rest), cursor), (vec![(3, 1), (2, 2)], 4));
+        }
+        // A store written before the log (its verdicts, no `V` entries): opened again, every
+        // verdict it holds is logged once, so a reader from 0 sees them all.
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree("agent").unwrap();
+            for item in tree.scan_prefix([VERDICT_LOG]) {
+                tree.remove(item.unwrap().0).unwrap();
+            }
+            tree.remove(meta_key("verdict_log")).unwrap();
+            db.flush().unwrap();
+        }
+        let store =
+            AgentStore::open_waiting(dir.path(), dealer, std::time::Duration::from_secs(10))
+                .unwrap();
+        let (all, cursor) = store.verdicts_since(0, 100).unwrap();
+        assert_eq!(
+            (seqs_versions(&all), cursor),
+            (vec![(1, 1), (2, 2), (3, 1)], 3)
+        );
     }
 
     #[test]
