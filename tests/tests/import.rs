@@ -512,3 +512,109 @@ async fn the_hub_judges_imported_history_by_the_times_its_source_gave() {
     assert_eq!(summary.last_seen_ms, TEST_NOW_MS);
     hub.stop().await;
 }
+
+/// The dry run's warnings are what the hub later finds with its one-record rules, row by row:
+/// a file with injected faults (VINs too short, with a bad model-year code, with a wrong check
+/// digit, with a letter O; a required field left empty) is listed by the dry run, then imported
+/// and synced to a real hub, and each row's warnings equal the rules and fields of the hub's
+/// findings on its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_lists_what_the_hub_then_finds_row_by_row() {
+    use hamgam_dealer_agent::sync_loop;
+    use hamgam_gateway::identity::PeerIdentity;
+    use hamgam_tests::{session_options, within, TestHub, TestPki};
+    use std::collections::BTreeMap;
+
+    let good = vin(31);
+    let mut bad_year = good.clone().into_bytes();
+    bad_year[9] = b'U';
+    let mut bad_check = good.clone().into_bytes();
+    bad_check[8] = if bad_check[8] == b'1' { b'2' } else { b'1' };
+    let vins = [
+        good.clone(),
+        good[..16].to_owned(),
+        String::from_utf8(bad_year).expect("ascii"),
+        String::from_utf8(bad_check).expect("ascii"),
+        format!("{}O", &good[..16]),
+        vin(36),
+    ];
+    let mut rows: Vec<String> = vins
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "F-{i},۱۴۰۲/۰۳/۱۵ ۰۹:{i:02},s-7,RO-F{i},{v},C-{i},{i}000,۱۴۰۲/۰۳/۱۵,ضمانت,EN-{i}"
+            )
+        })
+        .collect();
+    rows.push(format!(
+        "F-9,۱۴۰۲/۰۳/۱۵ ۱۰:۰۰,s-7,,{},C-9,9000,۱۴۰۲/۰۳/۱۵,ضمانت,",
+        vin(39)
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("faults.csv");
+    std::fs::write(&file, format!("{HEADER}\n{}\n", rows.join("\n"))).expect("write");
+    let store = open(&dir.path().join("agent"));
+
+    // The dry run, by source id: the rules and fields it warns about.
+    let (report, listing) = run(&store, &file, true);
+    assert_eq!((report.saved, report.rejected), (0, 0), "{listing}");
+    let mut listed: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for line in listing.lines() {
+        let Some((head, rest)) = line.split_once("): warning ") else {
+            continue;
+        };
+        let id = head.rsplit('(').next().unwrap_or_default().to_owned();
+        let mut words = rest.split_whitespace();
+        let (rule, field) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default(),
+        );
+        listed
+            .entry(id)
+            .or_default()
+            .insert((rule.to_owned(), field.trim_end_matches(':').to_owned()));
+    }
+
+    // The import, synced to the hub: its findings on each row's record.
+    let (report, _) = run(&store, &file, false);
+    assert_eq!(report.saved, rows.len() as u64);
+    let pki = TestPki::new();
+    let hub = TestHub::start(&pki, &dir.path().join("hub")).await;
+    let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer("D-1042")));
+    within(
+        30,
+        "sync",
+        sync_loop::sync_once(&store, &endpoint, &session_options()),
+    )
+    .await
+    .expect("syncs");
+    let mut found: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for verdict in store.verdicts().expect("verdicts") {
+        let record = store
+            .record(verdict.seq)
+            .expect("read")
+            .expect("the record");
+        let id = record.origin.expect("an origin").source_record_id;
+        let findings: BTreeSet<(String, String)> = verdict
+            .findings
+            .into_iter()
+            .map(|f| (f.rule_id, f.field))
+            .collect();
+        if !findings.is_empty() {
+            found.insert(id, findings);
+        }
+    }
+    assert_eq!(
+        listed, found,
+        "dry run (left) and hub (right), by source id"
+    );
+    let rules: BTreeSet<&str> = found.values().flatten().map(|(r, _)| r.as_str()).collect();
+    assert!(
+        ["V01", "V02", "V03", "R00"]
+            .iter()
+            .all(|r| rules.contains(r)),
+        "every injected fault was found: {rules:?}"
+    );
+    hub.stop().await;
+}
