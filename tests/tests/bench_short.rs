@@ -24,6 +24,7 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
         "backlog",
         "hq_queries",
         "capture",
+        "import",
         "commit_to_ack",
         "customer_queries",
         "idle",
@@ -42,6 +43,10 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
             assert!(row[key].as_f64().unwrap() > 0.0, "{key} in {row}");
         }
     }
+    let import = &sections["import"];
+    assert_eq!(import["rows"], 20_000, "{import}");
+    assert!(import["rows_per_s"].as_f64().unwrap() > 0.0, "{import}");
+    assert!(import["import_over_raw"].as_f64().unwrap() > 0.0, "{import}");
     let customers = &sections["customer_queries"];
     assert!(
         customers["customers"].as_u64().unwrap() > 1_000,

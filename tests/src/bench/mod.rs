@@ -8,6 +8,7 @@
 
 pub mod customer_queries;
 pub mod identity;
+pub mod import;
 pub mod outbox;
 pub mod plot;
 pub mod sections;
@@ -33,6 +34,8 @@ pub struct Sizes {
     pub backlog_records: usize,
     pub idle_connections: Vec<usize>,
     pub capture_samples: usize,
+    /// Rows of the generated DMS export the `import` section imports.
+    pub import_rows: usize,
     pub commit_samples: usize,
     pub query_dealer_sizes: Vec<usize>,
     pub query_samples: usize,
@@ -53,6 +56,7 @@ impl Sizes {
                 backlog_records: 5_000,
                 idle_connections: vec![20, 50],
                 capture_samples: 100,
+                import_rows: 20_000,
                 commit_samples: 50,
                 query_dealer_sizes: vec![1_000, 3_000],
                 query_samples: 100,
@@ -74,6 +78,7 @@ impl Sizes {
                 backlog_records: 1_000_000,
                 idle_connections: vec![1_000, 5_000, 10_000],
                 capture_samples: 2_000,
+                import_rows: 1_000_000,
                 commit_samples: 1_000,
                 query_dealer_sizes: vec![10_000, 100_000],
                 query_samples: 1_000,

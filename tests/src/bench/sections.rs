@@ -219,7 +219,9 @@ async fn noop_sink(pki: &TestPki) -> (std::net::SocketAddr, tokio::sync::oneshot
 }
 
 /// Raw sled: the same records' bytes inserted in batches of 500, one flush at the end.
-fn raw_sled(records: &[pb::Record]) -> Duration {
+/// How long raw sled takes to write `records` (batches of 500, one flush): the limit
+/// sections are measured against.
+pub fn raw_sled(records: &[pb::Record]) -> Duration {
     use prost::Message;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sled::Config::new()

@@ -21,8 +21,8 @@ struct Cli {
     /// Where the JSON and SVG results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// Only these sections (comma-separated: ingest, backlog, capture, commit, identity,
-    /// customers, idle); the HQ record-listing section runs with backlog.
+    /// Only these sections (comma-separated: ingest, backlog, capture, import, commit,
+    /// identity, customers, idle); the HQ record-listing section runs with backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Dealers in the network the customers section builds (default: 172 in full mode, about
@@ -171,6 +171,13 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) 
     }
     if wanted("capture") {
         report.add("capture", sections::capture(&sizes, &payloads).await);
+    }
+    if wanted("import") {
+        let rows = sizes.import_rows;
+        let import = tokio::task::spawn_blocking(move || bench::import::import_section(rows))
+            .await
+            .context("the import section failed")?;
+        report.add("import", import);
     }
     if wanted("commit") {
         let commit = sections::commit_to_ack(&pki, &sizes, &payloads).await;
