@@ -46,7 +46,10 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
     let import = &sections["import"];
     assert_eq!(import["rows"], 20_000, "{import}");
     assert!(import["rows_per_s"].as_f64().unwrap() > 0.0, "{import}");
-    assert!(import["import_over_raw"].as_f64().unwrap() > 0.0, "{import}");
+    assert!(
+        import["import_over_raw"].as_f64().unwrap() > 0.0,
+        "{import}"
+    );
     let customers = &sections["customer_queries"];
     assert!(
         customers["customers"].as_u64().unwrap() > 1_000,
