@@ -367,6 +367,8 @@ impl LocalCapture for LocalCaptureApi {
             n => n.min(MAX_VERDICTS),
         } as usize;
         let wait = Duration::from_millis(u64::from(request.wait_ms.min(MAX_WAIT_MS)));
+        // Subscribed before the first read (a new receiver has seen the current position), so a
+        // verdict stored between that read and the wait still wakes the wait.
         let mut arrivals = self.store.watch_verdicts();
         let read = |store: AgentStore| async move {
             tokio::task::spawn_blocking(move || store.verdicts_since(request.after_cursor, limit))
@@ -378,7 +380,6 @@ impl LocalCapture for LocalCaptureApi {
         if verdicts.is_empty() && !wait.is_zero() {
             let deadline = tokio::time::Instant::now() + wait;
             while verdicts.is_empty() {
-                arrivals.borrow_and_update();
                 match tokio::time::timeout_at(deadline, arrivals.changed()).await {
                     Ok(Ok(())) => (verdicts, cursor) = read(self.store.clone()).await?,
                     Ok(Err(_)) | Err(_) => break,
