@@ -22,6 +22,7 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
     for name in [
         "ingest",
         "backlog",
+        "history",
         "hq_queries",
         "capture",
         "import",
@@ -50,6 +51,16 @@ fn the_benchmark_harness_runs_end_to_end_in_short_mode() {
         import["import_over_raw"].as_f64().unwrap() > 0.0,
         "{import}"
     );
+    // The simulated histories went through real agents to a hub, every record acked (the
+    // sections assert that), beside raw sled.
+    let backlog = &sections["backlog"];
+    assert!(backlog["records"].as_u64().unwrap() > 1_000, "{backlog}");
+    let history = &sections["history"]["runs"][0];
+    assert_eq!(history["dealers"], 8, "{history}");
+    for row in [backlog, history] {
+        assert!(row["hub_over_raw"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["years"].as_f64().unwrap() > 0.1, "{row}");
+    }
     let customers = &sections["customer_queries"];
     assert!(
         customers["customers"].as_u64().unwrap() > 1_000,

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `r` dealer `\0` seq (u64 BE) | [`StoredRecord`] (postcard) |
 //! | `i` record_id | dealer `\0` seq (u64 BE) |
-//! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine |
+//! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine (removed only from a record judged before: a first verdict that rejects nothing was never in it) |
 //! | `d` dealer | [`DealerState`] (postcard): its counters and feed cursor, written by `apply` |
 //! | `s` dealer | [`SessionFacts`] (postcard): hello, clock offset, verdicts acknowledged |
 //! | `g` group key length (u32 BE), group key, dealer `\0` seq | [`Member`] of a history group |
@@ -23,7 +23,8 @@
 //! | `X` subject key | the subject's [`Conflict`]s |
 //! | `Y` VIN | HQ's [`VehicleDecisions`] |
 //! | `H` decision number (u64 BE) | a logged [`DecisionEntry`] |
-//! | `E` cursor (u64 BE) | a [`ChangeLogEntry`] of the change stream |
+//! | `e` last cursor (u64 BE) | a [`ChangeChunk`]: one unit of work's change-stream entries, numbered from its `first` |
+//! | `E` cursor (u64 BE) | one [`ChangeLogEntry`] (stores written before change chunks; read, never written) |
 //! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
 //! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`](crate::domain::FlagEntry): the rule fired on the record |
 //! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
@@ -76,6 +77,7 @@ const CONFLICT: u8 = b'X';
 const VEHICLE_DECISION: u8 = b'Y';
 const DECISION: u8 = b'H';
 const CHANGE: u8 = b'E';
+const CHANGE_CHUNK: u8 = b'e';
 const CONTACT: u8 = b'K';
 const FLAG: u8 = b'F';
 const NAME_WORD: u8 = b'N';
@@ -102,6 +104,16 @@ pub struct SledStore {
     /// The data format of what is stored (older than [`STORE_FORMAT`] only when opened to
     /// rebuild from).
     format: u32,
+}
+
+/// One unit of work's change-stream entries, under the key of its last cursor: one key per
+/// batch instead of one per record (a batch of 500 records makes about 700 entries).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ChangeChunk<'a> {
+    /// The cursor of the first entry; the others follow without gaps.
+    pub first: u64,
+    pub at_ms: i64,
+    pub entries: std::borrow::Cow<'a, [crate::domain::ChangeEntry]>,
 }
 
 /// A dealer's sync-session facts, kept apart from the counters `apply` writes.
@@ -403,6 +415,17 @@ fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
     key.push(prefix);
     key.extend_from_slice(text.as_bytes());
     key
+}
+
+/// The cursor a change chunk's key ends with.
+fn cursor_of_key(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(1..9)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            detail: "change chunk key without a cursor".into(),
+        })
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -823,6 +846,10 @@ impl HubStore for SledStore {
     }
 
     fn last_change(&self) -> Result<u64, StoreError> {
+        if let Some(item) = self.tree.scan_prefix([CHANGE_CHUNK]).next_back() {
+            let (k, _) = item.map_err(engine)?;
+            return cursor_of_key(&k);
+        }
         match self.tree.scan_prefix([CHANGE]).next_back() {
             Some(item) => {
                 let (k, v) = item.map_err(engine)?;
@@ -834,9 +861,36 @@ impl HubStore for SledStore {
     }
 
     fn changes(&self, cursor: u64, limit: usize) -> Result<Vec<ChangeLogEntry>, StoreError> {
+        let after = cursor.saturating_add(1).to_be_bytes();
         let mut start = vec![CHANGE];
-        start.extend_from_slice(&cursor.saturating_add(1).to_be_bytes());
-        self.scan_from(CHANGE, start, limit, decode)
+        start.extend_from_slice(&after);
+        let mut out = self.scan_from(CHANGE, start, limit, decode)?;
+        // The chunk holding `cursor + 1` is the first whose last cursor is not below it.
+        let mut start = vec![CHANGE_CHUNK];
+        start.extend_from_slice(&after);
+        for item in self.tree.range(start..vec![CHANGE_CHUNK + 1]) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(engine)?;
+            let chunk: ChangeChunk<'static> = decode(&k, &v)?;
+            let room = limit - out.len();
+            out.extend(
+                chunk
+                    .entries
+                    .into_owned()
+                    .into_iter()
+                    .zip(chunk.first..)
+                    .filter(|(_, c)| *c > cursor)
+                    .take(room)
+                    .map(|(entry, cursor)| ChangeLogEntry {
+                        cursor,
+                        at_ms: chunk.at_ms,
+                        entry,
+                    }),
+            );
+        }
+        Ok(out)
     }
 
     fn contacts(&self, party: &PartyKey) -> Result<Vec<u64>, StoreError> {
@@ -987,21 +1041,16 @@ impl HubStore for SledStore {
             .into_iter()
             .map(|d| (d.to_owned(), dealers.get(d).map_or(0, |s| s.verdict_cursor)))
             .collect();
-        let mut cursor = *last_change;
-        for entry in &change.changes {
-            cursor += 1;
-            let mut key = vec![CHANGE];
-            key.extend_from_slice(&cursor.to_be_bytes());
-            batch.insert(
-                key,
-                encode(&ChangeLogEntry {
-                    cursor,
-                    at_ms: change.at_ms,
-                    entry: entry.clone(),
-                })?,
-            );
-        }
+        let cursor = *last_change + change.changes.len() as u64;
         if !change.changes.is_empty() {
+            let mut key = vec![CHANGE_CHUNK];
+            key.extend_from_slice(&cursor.to_be_bytes());
+            let chunk = ChangeChunk {
+                first: *last_change + 1,
+                at_ms: change.at_ms,
+                entries: std::borrow::Cow::Borrowed(&change.changes),
+            };
+            batch.insert(key, encode(&chunk)?);
             applied.last_change = Some(cursor);
         }
         for (dealer, state) in &dealers {
@@ -1082,7 +1131,8 @@ impl HubStore for SledStore {
             let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
             if record.verdict.outcome == Outcome::Rejected {
                 batch.insert(quarantine, &[] as &[u8]);
-            } else {
+            } else if record.verdict.version > 1 {
+                // Only a record judged before can have been rejected before.
                 batch.remove(quarantine);
             }
             batch.insert(key, encode(record)?);
@@ -1192,5 +1242,72 @@ impl HubStore for SledStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ChangeEntry;
+
+    fn stored(seq: u64) -> ChangeEntry {
+        ChangeEntry::RecordStored {
+            dealer_id: "D-1".into(),
+            seq,
+            verdict: Verdict::from_findings(format!("r{seq}"), seq, Vec::new(), 0),
+        }
+    }
+
+    fn cursors(entries: &[ChangeLogEntry]) -> Vec<u64> {
+        entries.iter().map(|e| e.cursor).collect()
+    }
+
+    /// A store written before change chunks keeps its one-key-per-entry change stream; what is
+    /// applied after it continues the numbering in chunks, and a reader crosses from one to the
+    /// other, and into the middle of a chunk, without a gap or a repeat.
+    #[test]
+    fn the_change_stream_reads_across_entries_and_chunks_from_any_cursor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), 8 << 20).expect("open");
+        for cursor in 1..=2 {
+            let mut key = vec![CHANGE];
+            key.extend_from_slice(&u64::to_be_bytes(cursor));
+            let entry = ChangeLogEntry {
+                cursor,
+                at_ms: 7,
+                entry: stored(cursor),
+            };
+            store
+                .tree
+                .insert(key, encode(&entry).expect("encode"))
+                .expect("insert");
+        }
+        drop(store);
+        let store = SledStore::open(dir.path(), 8 << 20).expect("reopen");
+        assert_eq!(store.last_change().expect("last"), 2);
+        for (first, n) in [(3, 3), (6, 4)] {
+            let change = Change {
+                at_ms: 9,
+                changes: (first..first + n).map(stored).collect(),
+                ..Change::default()
+            };
+            let applied = store.apply(&change).expect("apply");
+            assert_eq!(applied.last_change, Some(first + n - 1));
+        }
+        assert_eq!(store.last_change().expect("last"), 9);
+        let all = store.changes(0, 100).expect("read");
+        assert_eq!(cursors(&all), (1..=9).collect::<Vec<_>>());
+        for entry in &all {
+            let ChangeEntry::RecordStored { seq, .. } = &entry.entry else {
+                panic!("unexpected entry {entry:?}");
+            };
+            assert_eq!(*seq, entry.cursor, "each entry keeps its own cursor");
+        }
+        assert_eq!(all[1].at_ms, 7);
+        assert_eq!(all[2].at_ms, 9);
+        assert_eq!(cursors(&store.changes(1, 3).expect("read")), vec![2, 3, 4]);
+        assert_eq!(cursors(&store.changes(4, 3).expect("read")), vec![5, 6, 7]);
+        assert_eq!(cursors(&store.changes(7, 100).expect("read")), vec![8, 9]);
+        assert!(store.changes(9, 100).expect("read").is_empty());
     }
 }

@@ -7,6 +7,7 @@
 //! their records in memory ([`MemoryOutbox`]), so they measure the hub, not the agents' disks.
 
 pub mod customer_queries;
+pub mod history;
 pub mod identity;
 pub mod import;
 pub mod outbox;
@@ -31,7 +32,11 @@ pub enum Mode {
 pub struct Sizes {
     pub ingest_agents: Vec<usize>,
     pub ingest_records: usize,
-    pub backlog_records: usize,
+    /// The one agent's multi-year backlog.
+    pub backlog: history::HistoryShape,
+    /// The realistic networks, smallest first (the cost's growth is read from the first to
+    /// the last).
+    pub networks: Vec<history::HistoryShape>,
     pub idle_connections: Vec<usize>,
     pub capture_samples: usize,
     /// Rows of the generated DMS export the `import` section imports.
@@ -53,7 +58,22 @@ impl Sizes {
             Mode::Short => Sizes {
                 ingest_agents: vec![1, 10],
                 ingest_records: 4_000,
-                backlog_records: 5_000,
+                backlog: history::HistoryShape {
+                    dealers: 1,
+                    days: 60,
+                    fleet_per_dealer: 200,
+                    deliveries_per_day: 4,
+                    visits_per_day: 30,
+                    leads_per_day: 10,
+                },
+                networks: vec![history::HistoryShape {
+                    dealers: 8,
+                    days: 60,
+                    fleet_per_dealer: 50,
+                    deliveries_per_day: 1,
+                    visits_per_day: 4,
+                    leads_per_day: 1,
+                }],
                 idle_connections: vec![20, 50],
                 capture_samples: 100,
                 import_rows: 20_000,
@@ -75,7 +95,27 @@ impl Sizes {
             Mode::Full => Sizes {
                 ingest_agents: vec![1, 10, 100, 1000],
                 ingest_records: 200_000,
-                backlog_records: 1_000_000,
+                // About 1M records over three years (the simulator's rates).
+                backlog: history::HistoryShape {
+                    dealers: 1,
+                    days: 1_100,
+                    fleet_per_dealer: 2_000,
+                    deliveries_per_day: 70,
+                    visits_per_day: 450,
+                    leads_per_day: 170,
+                },
+                // 50 dealers over three years: about 100k records in 110 days, 1M in 1,100.
+                networks: [110, 1_100]
+                    .into_iter()
+                    .map(|days| history::HistoryShape {
+                        dealers: 50,
+                        days,
+                        fleet_per_dealer: 200,
+                        deliveries_per_day: 2,
+                        visits_per_day: 6,
+                        leads_per_day: 2,
+                    })
+                    .collect(),
                 idle_connections: vec![1_000, 5_000, 10_000],
                 capture_samples: 2_000,
                 import_rows: 1_000_000,

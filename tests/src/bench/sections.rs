@@ -39,9 +39,13 @@ pub fn payloads() -> Vec<Payload> {
         .collect()
 }
 
-fn options(mode: SessionMode) -> SessionOptions {
+/// The session options of the bench's agents: until drained, with a long ack timeout, on the
+/// bench hubs' clock (the tests' fixed now: an agent on the wall clock would be days off the
+/// hub's and T02 would flag everything it sends).
+pub fn session_options() -> SessionOptions {
     SessionOptions {
-        mode,
+        mode: SessionMode::UntilDrained,
+        clock: crate::test_clock(),
         ack_timeout: Duration::from_secs(120),
         ..SessionOptions::default()
     }
@@ -76,7 +80,7 @@ async fn drive(
             run_session(
                 channel,
                 &*outbox,
-                &options(SessionMode::UntilDrained),
+                &session_options(),
                 std::future::pending(),
             )
             .await
@@ -177,7 +181,7 @@ impl Ingest for NoopIngest {
 /// take: without the per-dealer
 /// record pacing and call limits (flood protection, `hostile_clients` tests them), as the
 /// no-op sink runs without them.
-async fn bench_hub(pki: &TestPki, dir: &std::path::Path) -> TestHub {
+pub async fn bench_hub(pki: &TestPki, dir: &std::path::Path) -> TestHub {
     let cache = hamgam_central::config::Storage::default().cache_mb * 1024 * 1024;
     TestHub::start_sized(pki, dir, cache, |o| {
         o.limits.dealer_records_per_sec = 0;
@@ -366,66 +370,6 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
     Value::Object(split)
 }
 
-/// One agent with a backlog: import throughput, then catch-up time; the hub is kept for the
-/// query section.
-pub async fn backlog(
-    pki: &TestPki,
-    sizes: &Sizes,
-    payloads: &[Payload],
-    hub_dir: &std::path::Path,
-) -> (Value, TestHub) {
-    let n = sizes.backlog_records;
-    println!("\n## backlog: one agent with {n} pending records");
-    let agent_dir = tempfile::tempdir().expect("tempdir");
-    let dealer = crate::dealer("D-BACKLOG");
-    let store = AgentStore::open(agent_dir.path(), dealer.clone()).expect("agent store");
-    let started = Instant::now();
-    let mut made = 0;
-    while made < n {
-        let chunk = (n - made).min(10_000);
-        let items = (made..made + chunk)
-            .map(|i| ("S-1".to_owned(), payloads[i % payloads.len()].clone()))
-            .collect();
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.capture_many(items))
-            .await
-            .expect("task")
-            .expect("import");
-        made += chunk;
-    }
-    let import_elapsed = started.elapsed();
-    let hub = bench_hub(pki, hub_dir).await;
-    let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer));
-    let started = Instant::now();
-    let report = hamgam_dealer_agent::sync_loop::sync_once(
-        &store,
-        &endpoint,
-        &options(SessionMode::UntilDrained),
-    )
-    .await
-    .expect("backlog sync");
-    let sync_elapsed = started.elapsed();
-    assert_eq!(report.acked_seq as usize, n);
-    let import_rate = n as f64 / import_elapsed.as_secs_f64();
-    let catch_up_rate = n as f64 / sync_elapsed.as_secs_f64();
-    println!(
-        "import (durable, batches of 10k): {:.1}s, {import_rate:.0} records/s",
-        import_elapsed.as_secs_f64()
-    );
-    println!(
-        "catch-up to the hub:              {:.1}s, {catch_up_rate:.0} records/s",
-        sync_elapsed.as_secs_f64()
-    );
-    (
-        json!({
-            "records": n,
-            "import_seconds": import_elapsed.as_secs_f64(), "import_records_per_s": import_rate,
-            "catch_up_seconds": sync_elapsed.as_secs_f64(), "catch_up_records_per_s": catch_up_rate,
-        }),
-        hub,
-    )
-}
-
 /// Capture latency at the agent: one record, durable (fsync) before it returns.
 pub async fn capture(sizes: &Sizes, payloads: &[Payload]) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -481,14 +425,9 @@ pub async fn commit_to_ack(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -
                     MemoryOutbox::new(crate::dealer(&format!("D-LOAD-{i}")), &payloads, per_agent);
                 tasks.push(tokio::spawn(async move {
                     let channel = endpoint.connect().await.expect("connect");
-                    run_session(
-                        channel,
-                        &outbox,
-                        &options(SessionMode::UntilDrained),
-                        std::future::pending(),
-                    )
-                    .await
-                    .expect("load session");
+                    run_session(channel, &outbox, &session_options(), std::future::pending())
+                        .await
+                        .expect("load session");
                 }));
             }
             for t in tasks {
@@ -538,7 +477,10 @@ pub async fn commit_to_ack(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -
     let runner = tokio::spawn(hamgam_dealer_agent::sync_loop::run(
         store.clone(),
         pki.endpoint(hub.addr, PeerIdentity::Dealer(dealer)),
-        options(SessionMode::Continuous),
+        SessionOptions {
+            mode: SessionMode::Continuous,
+            ..session_options()
+        },
         hamgam_dealer_agent::sync_loop::Backoff::new(
             Duration::from_millis(10),
             Duration::from_millis(100),
@@ -643,7 +585,7 @@ pub async fn hq_queries(
     sizes: &Sizes,
     payloads: &[Payload],
     hub: &TestHub,
-    backlog: usize,
+    backlog: (String, usize),
 ) -> Value {
     let mut dealers: Vec<(String, usize)> = Vec::new();
     for &n in &sizes.query_dealer_sizes {
@@ -651,7 +593,7 @@ pub async fn hq_queries(
         drive(pki, hub.addr, &name, 1, n, payloads).await;
         dealers.push((format!("{name}-0"), n));
     }
-    dealers.push(("D-BACKLOG".into(), backlog));
+    dealers.push(backlog);
     let total: usize = dealers.iter().map(|d| d.1).sum();
     let mut client = pki.hq_client(hub.addr).await;
     println!(

@@ -21,8 +21,8 @@ struct Cli {
     /// Where the JSON and SVG results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// Only these sections (comma-separated: ingest, backlog, capture, import, commit,
-    /// identity, customers, idle); the HQ record-listing section runs with backlog.
+    /// Only these sections (comma-separated: ingest, backlog, history, capture, import,
+    /// commit, identity, customers, idle); the HQ record-listing section runs with backlog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Dealers in the network the customers section builds (default: 172 in full mode, about
@@ -162,12 +162,18 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) 
     }
     if wanted("backlog") {
         let hub_dir = tempfile::tempdir()?;
-        let (backlog, hub) = sections::backlog(&pki, &sizes, &payloads, hub_dir.path()).await;
+        let (backlog, hub, dealer) =
+            bench::history::backlog(&pki, &sizes.backlog, hub_dir.path()).await;
         report.add("backlog", backlog);
-        let queries =
-            sections::hq_queries(&pki, &sizes, &payloads, &hub, sizes.backlog_records).await;
+        let queries = sections::hq_queries(&pki, &sizes, &payloads, &hub, dealer).await;
         report.add("hq_queries", queries);
         hub.stop().await;
+    }
+    if wanted("history") {
+        report.add(
+            "history",
+            bench::history::realistic(&pki, &sizes.networks).await,
+        );
     }
     if wanted("capture") {
         report.add("capture", sections::capture(&sizes, &payloads).await);
