@@ -16,7 +16,7 @@ use hamgam_central::rules::registry::DealerRegistry;
 use hamgam_central::rules::RuleConfig;
 use hamgam_central::store::{HubStore, StoreError};
 use hamgam_central::SledStore;
-use hamgam_dealer_agent::simulate::{self, FaultRates, SimulatedRecord, SimulationConfig};
+use hamgam_dealer_agent::simulate::{self, SimulatedRecord};
 use hamgam_proto::hq::v1 as hq;
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
@@ -43,6 +43,20 @@ pub struct WorldSize {
     pub leads_per_day: u32,
     /// Timed calls of each RPC.
     pub samples: usize,
+}
+
+impl WorldSize {
+    /// The world's history shape (the simulator's rates), one group of dealers at a time.
+    pub fn shape(&self) -> super::history::HistoryShape {
+        super::history::HistoryShape {
+            dealers: self.dealers,
+            days: self.days,
+            fleet_per_dealer: self.fleet_per_dealer,
+            deliveries_per_day: self.deliveries_per_day,
+            visits_per_day: self.visits_per_day,
+            leads_per_day: self.leads_per_day,
+        }
+    }
 }
 
 /// What the world sampled for the queries.
@@ -108,15 +122,7 @@ fn build(
         let dealers: Vec<_> = (0..GROUP.min(size.dealers - g * GROUP))
             .map(|d| crate::dealer(&format!("D-{g:03}-{d}")))
             .collect();
-        let mut c = SimulationConfig::small(g as u64 + 1, dealers, now);
-        c.start = simulate::date_of(now) - time::Duration::days(size.days as i64 + 1);
-        c.days = size.days;
-        c.fleet_per_dealer = size.fleet_per_dealer;
-        c.deliveries_per_day = size.deliveries_per_day;
-        c.visits_per_day = size.visits_per_day;
-        c.leads_per_day = size.leads_per_day;
-        c.faults = FaultRates::uniform(0.02);
-        c
+        size.shape().simulation(g as u64 + 1, dealers, 0.02)
     };
     for g in 0..groups {
         let network = simulate::simulate(&config_of(g))?;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hamgam_dealer_agent::simulate::{self, FaultRates, SimulatedNetwork, SimulationConfig};
 use hamgam_dealer_agent::store::{AgentStore, Imported};
-use hamgam_gateway::PeerIdentity;
+use hamgam_gateway::{DealerId, PeerIdentity};
 use hamgam_proto::record::v1 as pb;
 use serde_json::{json, Value};
 
@@ -39,22 +39,30 @@ impl HistoryShape {
     }
 }
 
-/// The simulated network of `shape`, 1 % of each injectable fault, ending the day before the
-/// tests' fixed now.
+impl HistoryShape {
+    /// The simulator's configuration for this shape: `dealers`, seeded with `seed`, `faults` of
+    /// every injectable fault, ending the day before the tests' fixed now.
+    pub fn simulation(&self, seed: u64, dealers: Vec<DealerId>, faults: f64) -> SimulationConfig {
+        let now = crate::TEST_NOW_MS;
+        let mut config = SimulationConfig::small(seed, dealers, now);
+        config.start = simulate::date_of(now) - time::Duration::days(i64::from(self.days) + 1);
+        config.days = self.days;
+        config.fleet_per_dealer = self.fleet_per_dealer;
+        config.deliveries_per_day = self.deliveries_per_day;
+        config.visits_per_day = self.visits_per_day;
+        config.leads_per_day = self.leads_per_day;
+        config.faults = FaultRates::uniform(faults);
+        config
+    }
+}
+
+/// The simulated network of `shape`, its dealers named `prefix-000` on, 1 % of each
+/// injectable fault.
 pub fn simulated(shape: &HistoryShape, prefix: &str) -> SimulatedNetwork {
-    let now = crate::TEST_NOW_MS;
     let dealers = (0..shape.dealers)
         .map(|i| crate::dealer(&format!("{prefix}-{i:03}")))
         .collect();
-    let mut config = SimulationConfig::small(7, dealers, now);
-    config.start = simulate::date_of(now) - time::Duration::days(i64::from(shape.days) + 1);
-    config.days = shape.days;
-    config.fleet_per_dealer = shape.fleet_per_dealer;
-    config.deliveries_per_day = shape.deliveries_per_day;
-    config.visits_per_day = shape.visits_per_day;
-    config.leads_per_day = shape.leads_per_day;
-    config.faults = FaultRates::uniform(0.01);
-    simulate::simulate(&config).expect("simulation")
+    simulate::simulate(&shape.simulation(7, dealers, 0.01)).expect("simulation")
 }
 
 /// Captures each dealer's log into its own agent store on disk (durable, in chunks of 10,000
@@ -211,16 +219,18 @@ pub async fn realistic(pki: &TestPki, shapes: &[HistoryShape]) -> Value {
         rows.push(row);
     }
     let cost = |row: &Value| 1.0 / row["hub_records_per_s"].as_f64().unwrap_or(f64::NAN);
+    // Read only where there are two sizes (full mode): one size says nothing of growth.
     let growth = match (rows.first(), rows.last()) {
-        (Some(small), Some(large)) if rows.len() > 1 => cost(large) / cost(small),
-        _ => 1.0,
+        (Some(small), Some(large)) if rows.len() > 1 => {
+            let growth = cost(large) / cost(small);
+            println!(
+                "cost per record at {} records / at {}: {growth:.2} (1.00 is linear)",
+                large["records"], small["records"]
+            );
+            Some(growth)
+        }
+        _ => None,
     };
-    if let (Some(small), Some(large)) = (rows.first(), rows.last()) {
-        println!(
-            "cost per record at {} records / at {}: {growth:.2} (1.00 is linear)",
-            large["records"], small["records"]
-        );
-    }
     json!({ "runs": rows, "cost_growth_per_record": growth })
 }
 
