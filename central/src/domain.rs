@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use hamgam_proto::reason::Lang;
+pub use hamgam_proto::reason::{Arg, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::content::Content;
@@ -31,18 +33,29 @@ pub enum Outcome {
     Rejected,
 }
 
-/// One rule that fired, with its reason in the staff member's language.
+/// One rule that fired: the rule, how severe, which field, and why as data (a catalogue code
+/// and the values it cites, [`Reason`]). The Persian and English sentences are rendered from
+/// the reason where they are shown (the verdict feed, the HQ API, the CLI), never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule_id: String,
     pub severity: Severity,
     /// The field concerned (`retail_delivery.vin`), empty for the record as a whole.
     pub field: String,
-    pub reason_fa: String,
-    pub reason_en: String,
+    pub reason: Reason,
 }
 
 impl Finding {
+    /// Why, in Persian (rendered from [`Finding::reason`]).
+    pub fn reason_fa(&self) -> String {
+        self.reason.render_on(Lang::Fa, Some(&self.field))
+    }
+
+    /// Why, in English (rendered from [`Finding::reason`]).
+    pub fn reason_en(&self) -> String {
+        self.reason.render_on(Lang::En, Some(&self.field))
+    }
+
     /// What the finding *is*: the rule, how severe, which field. A verdict changes (new
     /// version, sent down the feed) only when its set of keys changes; the reason's words and
     /// figures are how the finding is explained, and stay as they were when it first fired.
@@ -204,7 +217,7 @@ impl StoredRecord {
             .cloned()
             .collect();
         all.sort_by(|a, b| {
-            (&a.rule_id, &a.field, &a.reason_en).cmp(&(&b.rule_id, &b.field, &b.reason_en))
+            (&a.rule_id, &a.field, &a.reason).cmp(&(&b.rule_id, &b.field, &b.reason))
         });
         all.dedup();
         all

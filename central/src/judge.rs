@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::Content;
 use crate::domain::{
-    ChangeEntry, Finding, FlagEntry, FlagReview, Outcome, RecordOrigin, Severity, StoredRecord,
-    Verdict,
+    ChangeEntry, Finding, FlagEntry, FlagReview, Outcome, Reason, RecordOrigin, Severity,
+    StoredRecord, Verdict,
 };
 use crate::merge::resolve::{RecordSource, Resolver};
 use crate::merge::{content_in_force, DecisionEntry, HqDecision, MergeChange};
@@ -572,8 +572,9 @@ impl<'s, S: HubStore> Work<'s, S> {
                     rule_id: "R00".into(),
                     severity: Severity::Reject,
                     field: "record_id".into(),
-                    reason_fa: format!("شناسهٔ رکورد پیش‌تر برای رکورد دیگری (نمایندگی {other_dealer}، شمارهٔ {other_seq}) به کار رفته است"),
-                    reason_en: format!("record_id is already used by another record (dealer {other_dealer}, seq {other_seq})"),
+                    reason: Reason::new("R00.record_id_reused")
+                        .arg("dealer", other_dealer)
+                        .arg("seq", other_seq),
                 });
             }
         }
@@ -648,13 +649,12 @@ impl<'s, S: HubStore> Work<'s, S> {
         correction: &crate::content::Correction,
         now_ms: i64,
     ) -> Result<Option<Finding>, StoreError> {
-        let refuse = |en: String, fa: String| {
+        let refuse = |reason: Reason| {
             Some(Finding {
                 rule_id: "R00".into(),
                 severity: Severity::Reject,
                 field: "correction.target_record_id".into(),
-                reason_fa: fa,
-                reason_en: en,
+                reason,
             })
         };
         let target = correction.target_record_id.as_str();
@@ -664,30 +664,26 @@ impl<'s, S: HubStore> Work<'s, S> {
         };
         let Some(target_at) = located.filter(|(d, _)| d == dealer) else {
             return Ok(refuse(
-                format!("correction.target_record_id {target} names no record of dealer {dealer}; a correction must name one of this dealer's records"),
-                format!("شناسهٔ رکورد هدف اصلاحیه ({target}) به هیچ رکوردی از نمایندگی {dealer} اشاره نمی‌کند؛ اصلاحیه باید به یکی از رکوردهای همین نمایندگی اشاره کند"),
+                Reason::new("R00.correction_unknown_target")
+                    .arg("target", target)
+                    .arg("dealer", dealer),
             ));
         };
         let Some(entry) = self.load(&target_at)? else {
             return Ok(refuse(
-                format!(
-                    "correction.target_record_id {target} is indexed but its record is missing"
-                ),
-                format!("رکورد هدف اصلاحیه ({target}) یافت نشد"),
+                Reason::new("R00.correction_target_missing").arg("target", target),
             ));
         };
         let target_kind = entry.record.kind.clone();
         if target_kind == "correction" {
-            return Ok(refuse(
-                "a correction cannot be corrected; correct the original record again".into(),
-                "اصلاحیه را نمی‌توان اصلاح کرد؛ رکورد اصلی را دوباره اصلاح کنید".into(),
-            ));
+            return Ok(refuse(Reason::new("R00.correction_of_correction")));
         }
         if let Some(amended) = &correction.amended {
             if amended.kind_name() != target_kind {
                 return Ok(refuse(
-                    format!("the amended content is a {} but the target record is a {target_kind}; a correction keeps the record's kind", amended.field_prefix()),
-                    format!("محتوای اصلاحی از نوع {} است ولی رکورد هدف از نوع {target_kind} است؛ اصلاحیه نوع رکورد را تغییر نمی‌دهد", amended.field_prefix()),
+                    Reason::new("R00.correction_changes_kind")
+                        .arg("amended", amended.field_prefix())
+                        .arg("target", &target_kind),
                 ));
             }
         }

@@ -12,7 +12,7 @@ use hamgam_proto::{RecordKind, RECORD_SCHEMA_VERSION};
 use prost::Message;
 
 use crate::content::{self, Content};
-use crate::domain::{Finding, Outcome, RecordOrigin, Severity, StoredRecord, Verdict};
+use crate::domain::{Finding, Outcome, Reason, RecordOrigin, Severity, StoredRecord, Verdict};
 
 /// A record as it arrived, checked against the wire contract.
 #[derive(Debug, Clone)]
@@ -61,11 +61,10 @@ pub fn arrival(record: &pb::Record) -> Arrival {
     if !record.record_id.is_empty() {
         match uuid::Uuid::parse_str(&record.record_id) {
             Ok(id) if id.get_version_num() == 7 => {}
-            Ok(_) => findings_more.push(malformed(
-                "record_id",
-                Problem::Invalid("must be a UUID version 7"),
-            )),
-            Err(_) => findings_more.push(malformed("record_id", Problem::Invalid("is not a UUID"))),
+            Ok(_) => {
+                findings_more.push(malformed("record_id", Problem::Invalid("R00.not_uuid_v7")))
+            }
+            Err(_) => findings_more.push(malformed("record_id", Problem::Invalid("R00.not_uuid"))),
         }
     }
     if record.schema_version != RECORD_SCHEMA_VERSION {
@@ -73,14 +72,9 @@ pub fn arrival(record: &pb::Record) -> Arrival {
             rule_id: "R00".into(),
             severity: Severity::Reject,
             field: "schema_version".into(),
-            reason_fa: format!(
-                "نسخهٔ قالب رکورد (schema_version = {}) برای مرکز ناشناخته است؛ مرکز نسخهٔ {RECORD_SCHEMA_VERSION} را می‌شناسد. نرم‌افزار نمایندگی را به‌روز کنید.",
-                record.schema_version
-            ),
-            reason_en: format!(
-                "schema_version {} is unknown; this hub understands version {RECORD_SCHEMA_VERSION}. Update the dealer agent.",
-                record.schema_version
-            ),
+            reason: Reason::new("R00.schema_version")
+                .arg("version", record.schema_version)
+                .arg("known", RECORD_SCHEMA_VERSION),
         });
     }
     if let Some(origin) = &record.origin {
@@ -93,9 +87,7 @@ pub fn arrival(record: &pb::Record) -> Arrival {
         if origin.created_at_ms < 0 {
             findings_more.push(malformed(
                 "origin.created_at_ms",
-                Problem::Invalid(
-                    "must be milliseconds since 1970 (UTC), or 0 when the source does not say",
-                ),
+                Problem::Invalid("R00.negative_time"),
             ));
         }
     }
@@ -153,8 +145,13 @@ fn too_large(v: &limits::SizeViolation) -> Finding {
         } else {
             v.field.clone()
         },
-        reason_fa: format!("{}، سپس اصلاحیه بفرستید", v.reason_fa()),
-        reason_en: format!("{}, then send a correction", v.reason_en()),
+        reason: match (v.field.is_empty(), v.unit) {
+            (true, _) => Reason::new("R00.record_too_large"),
+            (false, limits::SizeUnit::Bytes) => Reason::new("R00.too_long"),
+            (false, limits::SizeUnit::Entries) => Reason::new("R00.too_many"),
+        }
+        .arg("size", v.size)
+        .arg("limit", v.limit),
     }
 }
 
@@ -165,28 +162,20 @@ fn withheld(reason: &str) -> Finding {
         rule_id: "R00".into(),
         severity: Severity::Reject,
         field: "withheld".into(),
-        reason_fa: format!("نرم‌افزار نمایندگی محتوای این رکورد را نتوانست بفرستد ({reason})؛ رکورد در نمایندگی مانده است: آن را با یک اصلاحیه دوباره ثبت کنید"),
-        reason_en: format!("the dealership's agent could not send this record's content ({reason}); the record is kept at the dealership: record it again with a correction"),
+        reason: Reason::new("R00.withheld").arg("why", reason),
     }
 }
 
 fn malformed(field: &str, problem: Problem) -> Finding {
-    let (reason_en, reason_fa) = match problem {
-        Problem::Missing => {
-            let w = entry::missing(field);
-            (w.reason_en, w.reason_fa)
-        }
-        Problem::Invalid(why) => (
-            format!("{field} {why}; fix it and send a correction"),
-            format!("مقدار فیلد {field} نادرست است ({why})؛ آن را اصلاح کنید و اصلاحیه بفرستید"),
-        ),
+    let reason = match problem {
+        Problem::Missing => entry::missing(field).reason,
+        Problem::Invalid(code) => Reason::new(code),
     };
     Finding {
         rule_id: "R00".into(),
         severity: Severity::Reject,
         field: field.into(),
-        reason_fa,
-        reason_en,
+        reason,
     }
 }
 
@@ -204,10 +193,7 @@ fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
             if at.div_euclid(DAY_MS) != day {
                 out.push(malformed(
                     "odometer_replacement.replaced_at_ms",
-                    Problem::Invalid(
-                        "is not a time of the day odometer_replacement.replaced_on names (UTC): \
-                         give that day's time, or leave the time out",
-                    ),
+                    Problem::Invalid("R00.replaced_at_off_day"),
                 ));
             }
         }
@@ -220,8 +206,7 @@ fn reject(w: entry::Warning) -> Finding {
         rule_id: "R00".into(),
         severity: Severity::Reject,
         field: w.field,
-        reason_fa: w.reason_fa,
-        reason_en: w.reason_en,
+        reason: w.reason,
     }
 }
 
@@ -455,8 +440,10 @@ pub fn finding_to_wire(f: &crate::domain::Finding) -> pb::Finding {
         rule_id: f.rule_id.clone(),
         severity: severity_to_wire(f.severity) as i32,
         field: f.field.clone(),
-        reason_fa: f.reason_fa.clone(),
-        reason_en: f.reason_en.clone(),
+        reason_fa: f.reason_fa(),
+        reason_en: f.reason_en(),
+        reason_code: f.reason.code.clone(),
+        reason_args: f.reason.rendered_args().into_iter().collect(),
     }
 }
 
@@ -555,7 +542,7 @@ mod tests {
             assert_eq!(found.len(), 1, "{field}: {found:?}");
             assert_eq!(found[0].rule_id, "R00");
             assert_eq!(found[0].field, field);
-            assert!(found[0].reason_en.contains(field) && found[0].reason_fa.contains(field));
+            assert!(found[0].reason_en().contains(field) && found[0].reason_fa().contains(field));
         }
     }
 }

@@ -312,10 +312,10 @@ fn refused(e: StoreError) -> Status {
 
 fn entry_warning(w: Warning) -> api::EntryWarning {
     api::EntryWarning {
+        reason_en: w.reason_en(),
+        reason_fa: w.reason_fa(),
         rule_id: w.rule_id,
         field: w.field,
-        reason_en: w.reason_en,
-        reason_fa: w.reason_fa,
     }
 }
 

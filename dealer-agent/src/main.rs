@@ -1223,8 +1223,8 @@ fn print_warnings(warnings: &[Warning]) {
         warnings.len()
     );
     for w in warnings {
-        println!("  {} {}: {}", w.rule_id, w.field, w.reason_fa);
-        println!("      {}", w.reason_en);
+        println!("  {} {}: {}", w.rule_id, w.field, w.reason_fa());
+        println!("      {}", w.reason_en());
     }
 }
 

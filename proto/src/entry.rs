@@ -7,6 +7,7 @@
 //! Personal data (national IDs, mobiles, postal codes) is never repeated in a reason: staff see
 //! the record they typed beside it. A VIN is not personal and is quoted.
 
+use crate::reason::{Arg, Lang, Reason};
 use crate::record::v1 as pb;
 use crate::record::v1::record::Payload;
 use crate::values::{CompanyId, Mobile, NationalId, PostalCode, Vin};
@@ -17,22 +18,34 @@ pub const EARLIEST_YEAR: i32 = 1950;
 /// little off), milliseconds.
 pub const FUTURE_SLACK_MS: i64 = 86_400_000;
 
-/// One problem with one field, as staff should read it.
+/// One problem with one field: the rule, the field and why, as data ([`Reason`]); staff read
+/// it rendered ([`Warning::reason_fa`], [`Warning::reason_en`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
     pub rule_id: String,
     /// The field, as the hub's findings name it (`customer.national_id`).
     pub field: String,
-    pub reason_fa: String,
-    pub reason_en: String,
+    pub reason: Reason,
 }
 
-fn warning(rule_id: &str, field: &str, reason_en: String, reason_fa: String) -> Warning {
+impl Warning {
+    /// Why, in Persian.
+    pub fn reason_fa(&self) -> String {
+        self.reason.render_on(Lang::Fa, Some(&self.field))
+    }
+
+    /// Why, in English.
+    pub fn reason_en(&self) -> String {
+        self.reason.render_on(Lang::En, Some(&self.field))
+    }
+}
+
+/// A warning of `rule_id` on `field` (which its reason cites as `{field}`).
+fn warning(rule_id: &str, field: &str, reason: Reason) -> Warning {
     Warning {
         rule_id: rule_id.into(),
         field: field.into(),
-        reason_fa,
-        reason_en,
+        reason,
     }
 }
 
@@ -101,22 +114,13 @@ pub fn kind_prefix_of(kind: crate::RecordKind) -> &'static str {
 
 /// R00: a required field left empty.
 pub fn missing(field: &str) -> Warning {
-    warning(
-        "R00",
-        field,
-        format!("{field} is required but empty; fill it in and send a correction"),
-        format!("فیلد {field} الزامی است ولی خالی مانده است؛ آن را پر کنید و اصلاحیه بفرستید"),
-    )
+    warning("R00", field, Reason::new("R00.missing"))
 }
 
-/// R00: a field whose value cannot be used, with why (English) and why (Persian).
-pub fn invalid(field: &str, why_en: &str, why_fa: &str) -> Warning {
-    warning(
-        "R00",
-        field,
-        format!("{field} {why_en}; fix it and send a correction"),
-        format!("مقدار فیلد {field} نادرست است ({why_fa})؛ آن را اصلاح کنید و اصلاحیه بفرستید"),
-    )
+/// R00: a field whose value cannot be used, for the reason `code` (a catalogue key that cites
+/// only the field).
+pub fn invalid(field: &str, code: &str) -> Warning {
+    warning("R00", field, Reason::new(code))
 }
 
 /// The required fields `payload` leaves empty (R00).
@@ -243,11 +247,7 @@ pub fn date_problems(payload: &Payload, now_ms: Option<i64>) -> Vec<Warning> {
             time::Date::from_calendar_date(date.year, m, u8::try_from(date.day).ok()?).ok()
         });
         let Some(calendar) = calendar else {
-            out.push(invalid(
-                field,
-                "is not a calendar date",
-                "تاریخ تقویمی نیست",
-            ));
+            out.push(invalid(field, "R00.not_a_date"));
             continue;
         };
         if let Some(w) = year_problem(field, date.year) {
@@ -276,27 +276,25 @@ fn year_problem(field: &str, year: i32) -> Option<Warning> {
         return Some(warning(
             "R00",
             field,
-            format!("{field} has the year {year}, which looks like a Solar Hijri (Jalali) year; dates are Gregorian here ({year} is about {gregorian}-{}): enter the Gregorian date", gregorian + 1),
-            format!("سال {year} در {field} سال خورشیدی به نظر می‌رسد؛ تاریخ‌ها در اینجا میلادی‌اند ({year} حدود {gregorian} تا {} میلادی است): تاریخ میلادی را وارد کنید", gregorian + 1),
+            Reason::new("R00.jalali_year")
+                .arg("year", year)
+                .arg("gregorian", gregorian)
+                .arg("gregorian_next", gregorian + 1),
         ));
     }
     (year < EARLIEST_YEAR).then(|| {
-        invalid(
+        warning(
+            "R00",
             field,
-            &format!("is in the year {year}, before {EARLIEST_YEAR}"),
-            &format!("سال {year} پیش از {EARLIEST_YEAR} است"),
+            Reason::new("R00.year_too_early")
+                .arg("year", year)
+                .arg("earliest", EARLIEST_YEAR),
         )
     })
 }
 
 fn future(field: &str, at_ms: i64, now_ms: i64) -> Option<Warning> {
-    (at_ms > now_ms + FUTURE_SLACK_MS).then(|| {
-        invalid(
-            field,
-            "is more than a day in the future",
-            "بیش از یک روز در آینده است",
-        )
-    })
+    (at_ms > now_ms + FUTURE_SLACK_MS).then(|| invalid(field, "R00.far_future"))
 }
 
 /// V01, V02, V03 on a VIN (nothing for an empty one: a missing VIN is R00's).
@@ -310,8 +308,7 @@ pub fn vin(raw: &str, field: &str) -> Vec<Warning> {
             return vec![warning(
                 "V01",
                 field,
-                format!("{field} `{raw}` is not a VIN: it must be 17 characters of 0-9 and A-Z without I, O or Q; check it on the vehicle and send a correction"),
-                format!("شمارهٔ شاسی `{raw}` در {field} معتبر نیست: باید ۱۷ نویسه از ۰ تا ۹ و A تا Z بدون I، O و Q باشد؛ آن را روی خودرو بررسی کنید و اصلاحیه بفرستید"),
+                Reason::new("V01.not_a_vin").arg("vin", raw),
             )]
         }
     };
@@ -321,24 +318,22 @@ pub fn vin(raw: &str, field: &str) -> Vec<Warning> {
         out.push(warning(
             "V02",
             field,
-            format!("{field} `{vin}` has `{code}` in position 10, which is not a model-year code (never U, Z or 0); check the VIN"),
-            format!("نویسهٔ دهم شمارهٔ شاسی `{vin}` در {field} (`{code}`) کد سال ساخت معتبری نیست (هرگز U، Z یا 0 نیست)؛ شماره را بررسی کنید"),
+            Reason::new("V02.model_year")
+                .arg("vin", vin.as_str())
+                .arg("code", code),
         ));
     }
     if !vin.check_digit_ok() && !vin.check_digit_is_filler() {
         out.push(warning(
             "V03",
             field,
-            format!(
-                "{field} `{vin}` has check digit `{}` in position 9 but its other characters give `{}`; a character is probably mistyped",
-                &vin.as_str()[8..9],
-                vin.expected_check_digit()
-            ),
-            format!(
-                "رقم کنترل شمارهٔ شاسی `{vin}` در {field} (نویسهٔ نهم: `{}`) با بقیهٔ نویسه‌ها (`{}`) نمی‌خواند؛ احتمالاً نویسه‌ای اشتباه وارد شده است",
-                &vin.as_str()[8..9],
-                vin.expected_check_digit()
-            ),
+            Reason::new("V03.check_digit")
+                .arg("vin", vin.as_str())
+                .arg("digit", &vin.as_str()[8..9])
+                .arg(
+                    "expected",
+                    Arg::Text(vin.expected_check_digit().to_string()),
+                ),
         ));
     }
     out
@@ -348,18 +343,10 @@ pub fn vin(raw: &str, field: &str) -> Vec<Warning> {
 pub fn national_id(raw: &str, field: &str) -> Option<Warning> {
     match NationalId::parse(raw) {
         Ok(_) => None,
-        Err(e) if e.rule_id() == "C02" => Some(warning(
-            "C02",
-            field,
-            format!("{field} is a placeholder (one digit repeated, or digits 4-9 all zero), not a real code melli; ask the customer for the card and send a correction"),
-            format!("کد ملی در {field} ساختگی است (یک رقم تکراری یا رقم‌های ۴ تا ۹ همه صفر)؛ کارت ملی مشتری را ببینید و اصلاحیه بفرستید"),
-        )),
-        Err(_) => Some(warning(
-            "C01",
-            field,
-            format!("{field} fails the code melli check digit (or is not 8-10 digits); a digit is probably mistyped: check the national card and send a correction"),
-            format!("کد ملی در {field} با رقم کنترل نمی‌خواند (یا ۸ تا ۱۰ رقم نیست)؛ احتمالاً رقمی اشتباه وارد شده است: کارت ملی را بررسی کنید و اصلاحیه بفرستید"),
-        )),
+        Err(e) if e.rule_id() == "C02" => {
+            Some(warning("C02", field, Reason::new("C02.placeholder")))
+        }
+        Err(_) => Some(warning("C01", field, Reason::new("C01.check_digit"))),
     }
 }
 
@@ -367,45 +354,27 @@ pub fn national_id(raw: &str, field: &str) -> Option<Warning> {
 /// not flag it (no rule of RULES.md does), but it cannot link the organisation by it: warned
 /// at entry only, under R00's id.
 pub fn company_id(raw: &str, field: &str) -> Option<Warning> {
-    CompanyId::parse(raw).is_err().then(|| {
-        warning(
-            "R00",
-            field,
-            format!("{field} is not a national company ID (11 digits with a valid check digit); check the company's registration and correct it, or HQ cannot recognise the organisation"),
-            format!("{field} شناسهٔ ملی شرکت نیست (۱۱ رقم با رقم کنترل درست)؛ آن را با مدارک ثبت شرکت بررسی و اصلاح کنید، وگرنه ستاد نمی‌تواند این سازمان را بشناسد"),
-        )
-    })
+    CompanyId::parse(raw)
+        .is_err()
+        .then(|| warning("R00", field, Reason::new("R00.company_id")))
 }
 
 /// C03 or C04 on a mobile number; `repeat_digits` is C04's run of identical digits.
 pub fn mobile(raw: &str, field: &str, repeat_digits: usize) -> Option<Warning> {
     match Mobile::parse(raw) {
-        Ok(m) if m.is_placeholder(repeat_digits) => Some(warning(
-            "C04",
-            field,
-            format!("{field} looks like a placeholder (repeated or consecutive digits, or a known dummy), not the customer's number; ask for the real mobile"),
-            format!("شمارهٔ همراه در {field} ساختگی به نظر می‌رسد (رقم‌های تکراری یا پشت‌سرهم، یا شمارهٔ شناخته‌شدهٔ ساختگی)؛ شمارهٔ واقعی مشتری را بپرسید"),
-        )),
+        Ok(m) if m.is_placeholder(repeat_digits) => {
+            Some(warning("C04", field, Reason::new("C04.placeholder")))
+        }
         Ok(_) => None,
-        Err(_) => Some(warning(
-            "C03",
-            field,
-            format!("{field} is not an Iranian mobile number (09xxxxxxxxx, +989xxxxxxxxx or 00989xxxxxxxxx); a landline belongs in phone"),
-            format!("{field} شمارهٔ همراه ایرانی نیست (۰۹xxxxxxxxx، ‎+989xxxxxxxxx یا ۰۰۹۸۹xxxxxxxxx)؛ تلفن ثابت را در فیلد تلفن وارد کنید"),
-        )),
+        Err(_) => Some(warning("C03", field, Reason::new("C03.not_a_mobile"))),
     }
 }
 
 /// C06 on a postal code.
 pub fn postal_code(raw: &str, field: &str) -> Option<Warning> {
-    PostalCode::parse(raw).is_err().then(|| {
-        warning(
-            "C06",
-            field,
-            format!("{field} is not 10 digits; check the postal code and send a correction"),
-            format!("کد پستی در {field} ده رقم نیست؛ آن را بررسی کنید و اصلاحیه بفرستید"),
-        )
-    })
+    PostalCode::parse(raw)
+        .is_err()
+        .then(|| warning("C06", field, Reason::new("C06.not_ten_digits")))
 }
 
 #[cfg(test)]
@@ -452,8 +421,8 @@ mod tests {
         let vin = Vin::with_check_digit(VIN).expect("vin").to_string();
         let jalali = check(&delivery(date(1403, 5, 12), &vin), NOW);
         assert_eq!(jalali.len(), 1);
-        assert!(jalali[0].reason_en.contains("Solar Hijri"), "{jalali:?}");
-        assert!(jalali[0].reason_fa.contains("خورشیدی"));
+        assert!(jalali[0].reason_en().contains("Solar Hijri"), "{jalali:?}");
+        assert!(jalali[0].reason_fa().contains("خورشیدی"));
         assert_eq!(
             rules(&delivery(date(1949, 12, 31), &vin)),
             vec![("R00".into(), "retail_delivery.sale_date".into())]

@@ -77,6 +77,7 @@ pub mod calendar;
 pub mod entry;
 mod kind;
 pub mod limits;
+pub mod reason;
 pub mod registry;
 pub mod text;
 pub mod values;

@@ -93,7 +93,10 @@ pub fn record(data: &[u8]) {
             "unknown rule {}",
             finding.rule_id
         );
-        assert!(!finding.reason_en.is_empty(), "{finding:?} gives no reason");
+        assert!(
+            !finding.reason_en().is_empty(),
+            "{finding:?} gives no reason"
+        );
     }
 }
 

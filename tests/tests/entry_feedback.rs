@@ -142,5 +142,5 @@ fn the_local_api_returns_the_same_warnings() {
         .map(|w| (w.rule_id.as_str(), w.field.as_str()))
         .collect();
     assert_eq!(found, vec![("V01", "repair_order.vin")]);
-    assert!(warnings[0].reason_fa.contains("شمارهٔ شاسی"));
+    assert!(warnings[0].reason_fa().contains("شمارهٔ شاسی"));
 }

@@ -261,7 +261,7 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
     assert_eq!(h01.seq, 1, "the customer record R2");
     assert!(h01.findings.iter().any(|f| f.rule_id == "H01"
         && f.field == "customer.name"
-        && f.reason_en.contains("رضا یزدانی")));
+        && f.reason_en().contains("رضا یزدانی")));
 
     // HQ names the real seller: the other dealer's delivery gets H01, the car's owner follows.
     hub.decide(

@@ -22,7 +22,7 @@ use super::{
     Party, PartyKey, PartyView, Provenance, Stamp, Subject, VehicleDecisions,
 };
 use crate::content::Content;
-use crate::domain::{Finding, StoredRecord};
+use crate::domain::{Finding, Reason, StoredRecord};
 use crate::rules::history::At;
 use crate::rules::{finding, RuleConfig};
 use crate::store::{HubStore, StoreError};
@@ -533,8 +533,10 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                     finding(
                         "H01",
                         &field,
-                        format!("HQ confirmed this customer's {} as \"{}\"; this record says \"{}\": correct the record", d.field, d.confirmed, d.stated),
-                        format!("ستاد {} این مشتری را «{}» تأیید کرده است؛ این رکورد «{}» می‌گوید: رکورد را اصلاح کنید", d.field, d.confirmed, d.stated),
+                        Reason::new("H01.confirmed")
+                            .arg("what", &d.field)
+                            .arg("confirmed", &d.confirmed)
+                            .arg("stated", &d.stated),
                     )
                 })
                 .collect();
@@ -624,8 +626,9 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 vec![finding(
                     "H01",
                     "retail_delivery.vin",
-                    format!("HQ confirmed that VIN {vin} was sold by dealer {seller}; this delivery cannot stand: correct or withdraw it"),
-                    format!("ستاد تأیید کرده است که خودروی {vin} را نمایندگی {seller} فروخته است؛ این تحویل معتبر نیست: آن را اصلاح یا حذف کنید"),
+                    Reason::new("H01.vin_sold_by")
+                        .arg("vin", vin)
+                        .arg("seller", seller),
                 )],
             );
         }

@@ -797,8 +797,7 @@ fn rejected_records_and_spoiled_fields_join_no_group() {
         rule_id: "S01".into(),
         severity: Severity::Reject,
         field: String::new(),
-        reason_fa: String::new(),
-        reason_en: String::new(),
+        reason: crate::domain::Reason::new("R00.missing"),
     }];
     assert!(memberships("D-1", &Content::Delivery(d), &reject).is_empty());
 }

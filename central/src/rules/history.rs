@@ -17,10 +17,10 @@ use hamgam_proto::text::normalize;
 use hamgam_proto::values::{CompanyId, Mobile, NationalId, Vin};
 use serde::{Deserialize, Serialize};
 
-use super::record::{day, moment};
+use super::record::day;
 use super::{finding, RuleConfig, Scope};
 use crate::content::{Content, PayType, SaleCategory, SurveySubject};
-use crate::domain::{Finding, RecordOrigin, Severity};
+use crate::domain::{Arg, Finding, Reason, RecordOrigin, Severity};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -348,8 +348,9 @@ pub fn source_clock_finding(
         finding(
             "T01",
             "origin.created_at_ms",
-            format!("origin.created_at_ms ({}) is more than {tolerance} minutes later than the time the source gave the dealer's next record from it: the source system's clock was set ahead when it made this record; check that computer's date and time and the times of the records it made then", moment(*created_ms)),
-            format!("زمان ساخت رکورد در سامانهٔ مبدأ ({}) بیش از {tolerance} دقیقه دیرتر از زمان رکورد بعدی همین نمایندگی از همان سامانه است: ساعت سامانهٔ مبدأ هنگام ساخت این رکورد جلو بوده است؛ تاریخ و ساعت آن رایانه و زمان رکوردهایی را که در آن هنگام ساخته است بررسی کنید", moment(*created_ms)),
+            Reason::new("T01.source_clock_ahead")
+                .arg("created", Arg::Moment(*created_ms))
+                .arg("tolerance", tolerance),
         )
     })
 }
@@ -454,23 +455,38 @@ fn vin_rules(
             .filter(|(_, _, km0)| km0 > km)
             .max_by_key(|(_, _, km0)| *km0)
         {
-            add(m, finding(
-                "O01",
-                "repair_order.odometer_in_km",
-                format!("repair_order.odometer_in_km ({km} km) is below an earlier reading of VIN {vin}: {km0} km on {} at dealer {}, with no odometer replacement recorded between; check the reading, or record the replacement", day(*t0), other.dealer_id),
-                format!("کیلومتر پذیرش ({km}) کمتر از کیلومتر ثبت‌شدهٔ پیشین خودروی {vin} است: {km0} در {} در نمایندگی {}، بی آنکه تعویض کیلومترشمار ثبت شده باشد؛ کیلومتر را بررسی کنید یا تعویض را ثبت کنید", day(*t0), other.dealer_id),
-            ));
+            add(
+                m,
+                finding(
+                    "O01",
+                    "repair_order.odometer_in_km",
+                    Reason::new("O01.below_earlier")
+                        .arg("km", *km)
+                        .arg("vin", vin)
+                        .arg("earlier_km", *km0)
+                        .arg("earlier_day", Arg::Day(*t0))
+                        .arg("dealer", &other.dealer_id),
+                ),
+            );
         }
         if let Some((_, t0, km0)) = earlier.max_by_key(|(_, t0, km0)| (*t0, *km0)) {
             let days = ((t - t0) as f64 / DAY_MS as f64).max(1.0);
             let per_day = (km.saturating_sub(*km0)) as f64 / days;
             if km > km0 && per_day > config.max_km_per_day as f64 {
-                add(m, finding(
-                    "O03",
-                    "repair_order.odometer_in_km",
-                    format!("repair_order.odometer_in_km ({km} km) implies {per_day:.0} km/day since the previous reading of VIN {vin} ({km0} km on {}), above the limit of {} km/day; check the reading", day(*t0), config.max_km_per_day),
-                    format!("کیلومتر پذیرش ({km}) یعنی روزانه {per_day:.0} کیلومتر از آخرین کیلومتر خودروی {vin} ({km0} در {}) که بیش از حد {} کیلومتر در روز است؛ کیلومتر را بررسی کنید", day(*t0), config.max_km_per_day),
-                ));
+                add(
+                    m,
+                    finding(
+                        "O03",
+                        "repair_order.odometer_in_km",
+                        Reason::new("O03.too_fast")
+                            .arg("km", *km)
+                            .arg("per_day", format!("{per_day:.0}"))
+                            .arg("vin", vin)
+                            .arg("earlier_km", *km0)
+                            .arg("earlier_day", Arg::Day(*t0))
+                            .arg("limit", config.max_km_per_day),
+                    ),
+                );
             }
         }
     }
@@ -489,12 +505,17 @@ fn vin_rules(
     let mut retail = deliveries.iter().filter(|d| d.2);
     if let Some((first, first_ms, _)) = retail.next() {
         for (m, _, _) in retail {
-            add(m, finding(
-                "S02",
-                "retail_delivery.vin",
-                format!("VIN {vin} was already delivered new to a retail customer on {} by dealer {}; a car is sold new once: check the VIN, or report a resale", day(*first_ms), first.dealer_id),
-                format!("خودروی {vin} پیش‌تر در {} به‌عنوان خودروی نو به مشتری خرده‌فروشی تحویل شده است (نمایندگی {})؛ خودرو یک بار نو فروخته می‌شود: شمارهٔ شاسی را بررسی کنید یا فروش دست‌دوم را ثبت کنید", day(*first_ms), first.dealer_id),
-            ));
+            add(
+                m,
+                finding(
+                    "S02",
+                    "retail_delivery.vin",
+                    Reason::new("S02.delivered_twice")
+                        .arg("vin", vin)
+                        .arg("first_day", Arg::Day(*first_ms))
+                        .arg("dealer", &first.dealer_id),
+                ),
+            );
         }
     }
     let delivered = deliveries.first().map(|d| d.1);
@@ -523,22 +544,35 @@ fn vin_rules(
     for (i, (m, opened, km, pay, jobs)) in ros.iter().enumerate() {
         if let Some(delivered) = delivered {
             if matches!(pay, PayType::Customer | PayType::Warranty) && *opened < delivered {
-                add(m, finding(
-                    "RO1",
-                    "repair_order.opened_at_ms",
-                    format!("repair_order.opened_at_ms ({}) is before VIN {vin} was delivered ({}); a customer-pay or warranty visit cannot precede delivery: check the date or the VIN, or use pay type pre-delivery", moment(*opened), day(delivered)),
-                    format!("زمان پذیرش ({}) پیش از تحویل خودروی {vin} ({}) است؛ تعمیر به هزینهٔ مشتری یا گارانتی پیش از تحویل ممکن نیست: تاریخ یا شمارهٔ شاسی را بررسی کنید یا نوع پرداخت را «پیش از تحویل» بگذارید", moment(*opened), day(delivered)),
-                ));
+                add(
+                    m,
+                    finding(
+                        "RO1",
+                        "repair_order.opened_at_ms",
+                        Reason::new("RO1.before_delivery")
+                            .arg("opened", Arg::Moment(*opened))
+                            .arg("vin", vin)
+                            .arg("delivered", Arg::Day(delivered)),
+                    ),
+                );
             }
             if *pay == PayType::Warranty {
                 let window_end = calendar::months_window_end_ms(delivered, config.warranty_months);
                 if *opened > window_end || *km > config.warranty_km {
-                    add(m, finding(
-                        "W01",
-                        "repair_order.pay_type",
-                        format!("warranty repair order on VIN {vin} at {} and {km} km is outside the warranty window ({} months or {} km from delivery on {}); bill it as customer pay or goodwill", day(*opened), config.warranty_months, config.warranty_km, day(delivered)),
-                        format!("تعمیر گارانتی خودروی {vin} در {} با {km} کیلومتر خارج از دورهٔ گارانتی است ({} ماه یا {} کیلومتر از تحویل در {})؛ آن را به هزینهٔ مشتری یا حسن نیت ثبت کنید", day(*opened), config.warranty_months, config.warranty_km, day(delivered)),
-                    ));
+                    add(
+                        m,
+                        finding(
+                            "W01",
+                            "repair_order.pay_type",
+                            Reason::new("W01.outside_window")
+                                .arg("vin", vin)
+                                .arg("opened", Arg::Day(*opened))
+                                .arg("km", *km)
+                                .arg("months", config.warranty_months)
+                                .arg("max_km", config.warranty_km)
+                                .arg("delivered", Arg::Day(delivered)),
+                        ),
+                    );
                 }
             }
         }
@@ -548,12 +582,18 @@ fn vin_rules(
                 opened - e_opened <= repeat_ms && e_jobs.iter().any(|j| jobs.contains(j))
             })
         {
-            add(m, finding(
-                "W02",
-                "repair_order.job_lines",
-                format!("the same labour operation and part were done on VIN {vin} on {} at dealer {}, within {} days; check whether this is a repeat claim", day(*e_opened), earlier.dealer_id, config.repeat_job_days),
-                format!("همین اجرت و قطعه روی خودروی {vin} در {} در نمایندگی {} انجام شده است، در کمتر از {} روز؛ تکراری بودن ادعا را بررسی کنید", day(*e_opened), earlier.dealer_id, config.repeat_job_days),
-            ));
+            add(
+                m,
+                finding(
+                    "W02",
+                    "repair_order.job_lines",
+                    Reason::new("W02.repeat_job")
+                        .arg("vin", vin)
+                        .arg("earlier_day", Arg::Day(*e_opened))
+                        .arg("dealer", &earlier.dealer_id)
+                        .arg("days", config.repeat_job_days),
+                ),
+            );
         }
         let hopping = hopping[i].map(|(lo, hi)| {
             ros[lo..=hi]
@@ -563,12 +603,18 @@ fn vin_rules(
         });
         if let Some(dealers) = hopping {
             let list = dealers.into_iter().collect::<Vec<_>>().join(", ");
-            add(m, finding(
-                "W03",
-                "repair_order.vin",
-                format!("VIN {vin} visited {} dealers ({list}) within {} days; check for split or duplicate claims", config.dealer_hopping_dealers, config.dealer_hopping_days),
-                format!("خودروی {vin} در کمتر از {} روز به {} نمایندگی ({list}) مراجعه کرده است؛ ادعاهای تکراری یا تقسیم‌شده را بررسی کنید", config.dealer_hopping_days, config.dealer_hopping_dealers),
-            ));
+            add(
+                m,
+                finding(
+                    "W03",
+                    "repair_order.vin",
+                    Reason::new("W03.dealer_hopping")
+                        .arg("vin", vin)
+                        .arg("dealers", config.dealer_hopping_dealers)
+                        .arg("list", list)
+                        .arg("days", config.dealer_hopping_days),
+                ),
+            );
         }
     }
 }
@@ -666,8 +712,9 @@ pub fn c05_finding<'a>(dealers: impl IntoIterator<Item = &'a str>, config: &Rule
     finding(
         "C05",
         "customer.mobile",
-        format!("customer.mobile is registered for more than {} different customers (at dealers {dealers}); ask for the customer's own mobile", config.shared_mobile_max_customers),
-        format!("این شمارهٔ همراه برای بیش از {} مشتری مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ شمارهٔ خود مشتری را بپرسید", config.shared_mobile_max_customers),
+        Reason::new("C05.shared_mobile")
+            .arg("max", config.shared_mobile_max_customers)
+            .arg("dealers", dealers),
     )
 }
 
@@ -701,8 +748,7 @@ pub fn c07_finding<'a>(dealers: impl IntoIterator<Item = &'a str>) -> Finding {
     finding(
         "C07",
         "customer.national_id",
-        format!("customer.national_id is registered under different names (at dealers {dealers}); check the name and the national card. Listed for HQ identity review"),
-        format!("این کد ملی با نام‌های مختلف ثبت شده است (در نمایندگی‌های {dealers})؛ نام و کارت ملی را بررسی کنید. برای بازبینی هویت در ستاد فهرست شد"),
+        Reason::new("C07.names_differ").arg("dealers", dealers),
     )
 }
 
@@ -730,12 +776,17 @@ fn ro_number(
     };
     for (m, vin, opened, _) in &ros[1..] {
         if *vin != first_vin || day(*opened) != day(first_opened) {
-            add(m, finding(
-                "RO3",
-                "repair_order.ro_number",
-                format!("repair-order number {number} was already used by this dealer for VIN {first_vin} opened on {}; give this visit its own number", day(first_opened)),
-                format!("شمارهٔ پذیرش {number} پیش‌تر در همین نمایندگی برای خودروی {first_vin} در {} به کار رفته است؛ برای این پذیرش شمارهٔ تازه بگیرید", day(first_opened)),
-            ));
+            add(
+                m,
+                finding(
+                    "RO3",
+                    "repair_order.ro_number",
+                    Reason::new("RO3.number_reused")
+                        .arg("number", number)
+                        .arg("vin", first_vin)
+                        .arg("opened", Arg::Day(first_opened)),
+                ),
+            );
         }
     }
     if first_completed <= 0 {
@@ -745,12 +796,18 @@ fn ro_number(
     for m in members {
         if let Fact::Survey { submitted_ms, .. } = m.fact {
             if submitted_ms - first_completed < min_ms {
-                add(m, finding(
-                    "Q01",
-                    "survey.submitted_at_ms",
-                    format!("the survey was submitted at {}, less than {} minutes after repair order {number} closed ({}); a customer's answer takes longer: surveys must not be filled in at the counter", moment(submitted_ms), config.survey_min_minutes_after_visit, moment(first_completed)),
-                    format!("نظرسنجی در {} ثبت شده است، کمتر از {} دقیقه پس از بسته شدن پذیرش {number} ({})؛ نظرسنجی نباید پشت پیشخوان پر شود", moment(submitted_ms), config.survey_min_minutes_after_visit, moment(first_completed)),
-                ));
+                add(
+                    m,
+                    finding(
+                        "Q01",
+                        "survey.submitted_at_ms",
+                        Reason::new("Q01.too_soon")
+                            .arg("submitted", Arg::Moment(submitted_ms))
+                            .arg("minutes", config.survey_min_minutes_after_visit)
+                            .arg("number", number)
+                            .arg("completed", Arg::Moment(first_completed)),
+                    ),
+                );
             }
         }
     }
@@ -821,8 +878,11 @@ pub fn s04_finding(month: &str, config: &RuleConfig) -> Finding {
     finding(
         "S04",
         "retail_delivery.delivery_date",
-        format!("deliveries bunch in the last {} days of {month}: more than {} times the daily rate of the rest of the month, and at least {} of them; bunching before a target date: check that these cars were really handed over then", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
-        format!("تحویل‌ها در {} روز پایانی {month} انباشته شده‌اند: بیش از {} برابر نرخ روزانهٔ بقیهٔ ماه و دست‌کم {} تحویل؛ تجمع پیش از موعد هدف: تحویل واقعی این خودروها در آن روزها را بررسی کنید", config.bunching_tail_days, config.bunching_ratio, config.bunching_min_deliveries),
+        Reason::new("S04.bunching")
+            .arg("tail_days", config.bunching_tail_days)
+            .arg("month", month)
+            .arg("ratio", config.bunching_ratio.to_string())
+            .arg("min", config.bunching_min_deliveries),
     )
 }
 
@@ -839,8 +899,13 @@ pub fn q01_uniform_finding(month: &str, config: &RuleConfig) -> Finding {
     finding(
         "Q01",
         "survey.csat",
-        format!("at least {:.0}% of the dealer's surveys in {month} carry the top score (of at least {} surveys); answers this uniform are not believable: surveys must be answered by customers", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
-        format!("دست‌کم {:.0}٪ از نظرسنجی‌های نمایندگی در {month} بالاترین امتیاز را دارند (از دست‌کم {} نظرسنجی)؛ پاسخ‌هایی تا این حد یکسان باورپذیر نیست: نظرسنجی را باید خود مشتریان پاسخ دهند", config.survey_uniform_top_share * 100.0, config.survey_uniform_min_count),
+        Reason::new("Q01.uniform")
+            .arg(
+                "share",
+                format!("{:.0}", config.survey_uniform_top_share * 100.0),
+            )
+            .arg("month", month)
+            .arg("min", config.survey_uniform_min_count),
     )
 }
 

@@ -28,7 +28,7 @@ mod cases;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Finding, Severity};
+use crate::domain::{Finding, Reason, Severity};
 
 /// Which records a rule reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,26 +134,20 @@ pub fn spec(id: &str) -> Option<&'static RuleSpec> {
     CATALOGUE.iter().find(|r| r.id == id)
 }
 
-/// A finding of rule `id` on `field`, at the rule's catalogue severity.
-pub fn finding(id: &'static str, field: &str, reason_en: String, reason_fa: String) -> Finding {
+/// A finding of rule `id` on `field`, at the rule's catalogue severity, for `reason` (a code
+/// of the reason catalogue, `hamgam_proto::reason`, with the values it cites).
+pub fn finding(id: &'static str, field: &str, reason: Reason) -> Finding {
     let severity = spec(id).map(|r| r.severity).unwrap_or(Severity::Flag);
-    finding_at(id, severity, field, reason_en, reason_fa)
+    finding_at(id, severity, field, reason)
 }
 
 /// A finding at an explicit severity (V03 depends on the market).
-pub fn finding_at(
-    id: &'static str,
-    severity: Severity,
-    field: &str,
-    reason_en: String,
-    reason_fa: String,
-) -> Finding {
+pub fn finding_at(id: &'static str, severity: Severity, field: &str, reason: Reason) -> Finding {
     Finding {
         rule_id: id.into(),
         severity,
         field: field.into(),
-        reason_fa,
-        reason_en,
+        reason,
     }
 }
 

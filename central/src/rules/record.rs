@@ -10,7 +10,7 @@ use hamgam_proto::values::{Mobile, NationalId, Vin};
 use super::registry::KnownDealer;
 use super::{finding, RuleConfig};
 use crate::content::{Content, Customer, Delivery, PartyRole, RepairOrder, SaleCategory, Survey};
-use crate::domain::{Finding, Severity};
+use crate::domain::{Arg, Finding, Reason, Severity};
 
 /// Highest odometer reading that is physically plausible (O02).
 pub const MAX_ODOMETER_KM: u32 = 1_000_000;
@@ -89,8 +89,7 @@ fn shared(w: entry::Warning, severity: Option<Severity>) -> Finding {
         rule_id: w.rule_id,
         severity,
         field: w.field,
-        reason_fa: w.reason_fa,
-        reason_en: w.reason_en,
+        reason: w.reason,
     }
 }
 
@@ -126,8 +125,7 @@ fn customer(c: &Customer, prefix: &str, ctx: &RecordContext<'_>, out: &mut Vec<F
             out.push(finding(
                 "C05",
                 &field,
-                format!("{field} belongs to a staff member of dealer {}; register the customer's own mobile", ctx.dealer_id),
-                format!("شمارهٔ همراه در {field} متعلق به یکی از کارکنان نمایندگی {} است؛ شمارهٔ خود مشتری را ثبت کنید", ctx.dealer_id),
+                Reason::new("C05.staff_mobile").arg("dealer", ctx.dealer_id),
             ));
         }
         if national_id
@@ -138,8 +136,7 @@ fn customer(c: &Customer, prefix: &str, ctx: &RecordContext<'_>, out: &mut Vec<F
             out.push(finding(
                 "C05",
                 &field,
-                format!("{field} is the national ID of a staff member of dealer {}; register the customer's own", ctx.dealer_id),
-                format!("کد ملی در {field} متعلق به یکی از کارکنان نمایندگی {} است؛ کد ملی خود مشتری را ثبت کنید", ctx.dealer_id),
+                Reason::new("C05.staff_national_id").arg("dealer", ctx.dealer_id),
             ));
         }
     }
@@ -151,8 +148,9 @@ fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
             out.push(finding(
                 "S01",
                 "retail_delivery.delivery_date",
-                format!("retail_delivery.delivery_date ({}) is before retail_delivery.sale_date ({}); a car cannot be handed over before it is sold: fix either date", day(delivered), day(sale)),
-                format!("تاریخ تحویل ({}) پیش از تاریخ فروش ({}) است؛ خودرو پیش از فروش تحویل نمی‌شود: یکی از دو تاریخ را اصلاح کنید", day(delivered), day(sale)),
+                Reason::new("S01.delivery_before_sale")
+                    .arg("delivered", Arg::Day(delivered))
+                    .arg("sold", Arg::Day(sale)),
             ));
         }
     }
@@ -161,8 +159,7 @@ fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
             out.push(finding(
                 "S01",
                 "retail_delivery.delivery_date",
-                format!("retail_delivery.delivery_date ({}) is after the record was made; record a delivery once the car is handed over", day(delivered)),
-                format!("تاریخ تحویل ({}) پس از زمان ثبت رکورد است؛ تحویل را پس از تحویل واقعی خودرو ثبت کنید", day(delivered)),
+                Reason::new("S01.delivery_after_made").arg("delivered", Arg::Day(delivered)),
             ));
         }
     }
@@ -191,8 +188,7 @@ fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
                 out.push(finding(
                     "S03",
                     "retail_delivery.parties",
-                    format!("the buyer or owner is dealer {} itself or one of its staff, but retail_delivery.sale_category is retail; report it as an internal or demo sale", ctx.dealer_id),
-                    format!("خریدار یا مالک، خود نمایندگی {} یا یکی از کارکنان آن است ولی نوع فروش «خرده‌فروشی» ثبت شده است؛ آن را فروش داخلی یا نمایشی ثبت کنید", ctx.dealer_id),
+                    Reason::new("S03.sale_to_itself").arg("dealer", ctx.dealer_id),
                 ));
             }
         }
@@ -203,8 +199,9 @@ fn odometer_range(field: &str, km: u32) -> Finding {
     finding(
         "O02",
         field,
-        format!("{field} is {km} km, outside 0..{MAX_ODOMETER_KM} km; check the reading and send a correction"),
-        format!("کیلومتر {field} ({km}) خارج از بازهٔ ۰ تا {MAX_ODOMETER_KM} است؛ کیلومتر را بررسی کنید و اصلاحیه بفرستید"),
+        Reason::new("O02.out_of_range")
+            .arg("km", km)
+            .arg("max", MAX_ODOMETER_KM),
     )
 }
 
@@ -221,16 +218,18 @@ fn repair_order(ro: &RepairOrder, out: &mut Vec<Finding>) {
         out.push(finding(
             "O02",
             "repair_order.odometer_out_km",
-            format!("repair_order.odometer_out_km ({}) is below repair_order.odometer_in_km ({}); the car cannot lose distance in the workshop: fix the readings", ro.odometer_out_km, ro.odometer_in_km),
-            format!("کیلومتر خروج ({}) کمتر از کیلومتر پذیرش ({}) است؛ خودرو در تعمیرگاه کیلومتر از دست نمی‌دهد: کیلومترها را اصلاح کنید", ro.odometer_out_km, ro.odometer_in_km),
+            Reason::new("O02.out_below_in")
+                .arg("out_km", ro.odometer_out_km)
+                .arg("in_km", ro.odometer_in_km),
         ));
     }
     if ro.completed_at_ms > 0 && ro.completed_at_ms < ro.opened_at_ms {
         out.push(finding(
             "RO2",
             "repair_order.completed_at_ms",
-            format!("repair_order.completed_at_ms ({}) is before repair_order.opened_at_ms ({}); fix the times", moment(ro.completed_at_ms), moment(ro.opened_at_ms)),
-            format!("زمان پایان تعمیر ({}) پیش از زمان پذیرش ({}) است؛ زمان‌ها را اصلاح کنید", moment(ro.completed_at_ms), moment(ro.opened_at_ms)),
+            Reason::new("RO2.completed_before_opened")
+                .arg("completed", Arg::Moment(ro.completed_at_ms))
+                .arg("opened", Arg::Moment(ro.opened_at_ms)),
         ));
     }
 }
@@ -243,8 +242,9 @@ fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
         out.push(finding(
             "Q01",
             "survey.entered_by_staff_id",
-            format!("the survey was entered by staff member {} of dealer {}, not by the customer; surveys must reach HQ from the customer (SMS, web, call centre). HQ can dismiss the flag for an answer taken on paper", s.entered_by_staff_id, ctx.dealer_id),
-            format!("این نظرسنجی را کارمند {} نمایندگی {} ثبت کرده است، نه خود مشتری؛ پاسخ نظرسنجی باید از خود مشتری برسد (پیامک، وب، مرکز تماس). اگر پاسخ روی کاغذ گرفته شده است، ستاد می‌تواند این پرچم را رد کند", s.entered_by_staff_id, ctx.dealer_id),
+            Reason::new("Q01.entered_by_staff")
+                .arg("staff", &s.entered_by_staff_id)
+                .arg("dealer", ctx.dealer_id),
         ));
         return;
     }
@@ -255,8 +255,7 @@ fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
         out.push(finding(
             "Q01",
             "survey.respondent_mobile",
-            format!("survey.respondent_mobile belongs to a staff member of dealer {}; a survey must be answered by the customer", ctx.dealer_id),
-            format!("شمارهٔ پاسخ‌دهندهٔ نظرسنجی متعلق به یکی از کارکنان نمایندگی {} است؛ نظرسنجی را باید خود مشتری پاسخ دهد", ctx.dealer_id),
+            Reason::new("Q01.staff_respondent").arg("dealer", ctx.dealer_id),
         ));
     }
 }
@@ -275,8 +274,9 @@ fn future(content: &Content, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
             out.push(finding(
                 "T01",
                 field,
-                format!("{field} ({}) is {minutes} minutes in the future of the hub clock; record events once they have happened, and check the PC's date and time", moment(at)),
-                format!("زمان {field} ({}) {minutes} دقیقه جلوتر از ساعت مرکز است؛ رویداد را پس از وقوع ثبت کنید و تاریخ و ساعت رایانه را بررسی کنید", moment(at)),
+                Reason::new("T01.future")
+                    .arg("at", Arg::Moment(at))
+                    .arg("minutes", minutes),
             ));
         }
     }
@@ -290,22 +290,12 @@ fn session_clock(ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
         out.push(finding(
             "T02",
             "recorded_at_ms",
-            format!("the dealership PC's clock was {minutes} minutes off the hub's when this record was synced (limit {} minutes), so its times cannot be trusted; set the PC's clock (enable automatic time)", ctx.config.clock_offset_max_minutes),
-            format!("ساعت رایانهٔ نمایندگی هنگام همگام‌سازی این رکورد {minutes} دقیقه با ساعت مرکز اختلاف داشت (حد مجاز {} دقیقه)، پس زمان‌های آن قابل اعتماد نیست؛ ساعت رایانه را تنظیم کنید (تنظیم خودکار زمان)", ctx.config.clock_offset_max_minutes),
+            Reason::new("T02.clock_offset")
+                .arg("minutes", minutes)
+                .arg("limit", ctx.config.clock_offset_max_minutes),
         ));
     }
 }
 
-/// A date for a reason text.
-pub fn day(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| t.date().to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
-
-/// A moment for a reason text (UTC, to the minute).
-pub fn moment(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
-        .unwrap_or_else(|_| ms.to_string())
-}
+/// A date and a moment as reasons show them.
+pub use hamgam_proto::reason::{day, moment};

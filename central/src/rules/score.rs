@@ -195,8 +195,7 @@ mod tests {
                 rule_id: format!("{s:?}"),
                 severity: *s,
                 field: String::new(),
-                reason_fa: String::new(),
-                reason_en: String::new(),
+                reason: crate::domain::Reason::new("R00.missing"),
             })
             .collect();
         Verdict::from_findings("r".into(), 1, findings, 0)

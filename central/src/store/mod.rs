@@ -24,7 +24,7 @@
 //! `contract` is the test suite every implementation must pass.
 
 pub mod contract;
-mod format3;
+mod older;
 pub mod sled_store;
 
 use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};

@@ -143,10 +143,12 @@ impl SessionFacts {
 /// The data format this binary writes (`!format`, u32 BE). 2: history members carry an
 /// odometer replacement's time and readings, conflicts are keyed `customer:` / `vehicle:`.
 /// 3: incrementally judged groups keep their state (`G`); session facts apart (`s`).
-/// 4: a record keeps its origin (imported history's source and time: `StoredRecord::origin`);
-/// a rebuild reads format-3 records through `format3`.
+/// 4: a record keeps its origin (imported history's source and time: `StoredRecord::origin`).
+/// 5: a finding's reason is data (a catalogue code and its values, `hamgam_proto::reason`),
+/// not its two sentences.
+/// A rebuild reads records of formats 1-4 through `older`.
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 4;
+pub const STORE_FORMAT: u32 = 5;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -440,11 +442,14 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 }
 
 impl SledStore {
-    /// A record as this store's format wrote it (formats 1-3, whose records are alike, only in
-    /// a store opened to rebuild from).
+    /// A record as this store's format wrote it (formats 1-4 only in a store opened to rebuild
+    /// from).
     fn decode_record(&self, key: &[u8], bytes: &[u8]) -> Result<StoredRecord, StoreError> {
         if self.format <= 3 {
-            return decode::<super::format3::StoredRecordV3>(key, bytes).map(StoredRecord::from);
+            return decode::<super::older::StoredRecordV3>(key, bytes).map(StoredRecord::from);
+        }
+        if self.format == 4 {
+            return decode::<super::older::StoredRecordV4>(key, bytes).map(StoredRecord::from);
         }
         decode(key, bytes)
     }

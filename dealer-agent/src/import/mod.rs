@@ -322,7 +322,7 @@ pub fn run(
                             converted.imported.origin.source_record_id,
                             w.rule_id,
                             w.field,
-                            w.reason_en
+                            w.reason_en()
                         )
                         .map_err(write)?;
                     }

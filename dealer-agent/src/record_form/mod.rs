@@ -371,7 +371,8 @@ pub(crate) fn form_field(spec: &FormSpec, named: &str) -> String {
 pub(crate) fn warnings_by_field(spec: &FormSpec, warnings: &[Warning], lang: Lang) -> Messages {
     let mut out = Messages::new();
     for w in warnings {
-        let reason = lang.pick(&w.reason_fa, &w.reason_en);
+        let (fa, en) = (w.reason_fa(), w.reason_en());
+        let reason = lang.pick(&fa, &en);
         note(
             &mut out,
             &form_field(spec, &w.field),
