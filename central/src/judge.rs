@@ -356,8 +356,8 @@ struct Work<'s, S: HubStore> {
     joined: BTreeMap<(GroupKey, At), Member>,
     left: BTreeSet<(GroupKey, At)>,
     touched: BTreeSet<GroupKey>,
-    /// VINs whose history a correction moved a record out of.
-    vins_left: BTreeSet<String>,
+    /// VINs whose history a correction moved a record out of, with the record.
+    vins_left: BTreeSet<(String, At)>,
     /// The state of each incrementally judged group the batch touched.
     group_states: BTreeMap<GroupKey, group_state::GroupState>,
     parties: BTreeMap<(String, String), PartyIds>,
@@ -394,20 +394,20 @@ impl<'s, S: HubStore> Work<'s, S> {
             .resolver
             .take()
             .ok_or_else(|| StoreError::Engine("the merge already ran".into()))?;
-        for vin in &self.vins_left {
-            resolver.vehicle_record(vin);
+        for (vin, at) in &self.vins_left {
+            resolver.vehicle_record(vin, at);
         }
-        for ((dealer, seq), entry) in &self.entries {
+        for (at, entry) in &self.entries {
             match content_in_force(&entry.record) {
                 Some(Content::Customer(c)) => resolver.customer_record(
-                    dealer,
-                    *seq,
+                    &at.0,
+                    at.1,
                     Some(&c.customer_ref),
                     Some(&c.customer_ref),
                 ),
                 Some(content) => {
                     if let Some(vin) = vehicle_of(&content) {
-                        resolver.vehicle_record(&vin);
+                        resolver.vehicle_record(&vin, at);
                     }
                 }
                 None => {}
@@ -544,7 +544,7 @@ impl<'s, S: HubStore> Work<'s, S> {
     fn leave(&mut self, at: &At, groups: &[GroupKey]) {
         for group in groups {
             if let GroupKey::Vin(vin) = group {
-                self.vins_left.insert(vin.clone());
+                self.vins_left.insert((vin.clone(), at.clone()));
             }
             self.joined.remove(&(group.clone(), at.clone()));
             self.left.insert((group.clone(), at.clone()));
@@ -937,31 +937,13 @@ impl<'s, S: HubStore> Work<'s, S> {
 }
 
 impl<S: HubStore> RecordSource for Work<'_, S> {
-    /// A read only: records the merge merely reads (a vehicle's other records) do not join
-    /// the set whose verdicts are recomputed and saved.
+    /// A read only: records the merge merely reads (a party's records) do not join the set
+    /// whose verdicts are recomputed and saved.
     fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError> {
         match self.entries.get(at) {
             Some(entry) => Ok(Some(entry.record.clone())),
             None => self.store.record(&at.0, at.1),
         }
-    }
-
-    fn vin_members(&mut self, vin: &str) -> Result<Vec<At>, StoreError> {
-        let group = GroupKey::Vin(vin.to_owned());
-        let mut members: BTreeSet<At> = self
-            .store
-            .members(&group)?
-            .into_iter()
-            .map(|m| (m.dealer_id, m.seq))
-            .collect();
-        members.retain(|at| !self.left.contains(&(group.clone(), at.clone())));
-        for ((g, at), _) in self.joined.range((group.clone(), (String::new(), 0))..) {
-            if *g != group {
-                break;
-            }
-            members.insert(at.clone());
-        }
-        Ok(members.into_iter().collect())
     }
 }
 

@@ -11,7 +11,7 @@
 //! [`check_groups`] (`--check`) judges every history group again with the reference, the
 //! whole-group judge, and compares it with what the incremental engine stored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{finding_keys, Finding};
 use crate::judge::{self, Rulebook};
@@ -273,11 +273,15 @@ pub struct GroupCheck {
     pub differing: Vec<GroupDifference>,
     /// Incrementally judged groups whose stored state is not the one counted from the members.
     pub states_differing: Vec<GroupKey>,
+    /// VINs whose stored vehicle facts (what the merge projects from) are not the ones their
+    /// history group's records say.
+    pub vehicles_differing: Vec<String>,
 }
 
 /// `central admin rebuild --check`: every history group the store's records belong to judged
 /// again by the reference ([`history::judge_group`] on the whole group), compared with what
-/// the incremental engine stored. `progress(groups done)` is called now and then.
+/// the incremental engine stored; and every VIN's vehicle facts read again from its group's
+/// records, compared with the facts the merge keeps. `progress(groups done)` is called now and then.
 pub fn check_groups<S: HubStore>(
     store: &S,
     config: &RuleConfig,
@@ -329,6 +333,21 @@ pub fn check_groups<S: HubStore>(
                     });
                     break;
                 }
+            }
+        }
+        if let GroupKey::Vin(vin) = &group {
+            let mut reference = BTreeMap::new();
+            for m in &members {
+                let fact = store
+                    .record(&m.dealer_id, m.seq)?
+                    .and_then(|r| crate::merge::resolve::vehicle_fact(&r, vin));
+                if let Some(fact) = fact {
+                    reference.insert((m.dealer_id.clone(), m.seq), fact);
+                }
+            }
+            let stored = store.vehicle_facts(vin)?.unwrap_or_default().facts;
+            if stored != reference {
+                check.vehicles_differing.push(vin.clone());
             }
         }
         if group_state::is_incremental(&group) {

@@ -55,6 +55,11 @@ fn check_against_reference(hub: &Hub<SledStore>, config: &RuleConfig) -> Seen {
         &check.differing[..check.differing.len().min(10)],
         check.states_differing
     );
+    assert!(
+        check.vehicles_differing.is_empty(),
+        "the merge's vehicle facts != the records': {:?}",
+        &check.vehicles_differing[..check.vehicles_differing.len().min(10)]
+    );
     let mut seen = Seen {
         groups: check.groups as usize,
         ..Seen::default()

@@ -224,8 +224,8 @@ fn admin_rebuild(
     }
 }
 
-/// `--check`: the live hub's history groups against the reference judge; false when any
-/// member's stored findings differ (each printed).
+/// `--check`: the live hub's history groups against the reference judge, and its vehicles'
+/// facts against their records; false when anything differs (each printed).
 fn reference_check(live: &SledStore, rules: &hamgam_central::rules::RuleConfig) -> Result<bool> {
     let started = std::time::Instant::now();
     let check = hamgam_central::rebuild::check_groups(live, rules, |groups| {
@@ -243,7 +243,12 @@ fn reference_check(live: &SledStore, rules: &hamgam_central::rules::RuleConfig) 
     for g in check.states_differing.iter().take(50) {
         println!("DIFFERENT state of group {g:?}: not the one its members give");
     }
-    let equal = check.differing.is_empty() && check.states_differing.is_empty();
+    for vin in check.vehicles_differing.iter().take(50) {
+        println!("DIFFERENT vehicle facts of VIN {vin}: not the ones its records say");
+    }
+    let equal = check.differing.is_empty()
+        && check.states_differing.is_empty()
+        && check.vehicles_differing.is_empty();
     if equal {
         println!(
             "reference check: {} groups, {} members: the incremental findings equal the reference",
@@ -251,10 +256,11 @@ fn reference_check(live: &SledStore, rules: &hamgam_central::rules::RuleConfig) 
         );
     } else {
         println!(
-            "reference check: {} of {} members differ, {} group states differ",
+            "reference check: {} of {} members differ, {} group states differ, {} vehicles' facts differ",
             check.differing.len(),
             check.members,
-            check.states_differing.len()
+            check.states_differing.len(),
+            check.vehicles_differing.len()
         );
     }
     Ok(equal)

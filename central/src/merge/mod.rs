@@ -268,6 +268,8 @@ pub struct MergeChange {
     /// Uncertain pairs: `(a, b)` with `a < b`; `None` removes the pair from the queue.
     pub reviews: Vec<((PartyKey, PartyKey), Option<ReviewItem>)>,
     pub vehicles: Vec<(String, Option<VehicleView>)>,
+    /// What the merge keeps of each vehicle it projected (`None`: no usable record is left).
+    pub vehicle_facts: Vec<(String, Option<vehicle::VehicleFacts>)>,
     /// Vehicles a party appears in (an index that only grows; stale entries are harmless).
     pub party_vins: Vec<(PartyKey, String)>,
     /// Open and resolved conflicts by subject key; an empty list removes the subject.

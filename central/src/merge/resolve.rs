@@ -23,16 +23,13 @@ use super::{
 };
 use crate::content::Content;
 use crate::domain::{Finding, Reason, StoredRecord};
-use crate::rules::history::At;
+use crate::rules::history::{At, GroupKey};
 use crate::rules::{finding, RuleConfig};
 use crate::store::{HubStore, StoreError};
 
 /// Records as the caller sees them now (its batch's changes over the store).
 pub trait RecordSource {
     fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError>;
-    /// Every record in the VIN's history group (deliveries, repair orders, odometer
-    /// replacements, status changes).
-    fn vin_members(&mut self, vin: &str) -> Result<Vec<At>, StoreError>;
 }
 
 /// The merge of one batch or decision.
@@ -49,6 +46,8 @@ pub struct Resolver<'a, S: HubStore> {
     /// Parties whose customer must be recomputed although their view did not change.
     reseed: BTreeSet<PartyKey>,
     vins: BTreeSet<String>,
+    /// The records of each VIN in `vins` that this unit changed (their facts are read again).
+    vin_records: BTreeMap<String, BTreeSet<At>>,
     vehicle_decisions: BTreeMap<String, VehicleDecisions>,
     /// Customer records whose ref changed: `(seq, from, to)`.
     moves: Vec<(Option<PartyKey>, Option<PartyKey>, u64)>,
@@ -76,6 +75,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             touched: BTreeSet::new(),
             reseed: BTreeSet::new(),
             vins: BTreeSet::new(),
+            vin_records: BTreeMap::new(),
             vehicle_decisions: BTreeMap::new(),
             moves: Vec::new(),
             change: MergeChange::default(),
@@ -104,9 +104,13 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
     }
 
-    /// A record about `vin` changed.
-    pub fn vehicle_record(&mut self, vin: &str) {
+    /// The record at `at` changed and may say something about `vin` (or no longer does).
+    pub fn vehicle_record(&mut self, vin: &str, at: &At) {
         self.vins.insert(vin.to_owned());
+        self.vin_records
+            .entry(vin.to_owned())
+            .or_default()
+            .insert(at.clone());
     }
 
     /// Takes an HQ decision into account (the caller logs it in the same change).
@@ -546,57 +550,27 @@ impl<'a, S: HubStore> Resolver<'a, S> {
     }
 
     fn vehicle(&mut self, source: &mut dyn RecordSource, vin: &str) -> Result<(), StoreError> {
-        let mut facts = Vec::new();
-        for at in source.vin_members(vin)? {
-            let Some(record) = source.record(&at)? else {
-                continue;
-            };
-            let Some(trust) = trust_of(&record) else {
-                continue;
-            };
-            let (event_ms, event) = match content_in_force(&record) {
-                Some(Content::Delivery(d)) => (
-                    d.delivery_date_ms.unwrap_or_default(),
-                    VehicleEvent::Delivery {
-                        category: d.category,
-                        parties: d.parties,
-                    },
-                ),
-                Some(Content::RepairOrder(ro)) => (
-                    ro.opened_at_ms,
-                    VehicleEvent::RepairOrder {
-                        owner_ref: ro.owner_ref,
-                        driver_ref: ro.driver_ref,
-                    },
-                ),
-                Some(Content::VehicleStatus(s)) => (
-                    s.effective_on_ms.unwrap_or_default(),
-                    VehicleEvent::Status {
-                        condition: s.condition,
-                    },
-                ),
-                _ => continue,
-            };
-            facts.push(VehicleFact {
-                event_ms,
-                event,
-                source: Provenance {
-                    dealer_id: at.0.clone(),
-                    record_id: record.record_id.clone(),
-                    seq: at.1,
-                    stamp: Stamp::of(&record),
-                    trust,
-                },
-            });
-            // H01 for a delivery is decided below; clear it by default.
+        // The stored facts, with those of the records this unit changed read again: no other
+        // record of the VIN is read or decoded.
+        let stored = self.store.vehicle_facts(vin)?.unwrap_or_default();
+        let mut kept = stored.clone();
+        for at in self.vin_records.remove(vin).unwrap_or_default() {
+            kept.facts.remove(&at);
+            if let Some(fact) = source.record(&at)?.and_then(|r| vehicle_fact(&r, vin)) {
+                kept.facts.insert(at, fact);
+            }
+        }
+        // H01 for a delivery is decided below; clear it on the usable deliveries that lost
+        // before (what `has_customer_findings` finds on their records).
+        for at in &stored.losing {
             if matches!(
-                facts.last().map(|f| &f.event),
+                kept.facts.get(at).map(|f| &f.event),
                 Some(VehicleEvent::Delivery { .. })
-            ) && has_customer_findings(&record)
-            {
+            ) {
                 self.findings.insert(at.clone(), Vec::new());
             }
         }
+        let facts: Vec<VehicleFact> = kept.facts.values().cloned().collect();
         let decisions = self.vehicle_decisions_of(vin)?;
         let mut resolved: BTreeMap<PartyKey, Option<String>> = BTreeMap::new();
         for f in &facts {
@@ -620,6 +594,14 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
         let customer = |p: &PartyKey| resolved.get(p).cloned().flatten();
         let (view, losing) = vehicle::project(vin, &facts, &customer, &decisions);
+        kept.losing = losing
+            .iter()
+            .map(|(dealer, seq, _)| (dealer.clone(), *seq))
+            .collect();
+        if kept != stored {
+            let keep = (!kept.facts.is_empty()).then_some(kept);
+            self.change.vehicle_facts.push((vin.to_owned(), keep));
+        }
         for (dealer, seq, seller) in losing {
             self.findings.insert(
                 (dealer, seq),
@@ -655,6 +637,54 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
         Ok(())
     }
+}
+
+/// What `record` says about `vin`, if it is a usable member of the VIN's history group: the
+/// one place the merge decodes a record about a vehicle (the reference reads every member's
+/// record through it, the merge only the records a unit of work changed).
+pub fn vehicle_fact(record: &StoredRecord, vin: &str) -> Option<VehicleFact> {
+    if !record
+        .groups
+        .iter()
+        .any(|g| matches!(g, GroupKey::Vin(v) if v == vin))
+    {
+        return None;
+    }
+    let trust = trust_of(record)?;
+    let (event_ms, event) = match content_in_force(record)? {
+        Content::Delivery(d) => (
+            d.delivery_date_ms.unwrap_or_default(),
+            VehicleEvent::Delivery {
+                category: d.category,
+                parties: d.parties,
+            },
+        ),
+        Content::RepairOrder(ro) => (
+            ro.opened_at_ms,
+            VehicleEvent::RepairOrder {
+                owner_ref: ro.owner_ref,
+                driver_ref: ro.driver_ref,
+            },
+        ),
+        Content::VehicleStatus(s) => (
+            s.effective_on_ms.unwrap_or_default(),
+            VehicleEvent::Status {
+                condition: s.condition,
+            },
+        ),
+        _ => return None,
+    };
+    Some(VehicleFact {
+        event_ms,
+        event,
+        source: Provenance {
+            dealer_id: record.dealer_id.clone(),
+            record_id: record.record_id.clone(),
+            seq: record.seq,
+            stamp: Stamp::of(record),
+            trust,
+        },
+    })
 }
 
 fn pair(a: &PartyKey, b: &PartyKey) -> (PartyKey, PartyKey) {

@@ -6,7 +6,7 @@
 //! the history reads across dealers. The current owner follows the golden-record rule: an
 //! entry from a clean record beats one from a flagged record, then the latest event wins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,7 @@ pub struct VehicleView {
 }
 
 /// What one record says about a vehicle.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VehicleEvent {
     Delivery {
         category: SaleCategory,
@@ -68,11 +68,22 @@ pub enum VehicleEvent {
 }
 
 /// One usable record about a vehicle.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VehicleFact {
     pub event_ms: i64,
     pub event: VehicleEvent,
     pub source: Provenance,
+}
+
+/// What the merge keeps of a vehicle between units of work, so that projecting it reads no
+/// record the unit did not change: the fact each usable record of the VIN's history group
+/// says (by dealer and seq), and the deliveries the last projection found losing to HQ's
+/// confirmed seller (they carry H01 until a projection finds them standing). The reference is
+/// the same facts read from the group's records (`central admin rebuild --check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleFacts {
+    pub facts: BTreeMap<(String, u64), VehicleFact>,
+    pub losing: BTreeSet<(String, u64)>,
 }
 
 /// A delivery of a seller HQ did not confirm: `(dealer, seq, confirmed seller)`.

@@ -31,6 +31,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     the_access_audit_is_numbered_and_append_only(open, &place("audit"));
     an_enrolment_token_works_once_even_when_uses_race(open, &place("tokens"));
     a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
+    a_vehicle_keeps_its_facts_until_none_are_left(open, &place("vehicle-facts"));
 }
 
 /// A minimal stored record of `dealer` at `seq`.
@@ -489,4 +490,56 @@ fn an_enrolment_token_works_once_even_when_uses_race<S: HubStore>(
         .use_enrolment_token("aa", &used("again"))
         .expect("answers")
         .is_some());
+}
+
+fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    use crate::content::VehicleCondition;
+    use crate::merge::vehicle::{VehicleEvent, VehicleFact, VehicleFacts};
+    use crate::merge::{Provenance, Stamp, Trust};
+    const VIN: &str = "NAPAB81BGSA012345";
+    let fact = VehicleFact {
+        event_ms: 1_795_000_000_000,
+        event: VehicleEvent::Status {
+            condition: VehicleCondition::Scrapped,
+        },
+        source: Provenance {
+            dealer_id: "D-1".into(),
+            record_id: "D-1-r1".into(),
+            seq: 1,
+            stamp: Stamp {
+                wall_ms: 1_795_000_000_000,
+                logical: 0,
+            },
+            trust: Trust::Clean,
+        },
+    };
+    let facts = VehicleFacts {
+        facts: [(("D-1".to_owned(), 1), fact)].into_iter().collect(),
+        losing: [("D-1".to_owned(), 1)].into_iter().collect(),
+    };
+    let store = open(place).expect("opens");
+    let mut change = batch("D-1", 0, 1..=1);
+    change
+        .merge
+        .vehicle_facts
+        .push((VIN.into(), Some(facts.clone())));
+    store.apply(&change).expect("applied");
+    assert_eq!(store.vehicle_facts(VIN).expect("read"), Some(facts.clone()));
+    let store = reopen(store, open, place);
+    assert_eq!(
+        store.vehicle_facts(VIN).expect("read"),
+        Some(facts),
+        "a vehicle's facts survive reopening"
+    );
+    let mut change = batch("D-1", 1, 2..=2);
+    change.merge.vehicle_facts.push((VIN.into(), None));
+    store.apply(&change).expect("applied");
+    assert_eq!(
+        store.vehicle_facts(VIN).expect("read"),
+        None,
+        "a vehicle with no usable record left keeps no facts"
+    );
 }

@@ -28,6 +28,7 @@ mod older;
 pub mod sled_store;
 
 use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
+use crate::merge::vehicle::VehicleFacts;
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
     VehicleDecisions, VehicleView,
@@ -140,7 +141,10 @@ impl Change {
             ("blocks", m.blocks.len()),
             ("links", m.links.len()),
             ("customers", m.customers.len()),
-            ("vehicles", m.vehicles.len() + m.party_vins.len()),
+            (
+                "vehicles",
+                m.vehicles.len() + m.vehicle_facts.len() + m.party_vins.len(),
+            ),
             ("reviews_conflicts", m.reviews.len() + m.conflicts.len()),
             ("tallies_dealers", self.tallies.len() + self.dealers.len()),
         ]
@@ -268,6 +272,8 @@ pub trait HubStore: Send + Sync + 'static {
     /// Up to `limit` customers with id above `after`, ascending.
     fn customers(&self, after: &str, limit: usize) -> Result<Vec<GoldenCustomer>, StoreError>;
     fn vehicle(&self, vin: &str) -> Result<Option<VehicleView>, StoreError>;
+    /// What the merge keeps of a vehicle to project it again without reading its records.
+    fn vehicle_facts(&self, vin: &str) -> Result<Option<VehicleFacts>, StoreError>;
     /// Up to `limit` vehicles with VIN above `after`, ascending.
     fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError>;
     /// The VINs whose history names a party.

@@ -18,6 +18,7 @@
 //! | `L` dealer `\0` customer_ref | the customer id the party is linked to |
 //! | `C` customer id | [`GoldenCustomer`] |
 //! | `V` VIN | [`VehicleView`] |
+//! | `v` VIN | [`VehicleFacts`]: what the merge projects the vehicle from |
 //! | `Z` dealer `\0` customer_ref `\0` VIN | the VIN: vehicles a party appears in |
 //! | `W` party a `\0` party b | [`ReviewItem`]: an uncertain identity pair |
 //! | `X` subject key | the subject's [`Conflict`]s |
@@ -47,6 +48,7 @@ use serde::Serialize;
 
 use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, UsedToken};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
+use crate::merge::vehicle::VehicleFacts;
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
     VehicleView,
@@ -71,6 +73,7 @@ const BLOCK: u8 = b'B';
 const LINK: u8 = b'L';
 const CUSTOMER: u8 = b'C';
 const VEHICLE: u8 = b'V';
+const VEHICLE_FACTS: u8 = b'v';
 const PARTY_VIN: u8 = b'Z';
 const REVIEW: u8 = b'W';
 const CONFLICT: u8 = b'X';
@@ -145,7 +148,7 @@ impl SessionFacts {
 /// 3: incrementally judged groups keep their state (`G`); session facts apart (`s`).
 /// 4: a record keeps its origin (imported history's source and time: `StoredRecord::origin`).
 /// 5: a finding's reason is data (a catalogue code and its values, `hamgam_proto::reason`),
-/// not its two sentences.
+/// not its two sentences; the merge keeps each vehicle's facts (`v`).
 /// A rebuild reads records of formats 1-4 through `older`.
 /// A store without the key is format 1 (before formats were written down), unless empty.
 pub const STORE_FORMAT: u32 = 5;
@@ -783,6 +786,10 @@ impl HubStore for SledStore {
         self.get(&prefixed(VEHICLE, vin))
     }
 
+    fn vehicle_facts(&self, vin: &str) -> Result<Option<VehicleFacts>, StoreError> {
+        self.get(&prefixed(VEHICLE_FACTS, vin))
+    }
+
     fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError> {
         let mut start = prefixed(VEHICLE, after);
         start.push(0);
@@ -1093,6 +1100,12 @@ impl HubStore for SledStore {
             match vehicle {
                 Some(v) => batch.insert(prefixed(VEHICLE, vin), encode(v)?),
                 None => batch.remove(prefixed(VEHICLE, vin)),
+            }
+        }
+        for (vin, facts) in &merge.vehicle_facts {
+            match facts {
+                Some(f) => batch.insert(prefixed(VEHICLE_FACTS, vin), encode(f)?),
+                None => batch.remove(prefixed(VEHICLE_FACTS, vin)),
             }
         }
         for (party, vin) in &merge.party_vins {

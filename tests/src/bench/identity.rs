@@ -41,9 +41,6 @@ impl RecordSource for Batch {
     fn record(&mut self, at: &At) -> Result<Option<StoredRecord>, StoreError> {
         Ok(self.0.get(at).cloned())
     }
-    fn vin_members(&mut self, _vin: &str) -> Result<Vec<At>, StoreError> {
-        Ok(Vec::new())
-    }
 }
 
 struct World {
