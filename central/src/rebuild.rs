@@ -273,8 +273,9 @@ pub struct GroupCheck {
     pub differing: Vec<GroupDifference>,
     /// Incrementally judged groups whose stored state is not the one counted from the members.
     pub states_differing: Vec<GroupKey>,
-    /// VINs whose stored vehicle facts (what the merge projects from) are not the ones their
-    /// history group's records say.
+    /// VINs whose stored vehicle facts (what the merge projects from, and the deliveries it
+    /// found losing to HQ's confirmed seller) are not the ones their history group's records
+    /// and HQ's decisions give.
     pub vehicles_differing: Vec<String>,
 }
 
@@ -345,8 +346,12 @@ pub fn check_groups<S: HubStore>(
                     reference.insert((m.dealer_id.clone(), m.seq), fact);
                 }
             }
-            let stored = store.vehicle_facts(vin)?.unwrap_or_default().facts;
-            if stored != reference {
+            let facts: Vec<_> = reference.values().cloned().collect();
+            let decisions = store.vehicle_decisions(vin)?.unwrap_or_default();
+            let (_, losing) = crate::merge::vehicle::project(vin, &facts, &|_| None, &decisions);
+            let losing: BTreeSet<At> = losing.into_iter().map(|(d, seq, _)| (d, seq)).collect();
+            let stored = store.vehicle_facts(vin)?.unwrap_or_default();
+            if stored.facts != reference || stored.losing != losing {
                 check.vehicles_differing.push(vin.clone());
             }
         }

@@ -19,13 +19,52 @@ pub const EARLIEST_YEAR: i32 = 1950;
 pub const FUTURE_SLACK_MS: i64 = 86_400_000;
 
 /// One problem with one field: the rule, the field and why, as data ([`Reason`]); staff read
-/// it rendered ([`Warning::reason_fa`], [`Warning::reason_en`]).
+/// it rendered ([`Warning::reason_fa`], [`Warning::reason_en`]). In JSON (the agent's local
+/// socket API) it carries both: `rule_id`, `field`, `reason_fa`, `reason_en` and `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "WarningJson", from = "WarningJson")]
 pub struct Warning {
     pub rule_id: String,
     /// The field, as the hub's findings name it (`customer.national_id`).
     pub field: String,
     pub reason: Reason,
+}
+
+/// [`Warning`] as JSON: the sentences for people and programs that show them, the reason as
+/// data for programs that act on it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WarningJson {
+    rule_id: String,
+    field: String,
+    reason_fa: String,
+    reason_en: String,
+    /// Absent from a client that only knows the sentences.
+    #[serde(default)]
+    reason: Option<Reason>,
+}
+
+impl From<Warning> for WarningJson {
+    fn from(w: Warning) -> Self {
+        WarningJson {
+            reason_fa: w.reason_fa(),
+            reason_en: w.reason_en(),
+            rule_id: w.rule_id,
+            field: w.field,
+            reason: Some(w.reason),
+        }
+    }
+}
+
+impl From<WarningJson> for Warning {
+    fn from(w: WarningJson) -> Self {
+        Warning {
+            rule_id: w.rule_id,
+            field: w.field,
+            reason: w
+                .reason
+                .unwrap_or_else(|| Reason::written(w.reason_en, w.reason_fa)),
+        }
+    }
 }
 
 impl Warning {
@@ -382,6 +421,26 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_795_000_000_000; // 2026-11-18
+
+    #[test]
+    fn a_warning_in_json_carries_its_sentences_and_its_reason() {
+        let w = &vin("NAPAB81BGSA01234", "repair_order.vin")[0];
+        let json = serde_json::to_value(w).expect("json");
+        assert_eq!(json["reason_en"], w.reason_en());
+        assert_eq!(json["reason_fa"], w.reason_fa());
+        assert_eq!(json["reason"]["code"], "V01.not_a_vin");
+        let back: Warning = serde_json::from_value(json).expect("read back");
+        assert_eq!(&back, w);
+        let sentences_only = serde_json::json!({
+            "rule_id": "V01", "field": "repair_order.vin",
+            "reason_fa": "فارسی", "reason_en": "english"
+        });
+        let read: Warning = serde_json::from_value(sentences_only).expect("read");
+        assert_eq!(
+            (read.reason_en(), read.reason_fa()),
+            ("english".into(), "فارسی".into())
+        );
+    }
 
     fn rules(payload: &Payload) -> Vec<(String, String)> {
         check(payload, NOW)

@@ -431,6 +431,38 @@ pub fn catalogue_markdown(config: &RuleConfig) -> String {
 mod tests {
     use super::*;
 
+    /// Every reason code the hub's sources cite (`Reason::new("...")`, an R00 `Invalid`) is in
+    /// the catalogue: a mistyped code compiles, and would render as the bare code.
+    #[test]
+    fn every_reason_code_the_hub_cites_is_in_the_catalogue() {
+        let sources = [
+            include_str!("record.rs"),
+            include_str!("history.rs"),
+            include_str!("../judge.rs"),
+            include_str!("../wire.rs"),
+            include_str!("../merge/resolve.rs"),
+            include_str!("../../../proto/src/entry.rs"),
+        ];
+        let mut cited = 0;
+        for source in sources {
+            for opening in ["Reason::new(\"", "Problem::Invalid(\"", "invalid(field, \""] {
+                for (at, _) in source.match_indices(opening) {
+                    let rest = &source[at + opening.len()..];
+                    let code = &rest[..rest.find('"').unwrap_or(0)];
+                    assert!(
+                        hamgam_proto::reason::template(code).is_some(),
+                        "{code} is cited but not in the catalogue"
+                    );
+                    cited += 1;
+                }
+            }
+        }
+        assert!(
+            cited > 50,
+            "only {cited} codes found: the scan no longer sees the sources"
+        );
+    }
+
     #[test]
     fn docs_rules_md_is_the_catalogue_in_force() {
         let doc = include_str!("../../../docs/rules.md");

@@ -267,6 +267,12 @@ impl SledStore {
         Ok(store)
     }
 
+    /// The data format the store was written in ([`STORE_FORMAT`] unless opened to rebuild
+    /// from an older store).
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
     /// What the store holds by kind of key (its first byte, as in the key layout above), and
     /// sled's own size on disk. A full scan, for diagnostics and benchmarks.
     pub fn footprint(&self) -> Result<Footprint, StoreError> {
