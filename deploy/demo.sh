@@ -172,6 +172,6 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 pids=()
 echo "everything stopped cleanly"
 
-step "the hub's state rebuilt from its record log (central admin rebuild --check): same digest as live, incremental findings equal the reference"
+step "the hub's state rebuilt from its record log (central admin rebuild --check): same digest as live, incremental findings and vehicle facts equal the reference"
 "$bin/central" admin rebuild --check --data-dir "$work/hub" --registry "$work/registry.json"
 echo "demo done in $((SECONDS - started))s after the build"

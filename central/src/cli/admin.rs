@@ -44,8 +44,10 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         into: Option<PathBuf>,
         /// Also judge every history group of the live hub again with the reference (the
-        /// whole-group judge) and compare it with the findings the incremental engine stored;
-        /// exit status 1 when any differ.
+        /// whole-group judge) and compare it with the findings the incremental engine stored,
+        /// and read every vehicle's facts again from its records and compare them with the
+        /// ones the merge keeps; exit status 1 when any differ. On a store of an older format
+        /// the check runs on the rebuilt store.
         #[arg(long)]
         check: bool,
     },
@@ -265,7 +267,7 @@ fn reference_check(live: &SledStore, rules: &hamgam_central::rules::RuleConfig) 
         && check.vehicles_differing.is_empty();
     if equal {
         println!(
-            "reference check: {} groups, {} members: the incremental findings equal the reference",
+            "reference check: {} groups, {} members: the incremental findings and the vehicles' facts equal the reference",
             check.groups, check.members
         );
     } else {
