@@ -185,8 +185,8 @@ fn check_payload(payload: &Payload, out: &mut Vec<Finding>) {
     for field in entry::missing_fields(payload) {
         out.push(reject(entry::missing(&field)));
     }
-    // No `now`: a future delivery is S01's, a future event T01's.
-    out.extend(entry::date_problems(payload, None).into_iter().map(reject));
+    // What lies in the future is not R00's: a future delivery is S01's, a future event T01's.
+    out.extend(entry::date_problems(payload).into_iter().map(reject));
     if let Payload::OdometerReplacement(o) = payload {
         let day = date_ms(&o.replaced_on).map(|ms| ms.div_euclid(DAY_MS));
         if let (Some(at), Some(day)) = (o.replaced_at_ms, day) {

@@ -23,7 +23,8 @@ pub fn save_checked(
     staff_id: &str,
     payload: Payload,
 ) -> Result<(Saved, Vec<Warning>), StoreError> {
-    let warnings = hamgam_proto::entry::check(&payload, store.now_ms());
+    let now = store.now_ms();
+    let warnings = hamgam_proto::entry::check(&payload, now, now);
     let saved = store.capture(staff_id, payload)?;
     Ok((saved, warnings))
 }

@@ -219,8 +219,14 @@ fn save_blocking(
     let now = store.now_ms();
     let warnings: Vec<Vec<api::EntryWarning>> = entries
         .iter()
-        .map(|(_, p, _)| {
-            hamgam_proto::entry::check(p, now)
+        .map(|(_, p, origin)| {
+            // Made when the source says (imported history), else now, as the hub reads it.
+            let made = origin
+                .as_ref()
+                .map(|o| o.created_at_ms)
+                .filter(|t| *t > 0)
+                .unwrap_or(now);
+            hamgam_proto::entry::check(p, now, made)
                 .into_iter()
                 .map(entry_warning)
                 .collect()
@@ -314,6 +320,8 @@ fn entry_warning(w: Warning) -> api::EntryWarning {
     api::EntryWarning {
         reason_en: w.reason_en(),
         reason_fa: w.reason_fa(),
+        reason_code: w.reason.code.clone(),
+        reason_args: w.reason.rendered_args().into_iter().collect(),
         rule_id: w.rule_id,
         field: w.field,
     }

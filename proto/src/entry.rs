@@ -1,8 +1,9 @@
 //! The checks of one record's own fields that both ends make, with the staff-facing reasons in
 //! Persian and English in one place: the agent runs them at capture and shows the warnings as
 //! staff type (the record is still saved: staff may be entering what is on paper), and the hub
-//! turns the same results into its findings (R00, V01-V03, C01-C04, C06). So a reason is
-//! written, and translated, once.
+//! turns the same results into its findings (R00, V01-V03, C01-C04, C06, O02, RO2, S01, and
+//! T01's future event times). So a reason is written, and translated, once, and what staff (or a
+//! dry run of an import) are warned about is what the hub's one-record rules will find.
 //!
 //! Personal data (national IDs, mobiles, postal codes) is never repeated in a reason: staff see
 //! the record they typed beside it. A VIN is not personal and is quoted.
@@ -14,9 +15,11 @@ use crate::values::{CompanyId, Mobile, NationalId, PostalCode, Vin};
 
 /// The earliest year a date in a record may have: nothing in a dealership's history is older.
 pub const EARLIEST_YEAR: i32 = 1950;
-/// A date may lie at most this long after "now" (a day: the branch's time zone, a clock a
-/// little off), milliseconds.
-pub const FUTURE_SLACK_MS: i64 = 86_400_000;
+/// Highest odometer reading that is physically plausible (O02).
+pub const MAX_ODOMETER_KM: u32 = 1_000_000;
+/// T01's tolerance as the rule catalogue defaults it (`future_tolerance_minutes`): the agent
+/// cannot read the hub's configuration, so it warns at the catalogue's default.
+pub const FUTURE_TOLERANCE_MINUTES: i64 = 10;
 
 /// One problem with one field: the rule, the field and why, as data ([`Reason`]); staff read
 /// it rendered ([`Warning::reason_fa`], [`Warning::reason_en`]). In JSON (the agent's local
@@ -88,10 +91,20 @@ fn warning(rule_id: &str, field: &str, reason: Reason) -> Warning {
     }
 }
 
-/// Every warning for `payload` at capture, with dates judged against `now_ms`.
-pub fn check(payload: &Payload, now_ms: i64) -> Vec<Warning> {
+/// Every warning for `payload` at entry: event times judged against `now_ms` (the agent's
+/// clock, standing in for the hub's at sync), the delivery date against `made_at_ms` (when the
+/// record was made: `now_ms` for a capture, the source's time for imported history).
+pub fn check(payload: &Payload, now_ms: i64, made_at_ms: i64) -> Vec<Warning> {
     let mut out: Vec<Warning> = missing_fields(payload).iter().map(|f| missing(f)).collect();
-    out.extend(date_problems(payload, Some(now_ms)));
+    out.extend(date_problems(payload));
+    for (field, at) in event_times(payload) {
+        out.extend(future_event(
+            field,
+            at,
+            at - now_ms,
+            FUTURE_TOLERANCE_MINUTES * 60_000,
+        ));
+    }
     let prefix = kind_prefix(payload);
     match payload {
         Payload::Customer(c) => {
@@ -120,8 +133,25 @@ pub fn check(payload: &Payload, now_ms: i64) -> Vec<Warning> {
                 }
             }
         }
-        Payload::RetailDelivery(d) => out.extend(vin(&d.vin, &format!("{prefix}.vin"))),
-        Payload::RepairOrder(ro) => out.extend(vin(&ro.vin, &format!("{prefix}.vin"))),
+        Payload::RetailDelivery(d) => {
+            out.extend(vin(&d.vin, &format!("{prefix}.vin")));
+            let day = |d: &Option<pb::Date>| d.as_ref().and_then(day_ms);
+            out.extend(delivery_dates(
+                day(&d.sale_date),
+                day(&d.delivery_date),
+                made_at_ms,
+            ));
+            out.extend(odometer_range("retail_delivery.odometer_km", d.odometer_km));
+        }
+        Payload::RepairOrder(ro) => {
+            out.extend(vin(&ro.vin, &format!("{prefix}.vin")));
+            out.extend(repair_order(
+                ro.opened_at_ms,
+                ro.completed_at_ms,
+                ro.odometer_in_km,
+                ro.odometer_out_km,
+            ));
+        }
         Payload::OdometerReplacement(o) => out.extend(vin(&o.vin, &format!("{prefix}.vin"))),
         Payload::VehicleStatus(v) => out.extend(vin(&v.vin, &format!("{prefix}.vin"))),
         Payload::Complaint(c) => out.extend(vin(&c.vin, &format!("{prefix}.vin"))),
@@ -272,11 +302,11 @@ fn times(payload: &Payload) -> Vec<(&'static str, i64)> {
     all.into_iter().filter(|(_, t)| *t > 0).collect()
 }
 
-/// R00 for every date or time of `payload` that cannot be right: not a calendar date, before
+/// R00 for every date or time of `payload` that cannot be right: not a calendar date, or before
 /// [`EARLIEST_YEAR`] (a Solar Hijri year typed as a Gregorian one, `1403-05-12`, is named as
-/// such), or, when `now_ms` is given, more than [`FUTURE_SLACK_MS`] after it. The hub passes no
-/// `now`: a future delivery is its S01, a future event its T01.
-pub fn date_problems(payload: &Payload, now_ms: Option<i64>) -> Vec<Warning> {
+/// such). What lies in the future is not R00's: a future delivery is S01's, a future event
+/// T01's ([`check`] warns of both as the hub will find them).
+pub fn date_problems(payload: &Payload) -> Vec<Warning> {
     let mut out = Vec::new();
     for (field, date) in dates(payload) {
         let month = u8::try_from(date.month)
@@ -285,26 +315,126 @@ pub fn date_problems(payload: &Payload, now_ms: Option<i64>) -> Vec<Warning> {
         let calendar = month.and_then(|m| {
             time::Date::from_calendar_date(date.year, m, u8::try_from(date.day).ok()?).ok()
         });
-        let Some(calendar) = calendar else {
+        if calendar.is_none() {
             out.push(invalid(field, "R00.not_a_date"));
-            continue;
-        };
-        if let Some(w) = year_problem(field, date.year) {
-            out.push(w);
-            continue;
-        }
-        let ms = crate::calendar::midnight_ms(calendar);
-        if let Some(w) = now_ms.and_then(|now| future(field, ms, now)) {
+        } else if let Some(w) = year_problem(field, date.year) {
             out.push(w);
         }
     }
     for (field, at) in times(payload) {
         let year = crate::calendar::date_of(at).map(|d| d.year()).unwrap_or(0);
-        if let Some(w) = year_problem(field, year) {
-            out.push(w);
-        } else if let Some(w) = now_ms.and_then(|now| future(field, at, now)) {
-            out.push(w);
+        out.extend(year_problem(field, year));
+    }
+    out
+}
+
+/// A date's midnight (ms since the epoch), if it is a calendar date.
+fn day_ms(date: &pb::Date) -> Option<i64> {
+    let month = time::Month::try_from(u8::try_from(date.month).ok()?).ok()?;
+    let day =
+        time::Date::from_calendar_date(date.year, month, u8::try_from(date.day).ok()?).ok()?;
+    Some(crate::calendar::midnight_ms(day))
+}
+
+/// The times T01 reads ("event time"), by field: the hub's `Content::event_times` on the wire
+/// payload.
+fn event_times(payload: &Payload) -> Vec<(&'static str, i64)> {
+    times(payload)
+        .into_iter()
+        .filter(|(field, _)| *field != "repair_order.invoiced_at_ms")
+        .collect()
+}
+
+/// T01: an event time `ahead_ms` in the future of the clock it is compared with (the hub's at
+/// receipt, after the agent's measured offset; the agent's own at entry), when that is more than
+/// `tolerance_ms`. The reason cites the time as recorded.
+pub fn future_event(field: &str, at_ms: i64, ahead_ms: i64, tolerance_ms: i64) -> Option<Warning> {
+    (ahead_ms > tolerance_ms).then(|| {
+        warning(
+            "T01",
+            field,
+            Reason::new("T01.future")
+                .arg("at", Arg::Moment(at_ms))
+                .arg("minutes", ahead_ms / 60_000),
+        )
+    })
+}
+
+/// S01 on a delivery's dates (midnights, ms): delivered before it was sold, or after the record
+/// was made (`made_at_ms`).
+pub fn delivery_dates(
+    sale_ms: Option<i64>,
+    delivered_ms: Option<i64>,
+    made_at_ms: i64,
+) -> Vec<Warning> {
+    let field = "retail_delivery.delivery_date";
+    let mut out = Vec::new();
+    if let (Some(sale), Some(delivered)) = (sale_ms, delivered_ms) {
+        if delivered < sale {
+            out.push(warning(
+                "S01",
+                field,
+                Reason::new("S01.delivery_before_sale")
+                    .arg("delivered", Arg::Day(delivered))
+                    .arg("sold", Arg::Day(sale)),
+            ));
         }
+    }
+    if let Some(delivered) = delivered_ms.filter(|d| *d > made_at_ms) {
+        out.push(warning(
+            "S01",
+            field,
+            Reason::new("S01.delivery_after_made").arg("delivered", Arg::Day(delivered)),
+        ));
+    }
+    out
+}
+
+/// O02 on one odometer reading outside 0..[`MAX_ODOMETER_KM`].
+pub fn odometer_range(field: &str, km: u32) -> Option<Warning> {
+    (km > MAX_ODOMETER_KM).then(|| {
+        warning(
+            "O02",
+            field,
+            Reason::new("O02.out_of_range")
+                .arg("km", km)
+                .arg("max", MAX_ODOMETER_KM),
+        )
+    })
+}
+
+/// O02 and RO2 on a repair order's own readings and times: a reading out of range, out below
+/// in, completed before opened (times in ms; 0 is "not yet").
+pub fn repair_order(
+    opened_at_ms: i64,
+    completed_at_ms: i64,
+    odometer_in_km: u32,
+    odometer_out_km: u32,
+) -> Vec<Warning> {
+    let mut out: Vec<Warning> = [
+        ("repair_order.odometer_in_km", odometer_in_km),
+        ("repair_order.odometer_out_km", odometer_out_km),
+    ]
+    .into_iter()
+    .filter_map(|(field, km)| odometer_range(field, km))
+    .collect();
+    if odometer_out_km != 0 && odometer_out_km < odometer_in_km {
+        out.push(warning(
+            "O02",
+            "repair_order.odometer_out_km",
+            Reason::new("O02.out_below_in")
+                .arg("out_km", odometer_out_km)
+                .arg("in_km", odometer_in_km),
+        ));
+    }
+    if completed_at_ms > 0 && completed_at_ms < opened_at_ms {
+        out.push(warning(
+            "RO2",
+            "repair_order.completed_at_ms",
+            Reason::new("RO2.completed_before_opened")
+                .arg("completed", Arg::Moment(completed_at_ms))
+                .arg("opened", Arg::Moment(opened_at_ms)),
+        ));
     }
     out
 }
@@ -330,10 +460,6 @@ fn year_problem(field: &str, year: i32) -> Option<Warning> {
                 .arg("earliest", EARLIEST_YEAR),
         )
     })
-}
-
-fn future(field: &str, at_ms: i64, now_ms: i64) -> Option<Warning> {
-    (at_ms > now_ms + FUTURE_SLACK_MS).then(|| invalid(field, "R00.far_future"))
 }
 
 /// V01, V02, V03 on a VIN (nothing for an empty one: a missing VIN is R00's).
@@ -443,7 +569,7 @@ mod tests {
     }
 
     fn rules(payload: &Payload) -> Vec<(String, String)> {
-        check(payload, NOW)
+        check(payload, NOW, NOW)
             .into_iter()
             .map(|w| (w.rule_id, w.field))
             .collect()
@@ -478,7 +604,7 @@ mod tests {
     #[test]
     fn dates_outside_what_can_be_true_are_named() {
         let vin = Vin::with_check_digit(VIN).expect("vin").to_string();
-        let jalali = check(&delivery(date(1403, 5, 12), &vin), NOW);
+        let jalali = check(&delivery(date(1403, 5, 12), &vin), NOW, NOW);
         assert_eq!(jalali.len(), 1);
         assert!(jalali[0].reason_en().contains("Solar Hijri"), "{jalali:?}");
         assert!(jalali[0].reason_fa().contains("خورشیدی"));
@@ -487,14 +613,79 @@ mod tests {
             vec![("R00".into(), "retail_delivery.sale_date".into())]
         );
         assert!(rules(&delivery(date(1950, 1, 1), &vin)).is_empty());
-        // More than a day after now: a warning at entry; the hub leaves it to S01.
-        let ahead = delivery(date(2026, 11, 20), &vin);
-        assert_eq!(rules(&ahead).len(), 1);
-        assert!(date_problems(&ahead, None).is_empty());
-        assert!(rules(&delivery(date(2026, 11, 19), &vin)).is_empty());
         assert_eq!(
             rules(&delivery(date(2026, 2, 30), &vin)),
             vec![("R00".into(), "retail_delivery.sale_date".into())]
+        );
+    }
+
+    /// What lies in the future is warned of as the hub will find it: a delivery after the record
+    /// was made is S01 (not R00), an event time past T01's default tolerance is T01.
+    #[test]
+    fn the_future_is_warned_of_under_the_hubs_rules() {
+        let vin = Vin::with_check_digit(VIN).expect("vin").to_string();
+        let ahead = delivery(date(2026, 11, 10), &vin);
+        let Payload::RetailDelivery(mut d) = ahead else {
+            unreachable!()
+        };
+        d.delivery_date = date(2026, 11, 19);
+        let ahead = Payload::RetailDelivery(d);
+        let s01 = vec![("S01".into(), "retail_delivery.delivery_date".into())];
+        assert_eq!(rules(&ahead), s01, "delivered tomorrow, made today");
+        assert!(date_problems(&ahead).is_empty(), "not the wire's R00");
+        // Imported history made after the delivery: nothing.
+        assert!(check(&ahead, NOW, NOW + 2 * 86_400_000).is_empty());
+        let lead = |at: i64| {
+            Payload::Lead(pb::Lead {
+                customer_ref: "C-1".into(),
+                contacted_at_ms: at,
+                ..Default::default()
+            })
+        };
+        let tolerance = FUTURE_TOLERANCE_MINUTES * 60_000;
+        assert!(rules(&lead(NOW + tolerance)).is_empty(), "at the tolerance");
+        let late = check(&lead(NOW + tolerance + 60_000), NOW, NOW);
+        assert_eq!(
+            late.iter()
+                .map(|w| (&*w.rule_id, &*w.field))
+                .collect::<Vec<_>>(),
+            vec![("T01", "lead.contacted_at_ms")]
+        );
+        assert!(late[0].reason_en().contains("11 minutes"), "{late:?}");
+    }
+
+    /// O02 and RO2 on a repair order's own readings and times, with the hub's fields.
+    #[test]
+    fn a_repair_order_is_checked_for_its_readings_and_its_times() {
+        let vin = Vin::with_check_digit(VIN).expect("vin").to_string();
+        let ro = |opened: i64, completed: i64, km_in: u32, km_out: u32| {
+            Payload::RepairOrder(pb::RepairOrder {
+                ro_number: "RO-1".into(),
+                vin: vin.clone(),
+                opened_at_ms: opened,
+                completed_at_ms: completed,
+                odometer_in_km: km_in,
+                odometer_out_km: km_out,
+                pay_type: pb::PayType::Customer as i32,
+                ..Default::default()
+            })
+        };
+        let hour = 3_600_000;
+        assert!(rules(&ro(NOW - 2 * hour, NOW - hour, 12_000, 12_010)).is_empty());
+        assert!(
+            rules(&ro(NOW - 2 * hour, 0, 12_000, 0)).is_empty(),
+            "still open"
+        );
+        assert_eq!(
+            rules(&ro(NOW - hour, NOW - 2 * hour, 12_000, 11_000)),
+            vec![
+                ("O02".into(), "repair_order.odometer_out_km".into()),
+                ("RO2".into(), "repair_order.completed_at_ms".into()),
+            ]
+        );
+        assert_eq!(
+            rules(&ro(NOW - hour, 0, MAX_ODOMETER_KM + 1, 0)),
+            vec![("O02".into(), "repair_order.odometer_in_km".into())]
         );
     }
 

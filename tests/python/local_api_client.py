@@ -70,7 +70,9 @@ def main():
     first = capture.SubmitBatch(batch, metadata=auth)
     seen["first"] = [
         {"outcome": agent.SubmitOutcome.Name(r.outcome), "seq": r.seq,
-         "warnings": [w.rule_id for w in r.warnings]}
+         "warnings": [w.rule_id for w in r.warnings],
+         "reasons": [{"code": w.reason_code, "args": dict(w.reason_args),
+                      "en": w.reason_en} for w in r.warnings]}
         for r in first.results
     ]
     again = capture.SubmitBatch(batch, metadata=auth)

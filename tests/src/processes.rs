@@ -24,13 +24,16 @@ pub struct Binaries {
 pub fn binaries() -> &'static Binaries {
     static BUILT: OnceLock<Binaries> = OnceLock::new();
     BUILT.get_or_init(|| {
-        // target/<profile>/deps/<test> -> target/<profile>
+        // target/<profile>/deps/<test> (a test) or target/<profile>/<bin> (the bench) ->
+        // target/<profile>
         let exe = std::env::current_exe().expect("test executable");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target profile folder")
-            .to_owned();
+        let parent = exe.parent().expect("the executable's folder");
+        let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+            parent.parent().expect("target profile folder")
+        } else {
+            parent
+        }
+        .to_owned();
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut build = Command::new(env!("CARGO"));
         build.args([

@@ -82,7 +82,16 @@ fn open(dir: &Path) -> AgentStore {
 }
 
 fn run(store: &AgentStore, file: &Path, dry_run: bool) -> (ImportReport, String) {
-    let mapping = Mapping::parse(MAPPING, "mapping.toml").expect("mapping");
+    run_mapped(store, file, MAPPING, dry_run)
+}
+
+fn run_mapped(
+    store: &AgentStore,
+    file: &Path,
+    mapping: &str,
+    dry_run: bool,
+) -> (ImportReport, String) {
+    let mapping = Mapping::parse(mapping, "mapping.toml").expect("mapping");
     let options = ImportOptions {
         dry_run,
         resume: false,
@@ -515,9 +524,10 @@ async fn the_hub_judges_imported_history_by_the_times_its_source_gave() {
 
 /// The dry run's warnings are what the hub later finds with its one-record rules, row by row:
 /// a file with injected faults (VINs too short, with a bad model-year code, with a wrong check
-/// digit, with a letter O; a required field left empty) is listed by the dry run, then imported
-/// and synced to a real hub, and each row's warnings equal the rules and fields of the hub's
-/// findings on its record.
+/// digit, with a letter O; a required field left empty; an odometer out below in and one past
+/// 1,000,000 km; a repair order completed before it was opened; one opened in the future) is
+/// listed by the dry run, then imported and synced to a real hub, and each row's warnings equal
+/// the rules and fields of the hub's findings on its record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_run_lists_what_the_hub_then_finds_row_by_row() {
     use hamgam_dealer_agent::sync_loop;
@@ -538,26 +548,47 @@ async fn the_dry_run_lists_what_the_hub_then_finds_row_by_row() {
         format!("{}O", &good[..16]),
         vin(36),
     ];
+    // Odometer out and completion day beside the usual columns.
+    let mapping = MAPPING.replace(
+        "[fields]\n",
+        "[fields]\nodometerOutKm = \"کیلومتر خروج\"\ncompletedAtMs = \"تاریخ پایان کار\"\n",
+    );
+    let header = format!("{HEADER},کیلومتر خروج,تاریخ پایان کار");
     let mut rows: Vec<String> = vins
         .iter()
         .enumerate()
         .map(|(i, v)| {
             format!(
-                "F-{i},۱۴۰۲/۰۳/۱۵ ۰۹:{i:02},s-7,RO-F{i},{v},C-{i},{i}000,۱۴۰۲/۰۳/۱۵,ضمانت,EN-{i}"
+                "F-{i},۱۴۰۲/۰۳/۱۵ ۰۹:{i:02},s-7,RO-F{i},{v},C-{i},{i}000,۱۴۰۲/۰۳/۱۵,ضمانت,EN-{i},,"
             )
         })
         .collect();
     rows.push(format!(
-        "F-9,۱۴۰۲/۰۳/۱۵ ۱۰:۰۰,s-7,,{},C-9,9000,۱۴۰۲/۰۳/۱۵,ضمانت,",
+        "F-9,۱۴۰۲/۰۳/۱۵ ۱۰:۰۰,s-7,,{},C-9,9000,۱۴۰۲/۰۳/۱۵,ضمانت,,,",
         vin(39)
+    ));
+    // Out below in (O02) and completed the day before it was opened (RO2).
+    rows.push(format!(
+        "F-10,۱۴۰۲/۰۳/۱۶ ۰۹:۰۰,s-7,RO-F10,{},C-10,52000,۱۴۰۲/۰۳/۱۶,ضمانت,,51000,۱۴۰۲/۰۳/۱۵",
+        vin(40)
+    ));
+    // Past 1,000,000 km (O02).
+    rows.push(format!(
+        "F-11,۱۴۰۲/۰۳/۱۶ ۰۹:۱۰,s-7,RO-F11,{},C-11,1200000,۱۴۰۲/۰۳/۱۶,ضمانت,,,",
+        vin(41)
+    ));
+    // Opened eight days after the import (T01): 1405/09/05, the import runs on 1405/08/27.
+    rows.push(format!(
+        "F-12,۱۴۰۲/۰۳/۱۶ ۰۹:۲۰,s-7,RO-F12,{},C-12,3000,۱۴۰۵/۰۹/۰۵,ضمانت,,,",
+        vin(42)
     ));
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("faults.csv");
-    std::fs::write(&file, format!("{HEADER}\n{}\n", rows.join("\n"))).expect("write");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).expect("write");
     let store = open(&dir.path().join("agent"));
 
     // The dry run, by source id: the rules and fields it warns about.
-    let (report, listing) = run(&store, &file, true);
+    let (report, listing) = run_mapped(&store, &file, &mapping, true);
     assert_eq!((report.saved, report.rejected), (0, 0), "{listing}");
     let mut listed: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for line in listing.lines() {
@@ -577,7 +608,7 @@ async fn the_dry_run_lists_what_the_hub_then_finds_row_by_row() {
     }
 
     // The import, synced to the hub: its findings on each row's record.
-    let (report, _) = run(&store, &file, false);
+    let (report, _) = run_mapped(&store, &file, &mapping, false);
     assert_eq!(report.saved, rows.len() as u64);
     let pki = TestPki::new();
     let hub = TestHub::start(&pki, &dir.path().join("hub")).await;
@@ -611,7 +642,7 @@ async fn the_dry_run_lists_what_the_hub_then_finds_row_by_row() {
     );
     let rules: BTreeSet<&str> = found.values().flatten().map(|(r, _)| r.as_str()).collect();
     assert!(
-        ["V01", "V02", "V03", "R00"]
+        ["V01", "V02", "V03", "R00", "O02", "RO2", "T01"]
             .iter()
             .all(|r| rules.contains(r)),
         "every injected fault was found: {rules:?}"

@@ -89,6 +89,16 @@ fn a_client_generated_from_the_proto_submits_a_batch_and_reads_its_verdicts_afte
         ],
         "{seen}"
     );
+    // The warning's reason as data beside its sentences: a program can act on the code.
+    let reason = &first[1]["reasons"][0];
+    assert_eq!(reason["code"], "V01.not_a_vin", "{seen}");
+    assert_eq!(reason["args"]["vin"], "NAAN01CE5KK12345", "{seen}");
+    assert!(
+        reason["en"]
+            .as_str()
+            .is_some_and(|s| s.contains("NAAN01CE5KK12345")),
+        "{seen}"
+    );
     assert_eq!(
         seen["again"],
         serde_json::json!([

@@ -10,10 +10,10 @@ use hamgam_proto::values::{Mobile, NationalId, Vin};
 use super::registry::KnownDealer;
 use super::{finding, RuleConfig};
 use crate::content::{Content, Customer, Delivery, PartyRole, RepairOrder, SaleCategory, Survey};
-use crate::domain::{Arg, Finding, Reason, Severity};
+use crate::domain::{Finding, Reason, Severity};
 
 /// Highest odometer reading that is physically plausible (O02).
-pub const MAX_ODOMETER_KM: u32 = 1_000_000;
+pub use hamgam_proto::entry::MAX_ODOMETER_KM;
 
 /// The identifiers of a customer a dealer registered, as a delivery party refers to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -143,29 +143,14 @@ fn customer(c: &Customer, prefix: &str, ctx: &RecordContext<'_>, out: &mut Vec<F
 }
 
 fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
-    if let (Some(sale), Some(delivered)) = (d.sale_date_ms, d.delivery_date_ms) {
-        if delivered < sale {
-            out.push(finding(
-                "S01",
-                "retail_delivery.delivery_date",
-                Reason::new("S01.delivery_before_sale")
-                    .arg("delivered", Arg::Day(delivered))
-                    .arg("sold", Arg::Day(sale)),
-            ));
-        }
-    }
-    if let Some(delivered) = d.delivery_date_ms {
-        if delivered > ctx.made_at_ms {
-            out.push(finding(
-                "S01",
-                "retail_delivery.delivery_date",
-                Reason::new("S01.delivery_after_made").arg("delivered", Arg::Day(delivered)),
-            ));
-        }
-    }
-    if d.odometer_km > MAX_ODOMETER_KM {
-        out.push(odometer_range("retail_delivery.odometer_km", d.odometer_km));
-    }
+    // S01 and O02 as staff are warned of them at entry.
+    let shared_checks = entry::delivery_dates(d.sale_date_ms, d.delivery_date_ms, ctx.made_at_ms)
+        .into_iter()
+        .chain(entry::odometer_range(
+            "retail_delivery.odometer_km",
+            d.odometer_km,
+        ));
+    out.extend(shared_checks.map(|w| shared(w, None)));
     if d.category == SaleCategory::Retail {
         if let Some(dealer) = ctx.dealer {
             let to_itself = d
@@ -195,43 +180,15 @@ fn delivery(d: &Delivery, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn odometer_range(field: &str, km: u32) -> Finding {
-    finding(
-        "O02",
-        field,
-        Reason::new("O02.out_of_range")
-            .arg("km", km)
-            .arg("max", MAX_ODOMETER_KM),
-    )
-}
-
+/// O02 and RO2 on a repair order's own readings and times (as staff are warned at entry).
 fn repair_order(ro: &RepairOrder, out: &mut Vec<Finding>) {
-    for (field, km) in [
-        ("repair_order.odometer_in_km", ro.odometer_in_km),
-        ("repair_order.odometer_out_km", ro.odometer_out_km),
-    ] {
-        if km > MAX_ODOMETER_KM {
-            out.push(odometer_range(field, km));
-        }
-    }
-    if ro.odometer_out_km != 0 && ro.odometer_out_km < ro.odometer_in_km {
-        out.push(finding(
-            "O02",
-            "repair_order.odometer_out_km",
-            Reason::new("O02.out_below_in")
-                .arg("out_km", ro.odometer_out_km)
-                .arg("in_km", ro.odometer_in_km),
-        ));
-    }
-    if ro.completed_at_ms > 0 && ro.completed_at_ms < ro.opened_at_ms {
-        out.push(finding(
-            "RO2",
-            "repair_order.completed_at_ms",
-            Reason::new("RO2.completed_before_opened")
-                .arg("completed", Arg::Moment(ro.completed_at_ms))
-                .arg("opened", Arg::Moment(ro.opened_at_ms)),
-        ));
-    }
+    let warnings = entry::repair_order(
+        ro.opened_at_ms,
+        ro.completed_at_ms,
+        ro.odometer_in_km,
+        ro.odometer_out_km,
+    );
+    out.extend(warnings.into_iter().map(|w| shared(w, None)));
 }
 
 fn survey(s: &Survey, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
@@ -268,16 +225,9 @@ fn future(content: &Content, ctx: &RecordContext<'_>, out: &mut Vec<Finding>) {
     let tolerance_ms = ctx.config.future_tolerance_minutes * 60_000;
     let offset_ms = if ctx.imported { 0 } else { ctx.clock_offset_ms };
     for (field, at) in content.event_times() {
-        let hub_time = at.saturating_sub(offset_ms);
-        if hub_time > ctx.received_at_ms + tolerance_ms {
-            let minutes = (hub_time - ctx.received_at_ms) / 60_000;
-            out.push(finding(
-                "T01",
-                field,
-                Reason::new("T01.future")
-                    .arg("at", Arg::Moment(at))
-                    .arg("minutes", minutes),
-            ));
+        let ahead_ms = at.saturating_sub(offset_ms) - ctx.received_at_ms;
+        if let Some(w) = entry::future_event(field, at, ahead_ms, tolerance_ms) {
+            out.push(shared(w, None));
         }
     }
 }

@@ -133,7 +133,13 @@ fn convert(mapping: &Mapping, row: &Row, now_ms: i64) -> Result<Converted, Strin
         source_record_id: source_id.to_owned(),
         created_at_ms,
     };
-    let warnings = hamgam_proto::entry::check(&payload, now_ms);
+    // Made when the source says, else at capture (now), as the hub reads it.
+    let made_at_ms = if created_at_ms > 0 {
+        created_at_ms
+    } else {
+        now_ms
+    };
+    let warnings = hamgam_proto::entry::check(&payload, now_ms, made_at_ms);
     Ok(Converted {
         imported: Imported {
             staff_id,

@@ -340,7 +340,7 @@ pub(crate) async fn check(
         Ok(json) => match capture::payload_from_json(spec.kind, json) {
             Ok(payload) => warnings_by_field(
                 spec,
-                &hamgam_proto::entry::check(&payload, state.now_ms()),
+                &hamgam_proto::entry::check(&payload, state.now_ms(), state.now_ms()),
                 lang,
             ),
             Err(e) => Messages::from([(RECORD.to_owned(), vec![e.to_string()])]),

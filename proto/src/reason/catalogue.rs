@@ -28,6 +28,8 @@ templates! {
     "R00.jalali_year" =>
         "{field} has the year {year}, which looks like a Solar Hijri (Jalali) year; dates are Gregorian here ({year} is about {gregorian}-{gregorian_next}): enter the Gregorian date",
         "سال {year} در {field} سال خورشیدی به نظر می‌رسد؛ تاریخ‌ها در اینجا میلادی‌اند ({year} حدود {gregorian} تا {gregorian_next} میلادی است): تاریخ میلادی را وارد کنید";
+    // No longer cited (the entry checks warn of the future as S01 and T01, as the hub finds
+    // it); kept because a code is never removed: an older agent's warnings still render.
     "R00.far_future" =>
         "{field} is more than a day in the future; fix it and send a correction",
         "مقدار فیلد {field} نادرست است (بیش از یک روز در آینده است)؛ آن را اصلاح کنید و اصلاحیه بفرستید";

@@ -1,8 +1,13 @@
 //! The `import` section: `dealer-agent import`'s engine on a generated DMS export of repair
 //! orders (Persian headers, Jalali dates and times, one source id per row) into a fresh agent
 //! store, durable chunk by chunk, beside raw sled writing the same records in the same run.
+//! Full mode adds the two things a dealership joining the network lives through: the real
+//! `dealer-agent import` killed with SIGKILL mid-way and run again with `--resume` (every row
+//! exactly once), and the imported store synced to a real hub (records/s beside raw sled).
 
-use std::io::Write;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use hamgam_dealer_agent::import::{self, mapping::Mapping, ImportOptions};
@@ -63,8 +68,10 @@ fn export(path: &std::path::Path, rows: usize) {
     out.flush().expect("flush");
 }
 
-/// Imports `rows` generated rows; prints rows/s beside raw sled.
-pub fn import_section(rows: usize) -> Value {
+/// Imports `rows` generated rows; prints rows/s beside raw sled. Returns the figures and the
+/// folder holding the imported agent store (`agent`) and the export (`export.csv`), for
+/// [`killed_and_resumed`] and [`synced_to_hub`].
+pub fn import_section(rows: usize) -> (Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("export.csv");
     export(&file, rows);
@@ -94,13 +101,131 @@ pub fn import_section(rows: usize) -> Value {
         import_rate / raw_rate,
         disk
     );
-    json!({
+    let figures = json!({
         "rows": rows,
         "seconds": seconds,
         "rows_per_s": import_rate,
         "raw_sled_per_s": raw_rate,
         "import_over_raw": import_rate / raw_rate,
         "store_bytes_per_row": disk,
+    });
+    drop(store);
+    (figures, dir)
+}
+
+/// The real `dealer-agent import` of the export in `dir` into a fresh store, killed with
+/// SIGKILL once its progress passes `kill_at_percent`, then run again with `--resume`; checks
+/// that the store ends with every row exactly once (by source id, and as many records as rows).
+pub fn killed_and_resumed(dir: &std::path::Path, rows: usize, kill_at_percent: f64) -> Value {
+    let file = dir.join("export.csv");
+    let mapping = dir.join("mapping.toml");
+    std::fs::write(&mapping, MAPPING).expect("mapping file");
+    let data = dir.join("resumed-agent");
+    let agent = &crate::processes::binaries().agent;
+    let command = |resume: bool| {
+        let mut command = Command::new(agent);
+        command
+            .args(["--dealer", "D-IMPORT", "--data-dir"])
+            .arg(&data)
+            .arg("import")
+            .arg(&file)
+            .arg("--mapping")
+            .arg(&mapping);
+        if resume {
+            command.arg("--resume");
+        }
+        command
+    };
+    let started = Instant::now();
+    let mut first = command(false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dealer-agent import starts");
+    let stderr = first.stderr.take().expect("stderr");
+    // "import: N rows, P %, R rows/s, ..." once a second.
+    let percent = |line: &str| -> Option<f64> {
+        line.split(", ").nth(1)?.trim_end_matches(" %").parse().ok()
+    };
+    let mut killed_at_line = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if percent(&line).is_some_and(|p| p >= kill_at_percent) {
+            killed_at_line = line;
+            break;
+        }
+    }
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    let before = AgentStore::open(&data, crate::dealer("D-IMPORT"))
+        .expect("the store opens after SIGKILL")
+        .status()
+        .expect("status")
+        .last_seq;
+    let out = command(true).output().expect("the resumed import runs");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "the resumed import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = AgentStore::open(&data, crate::dealer("D-IMPORT")).expect("store");
+    let records = store.records_after_blocking(0, rows + 1).expect("records");
+    let ids: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| r.origin.as_ref().map(|o| o.source_record_id.clone()))
+        .collect();
+    let every_row_once = records.len() == rows && ids.len() == rows;
+    println!(
+        "killed with SIGKILL at \"{killed_at_line}\" ({before} rows durable), resumed: {} records, {} distinct source ids of {rows} rows ({}); {seconds:.1} s in all",
+        records.len(),
+        ids.len(),
+        if every_row_once { "every row exactly once" } else { "NOT every row exactly once" }
+    );
+    assert!(every_row_once, "duplicates or gaps after the resume");
+    json!({
+        "killed_after_rows": before,
+        "records_after_resume": records.len(),
+        "distinct_source_ids": ids.len(),
+        "every_row_once": every_row_once,
+        "seconds_in_all": seconds,
+    })
+}
+
+/// The imported store in `dir` synced to a real hub, as a dealership joining the network does
+/// after its import: records/s beside raw sled writing the same records.
+pub async fn synced_to_hub(pki: &crate::TestPki, dir: &std::path::Path, rows: usize) -> Value {
+    use hamgam_gateway::identity::PeerIdentity;
+    let store = AgentStore::open(&dir.join("agent"), crate::dealer("D-IMPORT")).expect("store");
+    let records = store.records_after_blocking(0, rows).expect("records");
+    let raw = super::sections::raw_sled(&records).as_secs_f64();
+    drop(records);
+    let hub_dir = tempfile::tempdir().expect("tempdir");
+    let hub = super::sections::bench_hub(pki, hub_dir.path()).await;
+    let endpoint = pki.endpoint(hub.addr, PeerIdentity::Dealer(crate::dealer("D-IMPORT")));
+    let started = Instant::now();
+    let report = hamgam_dealer_agent::sync_loop::sync_once(
+        &store,
+        &endpoint,
+        &super::sections::session_options(),
+    )
+    .await
+    .expect("the imported store syncs");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(report.acked_seq, rows as u64, "every imported record acked");
+    let stages = super::sections::stage_split(hub.metrics_addr, rows);
+    hub.stop().await;
+    let (hub_rate, raw_rate) = (rows as f64 / seconds, rows as f64 / raw);
+    println!(
+        "synced to a real hub: {rows} records in {seconds:.1} s: {hub_rate:.0} records/s; raw sled {raw_rate:.0}; hub/raw {:.3}",
+        hub_rate / raw_rate
+    );
+    json!({
+        "records": rows,
+        "sync_seconds": seconds,
+        "hub_records_per_s": hub_rate,
+        "raw_sled_records_per_s": raw_rate,
+        "hub_over_raw": hub_rate / raw_rate,
+        "hub_stage_us_per_record": stages,
     })
 }
 

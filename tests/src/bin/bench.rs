@@ -180,9 +180,19 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) 
     }
     if wanted("import") {
         let rows = sizes.import_rows;
-        let import = tokio::task::spawn_blocking(move || bench::import::import_section(rows))
+        let (mut import, dir) =
+            tokio::task::spawn_blocking(move || bench::import::import_section(rows))
+                .await
+                .context("the import section failed")?;
+        if mode == Mode::Full {
+            let path = dir.path().to_owned();
+            import["killed_and_resumed"] = tokio::task::spawn_blocking(move || {
+                bench::import::killed_and_resumed(&path, rows, 40.0)
+            })
             .await
-            .context("the import section failed")?;
+            .context("the import's kill and resume failed")?;
+            import["synced_to_hub"] = bench::import::synced_to_hub(&pki, dir.path(), rows).await;
+        }
         report.add("import", import);
     }
     if wanted("commit") {
