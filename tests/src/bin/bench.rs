@@ -36,6 +36,10 @@ struct Cli {
     /// Records the ingest section sends at each agent count (default 200,000 in full mode).
     #[arg(long)]
     ingest_records: Option<usize>,
+    /// Rows of the DMS export the import section imports (default 1,000,000 in full mode,
+    /// where it also kills and resumes the real import and syncs the rows to a hub).
+    #[arg(long)]
+    import_rows: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,6 +73,7 @@ fn main() -> Result<()> {
                 customer_dealers: cli.customer_dealers,
                 ingest_agents: cli.ingest_agents,
                 ingest_records: cli.ingest_records,
+                import_rows: cli.import_rows,
             },
         )),
     }
@@ -130,6 +135,7 @@ struct Overrides {
     customer_dealers: Option<usize>,
     ingest_agents: Vec<usize>,
     ingest_records: Option<usize>,
+    import_rows: Option<usize>,
 }
 
 async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) -> Result<()> {
@@ -143,6 +149,9 @@ async fn run(mode: Mode, out: PathBuf, only: Vec<String>, overrides: Overrides) 
     }
     if let Some(records) = overrides.ingest_records {
         sizes.ingest_records = records.max(1);
+    }
+    if let Some(rows) = overrides.import_rows {
+        sizes.import_rows = rows.max(1);
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     println!(
