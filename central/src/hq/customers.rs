@@ -427,10 +427,28 @@ mod tests {
     use crate::SledStore;
     use hamgam_proto::record::v1 as pb;
 
-    /// A store holding one dealer's customer records with these `(given, family)` names.
+    /// A store holding one dealer's customer records with these `(given, family)` names
+    /// (refs `C0`, `C1` ...).
     fn store_with(names: &[(&str, &str)]) -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SledStore::open(dir.path(), 16 << 20).expect("store");
+        let customers: Vec<(String, &str, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, (given, family))| (format!("C{i}"), *given, *family))
+            .collect();
+        let judged = customers_judged(&store, 0, &customers);
+        store.apply(&judged.change).expect("applied");
+        (dir, store)
+    }
+
+    /// D-1's customer records `(ref, given, family)` after its seq `stored_seq`, judged on
+    /// `store` (not applied).
+    fn customers_judged(
+        store: &SledStore,
+        stored_seq: u64,
+        customers: &[(String, &str, &str)],
+    ) -> crate::judge::Judged {
         let config = RuleConfig::default();
         let registry = DealerRegistry::default();
         let rules = Rulebook {
@@ -438,14 +456,14 @@ mod tests {
             registry: &registry,
         };
         let now = 1_790_000_000_000;
-        let arrivals = names
+        let arrivals = customers
             .iter()
             .enumerate()
-            .map(|(i, (given, family))| {
+            .map(|(i, (customer_ref, given, family))| {
                 crate::wire::arrival(&pb::Record {
                     record_id: uuid::Uuid::now_v7().to_string(),
                     dealer_id: "D-1".into(),
-                    seq: i as u64 + 1,
+                    seq: stored_seq + i as u64 + 1,
                     recorded_at_ms: now,
                     hlc: None,
                     staff_id: "S-1".into(),
@@ -453,7 +471,7 @@ mod tests {
                     withheld: String::new(),
                     origin: None,
                     payload: Some(pb::record::Payload::Customer(pb::CustomerUpsert {
-                        customer_ref: format!("C{i}"),
+                        customer_ref: customer_ref.clone(),
                         party_type: pb::PartyType::Person as i32,
                         given_name: (*given).into(),
                         family_name: (*family).into(),
@@ -464,12 +482,36 @@ mod tests {
             .collect();
         let sender = crate::judge::Sender {
             dealer: "D-1",
-            stored_seq: 0,
+            stored_seq,
             clock_offset_ms: 0,
         };
-        let judged = judge_batch(&store, &rules, &sender, arrivals, now).expect("judged");
-        store.apply(&judged.change).expect("applied");
-        (dir, store)
+        judge_batch(store, &rules, &sender, arrivals, now).expect("judged")
+    }
+
+    /// The name index is written once per word: a customer written again under its ref with
+    /// one name changed indexes only the new word, and is found by its new name, not its old.
+    #[test]
+    fn a_renamed_customer_is_found_by_its_new_name_and_only_the_new_word_is_indexed() {
+        let (_dir, store) = store_with(&[("علی", "احمدی")]);
+        let same = customers_judged(&store, 1, &[("C0".into(), "علی", "احمدی")]);
+        assert!(
+            same.change.merge.name_words.is_empty(),
+            "the same name again indexes nothing: {:?}",
+            same.change.merge.name_words
+        );
+        let renamed = customers_judged(&store, 1, &[("C0".into(), "علی", "کریمی")]);
+        let words: Vec<&str> = renamed
+            .change
+            .merge
+            .name_words
+            .iter()
+            .map(|(w, _)| w.as_str())
+            .collect();
+        assert_eq!(words, vec!["کریمی"]);
+        store.apply(&renamed.change).expect("applied");
+        assert_eq!(all_pages(&store, "کریمی", false, 10).0, vec!["علی کریمی"]);
+        assert!(all_pages(&store, "احمدی", false, 10).0.is_empty());
+        assert_eq!(all_pages(&store, "علی", false, 10).0, vec!["علی کریمی"]);
     }
 
     /// Every customer a name search lists, paging with `budget`, and the pages' sizes.

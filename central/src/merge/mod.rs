@@ -272,6 +272,10 @@ pub struct MergeChange {
     pub vehicle_facts: Vec<(String, Option<vehicle::VehicleFacts>)>,
     /// Vehicles a party appears in (an index that only grows; stale entries are harmless).
     pub party_vins: Vec<(PartyKey, String)>,
+    /// Name search index entries to add: a word of a party's name that the party's stored
+    /// state did not have (an index that only grows; a search checks each hit against the
+    /// party's name now, so stale entries are harmless).
+    pub name_words: Vec<(String, PartyKey)>,
     /// Open and resolved conflicts by subject key; an empty list removes the subject.
     pub conflicts: Vec<(String, Vec<Conflict>)>,
     pub vehicle_decisions: Vec<(String, VehicleDecisions)>,

@@ -39,6 +39,9 @@ pub struct Resolver<'a, S: HubStore> {
     parties: BTreeMap<PartyKey, Party>,
     /// Parties whose stored state is replaced.
     dirty: BTreeSet<PartyKey>,
+    /// The name words each party had when this unit read it from the store (the search index
+    /// holds them already: only new words are written).
+    indexed_words: BTreeMap<PartyKey, Vec<String>>,
     /// Block index changes over the store.
     blocks: BTreeMap<String, BTreeMap<PartyKey, bool>>,
     links: BTreeMap<PartyKey, Option<String>>,
@@ -70,6 +73,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             config,
             parties: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            indexed_words: BTreeMap::new(),
             blocks: BTreeMap::new(),
             links: BTreeMap::new(),
             touched: BTreeSet::new(),
@@ -205,6 +209,12 @@ impl<'a, S: HubStore> Resolver<'a, S> {
     fn party_mut(&mut self, key: &PartyKey) -> Result<&mut Party, StoreError> {
         if !self.parties.contains_key(key) {
             let party = self.store.merge_party(key)?.unwrap_or_default();
+            let words = party
+                .view
+                .as_ref()
+                .map(|v| v.name_words())
+                .unwrap_or_default();
+            self.indexed_words.insert(key.clone(), words);
             self.parties.insert(key.clone(), party);
         }
         self.parties
@@ -470,6 +480,17 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         // 5. Everything into the change.
         for key in &self.dirty {
             if let Some(party) = self.parties.get(key) {
+                let indexed = self.indexed_words.get(key);
+                let words = party
+                    .view
+                    .as_ref()
+                    .map(|v| v.name_words())
+                    .unwrap_or_default();
+                for word in words {
+                    if !indexed.is_some_and(|had| had.contains(&word)) {
+                        self.change.name_words.push((word, key.clone()));
+                    }
+                }
                 self.change.parties.push((key.clone(), party.clone()));
             }
         }

@@ -32,6 +32,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     an_enrolment_token_works_once_even_when_uses_race(open, &place("tokens"));
     a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
     a_vehicle_keeps_its_facts_until_none_are_left(open, &place("vehicle-facts"));
+    indexes_are_written_once_and_still_answer(open, &place("indexes"));
 }
 
 /// A minimal stored record of `dealer` at `seq`.
@@ -541,5 +542,68 @@ fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
         store.vehicle_facts(VIN).expect("read"),
         None,
         "a vehicle with no usable record left keeps no facts"
+    );
+}
+
+/// The record-id and name-word indexes are written once: a record stored again with a later
+/// verdict version is still found by its id, and a name word is indexed when a change lists it
+/// (the merge lists only words a party did not have), not each time its party is written.
+fn indexes_are_written_once_and_still_answer<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    use crate::merge::{Party, PartyView, Stamp, Trust};
+    let store = open(place).expect("opens");
+    let party = ("D-1".to_owned(), "C-7".to_owned());
+    let named = Party {
+        view: Some(PartyView {
+            seq: 1,
+            record_id: "D-1-r1".into(),
+            organization: false,
+            national_id: None,
+            company_id: None,
+            given_name: "علی".into(),
+            family_name: "رضایی".into(),
+            organization_name: String::new(),
+            mobile: None,
+            postal_code: None,
+            trust: Trust::Clean,
+            stamp: Stamp {
+                wall_ms: 1_795_000_000_000,
+                logical: 0,
+            },
+        }),
+        ..Party::default()
+    };
+    let mut change = batch("D-1", 0, 1..=1);
+    change.merge.parties.push((party.clone(), named.clone()));
+    change
+        .merge
+        .name_words
+        .push(("رضایی".to_owned(), party.clone()));
+    store.apply(&change).expect("applied");
+    // The same record again, its verdict changed (version 2), and the party written again
+    // with no new word.
+    let mut again = Change::default();
+    let mut record = record("D-1", 1, Outcome::Rejected);
+    record.verdict.version = 2;
+    again.records.push(record);
+    again.merge.parties.push((party.clone(), named));
+    store.apply(&again).expect("applied");
+    let store = reopen(store, open, place);
+    assert_eq!(
+        store.locate("D-1-r1").expect("read"),
+        Some(("D-1".to_owned(), 1)),
+        "a record stored again under a later verdict is found by its id"
+    );
+    assert_eq!(
+        store.name_words("رضا", None, 10).expect("read"),
+        vec![("رضایی".to_owned(), party.clone())],
+        "a listed name word finds its party"
+    );
+    assert_eq!(
+        store.name_words("", None, 10).expect("read").len(),
+        1,
+        "writing a named party indexes no word the change does not list"
     );
 }

@@ -138,6 +138,7 @@ impl Change {
             ("flag_index", self.flag_index.len()),
             ("contacts", self.contacts.len()),
             ("parties", self.parties.len() + m.parties.len()),
+            ("name_words", m.name_words.len()),
             ("blocks", m.blocks.len()),
             ("links", m.links.len()),
             ("customers", m.customers.len()),

@@ -1077,11 +1077,9 @@ impl HubStore for SledStore {
         let merge = &change.merge;
         for (party, state) in &merge.parties {
             batch.insert(party_prefixed(MERGE_PARTY, party), encode(state)?);
-            if let Some(view) = &state.view {
-                for word in view.name_words() {
-                    batch.insert(name_word_key(&word, party), encode(party)?);
-                }
-            }
+        }
+        for (word, party) in &merge.name_words {
+            batch.insert(name_word_key(word, party), encode(party)?);
         }
         for (block, party, present) in &merge.blocks {
             if *present {
@@ -1151,7 +1149,11 @@ impl HubStore for SledStore {
         }
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
-            batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
+            // A new record's first verdict is version 1; a later version is of a record
+            // stored (and indexed by its id) before.
+            if record.verdict.version <= 1 {
+                batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
+            }
             let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
             if record.verdict.outcome == Outcome::Rejected {
                 batch.insert(quarantine, &[] as &[u8]);
