@@ -358,7 +358,7 @@ impl<S: HubStore> Hub<S> {
             self.metrics
                 .stages(dealer_id, take, lock_wait, &judged.timings, apply);
             self.metrics.judged(&judged.verdicts);
-            self.metrics.wrote(&judged.change);
+            self.metrics.wrote(&judged.change, &applied);
             // An earlier slice's record whose verdict this slice changed: the ack carries the
             // newest (its change also goes down the feed, as any verdict change).
             for r in judged.change.records.iter().filter(|r| {

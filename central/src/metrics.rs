@@ -39,6 +39,8 @@ pub struct HubMetrics {
     pub flush_seconds: Histogram,
     /// What the store was asked to write, by kind (`Change::writes`).
     pub store_writes: Family<Labels, Counter>,
+    /// Bytes the store handed its engine, by kind (`Applied::bytes_written`).
+    pub store_write_bytes: Family<Labels, Counter>,
     /// Where a batch's time goes, by stage (`lock_wait`, `rules`, `groups`, `merge`,
     /// `verdicts`, `apply`): one observation per batch and stage.
     pub stage_seconds: Family<Labels, Histogram>,
@@ -64,6 +66,7 @@ impl Default for HubMetrics {
             flush_seconds: latency_histogram(),
             stage_seconds: Family::new_with_constructor(latency_histogram),
             store_writes: Family::default(),
+            store_write_bytes: Family::default(),
             reported_last_seq: Mutex::default(),
             dealer_stored_seq: Family::default(),
             dealer_pending: Family::default(),
@@ -96,12 +99,17 @@ impl HubMetrics {
         }
     }
 
-    /// Counts what a unit of work wrote.
-    pub fn wrote(&self, change: &crate::store::Change) {
+    /// Counts what a unit of work wrote: entries by kind, and the bytes the store wrote.
+    pub fn wrote(&self, change: &crate::store::Change, applied: &crate::store::Applied) {
         for (kind, n) in change.writes() {
             self.store_writes
                 .get_or_create(&vec![("kind", kind.to_owned())])
                 .inc_by(n as u64);
+        }
+        for (kind, n) in &applied.bytes_written {
+            self.store_write_bytes
+                .get_or_create(&vec![("kind", (*kind).to_owned())])
+                .inc_by(*n);
         }
     }
 
@@ -182,6 +190,11 @@ impl HubMetrics {
             "store_writes",
             "Keys, rows or index entries the store was asked to write or remove, by kind",
             self.store_writes.clone(),
+        );
+        r.register(
+            "store_write_bytes",
+            "Bytes (keys and values) the store handed its engine, by kind",
+            self.store_write_bytes.clone(),
         );
         r.register(
             "ingest_stage_seconds",

@@ -89,6 +89,10 @@ pub struct Applied {
     pub verdict_cursors: Vec<(String, u64)>,
     /// The change stream's last cursor, if the change added to it.
     pub last_change: Option<u64>,
+    /// Bytes handed to the engine (keys and values), by what they are (`records`,
+    /// `group_states`, `vehicles` ...): where a unit of work's write volume goes. A backend
+    /// counts what it sends (a row's encoded size); the bench prints it per record.
+    pub bytes_written: Vec<(&'static str, u64)>,
 }
 
 /// One atomic change: what one batch (or one review) did to the hub's state.

@@ -85,6 +85,63 @@ const CONTACT: u8 = b'K';
 const FLAG: u8 = b'F';
 const NAME_WORD: u8 = b'N';
 
+/// What a key space holds, by its prefix byte, as [`Applied::bytes_written`] names it.
+fn kind_of(prefix: u8) -> &'static str {
+    match prefix {
+        RECORD => "records",
+        RECORD_ID => "record_ids",
+        QUARANTINE => "quarantine",
+        DEALER | TALLY => "tallies_dealers",
+        MEMBER => "members",
+        GROUP_STATE => "group_states",
+        PARTY | MERGE_PARTY => "parties",
+        UPDATE => "verdict_updates",
+        BLOCK => "blocks",
+        LINK => "links",
+        CUSTOMER => "customers",
+        VEHICLE => "vehicle_views",
+        VEHICLE_FACTS => "vehicle_facts",
+        PARTY_VIN => "party_vins",
+        REVIEW | CONFLICT => "reviews_conflicts",
+        VEHICLE_DECISION | DECISION => "decisions",
+        CHANGE | CHANGE_CHUNK => "changes",
+        CONTACT => "contacts",
+        FLAG => "flag_index",
+        NAME_WORD => "name_words",
+        _ => "other",
+    }
+}
+
+/// A sled batch that counts the bytes put under each key space.
+#[derive(Default)]
+struct CountedBatch {
+    batch: sled::Batch,
+    bytes: std::collections::BTreeMap<u8, u64>,
+}
+
+impl CountedBatch {
+    fn insert<K: Into<sled::IVec>, V: Into<sled::IVec>>(&mut self, key: K, value: V) {
+        let (key, value) = (key.into(), value.into());
+        if let Some(prefix) = key.first() {
+            *self.bytes.entry(*prefix).or_default() += (key.len() + value.len()) as u64;
+        }
+        self.batch.insert(key, value);
+    }
+
+    fn remove<K: Into<sled::IVec>>(&mut self, key: K) {
+        self.batch.remove(key);
+    }
+
+    /// The bytes by kind, for [`Applied::bytes_written`].
+    fn bytes_by_kind(&self) -> Vec<(&'static str, u64)> {
+        let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
+        for (prefix, n) in &self.bytes {
+            *by_kind.entry(kind_of(*prefix)).or_default() += n;
+        }
+        by_kind.into_iter().collect()
+    }
+}
+
 /// How long opening waits for a lock held by a store that is still closing.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -1006,7 +1063,7 @@ impl HubStore for SledStore {
     }
 
     fn apply(&self, change: &Change) -> Result<Applied, StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = CountedBatch::default();
         // Counters and cursors are read and numbered under the apply lock, and written in
         // the same atomic batch.
         let mut last_change = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -1186,7 +1243,8 @@ impl HubStore for SledStore {
         for (dealer, day, tally) in &change.tallies {
             batch.insert(tally_key(dealer, *day), encode(tally)?);
         }
-        self.tree.apply_batch(batch).map_err(engine)?;
+        applied.bytes_written = batch.bytes_by_kind();
+        self.tree.apply_batch(batch.batch).map_err(engine)?;
         *last_change = cursor;
         Ok(applied)
     }

@@ -356,6 +356,25 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
             .join(", ")
     );
     split.insert("writes_per_record".into(), Value::Object(writes));
+    let mut bytes = serde_json::Map::new();
+    for (name, value) in &samples {
+        if let Some(kind) = name
+            .strip_prefix("hamgam_store_write_bytes_total{kind=\"")
+            .and_then(|k| k.strip_suffix("\"}"))
+        {
+            bytes.insert(kind.into(), json!(value / records.max(1) as f64));
+        }
+    }
+    let total: f64 = bytes.values().filter_map(|v| v.as_f64()).sum();
+    println!(
+        "        hub bytes written per record: {total:.0} ({})",
+        bytes
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}", v.as_f64().unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    split.insert("write_bytes_per_record".into(), Value::Object(bytes));
     let disk = samples.get("hamgam_store_bytes").copied().unwrap_or(0.0) / records.max(1) as f64;
     println!(
         "        hub disk per record: {:.0} bytes (the store folder, hamgam_store_bytes)",
