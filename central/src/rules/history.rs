@@ -403,40 +403,8 @@ fn vin_rules(
     config: &RuleConfig,
     add: &mut impl FnMut(&Member, Finding),
 ) {
-    let replacements: Vec<Replacement> = members
-        .iter()
-        .filter_map(|m| match m.fact {
-            Fact::OdometerReplacement {
-                replaced_ms,
-                at_ms,
-                before_km,
-                after_km,
-            } => Some(Replacement {
-                day: replaced_ms.div_euclid(DAY_MS),
-                at_ms,
-                before_km,
-                after_km,
-            }),
-            _ => None,
-        })
-        .collect();
-    // Readings: deliveries and repair orders, in event order.
-    let readings: Vec<(&Member, i64, u32)> = members
-        .iter()
-        .filter_map(|m| match &m.fact {
-            Fact::Delivery {
-                delivered_ms,
-                odometer_km,
-                ..
-            } => Some((*m, *delivered_ms, *odometer_km)),
-            Fact::RepairOrder {
-                opened_ms,
-                odometer_in_km,
-                ..
-            } => Some((*m, *opened_ms, *odometer_in_km)),
-            _ => None,
-        })
-        .collect();
+    let replacements = replacements_of(members);
+    let readings = readings_of(members);
     let before = earlier_readings(&readings, &replacements);
     for ((m, t, km), earlier) in readings.iter().zip(&before) {
         let Some(earlier) = earlier.filter(|_| matches!(m.fact, Fact::RepairOrder { .. })) else {
@@ -613,6 +581,48 @@ fn vin_rules(
             );
         }
     }
+}
+
+/// A VIN's recorded odometer replacements.
+fn replacements_of(members: &[&Member]) -> Vec<Replacement> {
+    members
+        .iter()
+        .filter_map(|m| match m.fact {
+            Fact::OdometerReplacement {
+                replaced_ms,
+                at_ms,
+                before_km,
+                after_km,
+            } => Some(Replacement {
+                day: replaced_ms.div_euclid(DAY_MS),
+                at_ms,
+                before_km,
+                after_km,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A VIN's odometer readings, `(member, time, km)`: deliveries and repair orders, in the
+/// members' (event) order.
+fn readings_of<'a>(members: &[&'a Member]) -> Vec<(&'a Member, i64, u32)> {
+    members
+        .iter()
+        .filter_map(|m| match &m.fact {
+            Fact::Delivery {
+                delivered_ms,
+                odometer_km,
+                ..
+            } => Some((*m, *delivered_ms, *odometer_km)),
+            Fact::RepairOrder {
+                opened_ms,
+                odometer_in_km,
+                ..
+            } => Some((*m, *opened_ms, *odometer_in_km)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What O01 and O03 read of the readings before one: those with a strictly earlier event time
@@ -1043,44 +1053,13 @@ mod tests {
         config: &RuleConfig,
     ) -> BTreeSet<(At, String, String)> {
         let mut out = BTreeSet::new();
-        let replacements: Vec<Replacement> = members
-            .iter()
-            .filter_map(|m| match m.fact {
-                Fact::OdometerReplacement {
-                    replaced_ms,
-                    at_ms,
-                    before_km,
-                    after_km,
-                } => Some(Replacement {
-                    day: replaced_ms.div_euclid(DAY_MS),
-                    at_ms,
-                    before_km,
-                    after_km,
-                }),
-                _ => None,
-            })
-            .collect();
+        let replacements = replacements_of(members);
         let replaced_between = |(t0, km0): (i64, u32), (t, km): (i64, u32)| {
             replacements
                 .iter()
                 .any(|r| r.is_after(t0, km0) != r.is_after(t, km))
         };
-        let readings: Vec<(&Member, i64, u32)> = members
-            .iter()
-            .filter_map(|m| match &m.fact {
-                Fact::Delivery {
-                    delivered_ms,
-                    odometer_km,
-                    ..
-                } => Some((*m, *delivered_ms, *odometer_km)),
-                Fact::RepairOrder {
-                    opened_ms,
-                    odometer_in_km,
-                    ..
-                } => Some((*m, *opened_ms, *odometer_in_km)),
-                _ => None,
-            })
-            .collect();
+        let readings = readings_of(members);
         let at = |m: &Member| (m.dealer_id.clone(), m.seq);
         for (m, t, km) in &readings {
             if !matches!(m.fact, Fact::RepairOrder { .. }) {

@@ -337,15 +337,18 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
         .copied()
         .unwrap_or(0.0);
     split.insert("flush".into(), json!(per_record(flush)));
-    let mut writes = serde_json::Map::new();
-    for (name, value) in &samples {
-        if let Some(kind) = name
-            .strip_prefix("hamgam_store_writes_total{kind=\"")
-            .and_then(|k| k.strip_suffix("\"}"))
-        {
-            writes.insert(kind.into(), json!(value / records.max(1) as f64));
-        }
-    }
+    // A counter family by kind, per record.
+    let per_kind = |family: &str| -> serde_json::Map<String, Value> {
+        let prefix = format!("{family}{{kind=\"");
+        samples
+            .iter()
+            .filter_map(|(name, value)| {
+                let kind = name.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+                Some((kind.to_owned(), json!(value / records.max(1) as f64)))
+            })
+            .collect()
+    };
+    let writes = per_kind("hamgam_store_writes_total");
     let total: f64 = writes.values().filter_map(|v| v.as_f64()).sum();
     println!(
         "        hub writes per record: {total:.1} ({})",
@@ -356,15 +359,7 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
             .join(", ")
     );
     split.insert("writes_per_record".into(), Value::Object(writes));
-    let mut bytes = serde_json::Map::new();
-    for (name, value) in &samples {
-        if let Some(kind) = name
-            .strip_prefix("hamgam_store_write_bytes_total{kind=\"")
-            .and_then(|k| k.strip_suffix("\"}"))
-        {
-            bytes.insert(kind.into(), json!(value / records.max(1) as f64));
-        }
-    }
+    let bytes = per_kind("hamgam_store_write_bytes_total");
     let total: f64 = bytes.values().filter_map(|v| v.as_f64()).sum();
     println!(
         "        hub bytes written per record: {total:.0} ({})",
