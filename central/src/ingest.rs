@@ -571,16 +571,16 @@ fn check_decision<S: HubStore>(store: &S, decision: &mut HqDecision) -> Result<(
             value,
             ..
         } => {
-            let vehicle = store
-                .vehicle(vin)?
-                .ok_or_else(|| DecisionError::UnknownVehicle(vin.clone()))?;
+            if store.vehicle_facts(vin)?.is_empty() {
+                return Err(DecisionError::UnknownVehicle(vin.clone()));
+            }
             if field != "sold_by" {
                 return Err(DecisionError::Invalid(format!(
                     "a vehicle's confirmable field is sold_by, not {field:?}"
                 )));
             }
-            let sellers: Vec<&str> = vehicle
-                .conflicts
+            let conflicts = store.subject_conflicts(&Subject::Vehicle(vin.clone()).key())?;
+            let sellers: Vec<&str> = conflicts
                 .iter()
                 .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
                 .collect();

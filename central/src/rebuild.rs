@@ -350,8 +350,21 @@ pub fn check_groups<S: HubStore>(
             let decisions = store.vehicle_decisions(vin)?.unwrap_or_default();
             let (_, losing) = crate::merge::vehicle::project(vin, &facts, &|_| None, &decisions);
             let losing: BTreeSet<At> = losing.into_iter().map(|(d, seq, _)| (d, seq)).collect();
-            let stored = store.vehicle_facts(vin)?.unwrap_or_default();
-            if stored.facts != reference || stored.losing != losing {
+            let deliveries: BTreeSet<At> = reference
+                .iter()
+                .filter(|(_, f)| {
+                    matches!(
+                        f.event,
+                        crate::merge::vehicle::VehicleEvent::Delivery { .. }
+                    )
+                })
+                .map(|(at, _)| at.clone())
+                .collect();
+            let sales = store.vehicle_sales(vin)?.unwrap_or_default();
+            if store.vehicle_facts(vin)? != reference
+                || sales.deliveries != deliveries
+                || sales.losing != losing
+            {
                 check.vehicles_differing.push(vin.clone());
             }
         }

@@ -276,7 +276,9 @@ async fn hq_decisions_re_resolve_and_reach_the_dealers_and_a_rebuild_gives_the_l
     )
     .await
     .expect("confirm seller");
-    let vehicle = store.vehicle(&vin).expect("read").expect("vehicle");
+    let vehicle = hamgam_central::merge::vehicle::read(&*store, &vin)
+        .expect("read")
+        .expect("vehicle");
     assert_eq!(vehicle.sold_by.as_deref(), Some("D-1002"));
     assert_eq!(
         vehicle.owner.as_ref().map(|o| o.party.clone()),

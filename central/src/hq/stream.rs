@@ -185,11 +185,11 @@ pub fn export<S: HubStore>(
                 move || -> Result<(Vec<Item>, Option<String>), Status> {
                     match kind {
                         hq::ExportKind::Vehicles => {
-                            let views = store.vehicles(&from, STEP).map_err(unavailable)?;
-                            let last = views.last().map(|v| v.vin.clone());
-                            let histories = views
+                            let vins = store.vehicle_vins(&from, STEP).map_err(unavailable)?;
+                            let last = vins.last().cloned();
+                            let histories = vins
                                 .iter()
-                                .map(|v| vehicles::history(&*store, &v.vin))
+                                .map(|vin| vehicles::history(&*store, vin))
                                 .collect::<Result<Vec<_>, _>>()?;
                             if !histories.is_empty() {
                                 let access =

@@ -62,8 +62,7 @@ fn pay_type_name(p: PayType) -> &'static str {
 
 /// The vehicle, or NOT_FOUND naming the VIN.
 fn view<S: HubStore>(store: &S, vin: &str) -> Result<VehicleView, Status> {
-    store
-        .vehicle(vin)
+    crate::merge::vehicle::read(store, vin)
         .map_err(unavailable)?
         .ok_or_else(|| Status::not_found(format!("no vehicle {vin} in the network's records")))
 }

@@ -160,7 +160,7 @@ pub fn gather<S: HubStore>(store: &S, customer: &GoldenCustomer) -> Result<Gathe
         vins.extend(store.party_vins(party)?);
     }
     for vin in vins {
-        let Some(view) = store.vehicle(&vin)? else {
+        let Some(view) = crate::merge::vehicle::read(store, &vin)? else {
             continue;
         };
         let mut model = String::new();

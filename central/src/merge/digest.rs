@@ -177,15 +177,17 @@ pub fn digest_until<S: HubStore + ?Sized>(
     let mut vehicles = Section::new();
     let mut after = String::new();
     loop {
-        let page = store.vehicles(&after, PAGE)?;
+        let page = store.vehicle_vins(&after, PAGE)?;
         if past() {
             return Ok(None);
         }
-        for v in &page {
-            vehicles.add(v)?;
+        for vin in &page {
+            // What is stored of it: each record's fact and its sales (the history HQ reads is
+            // projected from these, the links and the decisions, all digested).
+            vehicles.add(&(vin, store.vehicle_facts(vin)?, store.vehicle_sales(vin)?))?;
         }
         match page.last() {
-            Some(v) if page.len() == PAGE => after = v.vin.clone(),
+            Some(vin) if page.len() == PAGE => after = vin.clone(),
             _ => break,
         }
     }

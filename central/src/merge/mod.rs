@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::Content;
 use crate::domain::{Severity, StoredRecord};
+use crate::rules::history::At;
 use crate::rules::Scope;
 
 pub use golden::GoldenCustomer;
@@ -267,9 +268,11 @@ pub struct MergeChange {
     pub customers: Vec<(String, Option<GoldenCustomer>)>,
     /// Uncertain pairs: `(a, b)` with `a < b`; `None` removes the pair from the queue.
     pub reviews: Vec<((PartyKey, PartyKey), Option<ReviewItem>)>,
-    pub vehicles: Vec<(String, Option<VehicleView>)>,
-    /// What the merge keeps of each vehicle it projected (`None`: no usable record is left).
-    pub vehicle_facts: Vec<(String, Option<vehicle::VehicleFacts>)>,
+    /// A usable record's fact about a vehicle, by VIN and record (`None`: the record no
+    /// longer says one).
+    pub vehicle_facts: Vec<((String, At), Option<vehicle::VehicleFact>)>,
+    /// A vehicle's deliveries and losing sales (`None`: it has neither).
+    pub vehicle_sales: Vec<(String, Option<vehicle::VehicleSales>)>,
     /// Vehicles a party appears in (an index that only grows; stale entries are harmless).
     pub party_vins: Vec<(PartyKey, String)>,
     /// Name search index entries to add: a word of a party's name that the party's stored

@@ -16,7 +16,7 @@ use hamgam_proto::values::{CompanyId, Mobile, NationalId, PostalCode};
 
 use super::golden::{self, Disagreement};
 use super::identity::{self, Match, ReviewItem};
-use super::vehicle::{self, VehicleEvent, VehicleFact};
+use super::vehicle::{self, VehicleEvent, VehicleFact, VehicleSales};
 use super::{
     content_in_force, field_spoiled, trust_of, Confirmed, DecisionEntry, HqDecision, MergeChange,
     Party, PartyKey, PartyView, Provenance, Stamp, Subject, VehicleDecisions,
@@ -360,7 +360,6 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             components.push(component);
         }
         let mut old_customers: BTreeSet<String> = BTreeSet::new();
-        let mut relinked: BTreeSet<PartyKey> = BTreeSet::new();
         for p in &visited {
             if let Some(old) = self.link_of(p)? {
                 old_customers.insert(old);
@@ -370,7 +369,6 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         for p in &visited {
             if self.party(p)?.view.is_none() && self.link_of(p)?.is_some() {
                 self.links.insert(p.clone(), None);
-                relinked.insert(p.clone());
             }
         }
         for component in components {
@@ -390,7 +388,6 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             for p in &component {
                 if self.link_of(p)?.as_deref() != Some(id.as_str()) {
                     self.links.insert(p.clone(), Some(id.clone()));
-                    relinked.insert(p.clone());
                 }
             }
             // Written once: a customer the batch did not change is not rewritten (nor sent
@@ -469,10 +466,8 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             }
         }
 
-        // 4. Vehicles of changed records, and of parties that moved to another customer.
-        for p in &relinked {
-            self.vins.extend(self.store.party_vins(p)?);
-        }
+        // 4. Vehicles of changed records (a party that moved to another customer changes no
+        // stored vehicle: its history is resolved to customers when read).
         for vin in std::mem::take(&mut self.vins) {
             self.vehicle(source, &vin)?;
         }
@@ -570,58 +565,56 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
     }
 
+    /// Writes the facts of the records this unit changed about `vin` (no other record of the
+    /// VIN is read, no fact written again), and decides who sold it from its deliveries.
     fn vehicle(&mut self, source: &mut dyn RecordSource, vin: &str) -> Result<(), StoreError> {
-        // The stored facts, with those of the records this unit changed read again: no other
-        // record of the VIN is read or decoded.
-        let stored = self.store.vehicle_facts(vin)?.unwrap_or_default();
-        let mut kept = stored.clone();
+        let stored = self.store.vehicle_sales(vin)?.unwrap_or_default();
+        let mut sales = VehicleSales {
+            deliveries: stored.deliveries.clone(),
+            losing: BTreeSet::new(),
+        };
+        let mut changed: BTreeMap<At, Option<VehicleFact>> = BTreeMap::new();
+        let mut named: BTreeSet<PartyKey> = BTreeSet::new();
         for at in self.vin_records.remove(vin).unwrap_or_default() {
-            kept.facts.remove(&at);
-            if let Some(fact) = source.record(&at)?.and_then(|r| vehicle_fact(&r, vin)) {
-                kept.facts.insert(at, fact);
-            }
-        }
-        // H01 for a delivery is decided below; clear it on the usable deliveries that lost
-        // before (what `has_customer_findings` finds on their records).
-        for at in &stored.losing {
-            if matches!(
-                kept.facts.get(at).map(|f| &f.event),
-                Some(VehicleEvent::Delivery { .. })
-            ) {
-                self.findings.insert(at.clone(), Vec::new());
-            }
-        }
-        let facts: Vec<VehicleFact> = kept.facts.values().cloned().collect();
-        let decisions = self.vehicle_decisions_of(vin)?;
-        let mut resolved: BTreeMap<PartyKey, Option<String>> = BTreeMap::new();
-        for f in &facts {
-            let refs: Vec<String> = match &f.event {
-                VehicleEvent::Delivery { parties, .. } => {
-                    parties.iter().map(|(_, r)| r.clone()).collect()
+            let before = self.store.vehicle_fact(vin, &at)?;
+            let after = source.record(&at)?.and_then(|r| vehicle_fact(&r, vin));
+            sales.deliveries.remove(&at);
+            if let Some(f) = &after {
+                if matches!(f.event, VehicleEvent::Delivery { .. }) {
+                    sales.deliveries.insert(at.clone());
                 }
-                VehicleEvent::RepairOrder {
-                    owner_ref,
-                    driver_ref,
-                } => vec![owner_ref.clone(), driver_ref.clone()],
-                VehicleEvent::Status { .. } => Vec::new(),
+                let known: BTreeSet<PartyKey> = before.iter().flat_map(|b| b.parties()).collect();
+                named.extend(f.parties().filter(|p| !known.contains(p)));
+            }
+            if before != after {
+                changed.insert(at, after);
+            }
+        }
+        // The party index only grows: a party is added the first time a fact names it here.
+        for party in named {
+            if !self.store.party_names_vin(&party, vin)? {
+                self.change.party_vins.push((party, vin.to_owned()));
+            }
+        }
+        // Who sold it, from the deliveries alone (as their facts are after this unit).
+        let mut deliveries = Vec::new();
+        for at in &sales.deliveries {
+            let fact = match changed.get(at) {
+                Some(fact) => fact.clone(),
+                None => self.store.vehicle_fact(vin, at)?,
             };
-            for r in refs.into_iter().filter(|r| !r.is_empty()) {
-                let key = (f.source.dealer_id.clone(), r);
-                if let std::collections::btree_map::Entry::Vacant(slot) = resolved.entry(key) {
-                    let id = self.link_of(slot.key())?;
-                    slot.insert(id);
-                }
-            }
+            deliveries.extend(fact);
         }
-        let customer = |p: &PartyKey| resolved.get(p).cloned().flatten();
-        let (view, losing) = vehicle::project(vin, &facts, &customer, &decisions);
-        kept.losing = losing
+        let decisions = self.vehicle_decisions_of(vin)?;
+        let (view, losing) = vehicle::project(vin, &deliveries, &|_| None, &decisions);
+        sales.losing = losing
             .iter()
             .map(|(dealer, seq, _)| (dealer.clone(), *seq))
             .collect();
-        if kept != stored {
-            let keep = (!kept.facts.is_empty()).then_some(kept);
-            self.change.vehicle_facts.push((vin.to_owned(), keep));
+        // H01 for a delivery is decided here; clear it on the usable deliveries that lost
+        // before (what `has_customer_findings` finds on their records).
+        for at in stored.losing.intersection(&sales.deliveries) {
+            self.findings.insert(at.clone(), Vec::new());
         }
         for (dealer, seq, seller) in losing {
             self.findings.insert(
@@ -635,26 +628,21 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 )],
             );
         }
-        // Written once: what the vehicle already says is not written again.
-        let before = self.store.vehicle(vin)?;
-        // The party index only grows, and took every party of the stored timeline.
-        let known: BTreeSet<&PartyKey> = before
-            .iter()
-            .flat_map(|b| b.timeline.iter().map(|e| &e.party))
-            .collect();
-        for key in resolved.keys().filter(|k| !known.contains(k)) {
-            self.change.party_vins.push((key.clone(), vin.to_owned()));
+        if sales != stored {
+            let keep = (!sales.is_empty()).then_some(sales);
+            self.change.vehicle_sales.push((vin.to_owned(), keep));
         }
-        let old_conflicts = before.as_ref().map_or(&[][..], |b| &b.conflicts[..]);
-        if old_conflicts != view.conflicts.as_slice() {
-            self.change.conflicts.push((
-                Subject::Vehicle(vin.to_owned()).key(),
-                view.conflicts.clone(),
-            ));
+        let subject = Subject::Vehicle(vin.to_owned()).key();
+        let before_conflicts = if stored.deliveries.len() > 1 || !view.conflicts.is_empty() {
+            self.store.subject_conflicts(&subject)?
+        } else {
+            Vec::new() // one delivery or none was never a conflict
+        };
+        if before_conflicts != view.conflicts {
+            self.change.conflicts.push((subject, view.conflicts));
         }
-        let after = (!facts.is_empty()).then_some(view);
-        if before != after {
-            self.change.vehicles.push((vin.to_owned(), after));
+        for (at, fact) in changed {
+            self.change.vehicle_facts.push(((vin.to_owned(), at), fact));
         }
         Ok(())
     }

@@ -2,6 +2,10 @@
 //! dealer's deliveries and repair orders; its condition (scrapped, stolen, ...); and the conflict
 //! HQ must settle when two dealers report selling it.
 //!
+//! The store keeps one [`VehicleFact`] per usable record and the vehicle's [`VehicleSales`];
+//! the merge writes a record's fact once and decides the sale from the deliveries alone, and
+//! [`read`] projects the whole history when HQ asks for it.
+//!
 //! Parties are dealer records; each entry also names the customer the party resolves to, so
 //! the history reads across dealers. The current owner follows the golden-record rule: an
 //! entry from a clean record beats one from a flagged record, then the latest event wins.
@@ -12,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Conflict, ConflictValue, PartyKey, Provenance, Subject, VehicleDecisions};
 use crate::content::{PartyRole, SaleCategory, VehicleCondition};
+use crate::rules::history::At;
+use crate::store::{HubStore, StoreError};
 
 /// A party's role towards a vehicle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,15 +81,66 @@ pub struct VehicleFact {
     pub source: Provenance,
 }
 
-/// What the merge keeps of a vehicle between units of work, so that projecting it reads no
-/// record the unit did not change: the fact each usable record of the VIN's history group
-/// says (by dealer and seq), and the deliveries the last projection found losing to HQ's
-/// confirmed seller (they carry H01 until a projection finds them standing). The reference is
-/// the same facts read from the group's records (`central admin rebuild --check`).
+impl VehicleFact {
+    /// The dealer's customer refs this fact names (none for a status change).
+    pub fn party_refs(&self) -> Vec<&str> {
+        let refs: Vec<&str> = match &self.event {
+            VehicleEvent::Delivery { parties, .. } => {
+                parties.iter().map(|(_, r)| r.as_str()).collect()
+            }
+            VehicleEvent::RepairOrder {
+                owner_ref,
+                driver_ref,
+            } => vec![owner_ref.as_str(), driver_ref.as_str()],
+            VehicleEvent::Status { .. } => Vec::new(),
+        };
+        refs.into_iter().filter(|r| !r.is_empty()).collect()
+    }
+
+    /// The parties (dealer, customer ref) this fact names.
+    pub fn parties(&self) -> impl Iterator<Item = PartyKey> + '_ {
+        self.party_refs()
+            .into_iter()
+            .map(|r| (self.source.dealer_id.clone(), r.to_owned()))
+    }
+}
+
+/// What the merge keeps of a vehicle beside the facts (one stored per usable record), so
+/// that who sold it is decided without reading its repair orders: the records among its
+/// facts that are deliveries, and the deliveries the last projection found losing to HQ's
+/// confirmed seller (they carry H01 until a projection finds them standing). Stored while
+/// either is non-empty. The reference is the same read from the VIN history group's records
+/// (`central admin rebuild --check`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VehicleFacts {
-    pub facts: BTreeMap<(String, u64), VehicleFact>,
-    pub losing: BTreeSet<(String, u64)>,
+pub struct VehicleSales {
+    pub deliveries: BTreeSet<At>,
+    pub losing: BTreeSet<At>,
+}
+
+impl VehicleSales {
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.losing.is_empty()
+    }
+}
+
+/// The vehicle `vin` as HQ reads it, projected from its stored facts when asked (so that a
+/// record about it writes one fact, not the vehicle's whole timeline again), with each party
+/// resolved to the customer it is linked to now. `None`: no usable record names the VIN.
+pub fn read<S: HubStore>(store: &S, vin: &str) -> Result<Option<VehicleView>, StoreError> {
+    let facts: Vec<VehicleFact> = store.vehicle_facts(vin)?.into_values().collect();
+    if facts.is_empty() {
+        return Ok(None);
+    }
+    let decisions = store.vehicle_decisions(vin)?.unwrap_or_default();
+    let mut links: BTreeMap<PartyKey, Option<String>> = BTreeMap::new();
+    for party in facts.iter().flat_map(VehicleFact::parties) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = links.entry(party) {
+            let link = store.link(slot.key())?;
+            slot.insert(link);
+        }
+    }
+    let customer = |p: &PartyKey| links.get(p).cloned().flatten();
+    Ok(Some(project(vin, &facts, &customer, &decisions).0))
 }
 
 /// A delivery of a seller HQ did not confirm: `(dealer, seq, confirmed seller)`.

@@ -497,19 +497,19 @@ fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
     open: Opener<'_, S>,
     place: &std::path::Path,
 ) {
-    use crate::content::VehicleCondition;
-    use crate::merge::vehicle::{VehicleEvent, VehicleFact, VehicleFacts};
+    use crate::content::{PartyRole, SaleCategory};
+    use crate::merge::vehicle::{VehicleEvent, VehicleFact, VehicleSales};
     use crate::merge::{Provenance, Stamp, Trust};
+    // Two VINs, the second sorting right after the first.
     const VIN: &str = "NAPAB81BGSA012345";
-    let fact = VehicleFact {
-        event_ms: 1_795_000_000_000,
-        event: VehicleEvent::Status {
-            condition: VehicleCondition::Scrapped,
-        },
+    const NEXT: &str = "NAPAB81BGSA012346";
+    let fact = |seq: u64, event: VehicleEvent| VehicleFact {
+        event_ms: 1_795_000_000_000 + seq as i64,
+        event,
         source: Provenance {
             dealer_id: "D-1".into(),
-            record_id: "D-1-r1".into(),
-            seq: 1,
+            record_id: format!("D-1-r{seq}"),
+            seq,
             stamp: Stamp {
                 wall_ms: 1_795_000_000_000,
                 logical: 0,
@@ -517,31 +517,87 @@ fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
             trust: Trust::Clean,
         },
     };
-    let facts = VehicleFacts {
-        facts: [(("D-1".to_owned(), 1), fact)].into_iter().collect(),
+    let sale = fact(
+        1,
+        VehicleEvent::Delivery {
+            category: SaleCategory::Retail,
+            parties: vec![(PartyRole::Buyer, "C-1".into())],
+        },
+    );
+    let visit = fact(
+        2,
+        VehicleEvent::RepairOrder {
+            owner_ref: "C-1".into(),
+            driver_ref: "C-2".into(),
+        },
+    );
+    let sales = VehicleSales {
+        deliveries: [("D-1".to_owned(), 1)].into_iter().collect(),
         losing: [("D-1".to_owned(), 1)].into_iter().collect(),
     };
+    let buyer = ("D-1".to_owned(), "C-1".to_owned());
     let store = open(place).expect("opens");
-    let mut change = batch("D-1", 0, 1..=1);
-    change
-        .merge
-        .vehicle_facts
-        .push((VIN.into(), Some(facts.clone())));
+    let mut change = batch("D-1", 0, 1..=3);
+    let m = &mut change.merge;
+    m.vehicle_facts
+        .push(((VIN.into(), ("D-1".into(), 1)), Some(sale.clone())));
+    m.vehicle_facts
+        .push(((VIN.into(), ("D-1".into(), 2)), Some(visit.clone())));
+    m.vehicle_facts
+        .push(((NEXT.into(), ("D-1".into(), 3)), Some(visit.clone())));
+    m.vehicle_sales.push((VIN.into(), Some(sales.clone())));
+    m.party_vins.push((buyer.clone(), VIN.into()));
     store.apply(&change).expect("applied");
-    assert_eq!(store.vehicle_facts(VIN).expect("read"), Some(facts.clone()));
     let store = reopen(store, open, place);
+    let facts = store.vehicle_facts(VIN).expect("read");
     assert_eq!(
-        store.vehicle_facts(VIN).expect("read"),
-        Some(facts),
-        "a vehicle's facts survive reopening"
+        facts.into_iter().collect::<Vec<_>>(),
+        vec![
+            (("D-1".into(), 1), sale),
+            (("D-1".into(), 2), visit.clone())
+        ],
+        "a vehicle's facts, one per record, survive reopening"
     );
-    let mut change = batch("D-1", 1, 2..=2);
-    change.merge.vehicle_facts.push((VIN.into(), None));
-    store.apply(&change).expect("applied");
     assert_eq!(
-        store.vehicle_facts(VIN).expect("read"),
-        None,
-        "a vehicle with no usable record left keeps no facts"
+        store.vehicle_fact(VIN, &("D-1".into(), 2)).expect("read"),
+        Some(visit)
+    );
+    assert_eq!(
+        store.vehicle_fact(NEXT, &("D-1".into(), 1)).expect("read"),
+        None
+    );
+    assert_eq!(store.vehicle_sales(VIN).expect("read"), Some(sales));
+    assert_eq!(store.vehicle_sales(NEXT).expect("read"), None);
+    assert_eq!(
+        store.vehicle_vins("", 10).expect("read"),
+        vec![VIN.to_owned(), NEXT.to_owned()],
+        "each VIN listed once, however many facts it has"
+    );
+    assert_eq!(
+        store.vehicle_vins("", 1).expect("read"),
+        vec![VIN.to_owned()]
+    );
+    assert_eq!(
+        store.vehicle_vins(VIN, 10).expect("read"),
+        vec![NEXT.to_owned()]
+    );
+    assert!(store.party_names_vin(&buyer, VIN).expect("read"));
+    assert!(!store.party_names_vin(&buyer, NEXT).expect("read"));
+
+    let mut change = batch("D-1", 3, 4..=4);
+    let m = &mut change.merge;
+    m.vehicle_facts
+        .push(((VIN.into(), ("D-1".into(), 1)), None));
+    m.vehicle_facts
+        .push(((VIN.into(), ("D-1".into(), 2)), None));
+    m.vehicle_sales.push((VIN.into(), None));
+    store.apply(&change).expect("applied");
+    assert!(store.vehicle_facts(VIN).expect("read").is_empty());
+    assert_eq!(store.vehicle_sales(VIN).expect("read"), None);
+    assert_eq!(
+        store.vehicle_vins("", 10).expect("read"),
+        vec![NEXT.to_owned()],
+        "a vehicle with no usable record left is not listed"
     );
 }
 

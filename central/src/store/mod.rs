@@ -28,13 +28,15 @@ mod older;
 pub mod sled_store;
 
 use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
-use crate::merge::vehicle::VehicleFacts;
+use std::collections::BTreeMap;
+
+use crate::merge::vehicle::{VehicleFact, VehicleSales};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
-    VehicleDecisions, VehicleView,
+    VehicleDecisions,
 };
 use crate::rules::group_state::GroupState;
-use crate::rules::history::{GroupKey, Member};
+use crate::rules::history::{At, GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
 
@@ -148,7 +150,7 @@ impl Change {
             ("customers", m.customers.len()),
             (
                 "vehicles",
-                m.vehicles.len() + m.vehicle_facts.len() + m.party_vins.len(),
+                m.vehicle_sales.len() + m.vehicle_facts.len() + m.party_vins.len(),
             ),
             ("reviews_conflicts", m.reviews.len() + m.conflicts.len()),
             ("tallies_dealers", self.tallies.len() + self.dealers.len()),
@@ -276,11 +278,17 @@ pub trait HubStore: Send + Sync + 'static {
     fn customer(&self, customer_id: &str) -> Result<Option<GoldenCustomer>, StoreError>;
     /// Up to `limit` customers with id above `after`, ascending.
     fn customers(&self, after: &str, limit: usize) -> Result<Vec<GoldenCustomer>, StoreError>;
-    fn vehicle(&self, vin: &str) -> Result<Option<VehicleView>, StoreError>;
-    /// What the merge keeps of a vehicle to project it again without reading its records.
-    fn vehicle_facts(&self, vin: &str) -> Result<Option<VehicleFacts>, StoreError>;
-    /// Up to `limit` vehicles with VIN above `after`, ascending.
-    fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError>;
+    /// The fact each usable record about a vehicle says, by record. HQ's vehicle history is
+    /// projected from them when read ([`crate::merge::vehicle::read`]).
+    fn vehicle_facts(&self, vin: &str) -> Result<BTreeMap<At, VehicleFact>, StoreError>;
+    /// The fact one record says about a vehicle.
+    fn vehicle_fact(&self, vin: &str, at: &At) -> Result<Option<VehicleFact>, StoreError>;
+    /// A vehicle's deliveries and the sales that lose to HQ's confirmed seller.
+    fn vehicle_sales(&self, vin: &str) -> Result<Option<VehicleSales>, StoreError>;
+    /// Up to `limit` VINs above `after` that a usable record names, ascending.
+    fn vehicle_vins(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Whether the party index holds `vin` for `party`.
+    fn party_names_vin(&self, party: &PartyKey, vin: &str) -> Result<bool, StoreError>;
     /// The VINs whose history names a party.
     fn party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError>;
     /// Up to `limit` identity-review pairs after `after`, ascending.
@@ -289,6 +297,8 @@ pub trait HubStore: Send + Sync + 'static {
         after: Option<&(PartyKey, PartyKey)>,
         limit: usize,
     ) -> Result<Vec<ReviewItem>, StoreError>;
+    /// The conflicts of one subject (by its key), none if it has none.
+    fn subject_conflicts(&self, subject: &str) -> Result<Vec<Conflict>, StoreError>;
     /// Up to `limit` subjects with conflicts (subject key above `after`), ascending.
     fn conflicts(
         &self,

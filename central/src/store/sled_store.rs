@@ -17,8 +17,8 @@
 //! | `B` block `\0` dealer `\0` customer_ref | the party key: identity block index |
 //! | `L` dealer `\0` customer_ref | the customer id the party is linked to |
 //! | `C` customer id | [`GoldenCustomer`] |
-//! | `V` VIN | [`VehicleView`] |
-//! | `v` VIN | [`VehicleFacts`]: what the merge projects the vehicle from |
+//! | `V` VIN | [`VehicleSales`]: the vehicle's deliveries and losing sales |
+//! | `v` VIN `\0` dealer `\0` seq (u64 BE) | the [`VehicleFact`] a usable record says: HQ's vehicle history is projected from them |
 //! | `Z` dealer `\0` customer_ref `\0` VIN | the VIN: vehicles a party appears in |
 //! | `W` party a `\0` party b | [`ReviewItem`]: an uncertain identity pair |
 //! | `X` subject key | the subject's [`Conflict`]s |
@@ -41,6 +41,7 @@
 //!
 //! No sled type leaves this module.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -48,13 +49,12 @@ use serde::Serialize;
 
 use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, UsedToken};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
-use crate::merge::vehicle::VehicleFacts;
+use crate::merge::vehicle::{VehicleFact, VehicleSales};
 use crate::merge::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
-    VehicleView,
 };
 use crate::rules::group_state::GroupState;
-use crate::rules::history::{GroupKey, Member};
+use crate::rules::history::{At, GroupKey, Member};
 use crate::rules::record::PartyIds;
 use crate::rules::score::DayTally;
 
@@ -99,7 +99,7 @@ fn kind_of(prefix: u8) -> &'static str {
         BLOCK => "blocks",
         LINK => "links",
         CUSTOMER => "customers",
-        VEHICLE => "vehicle_views",
+        VEHICLE => "vehicle_sales",
         VEHICLE_FACTS => "vehicle_facts",
         PARTY_VIN => "party_vins",
         REVIEW | CONFLICT => "reviews_conflicts",
@@ -206,9 +206,11 @@ impl SessionFacts {
 /// 4: a record keeps its origin (imported history's source and time: `StoredRecord::origin`).
 /// 5: a finding's reason is data (a catalogue code and its values, `hamgam_proto::reason`),
 /// not its two sentences; the merge keeps each vehicle's facts (`v`).
-/// A rebuild reads records of formats 1-4 through `older`.
+/// 6: a vehicle's facts are one key per record (`v` VIN `\0` dealer `\0` seq), its sales
+/// apart (`V`); its history is projected when read, not stored.
+/// A rebuild reads records of formats 1-4 through `older` (format 5's records are format 6's).
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 5;
+pub const STORE_FORMAT: u32 = 6;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -427,6 +429,30 @@ fn party_vin_key(party: &PartyKey, vin: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(vin.as_bytes());
     key
+}
+
+/// `v` VIN `\0`: the prefix of a vehicle's fact keys.
+fn vehicle_fact_prefix(vin: &str) -> Vec<u8> {
+    let mut key = prefixed(VEHICLE_FACTS, vin);
+    key.push(0);
+    key
+}
+
+fn vehicle_fact_key(vin: &str, at: &At) -> Vec<u8> {
+    let mut key = vehicle_fact_prefix(vin);
+    key.extend_from_slice(&dealer_seq_key(0, &at.0, at.1)[1..]);
+    key
+}
+
+/// The record (dealer, seq) a key names after `skip` bytes: dealer `\0` seq (u64 BE).
+fn at_of_key(key: &[u8], skip: usize) -> Result<At, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: "key without a dealer and seq".into(),
+    };
+    let (dealer, seq) = key.get(skip..).and_then(split_nul).ok_or_else(corrupt)?;
+    let seq = <[u8; 8]>::try_from(seq).map_err(|_| corrupt())?;
+    Ok((utf8(key, dealer)?, u64::from_be_bytes(seq)))
 }
 
 fn review_key(pair: &(PartyKey, PartyKey)) -> Vec<u8> {
@@ -845,18 +871,51 @@ impl HubStore for SledStore {
         self.scan_from(CUSTOMER, start, limit, decode)
     }
 
-    fn vehicle(&self, vin: &str) -> Result<Option<VehicleView>, StoreError> {
+    fn vehicle_facts(&self, vin: &str) -> Result<BTreeMap<At, VehicleFact>, StoreError> {
+        let prefix = vehicle_fact_prefix(vin);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                Ok((at_of_key(&k, prefix.len())?, decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn vehicle_fact(&self, vin: &str, at: &At) -> Result<Option<VehicleFact>, StoreError> {
+        self.get(&vehicle_fact_key(vin, at))
+    }
+
+    fn vehicle_sales(&self, vin: &str) -> Result<Option<VehicleSales>, StoreError> {
         self.get(&prefixed(VEHICLE, vin))
     }
 
-    fn vehicle_facts(&self, vin: &str) -> Result<Option<VehicleFacts>, StoreError> {
-        self.get(&prefixed(VEHICLE_FACTS, vin))
+    fn vehicle_vins(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        // One seek per VIN: past every fact key of the last VIN (they go on with `\0`).
+        let mut vins = Vec::new();
+        let mut from = prefixed(VEHICLE_FACTS, after);
+        from.push(1);
+        while vins.len() < limit {
+            let Some(item) = self.tree.range(from..vec![VEHICLE_FACTS + 1]).next() else {
+                break;
+            };
+            let (k, _) = item.map_err(engine)?;
+            let (vin, _) = split_nul(&k[1..]).ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                detail: "vehicle fact key without a record".into(),
+            })?;
+            let vin = utf8(&k, vin)?;
+            from = prefixed(VEHICLE_FACTS, &vin);
+            from.push(1);
+            vins.push(vin);
+        }
+        Ok(vins)
     }
 
-    fn vehicles(&self, after: &str, limit: usize) -> Result<Vec<VehicleView>, StoreError> {
-        let mut start = prefixed(VEHICLE, after);
-        start.push(0);
-        self.scan_from(VEHICLE, start, limit, decode)
+    fn party_names_vin(&self, party: &PartyKey, vin: &str) -> Result<bool, StoreError> {
+        self.tree
+            .contains_key(party_vin_key(party, vin))
+            .map_err(engine)
     }
 
     fn party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError> {
@@ -885,6 +944,10 @@ impl HubStore for SledStore {
             None => vec![REVIEW],
         };
         self.scan_from(REVIEW, start, limit, decode)
+    }
+
+    fn subject_conflicts(&self, subject: &str) -> Result<Vec<Conflict>, StoreError> {
+        Ok(self.get(&prefixed(CONFLICT, subject))?.unwrap_or_default())
     }
 
     fn conflicts(
@@ -1157,16 +1220,16 @@ impl HubStore for SledStore {
                 None => batch.remove(prefixed(CUSTOMER, id)),
             }
         }
-        for (vin, vehicle) in &merge.vehicles {
-            match vehicle {
-                Some(v) => batch.insert(prefixed(VEHICLE, vin), encode(v)?),
+        for (vin, sales) in &merge.vehicle_sales {
+            match sales {
+                Some(s) => batch.insert(prefixed(VEHICLE, vin), encode(s)?),
                 None => batch.remove(prefixed(VEHICLE, vin)),
             }
         }
-        for (vin, facts) in &merge.vehicle_facts {
-            match facts {
-                Some(f) => batch.insert(prefixed(VEHICLE_FACTS, vin), encode(f)?),
-                None => batch.remove(prefixed(VEHICLE_FACTS, vin)),
+        for ((vin, at), fact) in &merge.vehicle_facts {
+            match fact {
+                Some(f) => batch.insert(vehicle_fact_key(vin, at), encode(f)?),
+                None => batch.remove(vehicle_fact_key(vin, at)),
             }
         }
         for (party, vin) in &merge.party_vins {
