@@ -92,9 +92,8 @@ pub enum HqQuery {
     Lifecycle {
         #[arg(long, value_enum, default_value = "dealer")]
         by: GroupByArg,
-        /// As of this date (YYYY-MM-DD, UTC); default now.
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        filter: crate::cli::questions::FilterArgs,
     },
     /// The change stream from a cursor (records stored, verdicts changed, customers changed).
     Changes {
@@ -148,12 +147,29 @@ pub enum GroupByArg {
     Region,
     Model,
     Period,
+    Segment,
+    Role,
+    Channel,
+    Category,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ExportArg {
     Customers,
     Vehicles,
+}
+
+pub(crate) fn group_by(by: GroupByArg) -> hq::GroupBy {
+    match by {
+        GroupByArg::Dealer => hq::GroupBy::Dealer,
+        GroupByArg::Region => hq::GroupBy::Region,
+        GroupByArg::Model => hq::GroupBy::Model,
+        GroupByArg::Period => hq::GroupBy::Period,
+        GroupByArg::Segment => hq::GroupBy::Segment,
+        GroupByArg::Role => hq::GroupBy::Role,
+        GroupByArg::Channel => hq::GroupBy::Channel,
+        GroupByArg::Category => hq::GroupBy::Category,
+    }
 }
 
 fn flag_status(s: FlagStatusArg) -> hq::FlagStatus {
@@ -164,7 +180,7 @@ fn flag_status(s: FlagStatusArg) -> hq::FlagStatus {
     }
 }
 
-fn date_ms(date: &Option<String>) -> Result<i64> {
+pub(crate) fn date_ms(date: &Option<String>) -> Result<i64> {
     let Some(date) = date else { return Ok(0) };
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let d = time::Date::parse(date, &format)
@@ -183,7 +199,7 @@ fn party(text: &str) -> Result<hq::PartyRef> {
     })
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<()> {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
 }
@@ -564,17 +580,12 @@ pub async fn run(channel: Channel, as_json: bool, query: HqQuery) -> Result<()> 
                 .collect();
             println!("volumes in the window: {}", volumes.join(", "));
         }
-        HqQuery::Lifecycle { by, as_of } => {
-            let group_by = match by {
-                GroupByArg::Dealer => hq::GroupBy::Dealer,
-                GroupByArg::Region => hq::GroupBy::Region,
-                GroupByArg::Model => hq::GroupBy::Model,
-                GroupByArg::Period => hq::GroupBy::Period,
-            };
+        HqQuery::Lifecycle { by, filter } => {
             let r = client
                 .lifecycle_report(hq::LifecycleReportRequest {
-                    group_by: group_by as i32,
-                    as_of_ms: date_ms(&as_of)?,
+                    group_by: group_by(by) as i32,
+                    as_of_ms: filter.as_of_ms()?,
+                    filter: Some(filter.filter()),
                 })
                 .await
                 .context("LifecycleReport failed")?

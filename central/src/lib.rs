@@ -24,6 +24,7 @@
 //! The `central` binary (`src/main.rs`) adds the command line: `pki`, `serve`, `query`.
 
 pub mod admin_audit;
+pub mod analytics;
 pub mod backup;
 pub mod config;
 pub mod content;

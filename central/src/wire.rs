@@ -546,3 +546,73 @@ mod tests {
         }
     }
 }
+
+/// What HQ's reports read of a record that the rules do not: a lead's source, a survey's
+/// channel, a complaint's category, a registration's segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactDetails {
+    /// `showroom`, `call`, `test_drive`, `web` (a lead); `sms`, `phone`, `web`, `in_store` (a
+    /// survey); empty for other kinds; `unspecified` when the record does not say.
+    pub channel: String,
+    /// A complaint's category as the dealer gave it.
+    pub category: String,
+    /// A registration's segment: `B2C`, `B2B`, `B2G`, or empty when it does not say.
+    pub segment: String,
+}
+
+/// The details of `payload` (a record's, or a correction's amended content).
+pub fn contact_details(payload: &Payload) -> ContactDetails {
+    let mut details = ContactDetails::default();
+    match payload {
+        Payload::Lead(l) => {
+            details.channel = match pb::LeadSource::try_from(l.source) {
+                Ok(pb::LeadSource::ShowroomVisit) => "showroom",
+                Ok(pb::LeadSource::PhoneCall) => "call",
+                Ok(pb::LeadSource::TestDrive) => "test_drive",
+                Ok(pb::LeadSource::Web) => "web",
+                _ => "unspecified",
+            }
+            .into()
+        }
+        Payload::Survey(s) => {
+            details.channel = match pb::SurveyChannel::try_from(s.channel) {
+                Ok(pb::SurveyChannel::Sms) => "sms",
+                Ok(pb::SurveyChannel::Phone) => "phone",
+                Ok(pb::SurveyChannel::Web) => "web",
+                Ok(pb::SurveyChannel::InStore) => "in_store",
+                _ => "unspecified",
+            }
+            .into()
+        }
+        Payload::Complaint(c) => details.category = c.category.trim().to_owned(),
+        Payload::Customer(c) => {
+            details.segment = match pb::CustomerSegment::try_from(c.segment) {
+                Ok(pb::CustomerSegment::B2c) => "B2C",
+                Ok(pb::CustomerSegment::B2b) => "B2B",
+                Ok(pb::CustomerSegment::B2g) => "B2G",
+                _ => "",
+            }
+            .into()
+        }
+        _ => {}
+    }
+    details
+}
+
+/// The details of a stored record's own bytes, or of the amended content in a correction's
+/// bytes (`correction`: the record named by `corrected_by`).
+pub fn stored_details(stored: &StoredRecord, correction: Option<&StoredRecord>) -> ContactDetails {
+    let decoded =
+        match correction {
+            Some(c) if stored.amended.is_some() => pb::Record::decode(c.wire.as_slice())
+                .ok()
+                .and_then(|r| match r.payload {
+                    Some(Payload::Correction(c)) => amended_payload(&c),
+                    _ => None,
+                }),
+            _ => pb::Record::decode(stored.wire.as_slice())
+                .ok()
+                .and_then(|r| r.payload),
+        };
+    decoded.as_ref().map(contact_details).unwrap_or_default()
+}

@@ -304,6 +304,7 @@ async fn hq_reads_every_view_with_hand_computed_numbers_and_dealers_only_the_veh
                 .lifecycle_report(hq::LifecycleReportRequest {
                     group_by: by as i32,
                     as_of_ms: today,
+                    filter: None,
                 })
                 .await
                 .expect("lifecycle report")

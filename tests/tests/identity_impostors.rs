@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hamgam_central::lifecycle::report::{self, GroupBy};
+use hamgam_central::analytics::{stages, CustomerFilter};
+use hamgam_central::lifecycle::report::GroupBy;
 use hamgam_central::lifecycle::{LifecycleConfig, Stage};
 use hamgam_central::merge::{HqDecision, PartyKey};
 use hamgam_central::rules::registry::DealerRegistry;
@@ -267,8 +268,17 @@ async fn an_impostors_code_melli_never_mixes_two_people() {
 
     // Lifecycle counts by hand: P0 active; P2 and I0 new owners; P1, P3, I1, I2 prospects.
     let config = LifecycleConfig::default();
-    let counted = report::report(&*store, &config, GroupBy::Dealer, &|_| None, NOW_MS, |_| {})
-        .expect("report");
+    let all = CustomerFilter::default();
+    let counted = stages::report(
+        &*store,
+        &config,
+        GroupBy::Dealer,
+        &all,
+        &|_| None,
+        NOW_MS,
+        |_| {},
+    )
+    .expect("report");
     let counts: BTreeMap<Stage, u64> = counted.total.all_facts.counts.clone();
     let hand: BTreeMap<Stage, u64> = [
         (Stage::Active, 1),

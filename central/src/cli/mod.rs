@@ -6,5 +6,6 @@ pub(crate) mod dealers;
 pub(crate) mod health;
 pub(crate) mod pki;
 pub(crate) mod query;
+pub(crate) mod questions;
 pub(crate) mod rules;
 pub(crate) mod serve;

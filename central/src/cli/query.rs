@@ -62,6 +62,8 @@ pub(crate) enum QueryCommand {
     },
     #[command(flatten)]
     Hq(hq_cli::HqQuery),
+    #[command(flatten)]
+    Questions(super::questions::Question),
 }
 
 /// Runs one `central query` command.
@@ -78,6 +80,7 @@ pub(crate) async fn run(conn: HqConnection, command: QueryCommand) -> Result<()>
     let mut client = HqServiceClient::new(channel.clone());
     match command {
         QueryCommand::Hq(q) => return hq_cli::run(channel, conn.json, q).await,
+        QueryCommand::Questions(q) => return super::questions::run(channel, conn.json, q).await,
         QueryCommand::Dealers => {
             let dealers = list_dealers(&mut client).await?;
             if conn.json {

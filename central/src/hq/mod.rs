@@ -15,8 +15,10 @@
 //! | [`vehicles`] | GetVehicleHistory, VehicleLookup.GetServiceSummary |
 //! | [`flags`] | ListFlags (ReviewFlag and Decide are HQ decisions, here) |
 //! | [`reports`] | GetScorecard, LifecycleReport |
+//! | [`analytics`] | GetCustomerJourney, JourneyReport, TenureReport, ListServiceDue, ListChurnRisk, ComplaintReport, LeadReport, SatisfactionReport |
 //! | [`stream`] | StreamChanges, Export |
 
+pub mod analytics;
 pub mod audit;
 pub mod convert;
 pub mod customers;
@@ -36,6 +38,7 @@ use tonic::{Request, Response, Status};
 
 use self::audit::{caller, Access};
 use crate::ingest::{DecisionError, Hub};
+use crate::lifecycle::report::GroupBy;
 use crate::lifecycle::LifecycleConfig;
 use crate::merge::{HqDecision, PartyKey, Subject};
 use crate::store::{HubStore, StoreError};
@@ -183,6 +186,15 @@ pub(crate) fn bad_token() -> Status {
 const PAGE_BYTES: usize = 3 * 1024 * 1024;
 
 /// A request's `as_of_ms`, or now by the hub's clock when it is 0.
+/// All usable facts, or clean facts only.
+fn mode(trusted_only: bool) -> crate::lifecycle::Facts {
+    if trusted_only {
+        crate::lifecycle::Facts::TrustedOnly
+    } else {
+        crate::lifecycle::Facts::All
+    }
+}
+
 fn as_of(ms: i64, clock: hamgam_gateway::Clock) -> i64 {
     if ms == 0 {
         clock.now_ms()
@@ -640,11 +652,173 @@ impl<S: HubStore> HqService for HqApi<S> {
         request: Request<hq::LifecycleReportRequest>,
     ) -> Result<Response<hq::LifecycleReportResponse>, Status> {
         let req = request.into_inner();
-        let by = reports::group_by(req.group_by)?;
+        let by = analytics::customer_group(req.group_by, GroupBy::Dealer)?;
+        let filter = analytics::filter(req.filter)?;
         let config = self.lifecycle.clone();
         let report = self
             .blocking(move |hub| {
-                reports::lifecycle(&hub, &config, by, as_of(req.as_of_ms, hub.clock()))
+                let at = as_of(req.as_of_ms, hub.clock());
+                reports::lifecycle(&hub, &config, by, &filter, at)
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn get_customer_journey(
+        &self,
+        request: Request<hq::GetCustomerJourneyRequest>,
+    ) -> Result<Response<hq::CustomerJourney>, Status> {
+        let who = caller(&request);
+        let req = request.into_inner();
+        if req.customer_id.is_empty() {
+            return Err(Status::invalid_argument("customer_id is required"));
+        }
+        let journey = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                let journey =
+                    analytics::customer_journey(&hub, &req.customer_id, at, req.trusted_only)?;
+                let access = Access::new(&who, "GetCustomerJourney", "customer journey")
+                    .customers([journey.customer_id.clone()])
+                    .count(journey.touchpoints.len() as u64);
+                audit::record(&hub, access)?;
+                Ok(journey)
+            })
+            .await?;
+        Ok(Response::new(journey))
+    }
+
+    async fn journey_report(
+        &self,
+        request: Request<hq::JourneyReportRequest>,
+    ) -> Result<Response<hq::JourneyReportResponse>, Status> {
+        let req = request.into_inner();
+        let filter = analytics::filter(req.filter)?;
+        let config = self.lifecycle.clone();
+        let report = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                analytics::journey_report(&hub, &config, &filter, at)
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn tenure_report(
+        &self,
+        request: Request<hq::TenureReportRequest>,
+    ) -> Result<Response<hq::TenureReportResponse>, Status> {
+        let req = request.into_inner();
+        let by = analytics::customer_group(req.group_by, GroupBy::Segment)?;
+        let filter = analytics::filter(req.filter)?;
+        let config = self.lifecycle.clone();
+        let report = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                analytics::tenure_report(&hub, &config, by, &filter, at)
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn list_service_due(
+        &self,
+        request: Request<hq::ListServiceDueRequest>,
+    ) -> Result<Response<hq::ListServiceDueResponse>, Status> {
+        let who = caller(&request);
+        let req = request.into_inner();
+        let filter = analytics::filter(req.filter)?;
+        let page = Page::of(req.page_size, &req.page_token);
+        let config = self.lifecycle.clone();
+        let list = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                let (list, customers) = analytics::service_due(
+                    &hub,
+                    &config,
+                    &filter,
+                    mode(req.trusted_only),
+                    at,
+                    &page,
+                )?;
+                let access = Access::new(&who, "ListServiceDue", "service-due list")
+                    .count(customers.len() as u64)
+                    .customers(customers);
+                audit::record(&hub, access)?;
+                Ok(list)
+            })
+            .await?;
+        Ok(Response::new(list))
+    }
+
+    async fn list_churn_risk(
+        &self,
+        request: Request<hq::ListChurnRiskRequest>,
+    ) -> Result<Response<hq::ListChurnRiskResponse>, Status> {
+        let who = caller(&request);
+        let req = request.into_inner();
+        let filter = analytics::filter(req.filter)?;
+        let page = Page::of(req.page_size, &req.page_token);
+        let config = self.lifecycle.clone();
+        let within = match req.within_days {
+            0 => config.churn_within_days,
+            n => i64::from(n),
+        };
+        let list = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                let mode = mode(req.trusted_only);
+                let (list, customers) =
+                    analytics::churn_risk(&hub, &config, &filter, mode, at, within, &page)?;
+                let access = Access::new(&who, "ListChurnRisk", "churn-risk list")
+                    .count(customers.len() as u64)
+                    .customers(customers);
+                audit::record(&hub, access)?;
+                Ok(list)
+            })
+            .await?;
+        Ok(Response::new(list))
+    }
+
+    async fn complaint_report(
+        &self,
+        request: Request<hq::CaseReportRequest>,
+    ) -> Result<Response<hq::ComplaintReportResponse>, Status> {
+        let req = request.into_inner();
+        let config = self.lifecycle.clone();
+        let report = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                analytics::complaint_report(&hub, &config, req, at)
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn lead_report(
+        &self,
+        request: Request<hq::CaseReportRequest>,
+    ) -> Result<Response<hq::LeadReportResponse>, Status> {
+        let req = request.into_inner();
+        let config = self.lifecycle.clone();
+        let report = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                analytics::lead_report(&hub, &config, req, at)
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn satisfaction_report(
+        &self,
+        request: Request<hq::CaseReportRequest>,
+    ) -> Result<Response<hq::SatisfactionReportResponse>, Status> {
+        let req = request.into_inner();
+        let report = self
+            .blocking(move |hub| {
+                let at = as_of(req.as_of_ms, hub.clock());
+                analytics::satisfaction_report(&hub, req, at)
             })
             .await?;
         Ok(Response::new(report))

@@ -3,9 +3,10 @@
 use hamgam_proto::hq::v1 as hq;
 use tonic::Status;
 
+use crate::analytics::{stages, CustomerFilter};
 use crate::ingest::Hub;
 use crate::ingest::TREND_DAYS;
-use crate::lifecycle::report::{self, median, GroupBy, LifecycleReport, ReportRow, StageFigures};
+use crate::lifecycle::report::{median, GroupBy, LifecycleReport, ReportRow, StageFigures};
 use crate::lifecycle::{LifecycleConfig, Stage, DAY_MS};
 use crate::rules::score::{self, day_of, ReliabilityScore};
 use crate::store::HubStore;
@@ -120,25 +121,12 @@ fn row(r: &ReportRow) -> hq::LifecycleRow {
     }
 }
 
-pub fn group_by(g: i32) -> Result<GroupBy, Status> {
-    Ok(match hq::GroupBy::try_from(g) {
-        Ok(hq::GroupBy::Unspecified | hq::GroupBy::Dealer) => GroupBy::Dealer,
-        Ok(hq::GroupBy::Region) => GroupBy::Region,
-        Ok(hq::GroupBy::Model) => GroupBy::Model,
-        Ok(hq::GroupBy::Period) => GroupBy::Period,
-        Err(_) => {
-            return Err(Status::invalid_argument(format!(
-                "group_by: unknown value {g}"
-            )))
-        }
-    })
-}
-
 /// The lifecycle report over every customer (blocking: run it off the async workers).
 pub fn lifecycle<S: HubStore>(
     hub: &Hub<S>,
     config: &LifecycleConfig,
     by: GroupBy,
+    filter: &CustomerFilter,
     as_of: i64,
 ) -> Result<hq::LifecycleReportResponse, Status> {
     let store = hub.store().map_err(unavailable)?;
@@ -154,7 +142,7 @@ pub fn lifecycle<S: HubStore>(
         as_of_ms,
         rows,
         total,
-    } = report::report(&*store, config, by, &region, as_of, |done| {
+    } = stages::report(&*store, config, by, filter, &region, as_of, |done| {
         if started.elapsed().as_secs() >= 2 && done % 10_000 == 0 {
             tracing::info!(customers = done, "lifecycle report in progress");
         }

@@ -32,6 +32,16 @@ pub struct LifecycleConfig {
     pub active_days: i64,
     /// Beyond `active_days` and up to this: `recently_lost`; beyond: `defected`.
     pub lost_days: i64,
+    /// A held vehicle is due for service this long after its last one (or its delivery).
+    pub service_interval_days: i64,
+    /// ... or once its projected odometer has run this far since.
+    pub service_interval_km: u32,
+    /// A complaint case open longer than this is past its SLA.
+    pub complaint_sla_days: i64,
+    /// A lead followed by a delivery to the customer within this many days converted.
+    pub lead_conversion_days: i64,
+    /// The churn-risk list's horizon when a request gives none.
+    pub churn_within_days: i64,
 }
 
 impl Default for LifecycleConfig {
@@ -40,6 +50,11 @@ impl Default for LifecycleConfig {
             new_owner_days: 180,
             active_days: 365,
             lost_days: 730,
+            service_interval_days: 365,
+            service_interval_km: 10_000,
+            complaint_sla_days: 14,
+            lead_conversion_days: 180,
+            churn_within_days: 30,
         }
     }
 }
@@ -47,7 +62,15 @@ impl Default for LifecycleConfig {
 impl LifecycleConfig {
     /// Refuses thresholds that cannot order the stages.
     pub fn check(&self) -> Result<(), String> {
-        if self.new_owner_days <= 0 || self.active_days <= 0 || self.lost_days <= 0 {
+        if self.new_owner_days <= 0
+            || self.active_days <= 0
+            || self.lost_days <= 0
+            || self.service_interval_days <= 0
+            || self.service_interval_km == 0
+            || self.complaint_sla_days <= 0
+            || self.lead_conversion_days <= 0
+            || self.churn_within_days <= 0
+        {
             return Err("lifecycle: every threshold must be a positive number of days".into());
         }
         if self.lost_days <= self.active_days {
@@ -212,6 +235,38 @@ impl CustomerFacts {
         })
     }
 
+    /// For a customer holding a vehicle at `as_of`: their latest delivery of a vehicle they
+    /// still hold, and the latest service of one (`None`: they hold none).
+    fn held_activity(&self, as_of: i64, mode: Facts) -> Option<(i64, Option<i64>)> {
+        let held: Vec<&Holding> = self
+            .holdings(mode)
+            .iter()
+            .filter(|h| h.from_ms <= as_of && h.until_ms.is_none_or(|u| u > as_of))
+            .collect();
+        if held.is_empty() {
+            return None;
+        }
+        let last_delivery = held.iter().map(|h| h.from_ms).max().unwrap_or(i64::MIN);
+        let last_service = self
+            .services(mode, as_of)
+            .filter(|s| held.iter().any(|h| h.vin == s.vin))
+            .map(|s| s.opened_ms)
+            .max();
+        Some((last_delivery, last_service))
+    }
+
+    /// When an `active` customer becomes `recently_lost` if nothing happens before: the day
+    /// after `active_days` have passed since their latest service (or delivery). `None` when
+    /// they are not active at `as_of`.
+    pub fn active_until(&self, config: &LifecycleConfig, as_of: i64, mode: Facts) -> Option<i64> {
+        if self.stage(config, as_of, mode) != Some(Stage::Active) {
+            return None;
+        }
+        let (last_delivery, last_service) = self.held_activity(as_of, mode)?;
+        let last = last_service?.max(last_delivery);
+        Some(last + config.active_days * DAY_MS + 1)
+    }
+
     /// The customer's stage at `as_of`, or `None` when nothing is known of them by then.
     pub fn stage(&self, config: &LifecycleConfig, as_of: i64, mode: Facts) -> Option<Stage> {
         let holdings: Vec<&Holding> = self
@@ -230,20 +285,9 @@ impl CustomerFacts {
                     .any(|c| mode.admits(c.trusted) && c.at_ms <= as_of);
             return contact.then_some(Stage::Prospect);
         }
-        let held: Vec<&&Holding> = holdings
-            .iter()
-            .filter(|h| h.until_ms.is_none_or(|u| u > as_of))
-            .collect();
-        if held.is_empty() {
+        let Some((last_delivery, last_service)) = self.held_activity(as_of, mode) else {
             return Some(Stage::Former);
-        }
-        let last_delivery = held.iter().map(|h| h.from_ms).max().unwrap_or(i64::MIN);
-        let held_vins: Vec<&str> = held.iter().map(|h| h.vin.as_str()).collect();
-        let last_service = self
-            .services(mode, as_of)
-            .filter(|s| held_vins.contains(&s.vin.as_str()))
-            .map(|s| s.opened_ms)
-            .max();
+        };
         let serviced_since = last_service.is_some_and(|s| s >= last_delivery);
         if as_of - last_delivery <= config.new_owner_days * DAY_MS && !serviced_since {
             return Some(Stage::NewOwner);

@@ -1,14 +1,12 @@
-//! The lifecycle report: stage counts, service retention, time to first service and complaint
-//! resolution time per dealer, region, model or sales period, from all usable facts and from
-//! clean facts only. Reads every customer (a report, not a lookup): its cost grows with the
-//! network, see docs/hq-api.md.
+//! The lifecycle report's figures: stage counts, service retention, time to first service and
+//! complaint resolution time per dealer, region, model, sales period, segment or role, from all
+//! usable facts and from clean facts only. The fold over every customer is
+//! [`crate::analytics::stages`] (a report, not a lookup: its cost grows with the network, see
+//! docs/hq-api.md).
 
 use std::collections::BTreeMap;
 
-use crate::merge::GoldenCustomer;
-use crate::store::{HubStore, StoreError};
-
-use super::facts::{gather, Gathered};
+use super::facts::Gathered;
 use super::{Facts, LifecycleConfig, Stage};
 
 /// How the report's rows are cut.
@@ -22,6 +20,10 @@ pub enum GroupBy {
     Model,
     /// The quarter of the customer's latest delivery (`2026-Q3`).
     Period,
+    /// B2C, B2B or B2G (`crate::analytics::Segment`).
+    Segment,
+    /// Each role the customer held on a vehicle (a customer can count in several rows).
+    Role,
 }
 
 /// The numbers of one row in one mode.
@@ -47,7 +49,7 @@ impl StageFigures {
         (base > 0).then(|| active as f64 / base as f64)
     }
 
-    fn add(&mut self, other: &StageFigures) {
+    pub fn add(&mut self, other: &StageFigures) {
         for (stage, n) in &other.counts {
             *self.counts.entry(*stage).or_default() += n;
         }
@@ -90,8 +92,9 @@ pub struct LifecycleReport {
     pub total: ReportRow,
 }
 
-/// The group a customer falls in.
-fn group_of(
+/// The dealer, region, model or period a customer falls in (`(none)` when they have none);
+/// segment and role are [`crate::analytics::Profile::groups`]'s.
+pub fn group_of(
     gathered: &Gathered,
     by: GroupBy,
     region: &dyn Fn(&str) -> Option<String>,
@@ -122,6 +125,7 @@ fn group_of(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(none),
         GroupBy::Period => latest.map(|h| quarter(h.from_ms)).unwrap_or_else(none),
+        GroupBy::Segment | GroupBy::Role => none(),
     }
 }
 
@@ -134,7 +138,12 @@ pub fn quarter(ms: i64) -> String {
 }
 
 /// The figures of one customer in one mode.
-fn figures(gathered: &Gathered, config: &LifecycleConfig, as_of: i64, mode: Facts) -> StageFigures {
+pub fn figures(
+    gathered: &Gathered,
+    config: &LifecycleConfig,
+    as_of: i64,
+    mode: Facts,
+) -> StageFigures {
     let mut f = StageFigures::default();
     if let Some(stage) = gathered.facts.stage(config, as_of, mode) {
         f.counts.insert(stage, 1);
@@ -143,52 +152,4 @@ fn figures(gathered: &Gathered, config: &LifecycleConfig, as_of: i64, mode: Fact
     f.days_to_first_service = kpis.days_to_first_service;
     f.complaint_resolution_days = kpis.complaint_resolution_days;
     f
-}
-
-/// Computes the report over every customer; `progress(customers_done)` after each page.
-pub fn report<S: HubStore>(
-    store: &S,
-    config: &LifecycleConfig,
-    by: GroupBy,
-    region: &dyn Fn(&str) -> Option<String>,
-    as_of: i64,
-    mut progress: impl FnMut(u64),
-) -> Result<LifecycleReport, StoreError> {
-    let mut rows: BTreeMap<String, ReportRow> = BTreeMap::new();
-    let mut total = ReportRow {
-        group: "total".into(),
-        ..Default::default()
-    };
-    let mut after = String::new();
-    let mut done = 0;
-    loop {
-        let page: Vec<GoldenCustomer> = store.customers(&after, 500)?;
-        let Some(last) = page.last() else { break };
-        after = last.customer_id.clone();
-        for customer in &page {
-            let gathered = gather(store, customer)?;
-            let all = figures(&gathered, config, as_of, Facts::All);
-            if all.counts.is_empty() {
-                continue; // nothing known of them as of then
-            }
-            let trusted = figures(&gathered, config, as_of, Facts::TrustedOnly);
-            let group = group_of(&gathered, by, region, as_of);
-            let row = rows.entry(group.clone()).or_insert_with(|| ReportRow {
-                group,
-                ..Default::default()
-            });
-            for r in [&mut *row, &mut total] {
-                r.customers += 1;
-                r.all_facts.add(&all);
-                r.trusted_only.add(&trusted);
-            }
-        }
-        done += page.len() as u64;
-        progress(done);
-    }
-    Ok(LifecycleReport {
-        as_of_ms: as_of,
-        rows: rows.into_values().collect(),
-        total,
-    })
 }
