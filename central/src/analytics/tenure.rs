@@ -140,3 +140,64 @@ impl TenureReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::DAY_MS;
+
+    fn date_of(ms: i64) -> time::Date {
+        OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .expect("in range")
+            .date()
+    }
+
+    #[test]
+    fn an_anniversary_is_the_same_calendar_day_and_29_february_falls_on_28() {
+        // Every day from 2023 to 2029 (two leap days), at a time of day, 1 to 3 years on.
+        let start = time::macros::datetime!(2023-01-01 13:45 UTC).unix_timestamp() * 1000;
+        for day in 0..(7 * 366) {
+            let at = start + day * DAY_MS + 123;
+            let from = date_of(at);
+            for years in 1..=3 {
+                let later = years_after(at, years).expect("in range");
+                let to = date_of(later);
+                assert_eq!(to.year(), from.year() + years, "{from} + {years}");
+                assert_eq!(to.month(), from.month(), "{from} + {years}");
+                let leap_day = from.month() == time::Month::February && from.day() == 29;
+                let day = if leap_day && !time::util::is_leap_year(to.year()) {
+                    28
+                } else {
+                    from.day()
+                };
+                assert_eq!(to.day(), day, "{from} + {years}");
+                assert_eq!(
+                    later.rem_euclid(DAY_MS),
+                    at.rem_euclid(DAY_MS),
+                    "the time of day stays"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_quarters_last_day_is_in_that_quarter_and_the_next_day_is_not() {
+        for year in 2023..=2029 {
+            for (month, last, quarter_name) in
+                [(3, 31, "Q1"), (6, 30, "Q2"), (9, 30, "Q3"), (12, 31, "Q4")]
+            {
+                let month = time::Month::try_from(month).expect("month");
+                let day = time::Date::from_calendar_date(year, month, last).expect("date");
+                let end = day
+                    .with_hms(23, 59, 59)
+                    .expect("time")
+                    .assume_utc()
+                    .unix_timestamp()
+                    * 1000;
+                assert_eq!(quarter(end), format!("{year}-{quarter_name}"));
+                let next = quarter(end + 1000);
+                assert_ne!(next, format!("{year}-{quarter_name}"), "{day}");
+            }
+        }
+    }
+}
