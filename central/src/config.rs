@@ -62,6 +62,8 @@ pub struct HubConfig {
     pub lifecycle: crate::lifecycle::LifecycleConfig,
     /// `[metrics]`: the Prometheus listener (off unless `listen` is set).
     pub metrics: Metrics,
+    /// `[console]`: the HQ console for browsers (docs/hq-console.md); off unless `listen` is set.
+    pub console: Console,
     /// `[enrolment]`: branches enrol and renew with signing requests (off unless `listen` is
     /// set; renewal needs the issuing CA too).
     pub enrolment: Enrolment,
@@ -109,6 +111,14 @@ pub struct Metrics {
     pub listen: Option<String>,
 }
 
+/// Where the hub serves the HQ console (HTTPS, HQ client certificates only).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Console {
+    /// e.g. `0.0.0.0:7445`: HQ's browsers reach it with their `hq/*` certificate.
+    pub listen: Option<String>,
+}
+
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
@@ -124,6 +134,7 @@ impl Default for HubConfig {
             rules: crate::rules::RuleConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
             metrics: Metrics::default(),
+            console: Console::default(),
             enrolment: Enrolment::default(),
         }
     }

@@ -27,6 +27,7 @@ pub mod admin_audit;
 pub mod analytics;
 pub mod backup;
 pub mod config;
+pub mod console;
 pub mod content;
 pub mod dealers;
 pub mod domain;

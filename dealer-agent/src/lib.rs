@@ -32,7 +32,8 @@ pub mod certificate;
 pub mod config;
 pub mod hlc;
 pub mod import;
-pub mod jalali;
+/// The Jalali calendar, shared with the hub's HQ console (`hamgam_proto::jalali`).
+pub use hamgam_proto::jalali;
 pub mod lang;
 pub mod local_api;
 pub mod local_grpc;

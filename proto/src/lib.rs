@@ -75,6 +75,7 @@ pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
 pub mod calendar;
 pub mod entry;
+pub mod jalali;
 mod kind;
 pub mod limits;
 pub mod reason;

@@ -8,9 +8,11 @@
 //! sync is `dealer_agent::sync_loop`, the certificates come from `gateway::pki`.
 
 pub mod bench;
+pub mod browser;
 pub mod fault_proxy;
 pub mod fuzz_checks;
 pub mod history;
+pub mod hq_network;
 pub mod judged;
 pub mod processes;
 pub mod relay;
@@ -170,6 +172,9 @@ pub struct TestHub {
     pub registry_changes: tokio::sync::watch::Receiver<u64>,
     /// The enrolment listener, when the options carry an issuing CA (`enrolment`).
     pub enrolment_addr: Option<SocketAddr>,
+    /// The HQ console (HTTPS, HQ client certificates), as `central serve` runs it with
+    /// `[console]`.
+    pub console_addr: SocketAddr,
     pub audit: SecurityAudit,
     pub data_dir: PathBuf,
     stop_tx: Option<oneshot::Sender<()>>,
@@ -375,6 +380,18 @@ impl TestHub {
             render,
             metrics_stop.clone().cancelled_owned(),
         ));
+        let console_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let console_addr = console_listener.local_addr().expect("console addr");
+        let console_router =
+            hamgam_central::console::router(hub.clone(), options.lifecycle.clone())
+                .expect("console templates");
+        let console = tokio::spawn(hamgam_central::console::serve(
+            console_listener,
+            console_router,
+            hamgam_central::console::tls(&options.edge.tls),
+            TRUST_DOMAIN.to_owned(),
+            metrics_stop.clone(),
+        ));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let enrolment_stop = tokio_util::sync::CancellationToken::new();
         let enrolment_addr = match options.enrolment.clone() {
@@ -414,12 +431,14 @@ impl TestHub {
                 .expect("hub serves");
             metrics_stop.cancel();
             let _ = metrics.await;
+            let _ = console.await;
         });
         TestHub {
             addr,
             metrics_addr,
             registry_changes,
             enrolment_addr,
+            console_addr,
             audit,
             data_dir: data_dir.to_owned(),
             stop_tx: Some(stop_tx),

@@ -11,17 +11,12 @@
 //! `$HAMGAM_SCREENSHOTS` when it is set (`HAMGAM_SCREENSHOTS=docs/img/staff-screen` refreshes
 //! those of docs/staff-guide.md).
 //!
-//! Chromium's executable is `/usr/bin/chromium` and its driver `/usr/bin/chromedriver`, unless
-//! `HAMGAM_CHROMIUM` / `HAMGAM_CHROMEDRIVER` say otherwise. Without them the test fails and says
-//! how to install them: it is never skipped.
+//! The browser and its driver: `hamgam_tests::browser` (never skipped).
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use hamgam_dealer_agent::staff::{self, Role};
 use hamgam_dealer_agent::web::{self, WebOptions};
 use hamgam_dealer_agent::{sync_loop, AgentStore};
@@ -29,109 +24,13 @@ use hamgam_gateway::PeerIdentity;
 use hamgam_proto::record::v1::record::Payload;
 use hamgam_proto::record::v1::Outcome;
 use hamgam_proto::values::{national_id_check_digit, Vin};
+use hamgam_tests::browser::{self, Driver};
 use hamgam_tests::{dealer, session_options, test_clock, within, TestHub, TestPki};
 use tokio_util::sync::CancellationToken;
 
-/// A running chromedriver, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    /// Starts chromedriver on a free loopback port and waits for its "started" line.
-    fn start() -> Driver {
-        let program = std::env::var("HAMGAM_CHROMEDRIVER")
-            .unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
-        assert!(
-            Path::new(&program).exists(),
-            "{program} is missing: install Debian's chromium and chromium-driver \
-             (`apt-get install chromium chromium-driver`, as tests/run.sh does), or set \
-             HAMGAM_CHROMEDRIVER"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        // Its own process group: Chromium's processes are in it too, and are killed with it
-        // when a failing test drops the driver without closing the browser.
-        let mut child = Command::new(&program)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let started = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("started successfully"));
-        assert!(started, "{program} did not start");
-        // Keep draining its output so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// A headless Chromium session, in Persian, with its own profile folder.
-    async fn browser(&self, profile: &Path) -> Client {
-        let chromium =
-            std::env::var("HAMGAM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-        let options = serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-dev-shm-usage",
-                "--disable-gpu",
-                "--window-size=1100,1300",
-                "--lang=fa-IR",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        });
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("goog:chromeOptions".into(), options);
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // The whole group (chromedriver and the browser it started), then chromedriver reaped.
-        // `--` first: without it `kill` may read the negative process-group id as an option.
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Where the screenshots go.
-fn screenshot_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("staff-screen")];
-    if let Ok(dir) = std::env::var("HAMGAM_SCREENSHOTS") {
-        // Relative to the workspace, not to this crate.
-        dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir));
-    }
-    dirs
-}
-
 async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.expect("a screenshot");
-    for dir in screenshot_dirs() {
-        std::fs::create_dir_all(&dir).expect("screenshot folder");
-        std::fs::write(dir.join(format!("{name}.png")), &png).expect("screenshot written");
-    }
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    browser::screenshot(browser, target_tmp, "staff-screen", name).await;
 }
 
 async fn type_into(browser: &Client, id: &str, text: &str) {
@@ -167,29 +66,11 @@ async fn click(browser: &Client, id: &str) {
 /// the new page whole: the old page is marked before the click, so a page still being left is
 /// never read by mistake.
 async fn click_to_page(browser: &Client, id: &str) {
-    browser
-        .execute("window.hamgamOldPage = true;", vec![])
+    let element = browser
+        .find(Locator::Id(id))
         .await
-        .expect("marks the page");
-    click(browser, id).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let loaded = browser
-            .execute(
-                "return window.hamgamOldPage === undefined && document.readyState === 'complete';",
-                vec![],
-            )
-            .await;
-        // While the page changes the script may fail (its document is gone): not yet.
-        if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "#{id} did not lead to a new page within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    browser::click_to_page(browser, element, &format!("#{id}")).await;
 }
 
 /// The text of `#id` once the page's script has shown it (at most 20 s). Read in one script
@@ -277,7 +158,7 @@ async fn a_service_adviser_enters_syncs_corrects_and_looks_up_in_the_browser() {
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(web::serve(listener, router, shutdown.clone()));
 
-    let driver = Driver::start();
+    let driver = Driver::start(None);
     let browser = driver.browser(&dir.path().join("profile")).await;
 
     // Logging in: the page is Persian and laid out right to left.

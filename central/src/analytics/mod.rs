@@ -101,6 +101,8 @@ impl Contact {
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub customer_id: String,
+    /// The golden record's name (empty when no dealer gave one).
+    pub name: String,
     pub gathered: Gathered,
     /// The timeline's records (registrations included), oldest first.
     pub contacts: Vec<Contact>,
@@ -175,6 +177,11 @@ impl Profile {
         let group = |by| group_of(&gathered, by, region, as_of);
         Ok(Profile {
             customer_id: customer.customer_id.clone(),
+            name: customer
+                .fields
+                .get("name")
+                .map(|f| f.value.clone())
+                .unwrap_or_default(),
             dealer: group(GroupBy::Dealer),
             region: group(GroupBy::Region),
             model: group(GroupBy::Model),

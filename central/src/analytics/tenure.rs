@@ -63,15 +63,10 @@ pub struct TenureReport {
     pub cohorts: BTreeMap<String, Both<Cohort>>,
 }
 
-/// `ms` moved `years` calendar years on (29 February to 28 February).
+/// `ms` moved `years` calendar years on (29 February to 28 February), at the same time of day.
 pub fn years_after(ms: i64, years: i32) -> Option<i64> {
     let t = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()?;
-    let year = t.year() + years;
-    let date = t
-        .date()
-        .replace_year(year)
-        .or_else(|_| t.date().replace_day(28).and_then(|d| d.replace_year(year)))
-        .ok()?;
+    let date = hamgam_proto::calendar::add_months(t.date(), u32::try_from(years).ok()? * 12)?;
     Some(t.replace_date(date).unix_timestamp() * 1000 + ms.rem_euclid(1000))
 }
 

@@ -224,6 +224,20 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
             stop.clone().cancelled_owned(),
         ));
     }
+    if let Some(addr) = &config.console.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for the HQ console on {addr}"))?;
+        let router = hamgam_central::console::router(hub.clone(), config.lifecycle.clone())
+            .context("the HQ console's templates")?;
+        tokio::spawn(hamgam_central::console::serve(
+            listener,
+            router,
+            hamgam_central::console::tls(&options.edge.tls),
+            config.trust_domain.clone(),
+            stop.clone(),
+        ));
+    }
     let served = server::run(listener, hub, options, audit, async move {
         hamgam_gateway::shutdown::signal().await;
     })

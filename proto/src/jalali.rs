@@ -1,6 +1,6 @@
 //! Dates as staff at a dealership read and type them: the Solar Hijri (Jalali) calendar, Tehran
 //! local time, Persian digits. Storage and the wire stay Gregorian and UTC; this module only
-//! converts at the edge (the staff screen and DMS imports).
+//! converts at the edge (the staff screen, DMS imports, the HQ console).
 //!
 //! The calendar arithmetic is ICU4X's (`icu_calendar`'s Persian calendar) and the time zone is
 //! the IANA database's `Asia/Tehran` as `jiff` bundles it (so a branch PC without tzdata still
@@ -133,7 +133,7 @@ impl JalaliDate {
     /// Reads a date as staff type it: `1405/09/11`, `۱۴۰۵/۹/۱۱`, `1405-09-11`, `٨/٩/١٤٠٥` is
     /// not accepted (year first, always).
     pub fn parse(typed: &str) -> Result<Self, DateError> {
-        let latin = hamgam_proto::text::normalize_digits(typed.trim());
+        let latin = crate::text::normalize_digits(typed.trim());
         let parts: Vec<&str> = latin
             .split(['/', '-', '.', ' ', '\u{066b}', '\u{2215}'])
             .filter(|p| !p.is_empty())
