@@ -144,20 +144,33 @@ fn point(svg: &mut String, p: &Point, cx: f64, cy: f64, colour: &str) {
     );
 }
 
-/// A scatter of labelled points; `x_label` and `y_label` name the axes.
-pub fn scatter(caption: &str, x_label: &str, y_label: &str, points: &[Point]) -> String {
+/// A scatter of labelled points; `x_label` and `y_label` name the axes, y runs from 0 to
+/// `y_max` (or the highest point).
+pub fn scatter(
+    caption: &str,
+    x_label: &str,
+    y_label: &str,
+    y_max: Option<f64>,
+    points: &[Point],
+) -> String {
     let mut svg = String::new();
     open(&mut svg, "scatter", caption);
-    let top = y_axis(&mut svg, points.iter().map(|p| p.y).fold(0.0, f64::max));
+    let highest = points.iter().map(|p| p.y).fold(0.0, f64::max);
+    let top = y_axis(&mut svg, y_max.unwrap_or(highest).max(highest));
     let right = points.iter().map(|p| p.x).fold(0.0, f64::max).max(1.0);
     for p in points {
         let cx = LEFT + 10.0 + (p.x / right) * (WIDTH - LEFT - 30.0);
         point(&mut svg, p, cx, y_of(p.y, top), COLOURS[0]);
+        // A label near the right edge is written leftwards, so it is never cut off.
+        let (x, anchor) = if cx > WIDTH - 80.0 {
+            (cx - 8.0, "end")
+        } else {
+            (cx + 8.0, "start")
+        };
         let _ = write!(
             svg,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#333">{}</text>"##,
-            cx + 8.0,
-            y_of(p.y, top) - 6.0,
+            r##"<text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}" fill="#333">{}</text>"##,
+            y_of(p.y, top) - 8.0,
             escape(&p.label)
         );
     }
@@ -217,12 +230,17 @@ pub fn lines(caption: &str, x_label: &str, y_max: f64, lines: &[Line]) -> String
             point(&mut svg, p, x, y, colour);
         }
         if let Some(last) = line.points.last() {
+            // Names of lines ending at one place are stacked, not drawn over each other.
             let (x, y) = at(last);
+            let before = lines[..i]
+                .iter()
+                .filter(|l| l.points.last().map(&at) == Some((x, y)))
+                .count();
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}">{}</text>"#,
                 x + 10.0,
-                y + 4.0,
+                y + 4.0 + 13.0 * before as f64,
                 escape(&line.name)
             );
         }

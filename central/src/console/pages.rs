@@ -190,7 +190,7 @@ fn render<S: HubStore>(state: &ConsoleState<S>, view: &View, path: &str, page: P
         charts => page.charts,
         tables => page.tables,
         path => path,
-        as_of => view.date(view.as_of),
+        as_of => words::day(view.as_of, view.lang, view.jalali),
         trusted => view.trusted,
         query => view.query(),
         query_all => view.query_with(view.lang, false),
@@ -349,7 +349,7 @@ pub async fn funnel<S: HubStore>(State(state): Shared<S>, Query(params): Params)
             let bars: Vec<Bar> = Stage::ALL
                 .iter()
                 .map(|stage| Bar {
-                    label: stage.name().to_owned(),
+                    label: view.w(stage.name()),
                     value: figures.count(*stage) as f64,
                     href: view.link(
                         "/customers",
@@ -409,6 +409,7 @@ pub async fn dealers<S: HubStore>(State(state): Shared<S>, Query(params): Params
                     &view.w("dealers"),
                     &view.w("volume"),
                     &view.w("score"),
+                    Some(100.0),
                     &points,
                 ),
             }],
@@ -531,7 +532,11 @@ pub async fn cohorts<S: HubStore>(State(state): Shared<S>, Query(params): Params
             rows.push(
                 std::iter::once(linked(name.clone(), href))
                     .chain(std::iter::once(cell(view.num(cohort.customers as f64))))
-                    .chain(shares.iter().map(|s| cell(view.num((s * 100.0).round()))))
+                    .chain((0..crate::analytics::tenure::COHORT_YEARS).map(|k| {
+                        shares
+                            .get(k)
+                            .map_or_else(|| cell("-"), |s| cell(view.num((s * 100.0).round())))
+                    }))
                     .collect(),
             );
         }

@@ -111,6 +111,13 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("volume", "رکوردها در پنجره", "Records in the window"),
     ("total", "کل", "Total"),
     ("last_seen", "آخرین تماس", "Last seen"),
+    ("prospect", "بالقوه", "prospect"),
+    ("new_owner", "مالک جدید", "new owner"),
+    ("never_serviced", "بی‌سرویس", "never serviced"),
+    ("active", "فعال", "active"),
+    ("recently_lost", "تازه از دست رفته", "recently lost"),
+    ("defected", "جداشده", "defected"),
+    ("former", "پیشین", "former"),
 ];
 
 /// The word for `key` in `lang` (the key itself when unknown, so a missing word shows).
@@ -150,6 +157,21 @@ pub fn date(ms: i64, lang: Lang, jalali: bool) -> String {
         .unwrap_or_default()
 }
 
+/// The UTC calendar day of `ms` (a report's `as_of`, the end of the day asked for) as the
+/// reader writes it: the same day in the Jalali calendar, not the Tehran time of that instant.
+pub fn day(ms: i64, lang: Lang, jalali: bool) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return String::new();
+    };
+    if jalali {
+        if let Ok(d) = JalaliDate::from_gregorian(t.year(), u8::from(t.month()), t.day()) {
+            let text = format!("{:04}/{:02}/{:02}", d.year(), d.month(), d.day());
+            return number(&text, lang);
+        }
+    }
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
 /// A number as the reader writes it.
 pub fn number(text: &str, lang: Lang) -> String {
     match lang {
@@ -173,6 +195,10 @@ mod tests {
         let nowruz = 1_774_039_500_000;
         assert_eq!(date(nowruz, Lang::En, false), "2026-03-20");
         assert_eq!(date(nowruz, Lang::En, true), "1405/01/01");
+        // The day asked for stays that day, though its last moment is the next day in Tehran.
+        let end_of_day = 1_795_046_399_999; // 2026-11-18 23:59:59.999 UTC
+        assert_eq!(day(end_of_day, Lang::Fa, true), "۱۴۰۵/۰۸/۲۷");
+        assert_eq!(day(end_of_day, Lang::En, false), "2026-11-18");
     }
 
     #[test]
