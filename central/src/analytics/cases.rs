@@ -184,3 +184,78 @@ pub fn add_leads(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::test_profiles::{complaint, delivery, lead, of};
+
+    const T0: i64 = 1_790_000_000_000;
+
+    fn complaints_at(profile: &Profile, as_of: i64) -> ComplaintFigures {
+        let mut rows = Rows::default();
+        add_complaints(
+            &mut rows,
+            profile,
+            &LifecycleConfig::default(),
+            CaseGroup::Dealer,
+            as_of,
+        );
+        rows.total.all_facts
+    }
+
+    #[test]
+    fn a_case_is_past_its_sla_only_once_the_sla_has_passed() {
+        let sla = LifecycleConfig::default().complaint_sla_days * DAY_MS;
+        let open = of(vec![complaint(T0, ComplaintStatus::Opened)]);
+        assert_eq!(
+            complaints_at(&open, T0 + sla).open_past_sla,
+            0,
+            "exactly the SLA: not past"
+        );
+        assert_eq!(complaints_at(&open, T0 + sla + 1).open_past_sla, 1);
+        // Closed before as_of: not open, so never past.
+        let closed = of(vec![
+            complaint(T0, ComplaintStatus::Opened),
+            complaint(T0 + DAY_MS, ComplaintStatus::Closed),
+        ]);
+        let f = complaints_at(&closed, T0 + 2 * sla);
+        assert_eq!((f.open, f.open_past_sla, f.resolved()), (0, 0, 1));
+        // As of before the closing, the case is still open.
+        assert_eq!(complaints_at(&closed, T0 + DAY_MS - 1).open, 1);
+    }
+
+    #[test]
+    fn a_case_closed_opened_again_and_closed_counts_as_reopened_and_resolved_at_its_first_close() {
+        let p = of(vec![
+            complaint(T0, ComplaintStatus::Opened),
+            complaint(T0 + 2 * DAY_MS, ComplaintStatus::Resolved),
+            complaint(T0 + 3 * DAY_MS, ComplaintStatus::Opened),
+            complaint(T0 + 9 * DAY_MS, ComplaintStatus::Closed),
+        ]);
+        let f = complaints_at(&p, T0 + 10 * DAY_MS);
+        assert_eq!((f.cases, f.reopened, f.open), (1, 1, 0));
+        assert_eq!(f.days_to_resolution, vec![2.0]);
+        assert_eq!(f.hours_to_first_response, vec![48.0]);
+    }
+
+    #[test]
+    fn a_lead_converts_up_to_the_window_and_not_a_moment_after() {
+        let window = LifecycleConfig::default().lead_conversion_days * DAY_MS;
+        for (gap, converted) in [(window, 1), (window + 1, 0)] {
+            let p = of(vec![lead(T0, "web"), delivery(T0 + gap)]);
+            let mut rows = Rows::default();
+            add_leads(
+                &mut rows,
+                &p,
+                &LifecycleConfig::default(),
+                CaseGroup::Channel,
+                T0 + 2 * window,
+            );
+            let web = rows.rows["web"].all_facts.clone();
+            assert_eq!(web.converted, converted, "delivery {gap} ms after the lead");
+            // The delivery at the same dealer is the lead's follow-up either way.
+            assert_eq!(web.followed_up(), 1);
+        }
+    }
+}

@@ -170,3 +170,115 @@ pub fn churn_risk(
         last_dealer_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::test_profiles::{delivery, of};
+    use crate::analytics::Contact;
+    use crate::content::{PayType, RepairOrder};
+    use crate::lifecycle::facts::CustomerVehicle;
+    use crate::lifecycle::{Holding, Service};
+    use crate::merge::vehicle::VehicleView;
+
+    const T0: i64 = 1_790_000_000_000;
+
+    fn visit(at_ms: i64, km: u32) -> Contact {
+        let mut c = delivery(at_ms);
+        c.content = Content::RepairOrder(RepairOrder {
+            ro_number: format!("RO-{at_ms}"),
+            vin: "V1".into(),
+            opened_at_ms: at_ms,
+            completed_at_ms: at_ms + 3_600_000,
+            odometer_in_km: km,
+            odometer_out_km: km,
+            pay_type: PayType::Customer,
+            job_lines: Vec::new(),
+            owner_ref: "C1".into(),
+            driver_ref: "C1".into(),
+            total_rials: 0,
+        });
+        c
+    }
+
+    /// A customer holding V1 since `T0` (delivered at 5 km), serviced at `visits`.
+    fn holder(visits: &[(i64, u32)]) -> Profile {
+        let mut contacts = vec![delivery(T0)];
+        contacts.extend(visits.iter().map(|(at, km)| visit(*at, *km)));
+        let mut p = of(contacts);
+        let holding = Holding {
+            vin: "V1".into(),
+            model: "Tara".into(),
+            dealer_id: "D-1".into(),
+            from_ms: T0,
+            until_ms: None,
+            delivered: true,
+        };
+        p.gathered.facts.holdings_all = vec![holding.clone()];
+        p.gathered.facts.holdings_trusted = vec![holding];
+        p.gathered.facts.services = visits
+            .iter()
+            .map(|(at, _)| Service {
+                vin: "V1".into(),
+                dealer_id: "D-2".into(),
+                opened_ms: *at,
+                total_rials: 0,
+                trusted: true,
+            })
+            .collect();
+        p.gathered.vehicles = vec![CustomerVehicle {
+            view: VehicleView {
+                vin: "V1".into(),
+                timeline: Vec::new(),
+                owner: None,
+                condition: None,
+                sold_by: None,
+                conflicts: Vec::new(),
+            },
+            model: "Tara".into(),
+            roles: Vec::new(),
+            since_ms: T0,
+            held: true,
+        }];
+        p
+    }
+
+    #[test]
+    fn a_vehicle_never_serviced_is_due_on_the_day_its_interval_ends_and_not_before() {
+        let config = LifecycleConfig::default();
+        let due_at = T0 + config.service_interval_days * DAY_MS;
+        let p = holder(&[]);
+        assert!(service_due(&p, &config, Facts::All, due_at - 1).is_empty());
+        let due = service_due(&p, &config, Facts::All, due_at);
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].due_by, due[0].due_since_ms, due[0].days_overdue),
+            ("time", due_at, 0.0)
+        );
+        assert_eq!(
+            (due[0].last_service_ms, due[0].last_dealer_id.as_str()),
+            (None, "D-1")
+        );
+    }
+
+    #[test]
+    fn a_vehicle_driven_far_is_due_by_its_projected_km_before_its_time() {
+        let config = LifecycleConfig::default();
+        // 5 km at delivery, 10,005 km 50 days later: 200 km a day, so the next 10,000 km are
+        // run 50 days after that visit.
+        let visit_at = T0 + 50 * DAY_MS;
+        let p = holder(&[(visit_at, 10_005)]);
+        let as_of = visit_at + 60 * DAY_MS;
+        let due = service_due(&p, &config, Facts::All, as_of);
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].due_by, "km");
+        assert_eq!(due[0].due_since_ms, visit_at + 50 * DAY_MS);
+        assert_eq!(
+            (due[0].km_at_since, due[0].projected_km),
+            (Some(10_005), Some(22_005))
+        );
+        assert_eq!(due[0].last_dealer_id, "D-2");
+        // Ten days earlier it was not due yet.
+        assert!(service_due(&p, &config, Facts::All, visit_at + 50 * DAY_MS - 1).is_empty());
+    }
+}

@@ -152,3 +152,35 @@ pub fn add(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::test_profiles::{delivery, lead, of};
+
+    const T0: i64 = 1_790_000_000_000;
+
+    #[test]
+    fn touchpoints_come_in_order_with_the_days_between_them() {
+        let p = of(vec![
+            lead(T0, "web"),
+            lead(T0 + DAY_MS / 2, "call"),
+            delivery(T0 + 3 * DAY_MS),
+        ]);
+        let points = touchpoints(&p, Facts::All, T0 + 10 * DAY_MS);
+        let seen: Vec<(&str, &str, Option<f64>)> = points
+            .iter()
+            .map(|t| (t.kind, t.channel.as_str(), t.days_since_previous))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("lead", "web", None),
+                ("lead", "call", Some(0.5)),
+                ("delivery", "dealership", Some(2.5)),
+            ]
+        );
+        // As of before the delivery, it is not a touchpoint yet.
+        assert_eq!(touchpoints(&p, Facts::All, T0 + 3 * DAY_MS - 1).len(), 2);
+    }
+}

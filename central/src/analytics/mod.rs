@@ -332,3 +332,81 @@ impl<T: Default> Rows<T> {
         add(self.total.get_mut(mode));
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_profiles {
+    use super::*;
+    use crate::content::{ComplaintStatus, Delivery, Lead, PartyRole, SaleCategory};
+
+    /// A profile made of `contacts` alone (no vehicles, no holdings): enough for the case
+    /// reports and the journey.
+    pub fn of(contacts: Vec<Contact>) -> Profile {
+        Profile {
+            customer_id: "CU-1".into(),
+            name: "test".into(),
+            gathered: Gathered::default(),
+            contacts,
+            segment: Segment::B2c,
+            roles: BTreeSet::new(),
+            dealer: "D-1".into(),
+            region: "(none)".into(),
+            model: "(none)".into(),
+            period: "(none)".into(),
+        }
+    }
+
+    fn contact(at_ms: i64, content: Content, channel: &str) -> Contact {
+        Contact {
+            at_ms,
+            dealer_id: "D-1".into(),
+            record_id: format!("R-{at_ms}"),
+            trust: Trust::Clean,
+            content,
+            details: ContactDetails {
+                channel: channel.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn lead(at_ms: i64, channel: &str) -> Contact {
+        contact(
+            at_ms,
+            Content::Lead(Lead {
+                customer_ref: "C1".into(),
+                contacted_at_ms: at_ms,
+            }),
+            channel,
+        )
+    }
+
+    pub fn delivery(at_ms: i64) -> Contact {
+        contact(
+            at_ms,
+            Content::Delivery(Delivery {
+                vin: "V1".into(),
+                sale_date_ms: Some(at_ms),
+                delivery_date_ms: Some(at_ms),
+                odometer_km: 5,
+                category: SaleCategory::Retail,
+                parties: vec![(PartyRole::Buyer, "C1".into())],
+                model: "Tara".into(),
+            }),
+            "",
+        )
+    }
+
+    pub fn complaint(at_ms: i64, status: ComplaintStatus) -> Contact {
+        contact(
+            at_ms,
+            Content::Complaint(crate::content::Complaint {
+                case_ref: "K1".into(),
+                customer_ref: "C1".into(),
+                vin: String::new(),
+                event_at_ms: at_ms,
+                status,
+            }),
+            "",
+        )
+    }
+}
