@@ -387,6 +387,10 @@ async fn run(pki: &TestPki, size: &WorldSize) -> Result<Value, String> {
         }
     }
     let vin_history = laps.percentiles();
+    let journeys: Vec<String> = (0..n.min(100))
+        .map(|i| found[i % found.len()].clone())
+        .collect();
+    let reports = super::customer_reports::time_reports(&client, customers, &journeys).await;
     hub.stop().await;
 
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -424,6 +428,7 @@ async fn run(pki: &TestPki, size: &WorldSize) -> Result<Value, String> {
             .iter()
             .map(|(name, (p50, p99))| json!({ "query": name, "p50_ms": p50, "p99_ms": p99 }))
             .collect::<Vec<_>>(),
+        "customer_questions": reports,
     }))
 }
 

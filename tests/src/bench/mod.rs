@@ -7,6 +7,7 @@
 //! their records in memory ([`MemoryOutbox`]), so they measure the hub, not the agents' disks.
 
 pub mod customer_queries;
+pub mod customer_reports;
 pub mod history;
 pub mod identity;
 pub mod import;
