@@ -196,6 +196,13 @@ async fn hq_sees_every_chart_drills_down_to_a_customer_and_dealers_are_refused()
         .await
         .expect("HQ is served");
     assert!(as_hq.starts_with("HTTP/1.1 200"), "{as_hq}");
+    let bad = get(&hub, Some(&hq), &hq.ca_pem, "/funnel?as_of=2026-13-01")
+        .await
+        .expect("answered");
+    assert!(
+        bad.starts_with("HTTP/1.1 400") && bad.contains("YYYY-MM-DD"),
+        "{bad}"
+    );
     let as_dealer = pki.client_material(PeerIdentity::Dealer(dealer("D-1001")));
     for path in [
         "/",

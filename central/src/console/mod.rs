@@ -7,16 +7,20 @@
 //! Pages are rendered on the server (minijinja templates built into the binary, charts as SVG
 //! by [`charts`]), in Persian (right to left, Jalali dates) or English (`?lang=en`), from all
 //! facts or clean facts only (`?trusted=1`), as of now or a date (`?as_of=YYYY-MM-DD`). Every
-//! number links to the customers behind it ([`pages::customers`]), and each customer to their
+//! number links to the customers behind it ([`people::customers`]), and each customer to their
 //! 360 and the records behind it. Answers naming customers are written to the access audit
 //! first, as the gRPC API's are.
 //!
 //! - [`charts`]: SVG bars, scatter and lines;
-//! - [`pages`]: one handler per page;
+//! - [`view`]: what every page shares (the reader's choices, rendering, errors);
+//! - [`pages`]: the chart pages;
+//! - [`people`]: the service-due list, the drill-down to customers, a customer's 360;
 //! - [`words`]: the words of both languages and how dates are written.
 
 pub mod charts;
 pub mod pages;
+pub mod people;
+pub mod view;
 pub mod words;
 
 use std::net::SocketAddr;
@@ -85,9 +89,9 @@ pub fn router<S: HubStore>(
         .route("/cohorts", get(pages::cohorts::<S>))
         .route("/complaints", get(pages::complaints::<S>))
         .route("/leads", get(pages::leads::<S>))
-        .route("/service-due", get(pages::service_due::<S>))
-        .route("/customers", get(pages::customers::<S>))
-        .route("/customers/{id}", get(pages::customer::<S>))
+        .route("/service-due", get(people::service_due::<S>))
+        .route("/customers", get(people::customers::<S>))
+        .route("/customers/{id}", get(people::customer::<S>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found / پیدا نشد") })
         .layer(axum::middleware::from_fn(only_hq))
         .layer(axum::middleware::map_response(headers))

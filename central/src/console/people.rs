@@ -1,0 +1,337 @@
+//! The console's pages about people: the service-due list, the customers behind a number (the
+//! drill-down of every chart) and a customer's 360 with the records behind their journey. Each
+//! writes an access-audit entry before it is sent.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Extension;
+
+use super::view::{
+    cell, linked, page, profiles, status, unavailable, url_text, Page, PageError, Params, Shared,
+    Table, View,
+};
+use super::{Caller, ConsoleState};
+use crate::analytics::{due, journey, CustomerFilter, Profile};
+use crate::hq::audit::{self, Access};
+use crate::lifecycle::report::quarter;
+use crate::lifecycle::{Facts, Stage};
+use crate::store::HubStore;
+
+/// How many rows a list page shows.
+const LIST_ROWS: usize = 200;
+
+pub async fn service_due<S: HubStore>(
+    State(state): Shared<S>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Params,
+) -> Response {
+    page(state, params, "/service-due".into(), move |state, view| {
+        let mut list = Vec::new();
+        profiles(state, view, &CustomerFilter::default(), |p| {
+            list.extend(due::service_due(
+                p,
+                &state.lifecycle,
+                view.mode(),
+                view.as_of,
+            ))
+        })?;
+        list.sort_by(|a, b| {
+            (a.due_since_ms, &a.customer_id).cmp(&(b.due_since_ms, &b.customer_id))
+        });
+        list.truncate(LIST_ROWS);
+        audited(
+            state,
+            &caller,
+            "console /service-due",
+            list.iter().map(|d| d.customer_id.clone()).collect(),
+        )?;
+        let rows = list
+            .iter()
+            .map(|d| {
+                vec![
+                    linked(
+                        d.customer_id.clone(),
+                        view.link(&format!("/customers/{}", url_text(&d.customer_id)), &[]),
+                    ),
+                    cell(d.vin.clone()),
+                    cell(d.model.clone()),
+                    cell(d.due_by),
+                    cell(view.date(d.due_since_ms)),
+                    cell(view.num(d.days_overdue.floor())),
+                    cell(d.last_dealer_id.clone()),
+                ]
+            })
+            .collect();
+        Ok(Page {
+            title: view.w("service_due"),
+            tables: vec![Table {
+                id: "service-due".into(),
+                title: String::new(),
+                head: vec![
+                    view.w("customer"),
+                    view.w("vin"),
+                    view.w("model"),
+                    view.w("due_by"),
+                    view.w("due_since"),
+                    view.w("days_overdue"),
+                    view.w("last_dealer"),
+                ],
+                rows,
+            }],
+            ..Default::default()
+        })
+    })
+    .await
+}
+
+/// Writes the access-audit entry of a page naming `customers`; no entry, no page.
+fn audited<S: HubStore>(
+    state: &ConsoleState<S>,
+    caller: &Caller,
+    page: &'static str,
+    customers: Vec<String>,
+) -> Result<(), PageError> {
+    let access = Access::new(&caller.name(), page, "HQ console")
+        .count(customers.len() as u64)
+        .customers(customers);
+    audit::record(&state.hub, access)
+        .map(|_| ())
+        .map_err(status)
+}
+
+/// Whether `profile` is behind the number the drill-down parameters name.
+fn behind(
+    profile: &Profile,
+    state_params: &BTreeMap<String, String>,
+    view: &View,
+    config: &crate::lifecycle::LifecycleConfig,
+) -> bool {
+    let mode = view.mode();
+    let get = |k: &str| state_params.get(k).map(String::as_str);
+    if let Some(stage) = get("stage") {
+        let is = profile
+            .gathered
+            .facts
+            .stage(config, view.as_of, mode)
+            .map(Stage::name);
+        if is != Some(stage) {
+            return false;
+        }
+    }
+    if get("region").is_some_and(|r| r != profile.region) {
+        return false;
+    }
+    if let Some(cohort) = get("cohort") {
+        let holdings = match mode {
+            Facts::All => &profile.gathered.facts.holdings_all,
+            Facts::TrustedOnly => &profile.gathered.facts.holdings_trusted,
+        };
+        let first = holdings
+            .iter()
+            .filter(|h| h.delivered && h.from_ms <= view.as_of)
+            .map(|h| h.from_ms)
+            .min();
+        if first.map(quarter).as_deref() != Some(cohort) {
+            return false;
+        }
+    }
+    let points = || journey::touchpoints(profile, mode, view.as_of);
+    if let Some(dealer) = get("complaints_at") {
+        if !points()
+            .iter()
+            .any(|t| t.kind == "complaint" && t.dealer_id == dealer)
+        {
+            return false;
+        }
+    }
+    if let Some(channel) = get("lead_channel") {
+        if !points()
+            .iter()
+            .any(|t| t.kind == "lead" && t.channel == channel)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The customers behind a number: the drill-down of every chart.
+pub async fn customers<S: HubStore>(
+    State(state): Shared<S>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Params,
+) -> Response {
+    page(state, params, "/customers".into(), move |state, view| {
+        let mut found: Vec<(String, String, String)> = Vec::new();
+        profiles(state, view, &CustomerFilter::default(), |p| {
+            if found.len() < LIST_ROWS && behind(p, &view.params, view, &state.lifecycle) {
+                let stage = p
+                    .gathered
+                    .facts
+                    .stage(&state.lifecycle, view.as_of, view.mode())
+                    .map_or("", Stage::name);
+                found.push((p.customer_id.clone(), p.name.clone(), stage.to_owned()));
+            }
+        })?;
+        audited(
+            state,
+            &caller,
+            "console /customers",
+            found.iter().map(|f| f.0.clone()).collect(),
+        )?;
+        let what: Vec<String> = ["stage", "region", "cohort", "complaints_at", "lead_channel"]
+            .iter()
+            .filter_map(|k| view.params.get(*k).map(|v| format!("{k} = {v}")))
+            .collect();
+        Ok(Page {
+            title: view.w("customers"),
+            intro: what.join(" · "),
+            tables: vec![Table {
+                id: "customers".into(),
+                title: String::new(),
+                head: vec![view.w("customer"), view.w("name"), view.w("stage")],
+                rows: found
+                    .into_iter()
+                    .map(|(id, name, stage)| {
+                        vec![
+                            linked(
+                                id.clone(),
+                                view.link(&format!("/customers/{}", url_text(&id)), &[]),
+                            ),
+                            cell(name),
+                            cell(stage),
+                        ]
+                    })
+                    .collect(),
+            }],
+            ..Default::default()
+        })
+    })
+    .await
+}
+
+/// A customer's 360: the golden record, vehicles, and the journey with the records behind it.
+pub async fn customer<S: HubStore>(
+    State(state): Shared<S>,
+    Extension(caller): Extension<Caller>,
+    Path(customer_id): Path<String>,
+    Query(params): Params,
+) -> Response {
+    page(
+        state,
+        params,
+        format!("/customers/{customer_id}"),
+        move |state, view| {
+            let store = state.hub.store().map_err(unavailable)?;
+            let c360 = crate::hq::customers::customer_360(
+                &*store,
+                &state.lifecycle,
+                &customer_id,
+                view.as_of,
+            )
+            .map_err(status)?;
+            let golden = store
+                .customer(&customer_id)
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    status(tonic::Status::not_found(format!(
+                        "no customer {customer_id}"
+                    )))
+                })?;
+            let profile =
+                Profile::read(&*store, &golden, &|_| None, view.as_of).map_err(unavailable)?;
+            audited(
+                state,
+                &caller,
+                "console /customers/ID",
+                vec![customer_id.clone()],
+            )?;
+            let fields = c360
+                .fields
+                .iter()
+                .map(|f| {
+                    let source = f
+                        .source
+                        .as_ref()
+                        .map(|s| s.dealer_id.clone())
+                        .unwrap_or_default();
+                    vec![cell(f.field.clone()), cell(f.value.clone()), cell(source)]
+                })
+                .collect();
+            let vehicles = c360
+                .vehicles
+                .iter()
+                .map(|v| {
+                    let roles: Vec<String> = v
+                        .roles
+                        .iter()
+                        .map(|r| {
+                            hamgam_proto::hq::v1::Role::try_from(*r).map_or_else(
+                                |_| "?".to_owned(),
+                                |r| r.as_str_name().trim_start_matches("ROLE_").to_lowercase(),
+                            )
+                        })
+                        .collect();
+                    vec![
+                        cell(v.vin.clone()),
+                        cell(v.model.clone()),
+                        cell(roles.join(", ")),
+                    ]
+                })
+                .collect();
+            let journey = journey::touchpoints(&profile, view.mode(), view.as_of)
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        cell(view.date(t.at_ms)),
+                        cell(t.kind),
+                        cell(t.channel),
+                        cell(t.dealer_id),
+                        cell(
+                            t.days_since_previous
+                                .map_or("-".into(), |d| view.num(d.round())),
+                        ),
+                        cell(t.record_id),
+                        cell(format!("{:?}", t.trust).to_lowercase()),
+                    ]
+                })
+                .collect();
+            Ok(Page {
+                title: format!("{}: {}", view.w("customer"), profile.name),
+                intro: customer_id.clone(),
+                tables: vec![
+                    Table {
+                        id: "golden".into(),
+                        title: view.w("customer"),
+                        head: vec![view.w("field"), view.w("value"), view.w("source")],
+                        rows: fields,
+                    },
+                    Table {
+                        id: "vehicles".into(),
+                        title: view.w("vehicles"),
+                        head: vec![view.w("vin"), view.w("model"), view.w("roles")],
+                        rows: vehicles,
+                    },
+                    Table {
+                        id: "journey".into(),
+                        title: view.w("journey"),
+                        head: vec![
+                            view.w("time"),
+                            view.w("kind"),
+                            view.w("channel"),
+                            view.w("dealer"),
+                            view.w("days_since"),
+                            view.w("record"),
+                            view.w("trust"),
+                        ],
+                        rows: journey,
+                    },
+                ],
+                ..Default::default()
+            })
+        },
+    )
+    .await
+}
