@@ -57,12 +57,7 @@ pub async fn funnel<S: HubStore>(State(state): Shared<S>, Query(params): Params)
     page(state, params, "/funnel".into(), |state, view| {
         let store = state.hub.store().map_err(unavailable)?;
         let registry = state.hub.registry();
-        let region = |d: &str| {
-            registry
-                .dealer(d)
-                .map(|d| d.region.clone())
-                .filter(|r| !r.is_empty())
-        };
+        let region = |dealer: &str| registry.region(dealer);
         let report = stages::report(
             &*store,
             &state.lifecycle,

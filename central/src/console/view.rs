@@ -272,11 +272,6 @@ pub(crate) fn profiles<S: HubStore>(
 ) -> Result<(), PageError> {
     let store = state.hub.store().map_err(unavailable)?;
     let registry = state.hub.registry();
-    let region = |d: &str| {
-        registry
-            .dealer(d)
-            .map(|d| d.region.clone())
-            .filter(|r| !r.is_empty())
-    };
+    let region = |dealer: &str| registry.region(dealer);
     each_profile(&*store, &region, view.as_of, filter, visit, |_| {}).map_err(unavailable)
 }

@@ -120,12 +120,7 @@ fn over_customers<S: HubStore>(
 ) -> Result<(), Status> {
     let store = hub.store().map_err(unavailable)?;
     let registry = hub.registry();
-    let region = |dealer: &str| {
-        registry
-            .dealer(dealer)
-            .map(|d| d.region.clone())
-            .filter(|r| !r.is_empty())
-    };
+    let region = |dealer: &str| registry.region(dealer);
     let started = std::time::Instant::now();
     each_profile(&*store, &region, as_of, filter, visit, |done| {
         if started.elapsed().as_secs() >= 2 && done % 10_000 == 0 {

@@ -131,12 +131,7 @@ pub fn lifecycle<S: HubStore>(
 ) -> Result<hq::LifecycleReportResponse, Status> {
     let store = hub.store().map_err(unavailable)?;
     let registry = hub.registry();
-    let region = |dealer: &str| {
-        registry
-            .dealer(dealer)
-            .map(|d| d.region.clone())
-            .filter(|r| !r.is_empty())
-    };
+    let region = |dealer: &str| registry.region(dealer);
     let started = std::time::Instant::now();
     let LifecycleReport {
         as_of_ms,

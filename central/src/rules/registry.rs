@@ -108,6 +108,13 @@ impl DealerRegistry {
         self.dealers.get(dealer_id)
     }
 
+    /// The HQ sales region of `dealer_id` (the registry's region, else its city), if known.
+    pub fn region(&self, dealer_id: &str) -> Option<String> {
+        self.dealer(dealer_id)
+            .map(|d| d.region.clone())
+            .filter(|r| !r.is_empty())
+    }
+
     /// How many dealerships it lists.
     pub fn len(&self) -> usize {
         self.dealers.len()
