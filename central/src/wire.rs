@@ -549,7 +549,7 @@ mod tests {
 
 /// What HQ's reports read of a record that the rules do not: a lead's source, a survey's
 /// channel, a complaint's category, a registration's segment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContactDetails {
     /// `showroom`, `call`, `test_drive`, `web` (a lead); `sms`, `phone`, `web`, `in_store` (a
     /// survey); empty for other kinds; `unspecified` when the record does not say.

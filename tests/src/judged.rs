@@ -100,6 +100,17 @@ impl Shuffle {
 /// random share of batches sent twice. `seed` 0 sends dealer after dealer in batches of 500,
 /// `seed` 1 one record per batch.
 pub async fn feed(hub: &Hub<SledStore>, logs: &BTreeMap<String, Vec<pb::Record>>, seed: u64) {
+    feed_with(hub, logs, seed, |_, _| {}).await;
+}
+
+/// [`feed`], calling `after_batch(hub, batches_sent)` once each batch is durable.
+pub async fn feed_with(
+    hub: &Hub<SledStore>,
+    logs: &BTreeMap<String, Vec<pb::Record>>,
+    seed: u64,
+    mut after_batch: impl FnMut(&Hub<SledStore>, u64),
+) {
+    let mut sent = 0;
     let mut rng = Shuffle::new(seed);
     let mut next: BTreeMap<&String, usize> = logs.keys().map(|d| (d, 0)).collect();
     loop {
@@ -140,6 +151,8 @@ pub async fn feed(hub: &Hub<SledStore>, logs: &BTreeMap<String, Vec<pb::Record>>
                 .await
                 .expect("batch ingested");
             outcome.durable.await.expect("batch durable");
+            sent += 1;
+            after_batch(hub, sent);
         }
         next.insert(who, to);
     }

@@ -11,12 +11,15 @@
 //! - The histories include imported DMS records from two sources with a spell of one source's
 //!   clock set ahead, an imported record amended and one withdrawn: T01 on a source's sequence
 //!   (judged from a record's stored neighbours only) equals the reference too.
+//! - HQ's customer summaries (`analytics::keeper`), kept from the store's touched log while
+//!   the batches come in, equal the summaries gathered afresh from the final store.
 //! - A dealer month of N uniform surveys, then one survey more: one record written and no
 //!   verdict change while Q01 keeps firing; the survey that ends the uniformity changes every
 //!   survey's verdict and nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hamgam_central::analytics::keeper;
 use hamgam_central::judge::{self, Rulebook, Sender};
 use hamgam_central::rules::group_state;
 use hamgam_central::rules::history::GroupKey;
@@ -95,7 +98,29 @@ async fn delivered_and_checked(
 ) -> Seen {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = judged::hub(dir.path(), registry, now);
-    judged::feed(&hub, logs, order_seed).await;
+    // HQ's customer summaries are kept from the touched log as the batches come in (every
+    // third batch, so some entries are read together), and equal what is gathered afresh.
+    let refresh = |hub: &Hub<SledStore>| {
+        keeper::refresh(&*hub.store().expect("store"), |_| {}).expect("summaries refreshed")
+    };
+    assert!(
+        refresh(&hub).built,
+        "an empty store's summaries are built first"
+    );
+    judged::feed_with(&hub, logs, order_seed, |hub, sent| {
+        if sent % 3 == 0 {
+            assert!(!refresh(hub).built, "kept, not built again");
+        }
+    })
+    .await;
+    refresh(&hub);
+    let store = hub.store().expect("store");
+    let stale = keeper::stale(&*store).expect("summaries checked");
+    assert!(stale.is_empty(), "stale customer summaries: {stale:?}");
+    assert!(
+        !store.summaries("", 1).expect("summaries").is_empty(),
+        "no summaries to compare"
+    );
     let seen = check_against_reference(&hub, hub.rules());
     hub.close().await;
     seen

@@ -57,14 +57,14 @@ pub fn service_due(
     mode: Facts,
     as_of: i64,
 ) -> Vec<ServiceDue> {
-    let facts = &profile.gathered.facts;
+    let facts = &profile.facts;
     let holdings = match mode {
         Facts::All => &facts.holdings_all,
         Facts::TrustedOnly => &facts.holdings_trusted,
     };
     let mut out = Vec::new();
-    for vehicle in &profile.gathered.vehicles {
-        let vin = vehicle.view.vin.as_str();
+    for vehicle in &profile.vehicles {
+        let vin = vehicle.vin.as_str();
         let Some(holding) = holdings
             .iter()
             .find(|h| h.vin == vin && h.from_ms <= as_of && h.until_ms.is_none_or(|u| u > as_of))
@@ -153,7 +153,7 @@ pub fn churn_risk(
     as_of: i64,
     within_days: i64,
 ) -> Option<ChurnRisk> {
-    let crosses = profile.gathered.facts.active_until(config, as_of, mode)?;
+    let crosses = profile.facts.active_until(config, as_of, mode)?;
     if crosses - as_of > within_days * DAY_MS {
         return None;
     }
@@ -174,12 +174,11 @@ pub fn churn_risk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::summary::VehicleSummary;
     use crate::analytics::test_profiles::{delivery, of};
     use crate::analytics::Contact;
     use crate::content::{PayType, RepairOrder};
-    use crate::lifecycle::facts::CustomerVehicle;
     use crate::lifecycle::{Holding, Service};
-    use crate::merge::vehicle::VehicleView;
 
     const T0: i64 = 1_790_000_000_000;
 
@@ -214,9 +213,9 @@ mod tests {
             until_ms: None,
             delivered: true,
         };
-        p.gathered.facts.holdings_all = vec![holding.clone()];
-        p.gathered.facts.holdings_trusted = vec![holding];
-        p.gathered.facts.services = visits
+        p.facts.holdings_all = vec![holding.clone()];
+        p.facts.holdings_trusted = vec![holding];
+        p.facts.services = visits
             .iter()
             .map(|(at, _)| Service {
                 vin: "V1".into(),
@@ -226,19 +225,10 @@ mod tests {
                 trusted: true,
             })
             .collect();
-        p.gathered.vehicles = vec![CustomerVehicle {
-            view: VehicleView {
-                vin: "V1".into(),
-                timeline: Vec::new(),
-                owner: None,
-                condition: None,
-                sold_by: None,
-                conflicts: Vec::new(),
-            },
+        p.vehicles = vec![VehicleSummary {
+            vin: "V1".into(),
             model: "Tara".into(),
             roles: Vec::new(),
-            since_ms: T0,
-            held: true,
         }];
         p
     }

@@ -142,7 +142,7 @@ pub fn add(
                     }
                 }
             }
-            if let Some(stage) = profile.gathered.facts.stage(config, point.at_ms, mode) {
+            if let Some(stage) = profile.facts.stage(config, point.at_ms, mode) {
                 *f.channels_by_stage
                     .entry(stage)
                     .or_default()

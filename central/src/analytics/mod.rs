@@ -17,26 +17,30 @@
 //! | [`cases`] | complaint times and reopen rate, lead follow-up and conversion |
 //! | [`satisfaction`] | CSAT, NPS, response rate, staff-entered and flagged answers |
 //!
-//! Cost: a report reads every customer once through the store's indexes (as the lifecycle
-//! report does); the lists rank in memory and are paged. See docs/hq-api.md.
+//! Cost: a report reads one stored summary per customer ([`summary`], kept current from the
+//! store's touched log by [`keeper`]), never the records behind it; the lists rank in memory
+//! and are paged. See docs/hq-api.md.
 
 pub mod cases;
 pub mod due;
 pub mod journey;
+pub mod keeper;
 pub mod satisfaction;
 pub mod stages;
+pub mod summary;
 pub mod tenure;
 
 use std::collections::BTreeSet;
 
 use crate::content::Content;
-use crate::lifecycle::facts::{gather, Gathered};
 use crate::lifecycle::report::{group_of, GroupBy};
-use crate::lifecycle::{Facts, LifecycleConfig};
+use crate::lifecycle::{CustomerFacts, Facts, LifecycleConfig};
 use crate::merge::vehicle::Role;
-use crate::merge::{trust_of, GoldenCustomer, Trust};
+use crate::merge::{GoldenCustomer, Trust};
 use crate::store::{HubStore, StoreError};
-use crate::wire::{self, ContactDetails};
+use crate::wire::ContactDetails;
+
+use summary::{CustomerSummary, VehicleSummary};
 
 pub use crate::lifecycle::report::median;
 
@@ -80,7 +84,7 @@ pub struct CustomerFilter {
 }
 
 /// One record of a customer's timeline with what the reports read of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     pub at_ms: i64,
     pub dealer_id: String,
@@ -103,7 +107,9 @@ pub struct Profile {
     pub customer_id: String,
     /// The golden record's name (empty when no dealer gave one).
     pub name: String,
-    pub gathered: Gathered,
+    pub facts: CustomerFacts,
+    /// The vehicles they appear on, with their roles.
+    pub vehicles: Vec<VehicleSummary>,
     /// The timeline's records (registrations included), oldest first.
     pub contacts: Vec<Contact>,
     pub segment: Segment,
@@ -128,32 +134,27 @@ pub fn role_name(role: Role) -> &'static str {
 }
 
 impl Profile {
-    /// Builds the profile of `customer` as of `as_of`.
+    /// Builds the profile of `customer` as of `as_of` from the store.
     pub fn read<S: HubStore>(
         store: &S,
         customer: &GoldenCustomer,
         region: &dyn Fn(&str) -> Option<String>,
         as_of: i64,
     ) -> Result<Profile, StoreError> {
-        let gathered = gather(store, customer)?;
-        let mut contacts = Vec::with_capacity(gathered.timeline.len());
-        for t in &gathered.timeline {
-            let correction = match (&t.record.amended, &t.record.corrected_by) {
-                (Some(_), Some(id)) => match store.locate(id)? {
-                    Some((dealer, seq)) => store.record(&dealer, seq)?,
-                    None => None,
-                },
-                _ => None,
-            };
-            contacts.push(Contact {
-                at_ms: t.at_ms,
-                dealer_id: t.record.dealer_id.clone(),
-                record_id: t.record.record_id.clone(),
-                trust: trust_of(&t.record).unwrap_or(Trust::Flagged),
-                content: t.content.clone(),
-                details: wire::stored_details(&t.record, correction.as_ref()),
-            });
-        }
+        Ok(Profile::of(
+            CustomerSummary::gather(store, customer)?,
+            region,
+            as_of,
+        ))
+    }
+
+    /// The profile of a summarised customer as of `as_of`.
+    pub fn of(
+        summary: CustomerSummary,
+        region: &dyn Fn(&str) -> Option<String>,
+        as_of: i64,
+    ) -> Profile {
+        let contacts = summary.contacts;
         // The latest registration by `as_of` that names a segment, else the first one after
         // it (a customer registered later was the same customer before); else a person is B2C
         // and an organisation B2B.
@@ -164,33 +165,34 @@ impl Profile {
             .filter(|c| c.at_ms <= as_of)
             .find_map(named)
             .or_else(|| contacts.iter().filter(|c| c.at_ms > as_of).find_map(named))
-            .unwrap_or(if customer.organization {
+            .unwrap_or(if summary.organization {
                 Segment::B2b
             } else {
                 Segment::B2c
             });
-        let roles = gathered
+        let roles = summary
             .vehicles
             .iter()
             .flat_map(|v| v.roles.iter().copied())
             .collect();
-        let group = |by| group_of(&gathered, by, region, as_of);
-        Ok(Profile {
-            customer_id: customer.customer_id.clone(),
-            name: customer
-                .fields
-                .get("name")
-                .map(|f| f.value.clone())
-                .unwrap_or_default(),
+        let latest_contact = contacts
+            .iter()
+            .rfind(|c| c.at_ms <= as_of)
+            .map(|c| c.dealer_id.as_str());
+        let group = |by| group_of(&summary.facts, latest_contact, by, region, as_of);
+        Profile {
+            customer_id: summary.customer_id,
+            name: summary.name,
             dealer: group(GroupBy::Dealer),
             region: group(GroupBy::Region),
             model: group(GroupBy::Model),
             period: group(GroupBy::Period),
-            contacts,
             segment,
             roles,
-            gathered,
-        })
+            facts: summary.facts,
+            vehicles: summary.vehicles,
+            contacts,
+        }
     }
 
     /// The profile passes `filter`.
@@ -231,7 +233,9 @@ impl Profile {
 }
 
 /// Reads the profile of every customer passing `filter`, in customer-id order, and hands each
-/// to `visit`; `progress(customers_read)` after each page.
+/// to `visit`; `progress(customers_read)` after each page. The customer summaries are brought
+/// up to date first ([`keeper::refresh`]), so everything applied before the call counts; then
+/// each customer costs one stored summary.
 pub fn each_profile<S: HubStore>(
     store: &S,
     region: &dyn Fn(&str) -> Option<String>,
@@ -240,16 +244,25 @@ pub fn each_profile<S: HubStore>(
     mut visit: impl FnMut(&Profile),
     mut progress: impl FnMut(u64),
 ) -> Result<(), StoreError> {
+    keeper::refresh(store, |_| {})?;
     let mut after = String::new();
     let mut read = 0;
     loop {
-        let page = store.customers(&after, 500)?;
-        let Some(last) = page.last() else {
+        let page = store.summaries(&after, 500)?;
+        let Some((last, _)) = page.last() else {
             return Ok(());
         };
-        after = last.customer_id.clone();
-        for customer in &page {
-            let profile = Profile::read(store, customer, region, as_of)?;
+        after = last.clone();
+        for (id, bytes) in &page {
+            let summary = match CustomerSummary::decode(id, bytes)? {
+                Some(summary) => summary,
+                // Written by another version since the refresh: gathered here.
+                None => match store.customer(id)? {
+                    Some(customer) => CustomerSummary::gather(store, &customer)?,
+                    None => continue,
+                },
+            };
+            let profile = Profile::of(summary, region, as_of);
             if profile.passes(filter) {
                 visit(&profile);
             }
@@ -344,7 +357,8 @@ pub(crate) mod test_profiles {
         Profile {
             customer_id: "CU-1".into(),
             name: "test".into(),
-            gathered: Gathered::default(),
+            facts: CustomerFacts::default(),
+            vehicles: Vec::new(),
             contacts,
             segment: Segment::B2c,
             roles: BTreeSet::new(),

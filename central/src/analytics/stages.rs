@@ -25,11 +25,11 @@ pub fn report<S: HubStore>(
         ..Default::default()
     };
     let visit = |profile: &super::Profile| {
-        let all = figures(&profile.gathered, config, as_of, Facts::All);
+        let all = figures(&profile.facts, config, as_of, Facts::All);
         if all.counts.is_empty() {
             return; // nothing known of them as of then
         }
-        let trusted = figures(&profile.gathered, config, as_of, Facts::TrustedOnly);
+        let trusted = figures(&profile.facts, config, as_of, Facts::TrustedOnly);
         let add = |row: &mut ReportRow| {
             row.customers += 1;
             row.all_facts.add(&all);

@@ -79,7 +79,7 @@ pub fn tenure_days(
 ) -> Option<f64> {
     let points = touchpoints(profile, mode, as_of);
     let first = points.first()?.at_ms;
-    let end = match profile.gathered.facts.stage(config, as_of, mode) {
+    let end = match profile.facts.stage(config, as_of, mode) {
         Some(Stage::Defected | Stage::Former) => points.last().map_or(as_of, |t| t.at_ms),
         _ => as_of,
     };
@@ -101,7 +101,7 @@ impl TenureReport {
                 }
                 self.total.get_mut(mode).0.push(days);
             }
-            let facts = &profile.gathered.facts;
+            let facts = &profile.facts;
             let holdings = match mode {
                 Facts::All => &facts.holdings_all,
                 Facts::TrustedOnly => &facts.holdings_trusted,

@@ -112,7 +112,6 @@ fn behind(
     let get = |k: &str| state_params.get(k).map(String::as_str);
     if let Some(stage) = get("stage") {
         let is = profile
-            .gathered
             .facts
             .stage(config, view.as_of, mode)
             .map(Stage::name);
@@ -125,8 +124,8 @@ fn behind(
     }
     if let Some(cohort) = get("cohort") {
         let holdings = match mode {
-            Facts::All => &profile.gathered.facts.holdings_all,
-            Facts::TrustedOnly => &profile.gathered.facts.holdings_trusted,
+            Facts::All => &profile.facts.holdings_all,
+            Facts::TrustedOnly => &profile.facts.holdings_trusted,
         };
         let first = holdings
             .iter()
@@ -168,7 +167,6 @@ pub async fn customers<S: HubStore>(
         profiles(state, view, &CustomerFilter::default(), |p| {
             if found.len() < LIST_ROWS && behind(p, &view.params, view, &state.lifecycle) {
                 let stage = p
-                    .gathered
                     .facts
                     .stage(&state.lifecycle, view.as_of, view.mode())
                     .map_or("", Stage::name);

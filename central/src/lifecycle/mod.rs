@@ -135,7 +135,7 @@ impl Facts {
 }
 
 /// A vehicle the customer held (owner, buyer, co-buyer or fleet account) over a period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Holding {
     pub vin: String,
     pub model: String,
@@ -149,7 +149,7 @@ pub struct Holding {
 }
 
 /// A repair order on a vehicle the customer held at the time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub vin: String,
     pub dealer_id: String,
@@ -159,7 +159,7 @@ pub struct Service {
 }
 
 /// Any other dated contact: a lead, a survey, a complaint event (a registration alone is not).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Touch {
     pub at_ms: i64,
     pub dealer_id: String,
@@ -167,7 +167,7 @@ pub struct Touch {
 }
 
 /// One event of a complaint case.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComplaintEvent {
     /// `dealer/case_ref`.
     pub case: String,
@@ -176,7 +176,7 @@ pub struct ComplaintEvent {
     pub trusted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurveyAnswer {
     pub at_ms: i64,
     pub csat: u32,
@@ -186,7 +186,7 @@ pub struct SurveyAnswer {
 
 /// Everything the lifecycle reads about one customer. Holdings come per mode because a flagged
 /// delivery or transfer changes who held what.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerFacts {
     pub holdings_all: Vec<Holding>,
     pub holdings_trusted: Vec<Holding>,

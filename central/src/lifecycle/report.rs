@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::Gathered;
-use super::{Facts, LifecycleConfig, Stage};
+use super::{CustomerFacts, Facts, LifecycleConfig, Stage};
 
 /// How the report's rows are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,15 +92,16 @@ pub struct LifecycleReport {
 }
 
 /// The dealer, region, model or period a customer falls in (`(none)` when they have none);
-/// segment and role are [`crate::analytics::Profile::groups`]'s.
+/// segment and role are [`crate::analytics::Profile::groups`]'s. `latest_contact_dealer` is
+/// the dealer of their latest contact by `as_of`, for a customer who never held a vehicle.
 pub fn group_of(
-    gathered: &Gathered,
+    facts: &CustomerFacts,
+    latest_contact_dealer: Option<&str>,
     by: GroupBy,
     region: &dyn Fn(&str) -> Option<String>,
     as_of: i64,
 ) -> String {
-    let latest = gathered
-        .facts
+    let latest = facts
         .holdings_all
         .iter()
         .filter(|h| h.from_ms <= as_of)
@@ -109,13 +109,7 @@ pub fn group_of(
     let dealer = latest
         .map(|h| h.dealer_id.clone())
         .filter(|d| !d.is_empty())
-        .or_else(|| {
-            gathered
-                .timeline
-                .iter()
-                .rfind(|t| t.at_ms <= as_of)
-                .map(|t| t.record.dealer_id.clone())
-        });
+        .or_else(|| latest_contact_dealer.map(str::to_owned));
     let none = || "(none)".to_owned();
     match by {
         GroupBy::Dealer => dealer.unwrap_or_else(none),
@@ -139,16 +133,16 @@ pub fn quarter(ms: i64) -> String {
 
 /// The figures of one customer in one mode.
 pub fn figures(
-    gathered: &Gathered,
+    facts: &CustomerFacts,
     config: &LifecycleConfig,
     as_of: i64,
     mode: Facts,
 ) -> StageFigures {
     let mut f = StageFigures::default();
-    if let Some(stage) = gathered.facts.stage(config, as_of, mode) {
+    if let Some(stage) = facts.stage(config, as_of, mode) {
         f.counts.insert(stage, 1);
     }
-    let kpis = gathered.facts.kpis(as_of, mode);
+    let kpis = facts.kpis(as_of, mode);
     f.days_to_first_service = kpis.days_to_first_service;
     f.complaint_resolution_days = kpis.complaint_resolution_days;
     f

@@ -7,7 +7,9 @@
 //! between units of work that succeed; a unit of work judged on a dealer's stale stored seq is
 //! refused as a retryable [`StoreError::Conflict`] and leaves nothing behind; session facts
 //! and a unit of work's counters never overwrite each other; the access audit is numbered and
-//! append-only; everything applied before a flush is there after reopening.
+//! append-only; the touched log is written with its unit of work, numbered on above what the
+//! summaries were read to even after it was forgotten, and summaries move with their log
+//! position in one write; everything applied before a flush is there after reopening.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +35,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
     a_vehicle_keeps_its_facts_until_none_are_left(open, &place("vehicle-facts"));
     indexes_are_written_once_and_still_answer(open, &place("indexes"));
+    the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it(open, &place("summaries"));
 }
 
 /// A minimal stored record of `dealer` at `seq`.
@@ -662,4 +665,71 @@ fn indexes_are_written_once_and_still_answer<S: HubStore>(
         1,
         "writing a named party indexes no word the change does not list"
     );
+}
+
+/// Each unit of work that touches something logs it under the next number, in the same write;
+/// one that touches nothing logs nothing. Summaries and the position they were read to are
+/// written together, read back in id order, and removed; after the log is forgotten and the
+/// store reopened, numbering goes on above the position, never below it.
+fn the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    let store = open(place).expect("opens");
+    assert_eq!(store.last_touched().expect("read"), 0);
+    assert_eq!(
+        store.summaries_read_to().expect("read"),
+        None,
+        "never built"
+    );
+    let first = batch("D-1", 0, 1..=2);
+    store.apply(&first).expect("applied");
+    store.apply(&Change::default()).expect("applied");
+    store.apply(&batch("D-2", 0, 1..=1)).expect("applied");
+    let log = store.touched(0, 10).expect("read");
+    let numbers: Vec<u64> = log.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, vec![1, 2], "an empty change logs nothing");
+    assert_eq!(log[0].1, first.touched());
+    assert_eq!(
+        log[0].1.records,
+        vec![("D-1".to_owned(), 1), ("D-1".to_owned(), 2)]
+    );
+    assert_eq!(store.touched(1, 10).expect("read").len(), 1);
+
+    let writes = vec![
+        ("CU-b".to_owned(), Some(b"two".to_vec())),
+        ("CU-a".to_owned(), Some(b"one".to_vec())),
+    ];
+    store.put_summaries(&writes, Some(2)).expect("written");
+    assert_eq!(store.summaries_read_to().expect("read"), Some(2));
+    let ids: Vec<String> = store
+        .summaries("", 10)
+        .expect("read")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec!["CU-a", "CU-b"]);
+    assert_eq!(store.summaries("CU-a", 10).expect("read").len(), 1);
+    assert_eq!(store.summary("CU-b").expect("read"), Some(b"two".to_vec()));
+    store
+        .put_summaries(&[("CU-a".to_owned(), None)], None)
+        .expect("removed");
+    assert_eq!(store.summary("CU-a").expect("read"), None);
+    assert_eq!(
+        store.summaries_read_to().expect("read"),
+        Some(2),
+        "a write without a position keeps it"
+    );
+
+    store.forget_touched(2).expect("forgotten");
+    assert!(store.touched(0, 10).expect("read").is_empty());
+    let store = reopen(store, open, place);
+    store.apply(&batch("D-1", 2, 3..=3)).expect("applied");
+    let numbers: Vec<u64> = store
+        .touched(0, 10)
+        .expect("read")
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(numbers, vec![3], "numbered on above what was read");
 }

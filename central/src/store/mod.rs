@@ -21,6 +21,13 @@
 //! acknowledged verdicts) by [`HubStore::open_session`] and
 //! [`HubStore::acknowledge_verdicts`]. So a session never waits for, or undoes, a batch.
 //!
+//! **Derived summaries.** HQ's customer reports read one summary per customer
+//! (`crate::analytics::summary`), which the store keeps as opaque bytes beside, not inside,
+//! the projection: they are not part of digests or rebuilds. [`HubStore::apply`] logs what each
+//! unit of work touched ([`Touched`], numbered by the store) in the same atomic write; the
+//! summaries' keeper reads that log, rewrites the summaries it affects together with the
+//! number it has read to ([`HubStore::put_summaries`]), then forgets the entries.
+//!
 //! `contract` is the test suite every implementation must pass.
 
 pub mod contract;
@@ -84,6 +91,26 @@ pub struct DealerDelta {
     pub seen_ms: i64,
 }
 
+/// What one unit of work wrote that a customer's summary is made from: the records it put,
+/// the vehicles whose facts, sales or decisions it changed, the parties whose link or
+/// contacts it changed, and the customers it put or removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Touched {
+    pub records: Vec<(String, u64)>,
+    pub vins: Vec<String>,
+    pub parties: Vec<PartyKey>,
+    pub customers: Vec<String>,
+}
+
+impl Touched {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+            && self.vins.is_empty()
+            && self.parties.is_empty()
+            && self.customers.is_empty()
+    }
+}
+
 /// What [`HubStore::apply`] numbered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -131,6 +158,41 @@ pub struct Change {
 }
 
 impl Change {
+    /// What the change touches that customer summaries are made from (each item once).
+    pub fn touched(&self) -> Touched {
+        use std::collections::BTreeSet;
+        let m = &self.merge;
+        let records: BTreeSet<(&str, u64)> = self
+            .records
+            .iter()
+            .map(|r| (r.dealer_id.as_str(), r.seq))
+            .collect();
+        let vins: BTreeSet<&str> = m
+            .vehicle_facts
+            .iter()
+            .map(|((vin, _), _)| vin.as_str())
+            .chain(m.vehicle_sales.iter().map(|(vin, _)| vin.as_str()))
+            .chain(m.vehicle_decisions.iter().map(|(vin, _)| vin.as_str()))
+            .chain(m.party_vins.iter().map(|(_, vin)| vin.as_str()))
+            .collect();
+        let parties: BTreeSet<&PartyKey> = m
+            .links
+            .iter()
+            .map(|(p, _)| p)
+            .chain(self.contacts.iter().map(|(p, _)| p))
+            .collect();
+        let customers: BTreeSet<&str> = m.customers.iter().map(|(id, _)| id.as_str()).collect();
+        Touched {
+            records: records
+                .into_iter()
+                .map(|(d, s)| (d.to_owned(), s))
+                .collect(),
+            vins: vins.into_iter().map(str::to_owned).collect(),
+            parties: parties.into_iter().cloned().collect(),
+            customers: customers.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
     /// How many keys, rows or index entries the change writes or removes, by what they are (the
     /// cost of a unit of work: the bench prints it per record, a test counts records written).
     pub fn writes(&self) -> Vec<(&'static str, usize)> {
@@ -356,4 +418,26 @@ pub trait HubStore: Send + Sync + 'static {
     fn apply(&self, change: &Change) -> Result<Applied, StoreError>;
     /// Makes everything applied so far durable. Blocking; call it from one flusher task.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Up to `limit` entries of the touched log numbered above `after`, in order: what each
+    /// applied unit of work touched ([`Change::touched`]; a change that touched nothing has no
+    /// entry).
+    fn touched(&self, after: u64, limit: usize) -> Result<Vec<(u64, Touched)>, StoreError>;
+    /// The touched log's last number (0 when it never had an entry).
+    fn last_touched(&self) -> Result<u64, StoreError>;
+    /// Removes the touched log's entries numbered up to `upto` (the keeper has read them).
+    fn forget_touched(&self, upto: u64) -> Result<(), StoreError>;
+    /// The touched-log number the customer summaries are current to; `None` before they
+    /// were first built.
+    fn summaries_read_to(&self) -> Result<Option<u64>, StoreError>;
+    /// The customer summary of `customer_id`, if there is one.
+    fn summary(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `limit` customer summaries after the customer id `after`, in id order.
+    fn summaries(&self, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Puts (`Some`) or removes customer summaries and, if given, the touched-log number
+    /// they are now current to, in one atomic write.
+    fn put_summaries(
+        &self,
+        writes: &[(String, Option<Vec<u8>>)],
+        read_to: Option<u64>,
+    ) -> Result<(), StoreError>;
 }

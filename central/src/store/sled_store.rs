@@ -29,11 +29,16 @@
 //! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
 //! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`](crate::domain::FlagEntry): the rule fired on the record |
 //! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
+//! | `T` number (u64 BE) | [`Touched`]: what one unit of work touched, until the summaries' keeper has read it |
 //!
 //! The access audit (who read whose data, [`super::AccessEntry`]) is a second tree,
 //! `access-audit`: entry number (u64 BE) → the entry as JSON (self-describing, so entries
 //! written years ago still read after fields are added). It is not part of the `hub` tree's
 //! atomic changes, digests or rebuilds: it is a log of reads, not a projection of records.
+//!
+//! Customer summaries are the tree `customer-summaries`: `c` customer id → the summary's bytes
+//! (opaque here), and `r` → the touched-log number they are current to (u64 BE). Derived
+//! state: not in digests or rebuilds, rebuilt whole when absent.
 //!
 //! Used enrolment tokens are a third tree, `enrolment-tokens`: the token's SHA-256 (hex) →
 //! [`super::UsedToken`] as JSON, inserted once by compare-and-swap, so a token works once even
@@ -47,7 +52,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, UsedToken};
+use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, Touched, UsedToken};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::vehicle::{VehicleFact, VehicleSales};
 use crate::merge::{
@@ -84,6 +89,10 @@ const CHANGE_CHUNK: u8 = b'e';
 const CONTACT: u8 = b'K';
 const FLAG: u8 = b'F';
 const NAME_WORD: u8 = b'N';
+const TOUCHED: u8 = b'T';
+/// Keys of the `customer-summaries` tree.
+const SUMMARY: u8 = b'c';
+const SUMMARIES_READ_TO: &[u8] = b"r";
 
 /// What a key space holds, by its prefix byte, as [`Applied::bytes_written`] names it.
 fn kind_of(prefix: u8) -> &'static str {
@@ -155,8 +164,10 @@ pub struct SledStore {
     /// Numbers access-audit entries one at a time (last number + 1, no gaps).
     access_lock: std::sync::Mutex<()>,
     /// Held by `apply` while it reads the counters it adds to and numbers the change's
-    /// cursors: the change stream's last cursor lives here.
-    apply_lock: std::sync::Mutex<u64>,
+    /// cursors: the change stream's and the touched log's last numbers live here.
+    apply_lock: std::sync::Mutex<Numbers>,
+    /// Customer summaries (derived, see the module doc).
+    summaries: sled::Tree,
     /// Held while a dealer's session facts are read and written.
     session_lock: std::sync::Mutex<()>,
     /// The last HQ decision number handed out.
@@ -164,6 +175,13 @@ pub struct SledStore {
     /// The data format of what is stored (older than [`STORE_FORMAT`] only when opened to
     /// rebuild from).
     format: u32,
+}
+
+/// The last numbers `apply` handed out.
+#[derive(Debug, Clone, Copy, Default)]
+struct Numbers {
+    last_change: u64,
+    last_touched: u64,
 }
 
 /// One unit of work's change-stream entries, under the key of its last cursor: one key per
@@ -309,6 +327,7 @@ impl SledStore {
         let format = check_format(&db, &tree, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         let tokens = db.open_tree("enrolment-tokens").map_err(engine)?;
+        let summaries = db.open_tree("customer-summaries").map_err(engine)?;
         hamgam_gateway::files::make_private(dir).map_err(private)?;
         let mut store = SledStore {
             db,
@@ -316,12 +335,21 @@ impl SledStore {
             access,
             tokens,
             access_lock: std::sync::Mutex::new(()),
-            apply_lock: std::sync::Mutex::new(0),
+            apply_lock: std::sync::Mutex::new(Numbers::default()),
+            summaries,
             session_lock: std::sync::Mutex::new(()),
             decisions: std::sync::Mutex::new(0),
             format,
         };
-        store.apply_lock = std::sync::Mutex::new(store.last_change()?);
+        // The touched log may be empty (all read and forgotten): numbering goes on above what
+        // the summaries were read to.
+        let last_touched = store
+            .last_touched()?
+            .max(store.summaries_read_to()?.unwrap_or(0));
+        store.apply_lock = std::sync::Mutex::new(Numbers {
+            last_change: store.last_change()?,
+            last_touched,
+        });
         store.decisions = std::sync::Mutex::new(store.last_decision()?);
         Ok(store)
     }
@@ -511,7 +539,24 @@ fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
     key
 }
 
-/// The cursor a change chunk's key ends with.
+/// The key of the touched log's entry `no`.
+fn touched_key(no: u64) -> Vec<u8> {
+    let mut key = vec![TOUCHED];
+    key.extend_from_slice(&no.to_be_bytes());
+    key
+}
+
+/// A number stored as u64 BE.
+fn cursor_of_value(value: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(value)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            key: "customer-summaries r".into(),
+            detail: "not a u64".into(),
+        })
+}
+
+/// The cursor a change chunk's (or touched-log entry's) key ends with.
 fn cursor_of_key(key: &[u8]) -> Result<u64, StoreError> {
     key.get(1..9)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -1129,7 +1174,8 @@ impl HubStore for SledStore {
         let mut batch = CountedBatch::default();
         // Counters and cursors are read and numbered under the apply lock, and written in
         // the same atomic batch.
-        let mut last_change = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut numbers = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let last_change = numbers.last_change;
         let mut dealers: std::collections::BTreeMap<&str, DealerState> = Default::default();
         for (dealer, delta) in &change.dealers {
             let state = match dealers.entry(dealer) {
@@ -1179,12 +1225,12 @@ impl HubStore for SledStore {
             .into_iter()
             .map(|d| (d.to_owned(), dealers.get(d).map_or(0, |s| s.verdict_cursor)))
             .collect();
-        let cursor = *last_change + change.changes.len() as u64;
+        let cursor = last_change + change.changes.len() as u64;
         if !change.changes.is_empty() {
             let mut key = vec![CHANGE_CHUNK];
             key.extend_from_slice(&cursor.to_be_bytes());
             let chunk = ChangeChunk {
-                first: *last_change + 1,
+                first: last_change + 1,
                 at_ms: change.at_ms,
                 entries: std::borrow::Cow::Borrowed(&change.changes),
             };
@@ -1306,9 +1352,15 @@ impl HubStore for SledStore {
         for (dealer, day, tally) in &change.tallies {
             batch.insert(tally_key(dealer, *day), encode(tally)?);
         }
+        let touched = change.touched();
+        let touched_no = numbers.last_touched + u64::from(!touched.is_empty());
+        if !touched.is_empty() {
+            batch.insert(touched_key(touched_no), encode(&touched)?);
+        }
         applied.bytes_written = batch.bytes_by_kind();
         self.tree.apply_batch(batch.batch).map_err(engine)?;
-        *last_change = cursor;
+        numbers.last_change = cursor;
+        numbers.last_touched = touched_no;
         Ok(applied)
     }
 
@@ -1375,6 +1427,80 @@ impl HubStore for SledStore {
                 })
                 .transpose(),
         }
+    }
+
+    fn touched(&self, after: u64, limit: usize) -> Result<Vec<(u64, Touched)>, StoreError> {
+        self.scan_from(
+            TOUCHED,
+            touched_key(after.saturating_add(1)),
+            limit,
+            |k, v| Ok((cursor_of_key(k)?, decode(k, v)?)),
+        )
+    }
+
+    fn last_touched(&self) -> Result<u64, StoreError> {
+        match self.tree.scan_prefix([TOUCHED]).next_back() {
+            Some(item) => cursor_of_key(&item.map_err(engine)?.0),
+            None => Ok(0),
+        }
+    }
+
+    fn forget_touched(&self, upto: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for item in self.tree.range(touched_key(0)..=touched_key(upto)) {
+            batch.remove(item.map_err(engine)?.0);
+        }
+        self.tree.apply_batch(batch).map_err(engine)
+    }
+
+    fn summaries_read_to(&self) -> Result<Option<u64>, StoreError> {
+        match self.summaries.get(SUMMARIES_READ_TO).map_err(engine)? {
+            Some(v) => cursor_of_value(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn summary(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .summaries
+            .get(prefixed(SUMMARY, customer_id))
+            .map_err(engine)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn summaries(&self, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut start = prefixed(SUMMARY, after);
+        start.push(0);
+        self.summaries
+            .range(start..vec![SUMMARY + 1])
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                let id = String::from_utf8(k[1..].to_vec()).map_err(|e| StoreError::Corrupt {
+                    key: format!("customer-summaries {k:?}"),
+                    detail: e.to_string(),
+                })?;
+                Ok((id, v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn put_summaries(
+        &self,
+        writes: &[(String, Option<Vec<u8>>)],
+        read_to: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, summary) in writes {
+            match summary {
+                Some(bytes) => batch.insert(prefixed(SUMMARY, id), bytes.as_slice()),
+                None => batch.remove(prefixed(SUMMARY, id)),
+            }
+        }
+        if let Some(n) = read_to {
+            batch.insert(SUMMARIES_READ_TO, &n.to_be_bytes());
+        }
+        self.summaries.apply_batch(batch).map_err(engine)
     }
 
     fn access_log(&self, after: u64, limit: usize) -> Result<Vec<AccessEntry>, StoreError> {
