@@ -57,6 +57,10 @@ pub struct HubConfig {
     pub registry: Option<PathBuf>,
     /// How often a running hub looks at the registry file for changes, seconds.
     pub registry_reload_secs: u64,
+    /// How often a running hub brings HQ's customer summaries up to date, seconds (a report
+    /// brings them up to date itself too, so this bounds how much one report has to do); 0:
+    /// only when a report asks.
+    pub summary_refresh_secs: u64,
     pub rules: crate::rules::RuleConfig,
     /// Lifecycle stage thresholds (days).
     pub lifecycle: crate::lifecycle::LifecycleConfig,
@@ -131,6 +135,7 @@ impl Default for HubConfig {
             storage: Storage::default(),
             registry: None,
             registry_reload_secs: 10,
+            summary_refresh_secs: 5,
             rules: crate::rules::RuleConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
             metrics: Metrics::default(),

@@ -356,6 +356,23 @@ fn nothing_lost_nothing_doubled_through_random_faults_and_kill_9_of_both_sides()
         String::from_utf8_lossy(&rebuild.stdout),
         String::from_utf8_lossy(&rebuild.stderr)
     );
+    // HQ's customer summaries, kept by the hub's keeper through every kill -9, are brought up
+    // to date by one refresh and then equal what is gathered afresh.
+    {
+        let store = hamgam_central::SledStore::open(&hub_dir, 64 * 1024 * 1024).expect("hub store");
+        hamgam_central::analytics::keeper::refresh(&store, |_| {}).expect("summaries refreshed");
+        let stale = hamgam_central::analytics::keeper::stale(&store).expect("summaries checked");
+        assert!(
+            stale.is_empty(),
+            "customer summaries differ from the store (seed {seed}): {stale:?}"
+        );
+        assert!(
+            !hamgam_central::store::HubStore::summaries(&store, "", 1)
+                .expect("summaries")
+                .is_empty(),
+            "no customer summaries (seed {seed})"
+        );
+    }
     println!(
         "chaos: {total_confirmed} confirmed records (+{extra_unconfirmed} saved as the agent died) \
          at the hub exactly once; kill -9: agents {agent_kills:?}, hub {hub_kills}; \

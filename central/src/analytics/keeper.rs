@@ -50,10 +50,63 @@ pub struct Refreshed {
     pub summaries: u64,
 }
 
+/// The hub's keeper task: refreshes the summaries now and then every `every` until `stop`,
+/// logging a build's progress. A failed refresh is logged and tried again next time.
+pub async fn keep<S: HubStore>(
+    hub: std::sync::Arc<crate::Hub<S>>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let Ok(store) = hub.store() else { return };
+        let started = std::time::Instant::now();
+        let stopping = stop.clone();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            let mut next_log = BUILD_LOG_EVERY;
+            refresh_unless(&*store, &|| stopping.is_cancelled(), |written| {
+                if written >= next_log {
+                    tracing::info!(summaries = written, "building HQ's customer summaries");
+                    next_log = written + BUILD_LOG_EVERY;
+                }
+            })
+        })
+        .await;
+        match refreshed {
+            Ok(Ok(done)) if done.built => tracing::info!(
+                summaries = done.summaries,
+                secs = started.elapsed().as_secs_f64(),
+                "HQ's customer summaries built"
+            ),
+            Ok(Ok(done)) => tracing::debug!(
+                entries = done.entries,
+                summaries = done.summaries,
+                ms = started.elapsed().as_millis() as u64,
+                "HQ's customer summaries refreshed"
+            ),
+            Ok(Err(e)) => tracing::warn!("cannot refresh HQ's customer summaries: {e}"),
+            Err(e) => tracing::warn!("the customer summaries' refresh stopped: {e}"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// A build logs its progress after every this many summaries.
+const BUILD_LOG_EVERY: u64 = 50_000;
+
 /// Brings the customer summaries up to everything applied before the call;
 /// `progress(summaries_written)` after each atomic write.
-pub fn refresh<S: HubStore>(
+pub fn refresh<S: HubStore>(store: &S, progress: impl FnMut(u64)) -> Result<Refreshed, StoreError> {
+    refresh_unless(store, &|| false, progress)
+}
+
+/// [`refresh`], stopping between two atomic writes once `stop()` says so (a server shutting
+/// down): what was written stays, and a build that stopped starts again next time.
+pub fn refresh_unless<S: HubStore>(
     store: &S,
+    stop: &dyn Fn() -> bool,
     mut progress: impl FnMut(u64),
 ) -> Result<Refreshed, StoreError> {
     // A poisoned lock guards nothing broken: the summaries are read again from the store.
@@ -63,10 +116,13 @@ pub fn refresh<S: HubStore>(
         Some(n) if current_version(store)? => n,
         _ => {
             done.built = true;
-            build(store, &mut done, &mut progress)?
+            match build(store, stop, &mut done, &mut progress)? {
+                Some(read_to) => read_to,
+                None => return Ok(done),
+            }
         }
     };
-    catch_up(store, read_to, &mut done, &mut progress)?;
+    catch_up(store, read_to, stop, &mut done, &mut progress)?;
     Ok(done)
 }
 
@@ -78,12 +134,14 @@ fn current_version<S: HubStore>(store: &S) -> Result<bool, StoreError> {
     })
 }
 
-/// Gathers every customer's summary; returns the log position they are current to.
+/// Gathers every customer's summary; returns the log position they are current to (`None`
+/// when stopped before the end).
 fn build<S: HubStore>(
     store: &S,
+    stop: &dyn Fn() -> bool,
     done: &mut Refreshed,
     progress: &mut impl FnMut(u64),
-) -> Result<u64, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let from = store.last_touched()?;
     // Summaries left by an earlier build that did not finish, or of another version.
     loop {
@@ -96,6 +154,9 @@ fn build<S: HubStore>(
     }
     let mut after = String::new();
     loop {
+        if stop() {
+            return Ok(None);
+        }
         let page = store.customers(&after, CUSTOMERS_PER_WRITE)?;
         let Some(last) = page.last() else { break };
         after = last.customer_id.clone();
@@ -110,17 +171,21 @@ fn build<S: HubStore>(
     }
     store.put_summaries(&[], Some(from))?;
     store.forget_touched(from)?;
-    Ok(from)
+    Ok(Some(from))
 }
 
 /// Reads the touched log after `read_to` and gathers the summaries it affects again.
 fn catch_up<S: HubStore>(
     store: &S,
     mut read_to: u64,
+    stop: &dyn Fn() -> bool,
     done: &mut Refreshed,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), StoreError> {
     loop {
+        if stop() {
+            return Ok(());
+        }
         let entries = store.touched(read_to, ENTRIES_PER_WRITE)?;
         let Some((last, _)) = entries.last() else {
             return Ok(());

@@ -224,6 +224,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
             stop.clone().cancelled_owned(),
         ));
     }
+    if config.summary_refresh_secs > 0 {
+        tokio::spawn(hamgam_central::analytics::keeper::keep(
+            hub.clone(),
+            Duration::from_secs(config.summary_refresh_secs),
+            stop.clone(),
+        ));
+    }
     if let Some(addr) = &config.console.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use hamgam_central::analytics::keeper;
 use hamgam_central::judge::{judge_batch, Rulebook};
 use hamgam_central::rules::registry::DealerRegistry;
 use hamgam_central::rules::RuleConfig;
@@ -301,6 +302,8 @@ async fn run(pki: &TestPki, size: &WorldSize) -> Result<Value, String> {
         built.records as f64 / built.seconds
     );
 
+    let summaries = build_summaries(&store, customers).await?;
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -428,8 +431,37 @@ async fn run(pki: &TestPki, size: &WorldSize) -> Result<Value, String> {
             .iter()
             .map(|(name, (p50, p99))| json!({ "query": name, "p50_ms": p50, "p99_ms": p99 }))
             .collect::<Vec<_>>(),
+        "customer_summaries": summaries,
         "customer_questions": reports,
     }))
+}
+
+/// Builds HQ's customer summaries (what a hub's keeper does once after an upgrade or a
+/// rebuild, and the reports read afterwards), timed, with their mean size.
+async fn build_summaries(store: &Arc<SledStore>, customers: u64) -> Result<Value, String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let done = keeper::refresh(&*store, |_| {}).map_err(|e| e.to_string())?;
+        let seconds = started.elapsed().as_secs_f64();
+        let (mut count, mut bytes, mut after) = (0u64, 0u64, String::new());
+        loop {
+            let page = store.summaries(&after, 10_000).map_err(|e| e.to_string())?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            count += page.len() as u64;
+            bytes += page.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+        }
+        let mean_bytes = bytes as f64 / count.max(1) as f64;
+        println!(
+            "  HQ's customer summaries built: {} of {customers} customers in {seconds:.1} s ({:.0} customers/s), {mean_bytes:.0} bytes each on average",
+            done.summaries,
+            done.summaries as f64 / seconds.max(1e-9)
+        );
+        Ok(json!({ "summaries": count, "build_seconds": seconds, "mean_bytes": mean_bytes }))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 fn search(by: hq::search_customers_request::By, fuzzy: bool) -> hq::SearchCustomersRequest {
