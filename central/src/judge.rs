@@ -48,6 +48,9 @@ struct Entry {
     /// Changed besides its verdict (a correction, an HQ review): saved even if the verdict
     /// stays.
     dirty: bool,
+    /// The customer refs its content named before a correction in this batch moved it (the
+    /// contact index keeps no trace of what a record stopped naming).
+    named_before: Vec<String>,
 }
 
 impl Entry {
@@ -81,6 +84,11 @@ impl Entry {
                 }
             }
         }
+        change.unnamed.extend(
+            self.named_before
+                .iter()
+                .map(|r| (record.dealer_id.clone(), r.clone())),
+        );
         change.records.push(record.clone());
     }
 }
@@ -445,6 +453,7 @@ impl<'s, S: HubStore> Work<'s, S> {
                     before,
                     before_flags,
                     dirty: false,
+                    named_before: Vec::new(),
                 },
             );
         }
@@ -635,6 +644,7 @@ impl<'s, S: HubStore> Work<'s, S> {
                 before: None,
                 before_flags: Vec::new(),
                 dirty: true,
+                named_before: Vec::new(),
             },
         );
         Ok(())
@@ -687,7 +697,13 @@ impl<'s, S: HubStore> Work<'s, S> {
                 ));
             }
         }
-        let old_ref = match content_in_force(&entry.record) {
+        let in_force = content_in_force(&entry.record);
+        let named_before: Vec<String> = in_force
+            .iter()
+            .flat_map(|c| c.customer_refs())
+            .map(str::to_owned)
+            .collect();
+        let old_ref = match in_force {
             Some(Content::Customer(c)) => Some(c.customer_ref),
             _ => None,
         };
@@ -734,6 +750,7 @@ impl<'s, S: HubStore> Work<'s, S> {
             _ => None,
         };
         entry.dirty = true;
+        entry.named_before.extend(named_before);
         tracing::info!(dealer_id = dealer, record_id = %arrival.record_id, target = %target, retract = correction.retract, "correction applied");
         Ok(None)
     }

@@ -260,6 +260,25 @@ async fn hq_sees_every_chart_drills_down_to_a_customer_and_dealers_are_refused()
         "only D-1001 has complaints"
     );
     screenshot(&browser, "complaints").await;
+    // Every number drills down: D-1001's reopened count to C1, its open-past-SLA count to C3.
+    for (column, figure, name) in [(4, "reopened", "علی رضایی"), (6, "past_sla", "رضا احمدی")]
+    {
+        let css = format!("table#complaints tr:nth-child(2) td:nth-child({column}) a");
+        let number = browser
+            .find(Locator::Css(&css))
+            .await
+            .unwrap_or_else(|_| panic!("the {figure} number links"));
+        assert_eq!(number.text().await.expect("text"), "1", "{figure}");
+        browser::click_to_page(&browser, number, figure).await;
+        assert_eq!(
+            count(&browser, "table#customers tr").await,
+            2,
+            "{figure}: a header and one customer"
+        );
+        let listed = text(&browser, "table#customers").await;
+        assert!(listed.contains(name), "{figure}: {listed}");
+        open(&browser, &format!("{base}/complaints?{en}")).await;
+    }
 
     open(&browser, &format!("{base}/service-due?{en}")).await;
     assert_eq!(
@@ -310,6 +329,20 @@ async fn hq_sees_every_chart_drills_down_to_a_customer_and_dealers_are_refused()
         .expect("D-1001's point");
     browser::click_to_page(&browser, point, "D-1001's point").await;
     assert!(text(&browser, "h1").await.contains("D-1001"));
+    // The scorecard's Q01 count leads to the staff-entered survey it flagged, with its reason.
+    let q01 = browser
+        .find(Locator::Css("table#scorecard a[href*='rule=Q01']"))
+        .await
+        .expect("the scorecard lists Q01 with a link");
+    browser::click_to_page(&browser, q01, "the Q01 count").await;
+    assert_eq!(
+        count(&browser, "table#flagged tr").await,
+        2,
+        "a header and the one survey Q01 flagged"
+    );
+    let flagged = text(&browser, "table#flagged").await;
+    assert!(flagged.contains("survey"), "{flagged}");
+    screenshot(&browser, "flagged").await;
 
     // Persian by default: right to left, Jalali dates in Persian digits.
     open(&browser, &format!("{base}/funnel?as_of=2026-11-18")).await;

@@ -27,6 +27,7 @@ use hamgam_central::rules::registry::DealerRegistry;
 use hamgam_central::rules::{RuleConfig, Scope};
 use hamgam_central::store::HubStore;
 use hamgam_central::{Hub, SledStore};
+use hamgam_gateway::sync::Ingest;
 use hamgam_dealer_agent::simulate::{date_of, FaultRates};
 use hamgam_proto::record::v1 as pb;
 use hamgam_proto::record::v1::record::Payload;
@@ -288,4 +289,91 @@ fn one_more_member_writes_only_what_changes_what_its_group_says() {
         .verdict_updates
         .iter()
         .all(|(_, v)| v.findings.iter().all(|f| f.rule_id != "Q01")));
+}
+
+/// A delivery corrected from A to B and then to C, and another corrected from A to B and then
+/// withdrawn, batch after batch with the summaries kept between: B's summary must lose the
+/// vehicle though nothing in the store names B any more (the contact index only grows).
+#[test]
+fn a_record_corrected_twice_or_withdrawn_leaves_no_stale_customer_summary() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub = judged::hub(dir.path(), DealerRegistry::default(), NOW_MS);
+        let mut log = generated::Log::new("D-1001", NOW_MS);
+        for (r, given, id, mobile) in [
+            ("A", "علی", "001354241", "09121593574"),
+            ("B", "سارا", "002468135", "09124862179"),
+            ("C", "رضا", "004681357", "09183649251"),
+        ] {
+            log.push(generated::person(
+                r,
+                given,
+                "کریمی",
+                &generated::nid(id),
+                mobile,
+            ));
+        }
+        let at = NOW_MS - 30 * 86_400_000;
+        log.push(generated::delivery(&generated::vin(1), "A", at));
+        log.push(generated::delivery(&generated::vin(2), "A", at));
+        let (first, second) = (log.records[3].clone(), log.records[4].clone());
+        let mut sent = 0;
+        let mut step = |log: &generated::Log| {
+            let batch = log.records[sent..].to_vec();
+            sent = log.records.len();
+            batch
+        };
+        let dealer = hamgam_tests::dealer("D-1001");
+        let store = hub.store().expect("store");
+        let names_of = |customer_ref: &str| {
+            let party = ("D-1001".to_owned(), customer_ref.to_owned());
+            let id = store.link(&party).expect("link").expect("linked");
+            let bytes = store.summary(&id).expect("read").expect("summarised");
+            hamgam_central::analytics::summary::CustomerSummary::decode(&id, &bytes)
+                .expect("decodes")
+                .expect("this version")
+                .vehicles
+                .into_iter()
+                .map(|v| v.vin)
+                .collect::<Vec<_>>()
+        };
+        let deliver = async |batch: Vec<pb::Record>| {
+            let outcome = hub.ingest(&dealer, batch).await.expect("ingested");
+            outcome.durable.await.expect("durable");
+            keeper::refresh(&*store, |_| {}).expect("refreshed");
+            let stale = keeper::stale(&*store).expect("checked");
+            assert!(stale.is_empty(), "stale customer summaries: {stale:?}");
+        };
+        deliver(step(&log)).await;
+        assert_eq!(names_of("A").len(), 2);
+        log.push(generated::amend(
+            &first,
+            generated::delivery(&generated::vin(1), "B", at),
+            "wrong buyer",
+        ));
+        log.push(generated::amend(
+            &second,
+            generated::delivery(&generated::vin(2), "B", at),
+            "wrong buyer",
+        ));
+        deliver(step(&log)).await;
+        assert!(names_of("A").is_empty());
+        assert_eq!(names_of("B").len(), 2);
+        log.push(generated::amend(
+            &first,
+            generated::delivery(&generated::vin(1), "C", at),
+            "wrong buyer again",
+        ));
+        log.push(Payload::Correction(pb::Correction {
+            target_record_id: second.record_id.clone(),
+            reason: "not sold".into(),
+            retract: true,
+            amended: None,
+        }));
+        deliver(step(&log)).await;
+        assert!(names_of("B").is_empty(), "B holds nothing any more");
+        assert_eq!(names_of("C"), vec![generated::vin(1)]);
+        drop(store);
+        hub.close().await;
+    });
 }

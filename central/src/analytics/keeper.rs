@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 
 use crate::merge::vehicle;
 use crate::rules::history::GroupKey;
-use crate::store::{HubStore, StoreError, Touched};
+use crate::store::{HubStore, ReadTo, StoreError, Touched};
 use crate::wire;
 
 use super::summary::CustomerSummary;
@@ -143,6 +143,8 @@ fn build<S: HubStore>(
     progress: &mut impl FnMut(u64),
 ) -> Result<Option<u64>, StoreError> {
     let from = store.last_touched()?;
+    // Not built until the end: a build stopped half-way starts again, whatever it found.
+    store.put_summaries(&[], ReadTo::Unbuilt)?;
     // Summaries left by an earlier build that did not finish, or of another version.
     loop {
         let old = store.summaries("", CUSTOMERS_PER_WRITE)?;
@@ -150,7 +152,7 @@ fn build<S: HubStore>(
             break;
         }
         let removes: Vec<_> = old.into_iter().map(|(id, _)| (id, None)).collect();
-        store.put_summaries(&removes, None)?;
+        store.put_summaries(&removes, ReadTo::Keep)?;
     }
     let mut after = String::new();
     loop {
@@ -165,11 +167,11 @@ fn build<S: HubStore>(
             let summary = CustomerSummary::gather(store, customer)?;
             writes.push((customer.customer_id.clone(), Some(summary.encode()?)));
         }
-        store.put_summaries(&writes, None)?;
+        store.put_summaries(&writes, ReadTo::Keep)?;
         done.summaries += writes.len() as u64;
         progress(done.summaries);
     }
-    store.put_summaries(&[], Some(from))?;
+    store.put_summaries(&[], ReadTo::At(from))?;
     store.forget_touched(from)?;
     Ok(Some(from))
 }
@@ -203,7 +205,7 @@ fn catch_up<S: HubStore>(
             };
             writes.push((id, summary));
         }
-        store.put_summaries(&writes, Some(last))?;
+        store.put_summaries(&writes, ReadTo::At(last))?;
         store.forget_touched(last)?;
         read_to = last;
         done.entries += entries.len() as u64;

@@ -281,6 +281,14 @@ pub struct Both<T> {
 
 impl<T> Both<T> {
     /// The figure of `mode`.
+    pub fn get(&self, mode: Facts) -> &T {
+        match mode {
+            Facts::All => &self.all_facts,
+            Facts::TrustedOnly => &self.trusted_only,
+        }
+    }
+
+    /// The figure of `mode`, to add to.
     pub fn get_mut(&mut self, mode: Facts) -> &mut T {
         match mode {
             Facts::All => &mut self.all_facts,

@@ -75,9 +75,12 @@ impl CustomerSummary {
                 details: wire::stored_details(&t.record, correction.as_ref()),
             });
         }
+        // A vehicle the party index still names but the customer holds no role on (a
+        // correction moved them off it) is not theirs.
         let vehicles = gathered
             .vehicles
             .iter()
+            .filter(|v| !v.roles.is_empty())
             .map(|v| VehicleSummary {
                 vin: v.view.vin.clone(),
                 model: v.model.clone(),

@@ -86,6 +86,7 @@ pub fn router<S: HubStore>(
         .route("/funnel", get(pages::funnel::<S>))
         .route("/dealers", get(pages::dealers::<S>))
         .route("/dealers/{id}", get(pages::scorecard::<S>))
+        .route("/dealers/{id}/flags", get(people::flagged::<S>))
         .route("/cohorts", get(pages::cohorts::<S>))
         .route("/complaints", get(pages::complaints::<S>))
         .route("/leads", get(pages::leads::<S>))

@@ -200,11 +200,17 @@ pub async fn scorecard<S: HubStore>(
                 ],
             ]
             .into_iter()
-            .chain(
-                r.top_rules
-                    .iter()
-                    .map(|t| vec![cell(t.rule_id.clone()), cell(view.num(t.records as f64))]),
-            )
+            .chain(r.top_rules.iter().map(|t| {
+                // A rule's count links to the dealer's records it fired on.
+                let href = view.link(
+                    &format!("/dealers/{}/flags", url_text(&dealer_id)),
+                    &[("rule", &t.rule_id)],
+                );
+                vec![
+                    linked(t.rule_id.clone(), href.clone()),
+                    linked(view.num(t.records as f64), href),
+                ]
+            }))
             .collect();
             Ok(Page {
                 title: format!("{}: {dealer_id}", view.w("scorecard")),
@@ -259,12 +265,26 @@ pub async fn cohorts<S: HubStore>(State(state): Shared<S>, Query(params): Params
                 points,
             });
             rows.push(
-                std::iter::once(linked(name.clone(), href))
-                    .chain(std::iter::once(cell(view.num(cohort.customers as f64))))
+                std::iter::once(linked(name.clone(), href.clone()))
+                    .chain(std::iter::once(linked(
+                        view.num(cohort.customers as f64),
+                        href,
+                    )))
                     .chain((0..crate::analytics::tenure::COHORT_YEARS).map(|k| {
-                        shares
-                            .get(k)
-                            .map_or_else(|| cell("-"), |s| cell(view.num((s * 100.0).round())))
+                        // A survival share links to the customers still active that year.
+                        let years = (k + 1).to_string();
+                        shares.get(k).map_or_else(
+                            || cell("-"),
+                            |s| {
+                                linked(
+                                    view.num((s * 100.0).round()),
+                                    view.link(
+                                        "/customers",
+                                        &[("cohort", name), ("active_after", &years)],
+                                    ),
+                                )
+                            },
+                        )
                     }))
                     .collect(),
             );
@@ -320,13 +340,23 @@ pub async fn complaints<S: HubStore>(State(state): Shared<S>, Query(params): Par
                 value: median.unwrap_or(0.0),
                 href: href.clone(),
             });
+            // Each number links to the customers whose cases make it.
+            let number = |n: String, figure: &str| {
+                linked(
+                    n,
+                    view.link(
+                        "/customers",
+                        &[("complaints_at", dealer), ("figure", figure)],
+                    ),
+                )
+            };
             rows.push(vec![
                 linked(dealer.clone(), href),
-                cell(view.num(f.cases as f64)),
-                cell(median.map_or("-".into(), |m| view.num(m))),
-                cell(view.num(f.reopened as f64)),
-                cell(view.num(f.open as f64)),
-                cell(view.num(f.open_past_sla as f64)),
+                number(view.num(f.cases as f64), "cases"),
+                number(median.map_or("-".into(), |m| view.num(m)), "resolved"),
+                number(view.num(f.reopened as f64), "reopened"),
+                number(view.num(f.open as f64), "open"),
+                number(view.num(f.open_past_sla as f64), "past_sla"),
             ]);
         }
         Ok(Page {
@@ -384,11 +414,20 @@ pub async fn leads<S: HubStore>(State(state): Shared<S>, Query(params): Params) 
                 value: rate,
                 href: href.clone(),
             });
+            let number = |n: String, figure: &str| {
+                linked(
+                    n,
+                    view.link(
+                        "/customers",
+                        &[("lead_channel", channel), ("figure", figure)],
+                    ),
+                )
+            };
             rows.push(vec![
                 linked(channel.clone(), href),
-                cell(view.num(f.leads as f64)),
-                cell(view.num(f.converted as f64)),
-                cell(view.num(rate.round())),
+                number(view.num(f.leads as f64), "leads"),
+                number(view.num(f.converted as f64), "converted"),
+                number(view.num(rate.round()), "converted"),
             ]);
         }
         Ok(Page {

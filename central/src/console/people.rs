@@ -1,6 +1,7 @@
-//! The console's pages about people: the service-due list, the customers behind a number (the
-//! drill-down of every chart) and a customer's 360 with the records behind their journey. Each
-//! writes an access-audit entry before it is sent.
+//! The console's pages about people and their records: the service-due list, the customers
+//! behind a number (the drill-down of every chart), a customer's 360 with the records behind
+//! their journey, and a dealer's records a rule fired on (behind a scorecard's rule count).
+//! Each writes an access-audit entry before it is sent.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +14,13 @@ use super::view::{
     Table, View,
 };
 use super::{Caller, ConsoleState};
-use crate::analytics::{due, journey, CustomerFilter, Profile};
+use crate::analytics::cases::{self, ComplaintFigures, LeadFigures};
+use crate::analytics::tenure::{TenureReport, COHORT_YEARS};
+use crate::analytics::{due, journey, CaseGroup, CustomerFilter, Profile, Rows};
 use crate::hq::audit::{self, Access};
-use crate::lifecycle::report::quarter;
-use crate::lifecycle::{Facts, Stage};
+use crate::lifecycle::report::GroupBy;
+use crate::lifecycle::Stage;
+use crate::rules::score::day_of;
 use crate::store::HubStore;
 
 /// How many rows a list page shows.
@@ -101,7 +105,10 @@ fn audited<S: HubStore>(
         .map_err(status)
 }
 
-/// Whether `profile` is behind the number the drill-down parameters name.
+/// Whether `profile` is behind the number the drill-down parameters name: each report's own
+/// fold run on this one customer gives a non-zero figure where the number is (`figure` names a
+/// column: complaint `cases`, `resolved`, `reopened`, `open`, `past_sla`; lead `leads`,
+/// `followed_up`, `converted`; a cohort's `active_after` years).
 fn behind(
     profile: &Profile,
     state_params: &BTreeMap<String, String>,
@@ -110,6 +117,7 @@ fn behind(
 ) -> bool {
     let mode = view.mode();
     let get = |k: &str| state_params.get(k).map(String::as_str);
+    let figure = get("figure");
     if let Some(stage) = get("stage") {
         let is = profile
             .facts
@@ -123,33 +131,51 @@ fn behind(
         return false;
     }
     if let Some(cohort) = get("cohort") {
-        let holdings = match mode {
-            Facts::All => &profile.facts.holdings_all,
-            Facts::TrustedOnly => &profile.facts.holdings_trusted,
+        let mut mine = TenureReport::default();
+        mine.add(profile, config, GroupBy::Segment, view.as_of);
+        let Some(c) = mine.cohorts.get(cohort).map(|b| b.get(mode)) else {
+            return false;
         };
-        let first = holdings
-            .iter()
-            .filter(|h| h.delivered && h.from_ms <= view.as_of)
-            .map(|h| h.from_ms)
-            .min();
-        if first.map(quarter).as_deref() != Some(cohort) {
+        let years = get("active_after").and_then(|y| y.parse::<usize>().ok());
+        let n = match years {
+            Some(k) if (1..=COHORT_YEARS).contains(&k) => c.still_active[k - 1],
+            _ => c.customers,
+        };
+        if n == 0 {
             return false;
         }
     }
-    let points = || journey::touchpoints(profile, mode, view.as_of);
     if let Some(dealer) = get("complaints_at") {
-        if !points()
-            .iter()
-            .any(|t| t.kind == "complaint" && t.dealer_id == dealer)
-        {
+        let mut mine = Rows::<ComplaintFigures>::default();
+        cases::add_complaints(&mut mine, profile, config, CaseGroup::Dealer, view.as_of);
+        let n = mine
+            .rows
+            .get(dealer)
+            .map(|b| b.get(mode))
+            .map_or(0, |f| match figure {
+                Some("resolved") => f.resolved(),
+                Some("reopened") => f.reopened,
+                Some("open") => f.open,
+                Some("past_sla") => f.open_past_sla,
+                _ => f.cases,
+            });
+        if n == 0 {
             return false;
         }
     }
     if let Some(channel) = get("lead_channel") {
-        if !points()
-            .iter()
-            .any(|t| t.kind == "lead" && t.channel == channel)
-        {
+        let mut mine = Rows::<LeadFigures>::default();
+        cases::add_leads(&mut mine, profile, config, CaseGroup::Channel, view.as_of);
+        let n = mine
+            .rows
+            .get(channel)
+            .map(|b| b.get(mode))
+            .map_or(0, |f| match figure {
+                Some("followed_up") => f.followed_up(),
+                Some("converted") => f.converted,
+                _ => f.leads,
+            });
+        if n == 0 {
             return false;
         }
     }
@@ -332,4 +358,117 @@ pub async fn customer<S: HubStore>(
         },
     )
     .await
+}
+
+/// A dealer's records a rule fired on that were received in the reliability score's window up
+/// to the page's `as_of` (what a scorecard's rule count is made of), in seq order, with the
+/// finding's reason in the page's language; at most [`LIST_ROWS`], from `after` (a seq) on.
+pub async fn flagged<S: HubStore>(
+    State(state): Shared<S>,
+    Extension(caller): Extension<Caller>,
+    Path(dealer_id): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let path = format!("/dealers/{}/flags", url_text(&dealer_id));
+    page(state, params, path, move |state, view| {
+        let rule = view.params.get("rule").cloned().unwrap_or_default();
+        let mut after: Option<u64> = view.params.get("after").and_then(|a| a.parse().ok());
+        let window_days = state.hub.rules().score_window_days;
+        let today = day_of(view.as_of);
+        let in_window = |ms: i64| (today - window_days + 1..=today).contains(&day_of(ms));
+        let store = state.hub.store().map_err(unavailable)?;
+        let mut rows = Vec::new();
+        let mut scanned = 0;
+        let mut last_seq = None;
+        while rows.len() < LIST_ROWS && scanned < MAX_FLAGS_SCANNED {
+            let page = store
+                .flags(
+                    &rule,
+                    Some(&dealer_id),
+                    after.map(|a| (dealer_id.as_str(), a)),
+                    500,
+                )
+                .map_err(unavailable)?;
+            let Some((_, _, last, _)) = page.last() else {
+                break;
+            };
+            after = Some(*last);
+            scanned += page.len();
+            for (_, dealer, seq, entry) in &page {
+                if rows.len() == LIST_ROWS {
+                    break;
+                }
+                last_seq = Some(*seq);
+                if !in_window(entry.received_at_ms) {
+                    continue;
+                }
+                let Some(record) = store.record(dealer, *seq).map_err(unavailable)? else {
+                    continue;
+                };
+                rows.push(flagged_row(view, &record, &rule, entry));
+            }
+        }
+        let access = Access::new(&caller.name(), "console flagged records", "HQ console")
+            .count(rows.len() as u64);
+        audit::record(&state.hub, access).map_err(status)?;
+        let mut intro = format!(
+            "{} {window_days} ({})",
+            view.w("score_window"),
+            view.date(view.as_of)
+        );
+        if let (true, Some(seq)) = (
+            rows.len() == LIST_ROWS || scanned >= MAX_FLAGS_SCANNED,
+            last_seq,
+        ) {
+            intro.push_str(&format!(" · {}{seq}", view.w("more")));
+        }
+        Ok(Page {
+            title: format!("{}: {dealer_id} {rule}", view.w("records")),
+            intro,
+            tables: vec![Table {
+                id: "flagged".into(),
+                title: view.w("records"),
+                head: vec![
+                    "seq".into(),
+                    view.w("record"),
+                    view.w("kind"),
+                    view.w("time"),
+                    view.w("severity"),
+                    view.w("reason"),
+                ],
+                rows,
+            }],
+            ..Default::default()
+        })
+    })
+    .await
+}
+
+/// Flag-index entries one page reads at most (a dealer flagged for years pages on).
+const MAX_FLAGS_SCANNED: usize = 20_000;
+
+fn flagged_row(
+    view: &View,
+    record: &crate::domain::StoredRecord,
+    rule: &str,
+    entry: &crate::domain::FlagEntry,
+) -> Vec<super::view::Cell> {
+    let reasons: Vec<String> = record
+        .own_findings
+        .iter()
+        .chain(record.group_findings.values().flatten())
+        .filter(|f| f.rule_id == rule)
+        .map(|f| match view.lang {
+            super::words::Lang::Fa => f.reason_fa(),
+            super::words::Lang::En => f.reason_en(),
+        })
+        .collect();
+    vec![
+        cell(record.seq.to_string()),
+        cell(record.record_id.clone()),
+        cell(record.kind.clone()),
+        cell(view.date(entry.received_at_ms)),
+        cell(format!("{:?}", entry.severity).to_lowercase()),
+        cell(reasons.join(" / ")),
+    ]
 }

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccessEntry, Change, DealerDelta, HubStore, StoreError};
+use super::{AccessEntry, Change, DealerDelta, HubStore, ReadTo, StoreError};
 use crate::domain::{ChangeEntry, Outcome, StoredRecord, Verdict};
 use crate::rules::history::{Fact, GroupKey, Member};
 
@@ -700,7 +700,9 @@ fn the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it<S: HubSt
         ("CU-b".to_owned(), Some(b"two".to_vec())),
         ("CU-a".to_owned(), Some(b"one".to_vec())),
     ];
-    store.put_summaries(&writes, Some(2)).expect("written");
+    store
+        .put_summaries(&writes, ReadTo::At(2))
+        .expect("written");
     assert_eq!(store.summaries_read_to().expect("read"), Some(2));
     let ids: Vec<String> = store
         .summaries("", 10)
@@ -712,7 +714,7 @@ fn the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it<S: HubSt
     assert_eq!(store.summaries("CU-a", 10).expect("read").len(), 1);
     assert_eq!(store.summary("CU-b").expect("read"), Some(b"two".to_vec()));
     store
-        .put_summaries(&[("CU-a".to_owned(), None)], None)
+        .put_summaries(&[("CU-a".to_owned(), None)], ReadTo::Keep)
         .expect("removed");
     assert_eq!(store.summary("CU-a").expect("read"), None);
     assert_eq!(
@@ -720,6 +722,15 @@ fn the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it<S: HubSt
         Some(2),
         "a write without a position keeps it"
     );
+
+    store.put_summaries(&[], ReadTo::Unbuilt).expect("unbuilt");
+    assert_eq!(
+        store.summaries_read_to().expect("read"),
+        None,
+        "a build under way"
+    );
+    assert_eq!(store.summaries("", 10).expect("read").len(), 1);
+    store.put_summaries(&[], ReadTo::At(2)).expect("built");
 
     store.forget_touched(2).expect("forgotten");
     assert!(store.touched(0, 10).expect("read").is_empty());

@@ -111,6 +111,17 @@ impl Touched {
     }
 }
 
+/// What a write of customer summaries does to the touched-log number they are current to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadTo {
+    /// Unchanged.
+    Keep,
+    /// Current to this number.
+    At(u64),
+    /// Not built (a build under way): [`HubStore::summaries_read_to`] says `None` again.
+    Unbuilt,
+}
+
 /// What [`HubStore::apply`] numbered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -155,6 +166,10 @@ pub struct Change {
     pub flag_index: Vec<(String, String, u64, Option<FlagEntry>)>,
     /// Contact-index entries: a dealer's record `seq` names the party.
     pub contacts: Vec<(PartyKey, u64)>,
+    /// Parties a corrected record named before this change and may name no more: nothing is
+    /// written for them (the contact index only grows), but their customers' summaries change
+    /// ([`Change::touched`]).
+    pub unnamed: Vec<PartyKey>,
 }
 
 impl Change {
@@ -180,6 +195,7 @@ impl Change {
             .iter()
             .map(|(p, _)| p)
             .chain(self.contacts.iter().map(|(p, _)| p))
+            .chain(&self.unnamed)
             .collect();
         let customers: BTreeSet<&str> = m.customers.iter().map(|(id, _)| id.as_str()).collect();
         Touched {
@@ -433,11 +449,11 @@ pub trait HubStore: Send + Sync + 'static {
     fn summary(&self, customer_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Up to `limit` customer summaries after the customer id `after`, in id order.
     fn summaries(&self, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-    /// Puts (`Some`) or removes customer summaries and, if given, the touched-log number
-    /// they are now current to, in one atomic write.
+    /// Puts (`Some`) or removes customer summaries and moves the touched-log number they are
+    /// current to as `read_to` says, in one atomic write.
     fn put_summaries(
         &self,
         writes: &[(String, Option<Vec<u8>>)],
-        read_to: Option<u64>,
+        read_to: ReadTo,
     ) -> Result<(), StoreError>;
 }

@@ -52,7 +52,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AccessEntry, Applied, Change, FlagRow, HubStore, StoreError, Touched, UsedToken};
+use super::{
+    AccessEntry, Applied, Change, FlagRow, HubStore, ReadTo, StoreError, Touched, UsedToken,
+};
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::merge::vehicle::{VehicleFact, VehicleSales};
 use crate::merge::{
@@ -117,6 +119,7 @@ fn kind_of(prefix: u8) -> &'static str {
         CONTACT => "contacts",
         FLAG => "flag_index",
         NAME_WORD => "name_words",
+        TOUCHED => "touched",
         _ => "other",
     }
 }
@@ -1488,7 +1491,7 @@ impl HubStore for SledStore {
     fn put_summaries(
         &self,
         writes: &[(String, Option<Vec<u8>>)],
-        read_to: Option<u64>,
+        read_to: ReadTo,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (id, summary) in writes {
@@ -1497,8 +1500,10 @@ impl HubStore for SledStore {
                 None => batch.remove(prefixed(SUMMARY, id)),
             }
         }
-        if let Some(n) = read_to {
-            batch.insert(SUMMARIES_READ_TO, &n.to_be_bytes());
+        match read_to {
+            ReadTo::Keep => {}
+            ReadTo::At(n) => batch.insert(SUMMARIES_READ_TO, &n.to_be_bytes()),
+            ReadTo::Unbuilt => batch.remove(SUMMARIES_READ_TO),
         }
         self.summaries.apply_batch(batch).map_err(engine)
     }
