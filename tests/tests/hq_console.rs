@@ -203,6 +203,18 @@ async fn hq_sees_every_chart_drills_down_to_a_customer_and_dealers_are_refused()
         bad.starts_with("HTTP/1.1 400") && bad.contains("YYYY-MM-DD"),
         "{bad}"
     );
+    let no_rule = get(
+        &hub,
+        Some(&hq),
+        &hq.ca_pem,
+        "/dealers/D-1001/flags?rule=Q99",
+    )
+    .await
+    .expect("answered");
+    assert!(
+        no_rule.starts_with("HTTP/1.1 400") && no_rule.contains("rule=Q01"),
+        "{no_rule}"
+    );
     let as_dealer = pki.client_material(PeerIdentity::Dealer(dealer("D-1001")));
     for path in [
         "/",
@@ -210,6 +222,7 @@ async fn hq_sees_every_chart_drills_down_to_a_customer_and_dealers_are_refused()
         "/customers",
         "/service-due",
         "/dealers/D-1001",
+        "/dealers/D-1001/flags?rule=Q01",
     ] {
         let answer = get(&hub, Some(&as_dealer), &hq.ca_pem, path)
             .await

@@ -372,6 +372,12 @@ pub async fn flagged<S: HubStore>(
     let path = format!("/dealers/{}/flags", url_text(&dealer_id));
     page(state, params, path, move |state, view| {
         let rule = view.params.get("rule").cloned().unwrap_or_default();
+        if crate::rules::spec(&rule).is_none() {
+            return Err(PageError::bad_request(format!(
+                "rule={rule:?} is not a rule of the catalogue: give rule=ID, e.g. rule=Q01 \
+                 (`central rules` lists them)"
+            )));
+        }
         let mut after: Option<u64> = view.params.get("after").and_then(|a| a.parse().ok());
         let window_days = state.hub.rules().score_window_days;
         let today = day_of(view.as_of);

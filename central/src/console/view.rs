@@ -247,6 +247,13 @@ impl IntoResponse for PageError {
     }
 }
 
+impl PageError {
+    /// 400: the request's own fault, said so the person can fix it.
+    pub(crate) fn bad_request(message: String) -> PageError {
+        PageError(StatusCode::BAD_REQUEST, message)
+    }
+}
+
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> PageError {
     PageError(
         StatusCode::SERVICE_UNAVAILABLE,
