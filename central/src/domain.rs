@@ -9,8 +9,7 @@ pub use hamgam_proto::reason::{Arg, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::content::Content;
-use crate::rules::history::GroupKey;
-use crate::rules::Scope;
+use crate::model::groups::{GroupKey, Scope};
 
 /// How severe a finding is (RULES.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

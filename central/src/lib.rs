@@ -3,6 +3,8 @@
 //!
 //! - [`wire`]: the one conversion between the wire contract and the domain, and rule R00;
 //! - [`domain`]: what the hub stores: records, verdicts, findings, dealer state;
+//! - [`model`]: the rest of what the hub stores and its layers share (parties, customers,
+//!   vehicles, history groups, tallies), below the store: the store imports nothing above it;
 //! - [`content`]: what a record says, in the hub's types (decoded once by [`wire`]);
 //! - [`rules`]: the catalogue of RULES.md, its thresholds, the rules, the dealer registry and
 //!   the reliability score;
@@ -39,6 +41,7 @@ pub mod judge;
 pub mod lifecycle;
 pub mod merge;
 pub mod metrics;
+pub mod model;
 pub mod ops;
 pub mod rebuild;
 pub mod rules;

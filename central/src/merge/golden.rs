@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{Confirmed, Trust};
 use super::{Conflict, ConflictValue, PartyDecisions, PartyKey, PartyView, Provenance, Subject};
 
@@ -20,26 +18,7 @@ pub const FIELDS: &[&str] = &["national_id", "company_id", "name", "mobile", "po
 /// Fields whose disagreement is a conflict for HQ.
 pub const MATERIAL: &[&str] = &["national_id", "company_id", "name"];
 
-/// One field of the golden record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldValue {
-    pub value: String,
-    pub source: Provenance,
-    /// Every other value claimed for the field, best first.
-    pub alternatives: Vec<(String, Provenance)>,
-}
-
-/// One customer across the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoldenCustomer {
-    pub customer_id: String,
-    /// The dealer records linked to this customer.
-    pub parties: Vec<PartyKey>,
-    pub organization: bool,
-    /// By field name (see [`FIELDS`]); a field nobody gave is absent.
-    pub fields: BTreeMap<String, FieldValue>,
-    pub conflicts: Vec<Conflict>,
-}
+pub use crate::model::customer::{FieldValue, GoldenCustomer};
 
 /// A dealer record that says something other than what HQ confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]

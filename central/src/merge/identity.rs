@@ -17,8 +17,6 @@
 //! Blocking keeps this fast at millions of customers: a party is compared only with the
 //! parties that share one of its [`blocks`] (its ID, its mobile), found by an index lookup.
 
-use serde::{Deserialize, Serialize};
-
 use super::{PartyDecisions, PartyKey, PartyView};
 use crate::rules::RuleConfig;
 
@@ -145,16 +143,7 @@ pub fn customer_id(parties: &[PartyKey]) -> Option<String> {
     Some(format!("CU-{hex}"))
 }
 
-/// An uncertain pair waiting for HQ: two dealer records that may be one customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReviewItem {
-    pub a: PartyKey,
-    pub b: PartyKey,
-    /// Name similarity of the two, `0.0..=1.0`.
-    pub similarity: f64,
-    /// Why they were compared (`shared mobile`).
-    pub reason: String,
-}
+pub use crate::model::customer::ReviewItem;
 
 #[cfg(test)]
 mod tests {

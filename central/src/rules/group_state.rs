@@ -14,36 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::history::{self, Fact, GroupKey, Member};
 use super::RuleConfig;
 use crate::domain::Finding;
 
-/// What an incrementally judged group keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupState {
-    /// Members by dealer (their count): the dealers a finding names.
-    pub dealers: BTreeMap<String, u64>,
-    /// Mobile: the distinct customers (identities); national ID: the distinct names; with how
-    /// many members carry each.
-    pub values: BTreeMap<String, u64>,
-    /// Dealer month: deliveries in the month's last days, and in the rest.
-    pub tail_deliveries: u64,
-    pub body_deliveries: u64,
-    /// Dealer month: surveys, and those with the top score.
-    pub surveys: u64,
-    pub top_surveys: u64,
-}
-
-/// Which of a group's rules fire, as decided from its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Firing {
-    /// C05 / C07 / S04.
-    pub first: bool,
-    /// Q01 (uniform scores) in a dealer month.
-    pub second: bool,
-}
+pub use crate::model::groups::{Firing, GroupState};
 
 /// Whether `key`'s group is judged incrementally.
 pub fn is_incremental(key: &GroupKey) -> bool {

@@ -30,29 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Finding, Reason, Severity};
 
-/// Which records a rule reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Scope {
-    /// The record alone (with the hub clock and the registry).
-    Record,
-    /// The sync session the record came in.
-    Session,
-    /// Every record of one VIN, at any dealer.
-    Vin,
-    /// Every customer record carrying one mobile, at any dealer.
-    Mobile,
-    /// Every customer record carrying one national ID, at any dealer.
-    NationalId,
-    /// The repair orders (and surveys about them) of one dealer under one RO number.
-    RoNumber,
-    /// One dealer's deliveries and surveys of one calendar month.
-    DealerMonth,
-    /// The customer (or vehicle) the record is merged into, with HQ's confirmed values.
-    Customer,
-    /// The records one source system made for one dealer (imported history), in the dealer's
-    /// order: T01's reading of a source clock set ahead.
-    Source,
-}
+pub use crate::model::groups::Scope;
 
 /// One rule of the catalogue.
 #[derive(Debug, Clone, Copy)]
@@ -437,7 +415,10 @@ mod tests {
     fn every_reason_code_the_hub_cites_is_in_the_catalogue() {
         let sources = [
             include_str!("record.rs"),
-            include_str!("history.rs"),
+            include_str!("history/mod.rs"),
+            include_str!("history/vehicle.rs"),
+            include_str!("history/people.rs"),
+            include_str!("history/visits.rs"),
             include_str!("../judge.rs"),
             include_str!("../wire.rs"),
             include_str!("../merge/resolve.rs"),

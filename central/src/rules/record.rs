@@ -15,12 +15,7 @@ use crate::domain::{Finding, Reason, Severity};
 /// Highest odometer reading that is physically plausible (O02).
 pub use hamgam_proto::entry::MAX_ODOMETER_KM;
 
-/// The identifiers of a customer a dealer registered, as a delivery party refers to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartyIds {
-    pub national_id: Option<String>,
-    pub company_id: Option<String>,
-}
+pub use crate::model::groups::PartyIds;
 
 /// Everything a one-record rule may read besides the record.
 pub struct RecordContext<'a> {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::{AccessEntry, Change, DealerDelta, HubStore, ReadTo, StoreError};
 use crate::domain::{ChangeEntry, Outcome, StoredRecord, Verdict};
-use crate::rules::history::{Fact, GroupKey, Member};
+use crate::model::groups::{Fact, GroupKey, Member};
 
 /// Opens the implementation under test on `place` (a folder here; a database name for a
 /// server-backed store), creating it when empty.
@@ -326,9 +326,9 @@ fn decision_numbers_come_from_the_store_and_survive_reopening<S: HubStore>(
     let a = store.next_decision_no().expect("a number");
     let b = store.next_decision_no().expect("a number");
     assert_eq!((a, b), (1, 2));
-    let entry = crate::merge::DecisionEntry {
+    let entry = crate::model::customer::DecisionEntry {
         no: b,
-        decision: crate::merge::HqDecision::Detach {
+        decision: crate::model::customer::HqDecision::Detach {
             party: ("D-1".into(), "C-1".into()),
         },
         by: "hq/reviewer/test".into(),
@@ -501,8 +501,8 @@ fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
     place: &std::path::Path,
 ) {
     use crate::content::{PartyRole, SaleCategory};
-    use crate::merge::vehicle::{VehicleEvent, VehicleFact, VehicleSales};
-    use crate::merge::{Provenance, Stamp, Trust};
+    use crate::model::customer::{Provenance, Stamp, Trust};
+    use crate::model::vehicle::{VehicleEvent, VehicleFact, VehicleSales};
     // Two VINs, the second sorting right after the first.
     const VIN: &str = "NAPAB81BGSA012345";
     const NEXT: &str = "NAPAB81BGSA012346";
@@ -611,7 +611,7 @@ fn indexes_are_written_once_and_still_answer<S: HubStore>(
     open: Opener<'_, S>,
     place: &std::path::Path,
 ) {
-    use crate::merge::{Party, PartyView, Stamp, Trust};
+    use crate::model::customer::{Party, PartyView, Stamp, Trust};
     let store = open(place).expect("opens");
     let party = ("D-1".to_owned(), "C-7".to_owned());
     let named = Party {

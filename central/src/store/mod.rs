@@ -37,15 +37,12 @@ pub mod sled_store;
 use crate::domain::{ChangeEntry, ChangeLogEntry, DealerState, FlagEntry, StoredRecord, Verdict};
 use std::collections::BTreeMap;
 
-use crate::merge::vehicle::{VehicleFact, VehicleSales};
-use crate::merge::{
+use crate::model::customer::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
     VehicleDecisions,
 };
-use crate::rules::group_state::GroupState;
-use crate::rules::history::{At, GroupKey, Member};
-use crate::rules::record::PartyIds;
-use crate::rules::score::DayTally;
+use crate::model::groups::{At, DayTally, GroupKey, GroupState, Member, PartyIds};
+use crate::model::vehicle::{VehicleFact, VehicleSales};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

@@ -19,8 +19,7 @@ use crate::content::Content;
 use crate::domain::{
     Finding, FlagReview, Outcome, Reason, RecordOrigin, Severity, StoredRecord, Verdict,
 };
-use crate::rules::history::GroupKey;
-use crate::rules::Scope;
+use crate::model::groups::{GroupKey, Scope};
 
 /// [`Finding`] as formats 1-4 wrote it (postcard: field order is the format).
 #[derive(Deserialize)]

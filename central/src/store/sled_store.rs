@@ -56,14 +56,11 @@ use super::{
     AccessEntry, Applied, Change, FlagRow, HubStore, ReadTo, StoreError, Touched, UsedToken,
 };
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
-use crate::merge::vehicle::{VehicleFact, VehicleSales};
-use crate::merge::{
+use crate::model::customer::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
 };
-use crate::rules::group_state::GroupState;
-use crate::rules::history::{At, GroupKey, Member};
-use crate::rules::record::PartyIds;
-use crate::rules::score::DayTally;
+use crate::model::groups::{At, DayTally, GroupKey, GroupState, Member, PartyIds};
+use crate::model::vehicle::{VehicleFact, VehicleSales};
 
 const RECORD: u8 = b'r';
 const RECORD_ID: u8 = b'i';

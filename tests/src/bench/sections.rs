@@ -249,6 +249,73 @@ pub fn raw_sled(records: &[pb::Record]) -> Duration {
     started.elapsed()
 }
 
+/// Raw sled writing what the hub writes per record, without judging anything: each record
+/// (as [`raw_sled`] writes it) plus `keys_per_record - 1` more keys spread over a dozen key
+/// spaces by a hash (the hub's indexes are keyed by VIN, mobile, national ID, record id, name
+/// word: scattered, not appended), their values sized so a record's keys and values come to
+/// `bytes_per_record`. Batches of 500 records, one flush: the storage-only ceiling of the
+/// hub's current write shape, measured in the same run.
+pub fn raw_sled_shaped(
+    records: &[pb::Record],
+    keys_per_record: f64,
+    bytes_per_record: f64,
+) -> Duration {
+    use prost::Message;
+    use std::hash::{Hash, Hasher};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(256 << 20)
+        .open()
+        .expect("sled");
+    let tree = db.open_tree("raw").expect("tree");
+    let extra = (keys_per_record - 1.0).max(0.0);
+    let started = Instant::now();
+    for (c, chunk) in records.chunks(500).enumerate() {
+        let mut batch = sled::Batch::default();
+        for (n, r) in chunk.iter().enumerate() {
+            let i = c * 500 + n;
+            let mut key = r.dealer_id.as_bytes().to_vec();
+            key.push(0);
+            key.extend_from_slice(&r.seq.to_be_bytes());
+            let value = r.encode_to_vec();
+            let own = key.len() + value.len();
+            batch.insert(key, value);
+            // This record's share of the extra keys (fractional counts spread evenly).
+            let keys = ((i + 1) as f64 * extra) as usize - (i as f64 * extra) as usize;
+            let size = if extra > 0.0 {
+                ((bytes_per_record - own as f64) / extra).max(0.0) as usize
+            } else {
+                0
+            };
+            for k in 0..keys {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (i, k).hash(&mut h);
+                let hash = h.finish();
+                let mut key = vec![b'a' + (hash % 12) as u8];
+                key.extend_from_slice(&hash.to_be_bytes());
+                let value = vec![0x5a; size.saturating_sub(key.len())];
+                batch.insert(key, value);
+            }
+        }
+        tree.apply_batch(batch).expect("apply");
+    }
+    db.flush().expect("flush");
+    started.elapsed()
+}
+
+/// The hub's store writes per record and bytes written per record, from [`stage_split`]'s
+/// figures.
+fn write_shape(stages: &Value) -> (f64, f64) {
+    let sum = |key: &str| -> f64 {
+        stages[key]
+            .as_object()
+            .map(|kinds| kinds.values().filter_map(|v| v.as_f64()).sum())
+            .unwrap_or(0.0)
+    };
+    (sum("writes_per_record"), sum("write_bytes_per_record"))
+}
+
 /// Hub ingest records/s for 1..1000 agents, beside a no-op gRPC sink and raw sled.
 pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value {
     println!(
@@ -302,8 +369,16 @@ pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value
             .records()
             .to_vec();
         let raw_elapsed = raw_sled(&records);
+        let (keys, key_bytes) = write_shape(&stages);
+        let shaped_elapsed = raw_sled_shaped(&records, keys, key_bytes);
         let rate = |d: Duration| total as f64 / d.as_secs_f64();
         let (h, n, r) = (rate(hub_elapsed), rate(noop_elapsed), rate(raw_elapsed));
+        let shaped = rate(shaped_elapsed);
+        println!(
+            "        raw sled writing the hub's shape ({keys:.1} keys, {key_bytes:.0} bytes per record, nothing judged): {shaped:.0} records/s; hub / that {:.2}; that / raw sled {:.2}",
+            h / shaped,
+            shaped / r
+        );
         println!(
             "{agents:>7} {h:>14.0} {n:>14.0} {r:>14.0} {:>10.2} {:>10.2}",
             h / r,
@@ -313,6 +388,8 @@ pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value
             "agents": agents, "records": total, "wire_bytes": bytes,
             "hub_records_per_s": h, "noop_sink_records_per_s": n, "raw_sled_records_per_s": r,
             "hub_over_raw": h / r, "hub_over_noop": h / n,
+            "raw_sled_hub_shape_records_per_s": shaped,
+            "hub_over_raw_sled_hub_shape": h / shaped,
             "hub_stage_us_per_record": stages,
         }));
     }
@@ -378,7 +455,8 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
     split.insert("disk_bytes_per_record".into(), json!(disk));
     let line: Vec<String> = split
         .iter()
-        .map(|(k, v)| format!("{k} {:.1}", v.as_f64().unwrap_or(0.0)))
+        .filter_map(|(k, v)| Some(format!("{k} {:.1}", v.as_f64()?)))
+        .filter(|item| !item.starts_with("disk_bytes"))
         .collect();
     println!("        hub µs per record: {}", line.join(", "));
     Value::Object(split)
