@@ -253,8 +253,10 @@ pub fn raw_sled(records: &[pb::Record]) -> Duration {
 /// (as [`raw_sled`] writes it) plus `keys_per_record - 1` more keys spread over a dozen key
 /// spaces by a hash (the hub's indexes are keyed by VIN, mobile, national ID, record id, name
 /// word: scattered, not appended), their values sized so a record's keys and values come to
-/// `bytes_per_record`. Batches of 500 records, one flush: the storage-only ceiling of the
-/// hub's current write shape, measured in the same run. With `scattered` false the same keys
+/// `bytes_per_record`, one atomic batch per `records_per_unit` records (the hub's own units
+/// of work: a slice of a batch), one flush: the storage-only ceiling of the hub's current
+/// write shape, measured in the same run. (sled's cost per key grows with a batch's size:
+/// about 5 µs per scattered key in batches of 50 records of 11 keys, 11 µs in batches of 500.) With `scattered` false the same keys
 /// are appended in order in each key space instead (what the cost would be if the hub's
 /// writes were a log): the two bracket what the layout, not the judging, costs.
 pub fn raw_sled_shaped(
@@ -262,6 +264,7 @@ pub fn raw_sled_shaped(
     keys_per_record: f64,
     bytes_per_record: f64,
     scattered: bool,
+    records_per_unit: usize,
 ) -> Duration {
     use prost::Message;
     use std::hash::{Hash, Hasher};
@@ -274,10 +277,11 @@ pub fn raw_sled_shaped(
     let tree = db.open_tree("raw").expect("tree");
     let extra = (keys_per_record - 1.0).max(0.0);
     let started = Instant::now();
-    for (c, chunk) in records.chunks(500).enumerate() {
+    let unit = records_per_unit.max(1);
+    for (c, chunk) in records.chunks(unit).enumerate() {
         let mut batch = sled::Batch::default();
         for (n, r) in chunk.iter().enumerate() {
-            let i = c * 500 + n;
+            let i = c * unit + n;
             let mut key = r.dealer_id.as_bytes().to_vec();
             key.push(0);
             key.extend_from_slice(&r.seq.to_be_bytes());
@@ -312,16 +316,21 @@ pub fn raw_sled_shaped(
     started.elapsed()
 }
 
-/// The hub's store writes per record and bytes written per record, from [`stage_split`]'s
-/// figures.
-fn write_shape(stages: &Value) -> (f64, f64) {
+/// The hub's store writes per record, bytes written per record and records per unit of work,
+/// from [`stage_split`]'s figures.
+fn write_shape(stages: &Value) -> (f64, f64, usize) {
     let sum = |key: &str| -> f64 {
         stages[key]
             .as_object()
             .map(|kinds| kinds.values().filter_map(|v| v.as_f64()).sum())
             .unwrap_or(0.0)
     };
-    (sum("writes_per_record"), sum("write_bytes_per_record"))
+    let unit = stages["records_per_unit"].as_f64().unwrap_or(1.0).round() as usize;
+    (
+        sum("writes_per_record"),
+        sum("write_bytes_per_record"),
+        unit,
+    )
 }
 
 /// Hub ingest records/s for 1..1000 agents, beside a no-op gRPC sink and raw sled.
@@ -377,14 +386,14 @@ pub async fn ingest(pki: &TestPki, sizes: &Sizes, payloads: &[Payload]) -> Value
             .records()
             .to_vec();
         let raw_elapsed = raw_sled(&records);
-        let (keys, key_bytes) = write_shape(&stages);
-        let shaped_elapsed = raw_sled_shaped(&records, keys, key_bytes, true);
-        let appended_elapsed = raw_sled_shaped(&records, keys, key_bytes, false);
+        let (keys, key_bytes, unit) = write_shape(&stages);
+        let shaped_elapsed = raw_sled_shaped(&records, keys, key_bytes, true, unit);
+        let appended_elapsed = raw_sled_shaped(&records, keys, key_bytes, false, unit);
         let rate = |d: Duration| total as f64 / d.as_secs_f64();
         let (h, n, r) = (rate(hub_elapsed), rate(noop_elapsed), rate(raw_elapsed));
         let (shaped, appended) = (rate(shaped_elapsed), rate(appended_elapsed));
         println!(
-            "        raw sled writing the hub's shape ({keys:.1} keys, {key_bytes:.0} bytes per record, nothing judged): scattered {shaped:.0} records/s (hub / that {:.2}), appended in order {appended:.0} (hub / that {:.2})",
+            "        raw sled writing the hub's shape ({keys:.1} keys, {key_bytes:.0} bytes per record, units of {unit} records, nothing judged): scattered {shaped:.0} records/s (hub / that {:.2}), appended in order {appended:.0} (hub / that {:.2})",
             h / shaped,
             h / appended
         );
@@ -424,6 +433,15 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
         .copied()
         .unwrap_or(0.0);
     split.insert("flush".into(), json!(per_record(flush)));
+    // Units of work (slices) applied: one apply timing each.
+    let units = samples
+        .get("hamgam_ingest_stage_seconds_count{stage=\"apply\"}")
+        .copied()
+        .unwrap_or(0.0);
+    split.insert(
+        "records_per_unit".into(),
+        json!(records as f64 / units.max(1.0)),
+    );
     // A counter family by kind, per record.
     let per_kind = |family: &str| -> serde_json::Map<String, Value> {
         let prefix = format!("{family}{{kind=\"");
@@ -466,7 +484,7 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
     let line: Vec<String> = split
         .iter()
         .filter_map(|(k, v)| Some(format!("{k} {:.1}", v.as_f64()?)))
-        .filter(|item| !item.starts_with("disk_bytes"))
+        .filter(|item| !item.starts_with("disk_bytes") && !item.starts_with("records_per_unit"))
         .collect();
     println!("        hub µs per record: {}", line.join(", "));
     Value::Object(split)
