@@ -8,7 +8,9 @@
 //! the verdicts of another's records (a VIN's history spans dealers); but a batch holds the
 //! lock for one *slice* at a time (`[limits] judging_slice_ms`, about 2 ms of judging), and the
 //! lock is fair, so a flooding dealer's 500-record batch never holds another dealer's batch
-//! back for longer than a slice. Each slice is its own atomic unit of work; the batch is acked
+//! back for longer than a slice. Large batches' slices take turns in a bulk lane before the
+//! lock, one waiting at a time, so a small batch (a branch committing as it works) waits for
+//! the slice running and one bulk slice at most, however many dealers are catching up. Each slice is its own atomic unit of work; the batch is acked
 //! once every slice is applied and a flush that began after the last one has ended. Session
 //! hellos and verdict acknowledgements never take the lock. Every record that is not refused
 //! outright is stored, rejected ones in quarantine, so nothing a dealer sends is lost.
@@ -56,6 +58,12 @@ pub struct Hub<S: HubStore> {
     durability: Durability,
     /// Held while a slice of a batch (or an HQ decision) is judged and applied; fair (FIFO).
     judging: tokio::sync::Mutex<()>,
+    /// The bulk lane: a slice of a large batch (over [`WHOLE_BATCH_RECORDS`]) queues here
+    /// first, and lets go once it holds the judging lock, so at most one bulk slice waits for
+    /// the judging lock at a time. A small batch (a branch committing as it works, an HQ
+    /// decision) queues for the judging lock directly: it waits for the slice running and
+    /// one bulk slice at most, not for a slice of every dealer catching up.
+    bulk: tokio::sync::Mutex<()>,
     /// How long a slice should take, and what judging one record has been taking (ns, a
     /// moving average) to size the next slice.
     judging_slice: std::time::Duration,
@@ -96,6 +104,7 @@ impl<S: HubStore> Hub<S> {
             metrics,
             store: std::sync::RwLock::new(Some(store)),
             judging: tokio::sync::Mutex::new(()),
+            bulk: tokio::sync::Mutex::new(()),
             judging_slice: DEFAULT_JUDGING_SLICE,
             ns_per_record: std::sync::atomic::AtomicU64::new(100_000),
             config: Arc::new(config),
@@ -334,10 +343,16 @@ impl<S: HubStore> Hub<S> {
         let mut last_change = None;
         let first_new = verdicts.len();
         let mut stored_before = state.stored_seq;
+        let small = fresh.len() <= WHOLE_BATCH_RECORDS;
         let mut fresh = std::collections::VecDeque::from(fresh);
         while !fresh.is_empty() {
             let waited = std::time::Instant::now();
-            let judging = self.judging.lock().await;
+            let judging = if small {
+                self.judging.lock().await
+            } else {
+                let _lane = self.bulk.lock().await;
+                self.judging.lock().await
+            };
             let lock_wait = waited.elapsed();
             metrics::observe(&self.metrics.judging_lock_wait_seconds, lock_wait);
             let take = self.slice_records(fresh.len());

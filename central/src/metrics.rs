@@ -41,8 +41,10 @@ pub struct HubMetrics {
     pub store_writes: Family<Labels, Counter>,
     /// Bytes the store handed its engine, by kind (`Applied::bytes_written`).
     pub store_write_bytes: Family<Labels, Counter>,
+    /// Keys the store handed its engine to put or remove, by kind (`Applied::keys_written`).
+    pub store_keys: Family<Labels, Counter>,
     /// Where a batch's time goes, by stage (`lock_wait`, `rules`, `groups`, `merge`,
-    /// `verdicts`, `apply`): one observation per batch and stage.
+    /// `verdicts`, `apply`): one observation per slice of a batch and stage.
     pub stage_seconds: Family<Labels, Histogram>,
     /// What each dealer's agent said its log holds, at its last hello.
     reported_last_seq: Mutex<HashMap<String, u64>>,
@@ -67,6 +69,7 @@ impl Default for HubMetrics {
             stage_seconds: Family::new_with_constructor(latency_histogram),
             store_writes: Family::default(),
             store_write_bytes: Family::default(),
+            store_keys: Family::default(),
             reported_last_seq: Mutex::default(),
             dealer_stored_seq: Family::default(),
             dealer_pending: Family::default(),
@@ -108,6 +111,11 @@ impl HubMetrics {
         }
         for (kind, n) in &applied.bytes_written {
             self.store_write_bytes
+                .get_or_create(&vec![("kind", (*kind).to_owned())])
+                .inc_by(*n);
+        }
+        for (kind, n) in &applied.keys_written {
+            self.store_keys
                 .get_or_create(&vec![("kind", (*kind).to_owned())])
                 .inc_by(*n);
         }
@@ -195,6 +203,11 @@ impl HubMetrics {
             "store_write_bytes",
             "Bytes (keys and values) the store handed its engine, by kind",
             self.store_write_bytes.clone(),
+        );
+        r.register(
+            "store_keys",
+            "Keys the store handed its engine to put or remove, by kind (a unit's change-stream chunk is one)",
+            self.store_keys.clone(),
         );
         r.register(
             "ingest_stage_seconds",

@@ -362,7 +362,7 @@ pub async fn customer<S: HubStore>(
 
 /// A dealer's records a rule fired on that were received in the reliability score's window up
 /// to the page's `as_of` (what a scorecard's rule count is made of), in seq order, with the
-/// finding's reason in the page's language; at most [`LIST_ROWS`], from `after` (a seq) on.
+/// finding's reason in the page's language; at most `LIST_ROWS`, from `after` (a seq) on.
 pub async fn flagged<S: HubStore>(
     State(state): Shared<S>,
     Extension(caller): Extension<Caller>,

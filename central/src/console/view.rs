@@ -1,4 +1,4 @@
-//! What every console page shares: how the reader asked to see it ([`View`]: language,
+//! What every console page shares: how the reader asked to see it (`View`: language,
 //! calendar, trusted-only, as of), the page's charts and tables, rendering `page.html`, running
 //! the page's reads off the async workers, and how a failure reads ([`PageError`]).
 

@@ -6,8 +6,9 @@
 //! re-judged on the amended content (or withdrawn). Then each group touched by the batch is
 //! judged once: a dealer month, a mobile or a national ID from its state
 //! ([`group_state`], only the members the batch touched unless what fires in the group
-//! flips), a VIN or an RO number as a whole ([`history::judge_group`], also the reference for
-//! the others); a member whose findings' keys change has its verdict recomputed. A changed
+//! flips), a VIN or an RO number as a whole
+//! ([`judge_group`](crate::rules::history::judge_group), also the reference for the others);
+//! a member whose findings' keys change has its verdict recomputed. A changed
 //! verdict of a record stored before this batch gets a new version and is queued on its
 //! dealer's verdict feed (the store numbers it); the reliability tallies follow every verdict.
 //! Everything lands in one [`Change`], applied atomically by the caller.

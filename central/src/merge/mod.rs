@@ -31,9 +31,57 @@ use crate::rules::Scope;
 pub use crate::model::customer::{
     Confirmed, Conflict, ConflictValue, DecisionEntry, GoldenCustomer, HqDecision, MergeChange,
     Party, PartyDecisions, PartyKey, PartyView, Provenance, ReviewItem, Stamp, Subject, Trust,
-    VehicleDecisions,
 };
+pub use crate::model::vehicle::VehicleDecisions;
 pub use vehicle::VehicleView;
+
+impl Stamp {
+    /// The trusted stamp of a stored record: for an imported one, the source's time of making
+    /// it (an import tonight of a 2019 upsert is not newer than a 2024 record), else the
+    /// agent's clock on the hub's; never later than the hub received it.
+    pub fn of(record: &StoredRecord) -> Stamp {
+        if let Some(origin) = &record.origin {
+            return Stamp {
+                wall_ms: origin.created_at_ms.min(record.received_at_ms),
+                logical: record.hlc.1,
+            };
+        }
+        let (wall, logical) = if record.hlc.0 > 0 {
+            record.hlc
+        } else {
+            (record.recorded_at_ms, 0)
+        };
+        let on_hub_clock = wall.saturating_sub(record.clock_offset_ms);
+        Stamp {
+            wall_ms: on_hub_clock.min(record.received_at_ms),
+            logical,
+        }
+    }
+}
+
+impl PartyView {
+    /// The normalised words of the party's name (search index keys), without repeats.
+    pub fn name_words(&self) -> Vec<String> {
+        let mut words: Vec<String> = hamgam_proto::text::normalize(&self.name())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        words
+    }
+
+    /// The full name as compared and shown.
+    pub fn name(&self) -> String {
+        if self.organization {
+            self.organization_name.clone()
+        } else {
+            format!("{} {}", self.given_name, self.family_name)
+                .trim()
+                .to_owned()
+        }
+    }
+}
 
 /// The content a stored record says now: the amended content if corrected, nothing if
 /// retracted.

@@ -197,8 +197,7 @@ pub fn project(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::Provenance;
-    use crate::merge::{Confirmed, Stamp, Trust};
+    use crate::merge::{Confirmed, Provenance, Stamp, Trust};
 
     fn fact(dealer: &str, seq: u64, at: i64, event: VehicleEvent, trust: Trust) -> VehicleFact {
         VehicleFact {

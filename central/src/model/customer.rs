@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::groups::At;
-use super::vehicle::{VehicleFact, VehicleSales};
-use crate::domain::StoredRecord;
+use super::vehicle::{VehicleDecisions, VehicleFact, VehicleSales};
+use super::At;
 
 /// A dealer's customer as the dealer knows it: `(dealer_id, customer_ref)`.
 pub type PartyKey = (String, String);
@@ -33,30 +32,6 @@ pub enum Trust {
 pub struct Stamp {
     pub wall_ms: i64,
     pub logical: u32,
-}
-
-impl Stamp {
-    /// The trusted stamp of a stored record: for an imported one, the source's time of making
-    /// it (an import tonight of a 2019 upsert is not newer than a 2024 record), else the
-    /// agent's clock on the hub's; never later than the hub received it.
-    pub fn of(record: &StoredRecord) -> Stamp {
-        if let Some(origin) = &record.origin {
-            return Stamp {
-                wall_ms: origin.created_at_ms.min(record.received_at_ms),
-                logical: record.hlc.1,
-            };
-        }
-        let (wall, logical) = if record.hlc.0 > 0 {
-            record.hlc
-        } else {
-            (record.recorded_at_ms, 0)
-        };
-        let on_hub_clock = wall.saturating_sub(record.clock_offset_ms);
-        Stamp {
-            wall_ms: on_hub_clock.min(record.received_at_ms),
-            logical,
-        }
-    }
 }
 
 /// Where a value came from.
@@ -88,30 +63,6 @@ pub struct PartyView {
     pub postal_code: Option<String>,
     pub trust: Trust,
     pub stamp: Stamp,
-}
-
-impl PartyView {
-    /// The full name as compared and shown.
-    /// The normalised words of the party's name (search index keys), without repeats.
-    pub fn name_words(&self) -> Vec<String> {
-        let mut words: Vec<String> = hamgam_proto::text::normalize(&self.name())
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        words.sort_unstable();
-        words.dedup();
-        words
-    }
-
-    pub fn name(&self) -> String {
-        if self.organization {
-            self.organization_name.clone()
-        } else {
-            format!("{} {}", self.given_name, self.family_name)
-                .trim()
-                .to_owned()
-        }
-    }
 }
 
 /// A value HQ confirmed for a customer field (or a vehicle's seller).
@@ -181,13 +132,6 @@ pub struct Conflict {
     pub values: Vec<ConflictValue>,
     /// HQ confirmed `chosen`: the dealers still saying otherwise are asked to correct.
     pub resolved: bool,
-}
-
-/// HQ's decisions about one vehicle.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VehicleDecisions {
-    /// The dealer whose sale HQ confirmed when several dealers reported selling the VIN.
-    pub seller: Option<Confirmed>,
 }
 
 /// A decision HQ took, as logged (the log is replayed by a rebuild).

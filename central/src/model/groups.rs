@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::content::PayType;
-use crate::domain::{Finding, Severity, Verdict};
+use crate::domain::Finding;
 
 /// Which records a rule reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,32 +134,6 @@ pub struct Member {
     pub current: Vec<Finding>,
 }
 
-impl Member {
-    /// When the member's event happened (0 for a customer record, which has none).
-    pub fn event_ms(&self) -> i64 {
-        match &self.fact {
-            Fact::Delivery { delivered_ms, .. } => *delivered_ms,
-            Fact::RepairOrder { opened_ms, .. } => *opened_ms,
-            Fact::OdometerReplacement {
-                replaced_ms, at_ms, ..
-            } => at_ms.unwrap_or(*replaced_ms),
-            Fact::Customer { .. } => 0,
-            Fact::Survey { submitted_ms, .. } => *submitted_ms,
-            Fact::Status { effective_ms } => *effective_ms,
-            Fact::Made { created_ms } => *created_ms,
-        }
-    }
-
-    /// Event order within a group: `(event time, dealer, seq)`, so ties never depend on
-    /// arrival.
-    pub fn order(&self) -> (i64, &str, u64) {
-        (self.event_ms(), self.dealer_id.as_str(), self.seq)
-    }
-}
-
-/// `(dealer, seq)` of a record.
-pub type At = (String, u64);
-
 /// What an incrementally judged group keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
@@ -174,15 +148,6 @@ pub struct GroupState {
     /// Dealer month: surveys, and those with the top score.
     pub surveys: u64,
     pub top_surveys: u64,
-}
-
-/// Which of a group's rules fire, as decided from its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Firing {
-    /// C05 / C07 / S04.
-    pub first: bool,
-    /// Q01 (uniform scores) in a dealer month.
-    pub second: bool,
 }
 
 /// The identifiers of a customer a dealer registered, as a delivery party refers to it.
@@ -204,67 +169,4 @@ pub struct DayTally {
     pub rules: BTreeMap<String, u64>,
     /// Records received, by kind (`repair-order`, ...).
     pub kinds: BTreeMap<String, u64>,
-}
-
-/// A record's weight: its worst finding.
-pub fn weight(verdict: &Verdict) -> u64 {
-    verdict
-        .findings
-        .iter()
-        .map(|f| match f.severity {
-            Severity::Flag => 1,
-            Severity::FlagHigh | Severity::RejectField => 2,
-            Severity::Reject => 3,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-impl DayTally {
-    /// Counts a verdict in (`add`) or out (`!add`).
-    pub fn count(&mut self, verdict: &Verdict, add: bool) {
-        let step = |n: &mut u64| {
-            *n = if add { *n + 1 } else { n.saturating_sub(1) };
-        };
-        step(&mut self.records);
-        match verdict.outcome {
-            crate::domain::Outcome::Accepted => {}
-            crate::domain::Outcome::AcceptedWithFlags => step(&mut self.flagged),
-            crate::domain::Outcome::Rejected => step(&mut self.rejected),
-        }
-        let w = weight(verdict);
-        self.weight = if add {
-            self.weight + w
-        } else {
-            self.weight.saturating_sub(w)
-        };
-        let mut rules: Vec<&str> = verdict
-            .findings
-            .iter()
-            .map(|f| f.rule_id.as_str())
-            .collect();
-        rules.sort_unstable();
-        rules.dedup();
-        for rule in rules {
-            let n = self.rules.entry(rule.to_owned()).or_default();
-            step(n);
-            if *n == 0 {
-                self.rules.remove(rule);
-            }
-        }
-    }
-
-    /// Adds `other`'s counts to this tally.
-    pub fn merge(&mut self, other: &DayTally) {
-        self.records += other.records;
-        self.flagged += other.flagged;
-        self.rejected += other.rejected;
-        self.weight += other.weight;
-        for (rule, n) in &other.rules {
-            *self.rules.entry(rule.clone()).or_default() += n;
-        }
-        for (kind, n) in &other.kinds {
-            *self.kinds.entry(kind.clone()).or_default() += n;
-        }
-    }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::customer::{Conflict, PartyKey, Provenance};
-use super::groups::At;
+use super::customer::{Confirmed, Conflict, PartyKey, Provenance};
+use super::At;
 use crate::content::{PartyRole, SaleCategory, VehicleCondition};
 
 /// A party's role towards a vehicle.
@@ -38,7 +38,7 @@ pub struct VehicleView {
     pub vin: String,
     /// Every role entry, in event order.
     pub timeline: Vec<RoleEntry>,
-    /// The owner now (see the module doc).
+    /// The owner now (the rule is in [`crate::merge::vehicle`]'s module doc).
     pub owner: Option<RoleEntry>,
     /// The latest condition reported and since when.
     pub condition: Option<(VehicleCondition, i64)>,
@@ -115,3 +115,10 @@ impl VehicleSales {
 
 /// A delivery of a seller HQ did not confirm: `(dealer, seq, confirmed seller)`.
 pub type LosingSale = (String, u64, String);
+
+/// HQ's decisions about one vehicle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleDecisions {
+    /// The dealer whose sale HQ confirmed when several dealers reported selling the VIN.
+    pub seller: Option<Confirmed>,
+}

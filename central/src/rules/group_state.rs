@@ -18,7 +18,16 @@ use super::history::{self, Fact, GroupKey, Member};
 use super::RuleConfig;
 use crate::domain::Finding;
 
-pub use crate::model::groups::{Firing, GroupState};
+pub use crate::model::groups::GroupState;
+
+/// Which of a group's rules fire, as decided from its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Firing {
+    /// C05 / C07 / S04.
+    pub first: bool,
+    /// Q01 (uniform scores) in a dealer month.
+    pub second: bool,
+}
 
 /// Whether `key`'s group is judged incrementally.
 pub fn is_incremental(key: &GroupKey) -> bool {

@@ -12,12 +12,76 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::{Severity, Verdict};
+
 const DAY_MS: i64 = 86_400_000;
 
 /// The largest weight one record can carry.
 pub const MAX_WEIGHT: u64 = 3;
 
-pub use crate::model::groups::{weight, DayTally};
+pub use crate::model::groups::DayTally;
+
+/// A record's weight: its worst finding.
+pub fn weight(verdict: &Verdict) -> u64 {
+    verdict
+        .findings
+        .iter()
+        .map(|f| match f.severity {
+            Severity::Flag => 1,
+            Severity::FlagHigh | Severity::RejectField => 2,
+            Severity::Reject => 3,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+impl DayTally {
+    /// Counts a verdict in (`add`) or out (`!add`).
+    pub fn count(&mut self, verdict: &Verdict, add: bool) {
+        let step = |n: &mut u64| {
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        };
+        step(&mut self.records);
+        match verdict.outcome {
+            crate::domain::Outcome::Accepted => {}
+            crate::domain::Outcome::AcceptedWithFlags => step(&mut self.flagged),
+            crate::domain::Outcome::Rejected => step(&mut self.rejected),
+        }
+        let w = weight(verdict);
+        self.weight = if add {
+            self.weight + w
+        } else {
+            self.weight.saturating_sub(w)
+        };
+        let mut rules: Vec<&str> = verdict
+            .findings
+            .iter()
+            .map(|f| f.rule_id.as_str())
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        for rule in rules {
+            let n = self.rules.entry(rule.to_owned()).or_default();
+            step(n);
+            if *n == 0 {
+                self.rules.remove(rule);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &DayTally) {
+        self.records += other.records;
+        self.flagged += other.flagged;
+        self.rejected += other.rejected;
+        self.weight += other.weight;
+        for (rule, n) in &other.rules {
+            *self.rules.entry(rule.clone()).or_default() += n;
+        }
+        for (kind, n) in &other.kinds {
+            *self.kinds.entry(kind.clone()).or_default() += n;
+        }
+    }
+}
 
 /// The day number (days since the Unix epoch) of a moment.
 pub fn day_of(ms: i64) -> i64 {

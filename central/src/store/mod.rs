@@ -39,10 +39,10 @@ use std::collections::BTreeMap;
 
 use crate::model::customer::{
     Conflict, DecisionEntry, GoldenCustomer, MergeChange, Party, PartyKey, ReviewItem,
-    VehicleDecisions,
 };
-use crate::model::groups::{At, DayTally, GroupKey, GroupState, Member, PartyIds};
-use crate::model::vehicle::{VehicleFact, VehicleSales};
+use crate::model::groups::{DayTally, GroupKey, GroupState, Member, PartyIds};
+use crate::model::vehicle::{VehicleDecisions, VehicleFact, VehicleSales};
+use crate::model::At;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +130,9 @@ pub struct Applied {
     /// `group_states`, `vehicles` ...): where a unit of work's write volume goes. A backend
     /// counts what it sends (a row's encoded size); the bench prints it per record.
     pub bytes_written: Vec<(&'static str, u64)>,
+    /// Keys (or rows) the engine was given to put or remove, by the same kinds: what the
+    /// engine's per-key cost multiplies (the bench prints it per record).
+    pub keys_written: Vec<(&'static str, u64)>,
 }
 
 /// One atomic change: what one batch (or one review) did to the hub's state.

@@ -57,10 +57,11 @@ use super::{
 };
 use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
 use crate::model::customer::{
-    Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem, VehicleDecisions,
+    Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem,
 };
-use crate::model::groups::{At, DayTally, GroupKey, GroupState, Member, PartyIds};
-use crate::model::vehicle::{VehicleFact, VehicleSales};
+use crate::model::groups::{DayTally, GroupKey, GroupState, Member, PartyIds};
+use crate::model::vehicle::{VehicleDecisions, VehicleFact, VehicleSales};
+use crate::model::At;
 
 const RECORD: u8 = b'r';
 const RECORD_ID: u8 = b'i';
@@ -126,6 +127,7 @@ fn kind_of(prefix: u8) -> &'static str {
 struct CountedBatch {
     batch: sled::Batch,
     bytes: std::collections::BTreeMap<u8, u64>,
+    keys: std::collections::BTreeMap<u8, u64>,
 }
 
 impl CountedBatch {
@@ -133,18 +135,24 @@ impl CountedBatch {
         let (key, value) = (key.into(), value.into());
         if let Some(prefix) = key.first() {
             *self.bytes.entry(*prefix).or_default() += (key.len() + value.len()) as u64;
+            *self.keys.entry(*prefix).or_default() += 1;
         }
         self.batch.insert(key, value);
     }
 
     fn remove<K: Into<sled::IVec>>(&mut self, key: K) {
+        let key = key.into();
+        if let Some(prefix) = key.first() {
+            *self.keys.entry(*prefix).or_default() += 1;
+        }
         self.batch.remove(key);
     }
 
-    /// The bytes by kind, for [`Applied::bytes_written`].
-    fn bytes_by_kind(&self) -> Vec<(&'static str, u64)> {
+    /// `counts` (by prefix) by kind, for [`Applied::bytes_written`] and
+    /// [`Applied::keys_written`].
+    fn by_kind(counts: &std::collections::BTreeMap<u8, u64>) -> Vec<(&'static str, u64)> {
         let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
-        for (prefix, n) in &self.bytes {
+        for (prefix, n) in counts {
             *by_kind.entry(kind_of(*prefix)).or_default() += n;
         }
         by_kind.into_iter().collect()
@@ -1357,7 +1365,8 @@ impl HubStore for SledStore {
         if !touched.is_empty() {
             batch.insert(touched_key(touched_no), encode(&touched)?);
         }
-        applied.bytes_written = batch.bytes_by_kind();
+        applied.bytes_written = CountedBatch::by_kind(&batch.bytes);
+        applied.keys_written = CountedBatch::by_kind(&batch.keys);
         self.tree.apply_batch(batch.batch).map_err(engine)?;
         numbers.last_change = cursor;
         numbers.last_touched = touched_no;

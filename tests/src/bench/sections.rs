@@ -316,8 +316,8 @@ pub fn raw_sled_shaped(
     started.elapsed()
 }
 
-/// The hub's store writes per record, bytes written per record and records per unit of work,
-/// from [`stage_split`]'s figures.
+/// The keys the hub's store put or removed per record, the bytes it wrote per record and the
+/// records per unit of work, from [`stage_split`]'s figures.
 fn write_shape(stages: &Value) -> (f64, f64, usize) {
     let sum = |key: &str| -> f64 {
         stages[key]
@@ -326,11 +326,7 @@ fn write_shape(stages: &Value) -> (f64, f64, usize) {
             .unwrap_or(0.0)
     };
     let unit = stages["records_per_unit"].as_f64().unwrap_or(1.0).round() as usize;
-    (
-        sum("writes_per_record"),
-        sum("write_bytes_per_record"),
-        unit,
-    )
+    (sum("keys_per_record"), sum("write_bytes_per_record"), unit)
 }
 
 /// Hub ingest records/s for 1..1000 agents, beside a no-op gRPC sink and raw sled.
@@ -438,10 +434,11 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
         .get("hamgam_ingest_stage_seconds_count{stage=\"apply\"}")
         .copied()
         .unwrap_or(0.0);
-    split.insert(
-        "records_per_unit".into(),
-        json!(records as f64 / units.max(1.0)),
+    assert!(
+        units > 0.0,
+        "the hub's metrics name no applied unit of work (hamgam_ingest_stage_seconds_count{{stage=\"apply\"}})"
     );
+    split.insert("records_per_unit".into(), json!(records as f64 / units));
     // A counter family by kind, per record.
     let per_kind = |family: &str| -> serde_json::Map<String, Value> {
         let prefix = format!("{family}{{kind=\"");
@@ -475,6 +472,16 @@ pub fn stage_split(metrics: std::net::SocketAddr, records: usize) -> Value {
             .join(", ")
     );
     split.insert("write_bytes_per_record".into(), Value::Object(bytes));
+    let keys = per_kind("hamgam_store_keys_total");
+    let total: f64 = keys.values().filter_map(|v| v.as_f64()).sum();
+    println!(
+        "        hub sled keys per record: {total:.1} ({})",
+        keys.iter()
+            .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    split.insert("keys_per_record".into(), Value::Object(keys));
     let disk = samples.get("hamgam_store_bytes").copied().unwrap_or(0.0) / records.max(1) as f64;
     println!(
         "        hub disk per record: {:.0} bytes (the store folder, hamgam_store_bytes)",

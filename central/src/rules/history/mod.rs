@@ -32,9 +32,32 @@ pub use visits::{
     in_month_tail, month_start_ms, q01_uniform_finding, q01_uniform_fires, s04_finding, s04_fires,
 };
 
-pub(super) const DAY_MS: i64 = 86_400_000;
+const DAY_MS: i64 = 86_400_000;
 
-pub use crate::model::groups::{At, Fact, GroupKey, Member};
+pub use crate::model::groups::{Fact, GroupKey, Member};
+pub use crate::model::At;
+
+impl Member {
+    fn event_ms(&self) -> i64 {
+        match &self.fact {
+            Fact::Delivery { delivered_ms, .. } => *delivered_ms,
+            Fact::RepairOrder { opened_ms, .. } => *opened_ms,
+            Fact::OdometerReplacement {
+                replaced_ms, at_ms, ..
+            } => at_ms.unwrap_or(*replaced_ms),
+            Fact::Customer { .. } => 0,
+            Fact::Survey { submitted_ms, .. } => *submitted_ms,
+            Fact::Status { effective_ms } => *effective_ms,
+            Fact::Made { created_ms } => *created_ms,
+        }
+    }
+
+    /// Event order within a group: `(event time, dealer, seq)`, so ties never depend on
+    /// arrival.
+    fn order(&self) -> (i64, &str, u64) {
+        (self.event_ms(), self.dealer_id.as_str(), self.seq)
+    }
+}
 
 /// The groups a record belongs to and what it tells each. `usable` is false for a record
 /// rejected outright; `rejected_fields` are the fields its own findings reject.
