@@ -10,8 +10,9 @@
 //! lock is fair, so a flooding dealer's 500-record batch never holds another dealer's batch
 //! back for longer than a slice. Large batches' slices take turns in a bulk lane before the
 //! lock, one waiting at a time, so a small batch (a branch committing as it works) waits for
-//! the slice running and one bulk slice at most, however many dealers are catching up. Each slice is its own atomic unit of work; the batch is acked
-//! once every slice is applied and a flush that began after the last one has ended. Session
+//! the slice running and one bulk slice at most, however many dealers are catching up. Each
+//! slice is its own atomic unit of work; the batch is acked once every slice is applied and a
+//! flush that began after the last one has ended. Session
 //! hellos and verdict acknowledgements never take the lock. Every record that is not refused
 //! outright is stored, rejected ones in quarantine, so nothing a dealer sends is lost.
 

@@ -206,12 +206,12 @@ impl HubMetrics {
         );
         r.register(
             "store_keys",
-            "Keys the store handed its engine to put or remove, by kind (a unit's change-stream chunk is one)",
+            "Keys the store handed its engine to put or remove in units of work, by kind (a unit's change-stream chunk is one)",
             self.store_keys.clone(),
         );
         r.register(
             "ingest_stage_seconds",
-            "Where a batch's time goes, by stage: lock_wait, rules, groups, merge, verdicts, apply (the flush is flush_seconds)",
+            "Where a slice of a batch spends its time, by stage: lock_wait, rules, groups, merge, verdicts, apply (the flush is flush_seconds)",
             self.stage_seconds.clone(),
         );
         r.register(

@@ -142,6 +142,13 @@ async fn both_ends_serve_every_documented_metric_with_plausible_values() {
         "the sync ended"
     );
     assert!(hub_samples["hamgam_store_bytes"] > 0.0);
+    // Each new record is one key in the store, with its id and its index entries beside it.
+    let record_keys = hub_samples["hamgam_store_keys_total{kind=\"records\"}"];
+    assert!(
+        record_keys >= 51.0,
+        "{record_keys} record keys for 51 records"
+    );
+    assert!(sum_of(&hub_samples, "hamgam_store_keys_total") > 2.0 * record_keys);
     let refusals: Vec<(&String, &f64)> = hub_samples
         .iter()
         .filter(|(k, _)| k.starts_with("hamgam_security_events_total"))

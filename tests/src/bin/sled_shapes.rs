@@ -15,48 +15,69 @@
 
 use std::time::Instant;
 
-use clap::Parser;
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where a record's keys after its first go.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Placement {
+    /// Each key space written in order (as a log is).
+    Appended,
+    /// Placed by a hash, as an index by VIN or mobile places them.
+    Scattered,
+}
+
 /// One write shape.
 #[derive(Parser)]
-#[command(about = "What sled charges for a write shape (records/s, µs per key)")]
+#[command(
+    name = "sled-shapes",
+    about = "What sled charges for a write shape (records/s, µs per key)"
+)]
 struct Shape {
-    /// Keys per record (the first is the record's own, appended in order).
-    keys: usize,
+    /// Keys per record, 1 to 26 (one key space each; the first is the record's own, appended
+    /// in order).
+    #[arg(value_parser = clap::value_parser!(u8).range(1..=26))]
+    keys: u8,
     /// Bytes of each value.
     value_bytes: usize,
-    /// `appended` (each key space written in order) or `scattered` (a record's other keys
-    /// placed by a hash, as an index by VIN or mobile places them).
-    #[arg(value_parser = ["appended", "scattered"])]
-    placement: String,
-    /// Records per atomic batch (`apply_batch`).
-    batch: usize,
+    /// Where a record's other keys go.
+    #[arg(value_enum)]
+    placement: Placement,
+    /// Records per atomic batch (`apply_batch`), at least 1.
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// sled's page cache, MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: u64,
-    /// Records written.
-    #[arg(long, default_value_t = 100_000)]
-    records: usize,
+    /// Records written, at least 1.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<()> {
     let shape = Shape::parse();
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::tempdir().context("a temporary folder for the store")?;
     let db = sled::Config::new()
         .path(dir.path())
         .cache_capacity(shape.cache_mb << 20)
         .flush_every_ms(None)
-        .open()?;
-    let tree = db.open_tree("shape")?;
-    let scattered = shape.placement == "scattered";
+        .open()
+        .with_context(|| format!("opening sled in {}", dir.path().display()))?;
+    let tree = db.open_tree("shape").context("opening the tree")?;
+    let scattered = shape.placement == Placement::Scattered;
+    let (keys, records, per_batch) = (
+        usize::from(shape.keys),
+        shape.records as usize,
+        shape.batch as usize,
+    );
     let started = Instant::now();
     let mut batch = sled::Batch::default();
-    for i in 0..shape.records {
-        for k in 0..shape.keys {
-            let mut key = vec![b'a' + (k % 26) as u8];
+    for i in 0..records {
+        for k in 0..keys {
+            let mut key = vec![b'a' + k as u8];
             if scattered && k > 0 {
                 let hash = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64);
                 key.extend_from_slice(&hash.to_be_bytes());
@@ -65,22 +86,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             batch.insert(key, vec![7u8; shape.value_bytes]);
         }
-        if (i + 1) % shape.batch.max(1) == 0 {
-            tree.apply_batch(std::mem::take(&mut batch))?;
+        if (i + 1) % per_batch == 0 {
+            tree.apply_batch(std::mem::take(&mut batch))
+                .context("applying a batch")?;
         }
     }
-    tree.apply_batch(batch)?;
-    db.flush()?;
+    tree.apply_batch(batch).context("applying the last batch")?;
+    db.flush().context("flushing")?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{} keys of {} bytes, {}, batches of {} records, cache {} MiB: {:.0} records/s, {:.2} µs per key",
-        shape.keys,
+        "{keys} keys of {} bytes, {}, batches of {per_batch} records, cache {} MiB: {:.0} records/s, {:.2} µs per key",
         shape.value_bytes,
-        shape.placement,
-        shape.batch,
+        if scattered { "scattered" } else { "appended" },
         shape.cache_mb,
-        shape.records as f64 / seconds,
-        seconds * 1e6 / (shape.records * shape.keys) as f64
+        records as f64 / seconds,
+        seconds * 1e6 / (records * keys) as f64
     );
     Ok(())
 }
