@@ -222,31 +222,11 @@ async fn noop_sink(pki: &TestPki) -> (std::net::SocketAddr, tokio::sync::oneshot
     (addr, stop_tx)
 }
 
-/// Raw sled: the same records' bytes inserted in batches of 500, one flush at the end.
-/// How long raw sled takes to write `records` (batches of 500, one flush): the limit
-/// sections are measured against.
+/// How long raw sled takes to write `records` (their own keys and bytes only, batches of
+/// 500, one flush): the limit sections are measured against. [`raw_sled_shaped`] with one
+/// key per record.
 pub fn raw_sled(records: &[pb::Record]) -> Duration {
-    use prost::Message;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = sled::Config::new()
-        .path(dir.path())
-        .cache_capacity(256 << 20)
-        .open()
-        .expect("sled");
-    let tree = db.open_tree("raw").expect("tree");
-    let started = Instant::now();
-    for chunk in records.chunks(500) {
-        let mut batch = sled::Batch::default();
-        for r in chunk {
-            let mut key = r.dealer_id.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(&r.seq.to_be_bytes());
-            batch.insert(key, r.encode_to_vec());
-        }
-        tree.apply_batch(batch).expect("apply");
-    }
-    db.flush().expect("flush");
-    started.elapsed()
+    raw_sled_shaped(records, 1.0, 0.0, false, 500)
 }
 
 /// Raw sled writing what the hub writes per record, without judging anything: each record
