@@ -54,6 +54,32 @@ fn the_hub_refuses_a_newer_or_older_store_and_rebuilds_from_an_older_one() {
     assert!(SledStore::open_to_rebuild_from(older.path(), CACHE).is_ok());
 }
 
+/// Format 7 only adds the write-ahead log: a format-6 store (same keys) is taken over in place,
+/// keeps what it holds, and is then format 7, which a format-6 binary refuses.
+#[test]
+fn the_hub_takes_a_format_6_store_over_in_place() {
+    use hamgam_central::store::HubStore;
+    let six = tempfile::tempdir().expect("tempdir");
+    poke(six.path(), "hub", b"!format", &6u32.to_be_bytes());
+    let store = reopen_hub(six.path()).expect("a format-6 store opens");
+    assert_eq!(
+        store.format(),
+        hamgam_central::store::sled_store::STORE_FORMAT
+    );
+    assert_eq!(store.format(), 7);
+    store
+        .open_session("D-1", 0, 1_000)
+        .expect("it takes writes");
+    drop(store);
+    let again = reopen_hub(six.path()).expect("reopened");
+    assert_eq!(again.format(), 7);
+    assert_eq!(
+        again.dealer("D-1").expect("read").map(|d| d.first_seen_ms),
+        Some(1_000),
+        "what was written before the close is there"
+    );
+}
+
 #[test]
 fn the_agent_refuses_a_store_of_a_newer_format() {
     let dir = tempfile::tempdir().expect("tempdir");

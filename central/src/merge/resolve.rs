@@ -226,7 +226,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         Ok(&*self.party_mut(key)?)
     }
 
-    fn link_of(&mut self, key: &PartyKey) -> Result<Option<String>, StoreError> {
+    fn link_of(&self, key: &PartyKey) -> Result<Option<String>, StoreError> {
         match self.links.get(key) {
             Some(link) => Ok(link.clone()),
             None => self.store.link(key),
@@ -376,13 +376,14 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 .ok_or_else(|| StoreError::Engine("empty customer".into()))?;
             let mut members = Vec::with_capacity(component.len());
             for p in &component {
-                let party = self.party(p)?.clone();
-                members.push((p.clone(), party));
+                // The view and decisions, not the sources (which grow with the history).
+                let party = self.party(p)?;
+                if let Some(view) = &party.view {
+                    members.push((p.clone(), view.clone(), party.decisions.clone()));
+                }
             }
-            let list: Vec<(PartyKey, &PartyView, &super::PartyDecisions)> = members
-                .iter()
-                .filter_map(|(k, p)| p.view.as_ref().map(|v| (k.clone(), v, &p.decisions)))
-                .collect();
+            let list: Vec<(PartyKey, &PartyView, &super::PartyDecisions)> =
+                members.iter().map(|(k, v, d)| (k.clone(), v, d)).collect();
             let (golden, disagreements) = golden::golden(&id, &list);
             self.customer_findings(&list, &disagreements);
             for p in &component {
@@ -426,20 +427,27 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             {
                 others.extend(self.block_members(&block)?);
             }
+            for q in &others {
+                self.party_mut(q)?;
+            }
             for q in others {
                 if q == *p {
                     continue;
                 }
-                let other = self.party(&q)?.clone();
-                let Some(other_view) = &other.view else {
+                // Compared in place, not cloned: a party's sources grow with its history.
+                let relation = self.parties.get(&q).and_then(|other| {
+                    other.view.as_ref().map(|other_view| {
+                        identity::relate(
+                            (p, &view, &decisions),
+                            (&q, other_view, &other.decisions),
+                            self.config,
+                        )
+                    })
+                });
+                let Some(relation) = relation else {
                     self.change.reviews.push((pair(p, &q), None));
                     continue;
                 };
-                let relation = identity::relate(
-                    (p, &view, &decisions),
-                    (&q, other_view, &other.decisions),
-                    self.config,
-                );
                 let apart = self.link_of(p)? != self.link_of(&q)?;
                 let item = match relation {
                     Match::Uncertain(similarity) if apart => {
@@ -511,7 +519,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
 
     /// The parties `p` is the same customer as, found through its blocks and HQ's links.
     fn neighbours(&mut self, p: &PartyKey) -> Result<Vec<PartyKey>, StoreError> {
-        let party = self.party(p)?.clone();
+        let party = self.party(p)?;
         let Some(view) = &party.view else {
             return Ok(Vec::new());
         };
@@ -520,22 +528,31 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             candidates.extend(self.block_members(&block)?);
         }
         candidates.remove(p);
-        let mut out = Vec::new();
-        for q in candidates {
-            let other = self.party(&q)?.clone();
-            let Some(other_view) = &other.view else {
-                continue;
-            };
-            let relation = identity::relate(
-                (p, view, &party.decisions),
-                (&q, other_view, &other.decisions),
-                self.config,
-            );
-            if relation == Match::Same {
-                out.push(q);
-            }
+        // Every candidate read once, then compared in place: a party's sources grow with its
+        // history, so cloning it per comparison would cost O(history) each.
+        for q in &candidates {
+            self.party_mut(q)?;
         }
-        Ok(out)
+        let (Some(party), config) = (self.parties.get(p), self.config) else {
+            return Ok(Vec::new());
+        };
+        let Some(view) = &party.view else {
+            return Ok(Vec::new());
+        };
+        Ok(candidates
+            .into_iter()
+            .filter(|q| {
+                self.parties.get(q).is_some_and(|other| {
+                    other.view.as_ref().is_some_and(|other_view| {
+                        identity::relate(
+                            (p, view, &party.decisions),
+                            (q, other_view, &other.decisions),
+                            config,
+                        ) == Match::Same
+                    })
+                })
+            })
+            .collect())
     }
 
     /// H01 on the records that disagree with what HQ confirmed; none on the others.

@@ -31,6 +31,7 @@
 //! `contract` is the test suite every implementation must pass.
 
 pub mod contract;
+mod logged;
 mod older;
 pub mod sled_store;
 

@@ -1,5 +1,6 @@
-//! The embedded sled store. One tree, key spaces by prefix, so a whole batch is one atomic
-//! `apply_batch`:
+//! The embedded sled store. One tree, `hub`, with key spaces by prefix; a whole unit of work
+//! is one entry of its write-ahead log ([`super::logged`]): atomic, durable once the log is
+//! synced, and written into sled off the hot path, each key once per checkpoint.
 //!
 //! | key | value |
 //! |---|---|
@@ -52,6 +53,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::logged::{LogError, LoggedTree, Ops};
 use super::{
     AccessEntry, Applied, Change, FlagRow, HubStore, ReadTo, StoreError, Touched, UsedToken,
 };
@@ -125,14 +127,14 @@ fn kind_of(prefix: u8) -> &'static str {
 /// A sled batch that counts the bytes put under each key space.
 #[derive(Default)]
 struct CountedBatch {
-    batch: sled::Batch,
+    batch: super::logged::Ops,
     bytes: std::collections::BTreeMap<u8, u64>,
     keys: std::collections::BTreeMap<u8, u64>,
 }
 
 impl CountedBatch {
     fn insert<K: Into<sled::IVec>, V: Into<sled::IVec>>(&mut self, key: K, value: V) {
-        let (key, value) = (key.into(), value.into());
+        let (key, value): (sled::IVec, sled::IVec) = (key.into(), value.into());
         if let Some(prefix) = key.first() {
             *self.bytes.entry(*prefix).or_default() += (key.len() + value.len()) as u64;
             *self.keys.entry(*prefix).or_default() += 1;
@@ -141,7 +143,7 @@ impl CountedBatch {
     }
 
     fn remove<K: Into<sled::IVec>>(&mut self, key: K) {
-        let key = key.into();
+        let key: sled::IVec = key.into();
         if let Some(prefix) = key.first() {
             *self.keys.entry(*prefix).or_default() += 1;
         }
@@ -165,7 +167,8 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The hub's sled database.
 pub struct SledStore {
     db: sled::Db,
-    tree: sled::Tree,
+    /// The `hub` tree, written through its log (see [`super::logged`]).
+    tree: LoggedTree,
     access: sled::Tree,
     /// Used enrolment tokens.
     tokens: sled::Tree,
@@ -234,9 +237,15 @@ impl SessionFacts {
 /// not its two sentences; the merge keeps each vehicle's facts (`v`).
 /// 6: a vehicle's facts are one key per record (`v` VIN `\0` dealer `\0` seq), its sales
 /// apart (`V`); its history is projected when read, not stored.
-/// A rebuild reads records of formats 1-4 through `older` (format 5's records are format 6's).
+/// 7: the `hub` tree is written through a write-ahead log (`wal/` in the store folder, see
+/// [`super::logged`]); the keys are format 6's, so a format-6 store is taken over in place,
+/// and a binary of format 6, which would not replay the log, refuses it.
+/// A rebuild reads records of formats 1-4 through `older` (format 5's records are format 6's
+/// and 7's).
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 6;
+pub const STORE_FORMAT: u32 = 7;
+/// The format whose stores this binary takes over in place (same keys, no log yet).
+const TAKEN_OVER_IN_PLACE: u32 = 6;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -262,6 +271,14 @@ fn check_format(
             STORE_FORMAT
         }
         None => 1,
+    };
+    let found = if found == TAKEN_OVER_IN_PLACE {
+        tree.insert(FORMAT_KEY, &STORE_FORMAT.to_be_bytes())
+            .map_err(engine)?;
+        db.flush().map_err(engine)?;
+        STORE_FORMAT
+    } else {
+        found
     };
     let refuse = |what_to_do| StoreError::Format {
         path: dir.display().to_string(),
@@ -331,8 +348,10 @@ impl SledStore {
                 }
             }
         };
-        let tree = db.open_tree("hub").map_err(engine)?;
-        let format = check_format(&db, &tree, dir, older_ok)?;
+        let raw = db.open_tree("hub").map_err(engine)?;
+        // Replays what an unclean stop left in the log before anything reads the tree.
+        let tree = LoggedTree::open(db.clone(), raw.clone(), dir).map_err(logged)?;
+        let format = check_format(&db, &raw, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         let tokens = db.open_tree("enrolment-tokens").map_err(engine)?;
         let summaries = db.open_tree("customer-summaries").map_err(engine)?;
@@ -399,6 +418,10 @@ pub struct Footprint {
 /// sled reports a held lock as an I/O error whose kind is not always `WouldBlock`.
 fn is_lock_held(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
+}
+
+fn logged(e: LogError) -> StoreError {
+    StoreError::Engine(e.to_string())
 }
 
 fn engine(e: sled::Error) -> StoreError {
@@ -673,7 +696,7 @@ impl HubStore for SledStore {
             if facts.first_seen_ms == 0 {
                 facts.first_seen_ms = at_ms;
             }
-            self.tree.insert(key, encode(&facts)?).map_err(engine)?;
+            self.tree.insert(key, encode(&facts)?).map_err(logged)?;
         }
         Ok(self.dealer(dealer_id)?.unwrap_or_default())
     }
@@ -687,7 +710,7 @@ impl HubStore for SledStore {
         let mut facts: SessionFacts = self.get(&key)?.unwrap_or_default();
         if cursor > facts.verdicts_acked && cursor <= feed_end {
             facts.verdicts_acked = cursor;
-            self.tree.insert(key, encode(&facts)?).map_err(engine)?;
+            self.tree.insert(key, encode(&facts)?).map_err(logged)?;
         }
         Ok(facts.verdicts_acked)
     }
@@ -797,7 +820,7 @@ impl HubStore for SledStore {
             let (k, v) = item.map_err(engine)?;
             decode::<Member>(&k, &v)
         };
-        let before = match self.tree.range(prefix.clone()..at).next_back() {
+        let before = match self.tree.range_back(prefix.clone()..at).next() {
             Some(item) => Some(decode_item(item)?),
             None => None,
         };
@@ -1026,7 +1049,7 @@ impl HubStore for SledStore {
     }
 
     fn last_decision(&self) -> Result<u64, StoreError> {
-        match self.tree.scan_prefix([DECISION]).next_back() {
+        match self.tree.last_in_prefix([DECISION]) {
             Some(item) => {
                 let (k, v) = item.map_err(engine)?;
                 let entry: DecisionEntry = decode(&k, &v)?;
@@ -1037,11 +1060,11 @@ impl HubStore for SledStore {
     }
 
     fn last_change(&self) -> Result<u64, StoreError> {
-        if let Some(item) = self.tree.scan_prefix([CHANGE_CHUNK]).next_back() {
+        if let Some(item) = self.tree.last_in_prefix([CHANGE_CHUNK]) {
             let (k, _) = item.map_err(engine)?;
             return cursor_of_key(&k);
         }
-        match self.tree.scan_prefix([CHANGE]).next_back() {
+        match self.tree.last_in_prefix([CHANGE]) {
             Some(item) => {
                 let (k, v) = item.map_err(engine)?;
                 let entry: ChangeLogEntry = decode(&k, &v)?;
@@ -1367,14 +1390,14 @@ impl HubStore for SledStore {
         }
         applied.bytes_written = CountedBatch::by_kind(&batch.bytes);
         applied.keys_written = CountedBatch::by_kind(&batch.keys);
-        self.tree.apply_batch(batch.batch).map_err(engine)?;
+        self.tree.apply(batch.batch).map_err(logged)?;
         numbers.last_change = cursor;
         numbers.last_touched = touched_no;
         Ok(applied)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(engine)
+        self.tree.sync().map_err(logged)
     }
 
     fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError> {
@@ -1448,18 +1471,21 @@ impl HubStore for SledStore {
     }
 
     fn last_touched(&self) -> Result<u64, StoreError> {
-        match self.tree.scan_prefix([TOUCHED]).next_back() {
+        match self.tree.last_in_prefix([TOUCHED]) {
             Some(item) => cursor_of_key(&item.map_err(engine)?.0),
             None => Ok(0),
         }
     }
 
     fn forget_touched(&self, upto: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        // The summaries read to `upto` are durable before the entries they were read from
+        // are forgotten (they live in sled, the touched log in the hub's log).
+        self.summaries.flush().map_err(engine)?;
+        let mut batch = Ops::default();
         for item in self.tree.range(touched_key(0)..=touched_key(upto)) {
             batch.remove(item.map_err(engine)?.0);
         }
-        self.tree.apply_batch(batch).map_err(engine)
+        self.tree.apply(batch).map_err(logged)
     }
 
     fn summaries_read_to(&self) -> Result<Option<u64>, StoreError> {
