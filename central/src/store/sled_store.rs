@@ -1,5 +1,5 @@
 //! The embedded sled store. One tree, `hub`, with key spaces by prefix; a whole unit of work
-//! is one entry of its write-ahead log ([`super::logged`]): atomic, durable once the log is
+//! is one entry of its write-ahead log (`store::logged`): atomic, durable once the log is
 //! synced, and written into sled off the hot path, each key once per checkpoint.
 //!
 //! | key | value |
@@ -238,7 +238,7 @@ impl SessionFacts {
 /// 6: a vehicle's facts are one key per record (`v` VIN `\0` dealer `\0` seq), its sales
 /// apart (`V`); its history is projected when read, not stored.
 /// 7: the `hub` tree is written through a write-ahead log (`wal/` in the store folder, see
-/// [`super::logged`]); the keys are format 6's, so a format-6 store is taken over in place,
+/// `store::logged`); the keys are format 6's, so a format-6 store is taken over in place,
 /// and a binary of format 6, which would not replay the log, refuses it.
 /// A rebuild reads records of formats 1-4 through `older` (format 5's records are format 6's
 /// and 7's).

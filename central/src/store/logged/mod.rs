@@ -26,7 +26,7 @@
 //! then per op `1` (put) or `0` (remove), `key_len u32`, key, and for a put `value_len u32`,
 //! value. No sled type leaves the store module.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::ops::Bound;
@@ -36,14 +36,14 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use sled::IVec;
 
+mod merged;
+pub use merged::Merged;
+use merged::{owned, prefix_bounds};
+
 /// The newest layer is frozen (and checkpointed) past this many bytes of keys and values.
 pub const FREEZE_BYTES: u64 = 32 << 20;
 /// Writes wait while the frozen layers hold more than this (the checkpointer is behind).
 pub const BACKLOG_BYTES: u64 = 96 << 20;
-/// Items a range reads from a layer per lock: a few first (many ranges are read for their
-/// first item), then more.
-const FIRST_CHUNK: usize = 8;
-const CHUNK: usize = 256;
 
 type Map = BTreeMap<IVec, Option<IVec>>;
 
@@ -58,9 +58,10 @@ pub enum LogError {
     },
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
-    /// The checkpointer failed earlier: nothing more is accepted until the hub restarts (the
-    /// log holds every acked write; opening replays it).
-    #[error("the store's checkpointer stopped: {0}; restart the hub (the log replays)")]
+    /// The log or the checkpointer failed earlier (a sync, a cut, a write into sled): nothing
+    /// more is accepted until the hub restarts (the log holds every acked write; opening
+    /// replays it).
+    #[error("the store stopped taking writes after an earlier failure ({0}); free disk space if it is full, then restart the hub (its log replays)")]
     Broken(String),
 }
 
@@ -199,6 +200,16 @@ impl Shared {
         }
     }
 
+    /// Refuses every later write (see [`LogError::Broken`]).
+    fn fail(&self, why: &str) {
+        tracing::error!(
+            error = why,
+            "the store's log failed; the hub accepts no more writes until restarted"
+        );
+        *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
+        self.wake();
+    }
+
     fn wake(&self) {
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
         self.changed.notify_all();
@@ -262,9 +273,7 @@ impl Shared {
                 return;
             }
             if let Err(e) = self.checkpoint_oldest(true) {
-                tracing::error!(error = %e, "store checkpoint failed; the hub accepts no more writes until restarted");
-                *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                self.wake();
+                self.fail(&format!("checkpoint: {e}"));
                 return;
             }
         }
@@ -432,9 +441,17 @@ impl LoggedTree {
         let entry = ops.encode();
         let mut segment = self.segment.lock().unwrap_or_else(|p| p.into_inner());
         let path = segment_path(&self.shared.wal_dir, segment.number);
-        (&*segment.file)
-            .write_all(&entry)
-            .map_err(|e| io(&path, e))?;
+        if let Err(e) = (&*segment.file).write_all(&entry) {
+            // A part of the entry may be on disk (a full disk): cut it off, or the entries
+            // appended once there is room again would sit behind a torn one and never replay.
+            if let Err(cut) = segment.file.set_len(segment.written) {
+                self.shared.fail(&format!(
+                    "cannot cut a half-written entry off {}: {cut}",
+                    path.display()
+                ));
+            }
+            return Err(io(&path, e));
+        }
         segment.written += entry.len() as u64;
         let active = self.shared.layers()[0].clone();
         let mut added = 0;
@@ -481,7 +498,14 @@ impl LoggedTree {
             return Ok(());
         }
         let path = segment_path(&self.shared.wal_dir, at.0);
-        file.sync_data().map_err(|e| io(&path, e))?;
+        if let Err(e) = file.sync_data() {
+            // After a failed fsync the kernel may have dropped the pages it could not write:
+            // nothing written since the last good sync is known durable, and no later sync
+            // can tell. Stop; opening again replays what is on disk.
+            self.shared
+                .fail(&format!("cannot sync {}: {e}", path.display()));
+            return Err(io(&path, e));
+        }
         let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         *synced = (*synced).max(at);
         Ok(())
@@ -586,355 +610,5 @@ impl Drop for LoggedTree {
     }
 }
 
-fn owned<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<IVec> {
-    match bound {
-        Bound::Included(k) => Bound::Included(IVec::from(k.as_ref())),
-        Bound::Excluded(k) => Bound::Excluded(IVec::from(k.as_ref())),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// `[prefix, next prefix)`; unbounded above when the prefix is all `0xff`.
-fn prefix_bounds(prefix: &[u8]) -> (Bound<IVec>, Bound<IVec>) {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return (
-                Bound::Included(IVec::from(prefix)),
-                Bound::Excluded(IVec::from(end)),
-            );
-        }
-    }
-    (Bound::Included(IVec::from(prefix)), Bound::Unbounded)
-}
-
-/// Whether `(start, end)` holds no key (`BTreeMap::range` panics on such bounds).
-fn is_empty(start: &Bound<IVec>, end: &Bound<IVec>) -> bool {
-    match (start, end) {
-        (Bound::Included(s), Bound::Included(e)) => s > e,
-        (Bound::Included(s), Bound::Excluded(e))
-        | (Bound::Excluded(s), Bound::Included(e))
-        | (Bound::Excluded(s), Bound::Excluded(e)) => s >= e,
-        _ => false,
-    }
-}
-
-fn as_ref(bound: &Bound<IVec>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(k) => Bound::Included(k.as_ref()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// One layer's part of a range, read a chunk at a time.
-struct LayerCursor {
-    layer: Arc<Layer>,
-    start: Bound<IVec>,
-    end: Bound<IVec>,
-    buffer: VecDeque<(IVec, Option<IVec>)>,
-    done: bool,
-    refills: u32,
-}
-
-impl LayerCursor {
-    fn peek(&mut self, back: bool) -> Option<&(IVec, Option<IVec>)> {
-        if self.buffer.is_empty() && !self.done {
-            self.refill(back);
-        }
-        self.buffer.front()
-    }
-
-    fn refill(&mut self, back: bool) {
-        if is_empty(&self.start, &self.end) {
-            self.done = true;
-            return;
-        }
-        let size = if self.refills == 0 {
-            FIRST_CHUNK
-        } else {
-            CHUNK
-        };
-        self.refills += 1;
-        let map = self.layer.read();
-        let range = map.range::<[u8], _>((as_ref(&self.start), as_ref(&self.end)));
-        let chunk: Vec<_> = if back {
-            range
-                .rev()
-                .take(size)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        } else {
-            range
-                .take(size)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        drop(map);
-        if chunk.len() < size {
-            self.done = true;
-        }
-        if let Some((last, _)) = chunk.last() {
-            if back {
-                self.end = Bound::Excluded(last.clone());
-            } else {
-                self.start = Bound::Excluded(last.clone());
-            }
-        }
-        self.buffer.extend(chunk);
-    }
-}
-
-/// A range over the layers and sled, merged in key order (or reversed).
-pub struct Merged {
-    layers: Vec<LayerCursor>,
-    sled: sled::Iter,
-    sled_head: Option<(IVec, IVec)>,
-    sled_done: bool,
-    back: bool,
-}
-
-impl Merged {
-    fn new(shared: &Shared, start: Bound<IVec>, end: Bound<IVec>, back: bool) -> Merged {
-        let layers = shared
-            .layers()
-            .into_iter()
-            .map(|layer| LayerCursor {
-                layer,
-                start: start.clone(),
-                end: end.clone(),
-                buffer: VecDeque::new(),
-                done: false,
-                refills: 0,
-            })
-            .collect();
-        let sled = if is_empty(&start, &end) {
-            shared.tree.range::<&[u8], _>(&[][..]..&[][..])
-        } else {
-            shared.tree.range::<IVec, _>((start, end))
-        };
-        Merged {
-            layers,
-            sled,
-            sled_head: None,
-            sled_done: false,
-            back,
-        }
-    }
-
-    /// Whether `a` comes before `b` in this range's direction.
-    fn before(&self, a: &[u8], b: &[u8]) -> bool {
-        if self.back {
-            a > b
-        } else {
-            a < b
-        }
-    }
-}
-
-impl Iterator for Merged {
-    type Item = Result<(IVec, IVec), sled::Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.sled_head.is_none() && !self.sled_done {
-                let item = if self.back {
-                    self.sled.next_back()
-                } else {
-                    self.sled.next()
-                };
-                match item {
-                    Some(Ok(kv)) => self.sled_head = Some(kv),
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => self.sled_done = true,
-                }
-            }
-            // The first key in this direction among the layers' heads and sled's.
-            let back = self.back;
-            let mut first: Option<IVec> = self.sled_head.as_ref().map(|(k, _)| k.clone());
-            for i in 0..self.layers.len() {
-                if let Some((k, _)) = self.layers[i].peek(back) {
-                    let k = k.clone();
-                    if first.as_ref().is_none_or(|f| self.before(&k, f)) {
-                        first = Some(k);
-                    }
-                }
-            }
-            let key = first?;
-            // The newest layer that has the key decides; the others and sled are passed.
-            let mut value: Option<Option<IVec>> = None;
-            for layer in &mut self.layers {
-                if layer.peek(back).is_some_and(|(k, _)| *k == key) {
-                    if let Some((_, v)) = layer.buffer.pop_front() {
-                        value.get_or_insert(v);
-                    }
-                }
-            }
-            if self.sled_head.as_ref().is_some_and(|(k, _)| *k == key) {
-                if let Some((_, v)) = self.sled_head.take() {
-                    value.get_or_insert(Some(v));
-                }
-            }
-            if let Some(Some(v)) = value {
-                return Some(Ok((key, v)));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn db(dir: &Path) -> sled::Db {
-        sled::Config::new()
-            .path(dir.join("db"))
-            .flush_every_ms(None)
-            .open()
-            .expect("sled")
-    }
-
-    /// The log over tree `t` of `db`; reopening over the same `db` is what a restart sees
-    /// (sled's own state is unaffected by the log).
-    fn open(db: &sled::Db, dir: &Path) -> LoggedTree {
-        LoggedTree::open(db.clone(), db.open_tree("t").expect("tree"), dir).expect("open")
-    }
-
-    fn keys(items: Merged) -> Vec<(Vec<u8>, Vec<u8>)> {
-        items
-            .map(|i| {
-                let (k, v) = i.expect("item");
-                (k.to_vec(), v.to_vec())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn ranges_merge_layers_and_sled_with_removals_in_both_directions() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = db(dir.path());
-        let tree = open(&db, dir.path());
-        // Old values straight into sled (what a checkpoint wrote), newer ones in layers.
-        for k in [b"a1", b"a3", b"a5", b"b1"] {
-            tree.shared.tree.insert(k, &b"sled"[..]).expect("insert");
-        }
-        let mut ops = Ops::default();
-        ops.insert(&b"a2"[..], &b"new"[..]);
-        ops.insert(&b"a3"[..], &b"new"[..]);
-        ops.remove(&b"a5"[..]);
-        tree.apply(ops).expect("apply");
-        assert_eq!(tree.get(b"a5").expect("get"), None);
-        assert_eq!(tree.get(b"a3").expect("get").as_deref(), Some(&b"new"[..]));
-        assert_eq!(tree.get(b"a1").expect("get").as_deref(), Some(&b"sled"[..]));
-        let forward = keys(tree.scan_prefix(b"a"));
-        assert_eq!(
-            forward,
-            vec![
-                (b"a1".to_vec(), b"sled".to_vec()),
-                (b"a2".to_vec(), b"new".to_vec()),
-                (b"a3".to_vec(), b"new".to_vec()),
-            ]
-        );
-        let backward = keys(tree.range_back(b"a0".to_vec()..b"b".to_vec()));
-        assert_eq!(
-            backward.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-            vec![b"a3".to_vec(), b"a2".to_vec(), b"a1".to_vec()]
-        );
-        // A removed last key is passed over by the reverse read.
-        let mut ops = Ops::default();
-        ops.remove(&b"a3"[..]);
-        tree.apply(ops).expect("apply");
-        let last = tree.last_in_prefix(b"a").expect("some").expect("ok");
-        assert_eq!(last.0.as_ref(), b"a2");
-        assert!(keys(tree.range(b"c".to_vec()..b"b".to_vec())).is_empty());
-    }
-
-    #[test]
-    fn ranges_longer_than_a_chunk_read_every_key_once() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = db(dir.path());
-        let tree = open(&db, dir.path());
-        for i in (0u32..2000).step_by(2) {
-            tree.shared
-                .tree
-                .insert(i.to_be_bytes(), &b"s"[..])
-                .expect("insert");
-        }
-        let mut ops = Ops::default();
-        for i in (1u32..2000).step_by(2) {
-            ops.insert(&i.to_be_bytes()[..], &b"l"[..]);
-        }
-        tree.apply(ops).expect("apply");
-        let all = keys(tree.iter());
-        assert_eq!(all.len(), 2000);
-        assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
-        let back = keys(tree.range_back::<Vec<u8>>(..));
-        assert_eq!(back.len(), 2000);
-        assert!(back.windows(2).all(|w| w[0].0 > w[1].0));
-    }
-
-    #[test]
-    fn a_store_dropped_without_closing_replays_its_log_and_a_torn_tail_is_ignored() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = db(dir.path());
-        {
-            let tree = open(&db, dir.path());
-            let mut ops = Ops::default();
-            ops.insert(&b"k1"[..], &b"v1"[..]);
-            ops.insert(&b"k2"[..], &b"v2"[..]);
-            tree.apply(ops).expect("apply");
-            let mut ops = Ops::default();
-            ops.remove(&b"k1"[..]);
-            tree.apply(ops).expect("apply");
-            tree.sync().expect("sync");
-            // A crash: nothing is checkpointed.
-            tree.shared.stop.store(true, Ordering::Relaxed);
-            *tree.shared.broken.lock().expect("lock") = Some("crash".into());
-        }
-        let wal = dir.path().join("wal");
-        let last = *segments(&wal).expect("segments").last().expect("a segment");
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(segment_path(&wal, last))
-            .expect("segment");
-        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9]).expect("torn");
-        drop(file);
-        assert_eq!(
-            db.open_tree("t").expect("tree").get(b"k2").expect("get"),
-            None
-        );
-        let tree = open(&db, dir.path());
-        assert_eq!(tree.get(b"k1").expect("get"), None);
-        assert_eq!(tree.get(b"k2").expect("get").as_deref(), Some(&b"v2"[..]));
-        // Replayed into sled itself, and the replayed segments are gone.
-        assert_eq!(
-            tree.shared.tree.get(b"k2").expect("get").as_deref(),
-            Some(&b"v2"[..])
-        );
-        assert_eq!(segments(&wal).expect("segments").len(), 1);
-    }
-
-    #[test]
-    fn frozen_layers_are_checkpointed_into_sled_and_a_clean_close_leaves_no_log() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = db(dir.path());
-        {
-            let tree = open(&db, dir.path());
-            let big = vec![7u8; 1 << 20];
-            for i in 0u32..40 {
-                let mut ops = Ops::default();
-                ops.insert(&i.to_be_bytes()[..], big.clone());
-                tree.apply(ops).expect("apply");
-            }
-            // Past FREEZE_BYTES: at least one layer was frozen and a new segment started.
-            assert!(tree.segment.lock().expect("lock").number > 1);
-            assert_eq!(tree.iter().count(), 40);
-        }
-        let wal = dir.path().join("wal");
-        assert!(segments(&wal).expect("segments").is_empty());
-        let tree = open(&db, dir.path());
-        assert_eq!(tree.shared.tree.len(), 40);
-        assert_eq!(tree.iter().count(), 40);
-    }
-}
+mod tests;
