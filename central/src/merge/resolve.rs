@@ -44,6 +44,10 @@ pub struct Resolver<'a, S: HubStore> {
     indexed_words: BTreeMap<PartyKey, Vec<String>>,
     /// Block index changes over the store.
     blocks: BTreeMap<String, BTreeMap<PartyKey, bool>>,
+    /// Each block's members as the store holds them, read once per unit of work: a component's
+    /// parties share their blocks, and each asks for them (the store is not written before the
+    /// unit is applied, so what it holds does not change meanwhile).
+    stored_blocks: BTreeMap<String, Vec<PartyKey>>,
     links: BTreeMap<PartyKey, Option<String>>,
     touched: BTreeSet<PartyKey>,
     /// Parties whose customer must be recomputed although their view did not change.
@@ -75,6 +79,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
             dirty: BTreeSet::new(),
             indexed_words: BTreeMap::new(),
             blocks: BTreeMap::new(),
+            stored_blocks: BTreeMap::new(),
             links: BTreeMap::new(),
             touched: BTreeSet::new(),
             reseed: BTreeSet::new(),
@@ -233,9 +238,22 @@ impl<'a, S: HubStore> Resolver<'a, S> {
         }
     }
 
-    fn block_members(&self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
-        let mut members: BTreeSet<PartyKey> = self.store.block(block)?.into_iter().collect();
-        if let Some(overlay) = self.blocks.get(block) {
+    /// A block's members as the store holds them (read once per unit of work).
+    fn stored_block(&mut self, block: &str) -> Result<&[PartyKey], StoreError> {
+        if !self.stored_blocks.contains_key(block) {
+            let members = self.store.block(block)?;
+            self.stored_blocks.insert(block.to_string(), members);
+        }
+        Ok(self.stored_blocks.get(block).map_or(&[][..], |m| &m[..]))
+    }
+
+    fn block_members(&mut self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
+        let stored = self.stored_block(block)?.to_vec();
+        let Some(overlay) = self.blocks.get(block) else {
+            return Ok(stored);
+        };
+        let mut members: BTreeSet<PartyKey> = stored.into_iter().collect();
+        {
             for (p, present) in overlay {
                 if *present {
                     members.insert(p.clone());
@@ -305,7 +323,7 @@ impl<'a, S: HubStore> Resolver<'a, S> {
                 .difference(&new_blocks)
                 .filter(|b| b.starts_with("m:") || b.starts_with("n:"))
             {
-                for q in self.store.block(b)? {
+                for q in self.stored_block(b)?.to_vec() {
                     if q != *key {
                         self.change.reviews.push((pair(key, &q), None));
                     }

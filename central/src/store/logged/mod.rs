@@ -519,11 +519,15 @@ impl LoggedTree {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<IVec>, sled::Error> {
-        for layer in self.shared.layers() {
-            if let Some(value) = layer.read().get(key) {
-                return Ok(value.clone());
+        {
+            let layers = self.shared.layers.read().unwrap_or_else(|p| p.into_inner());
+            for layer in layers.iter() {
+                if let Some(value) = layer.read().get(key) {
+                    return Ok(value.clone());
+                }
             }
         }
+        // A layer dropped since is in sled already: the checkpointer drops it only then.
         self.shared.tree.get(key)
     }
 
