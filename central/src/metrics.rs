@@ -56,6 +56,7 @@ pub struct HubMetrics {
     dealer_verdict_backlog: Family<Labels, Gauge>,
     dealers: Gauge,
     store_bytes: Gauge,
+    store_log_unwritten: Gauge,
 }
 
 impl Default for HubMetrics {
@@ -78,6 +79,7 @@ impl Default for HubMetrics {
             dealer_verdict_backlog: Family::default(),
             dealers: Gauge::default(),
             store_bytes: Gauge::default(),
+            store_log_unwritten: Gauge::default(),
         }
     }
 }
@@ -245,6 +247,11 @@ impl HubMetrics {
             "Size of the hub's store folder on disk",
             self.store_bytes.clone(),
         );
+        r.register(
+            "store_log_unwritten_bytes",
+            "Bytes of acked writes in the store's write-ahead log not yet written into its tree (the checkpointer's backlog; writes wait above about 128 MiB)",
+            self.store_log_unwritten.clone(),
+        );
     }
 
     /// Reads the store's figures into the scrape-time gauges.
@@ -286,6 +293,9 @@ impl HubMetrics {
                 .set(state.verdict_cursor.saturating_sub(state.verdicts_acked) as i64);
         }
         self.store_bytes.set(folder_bytes(data_dir) as i64);
+        if let Some(unwritten) = store.unwritten_log_bytes() {
+            self.store_log_unwritten.set(unwritten as i64);
+        }
     }
 }
 

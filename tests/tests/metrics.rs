@@ -142,6 +142,12 @@ async fn both_ends_serve_every_documented_metric_with_plausible_values() {
         "the sync ended"
     );
     assert!(hub_samples["hamgam_store_bytes"] > 0.0);
+    // 51 records acked, far below a layer's 32 MiB: all of them still in the log's layer.
+    let unwritten = hub_samples["hamgam_store_log_unwritten_bytes"];
+    assert!(
+        unwritten > 51.0 * 100.0 && unwritten < (32 << 20) as f64,
+        "{unwritten}"
+    );
     // Each new record is one key in the store, with its id and its index entries beside it.
     let record_keys = hub_samples["hamgam_store_keys_total{kind=\"records\"}"];
     assert!(

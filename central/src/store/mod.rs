@@ -457,4 +457,10 @@ pub trait HubStore: Send + Sync + 'static {
         writes: &[(String, Option<Vec<u8>>)],
         read_to: ReadTo,
     ) -> Result<(), StoreError>;
+    /// Bytes of acked units of work the backend has in its log but not yet in its main
+    /// structure (the sled store's write-ahead log ahead of its checkpointer: what a crash
+    /// would replay); `None` for a backend without such a log.
+    fn unwritten_log_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -378,6 +378,8 @@ impl SledStore {
             last_touched,
         });
         store.decisions = std::sync::Mutex::new(store.last_decision()?);
+        // Last: nothing below writes sled's hub tree but the log's checkpointer.
+        store.tree.start_key_scan().map_err(logged)?;
         Ok(store)
     }
 
@@ -1398,6 +1400,10 @@ impl HubStore for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.tree.sync().map_err(logged)
+    }
+
+    fn unwritten_log_bytes(&self) -> Option<u64> {
+        Some(self.tree.unwritten_bytes())
     }
 
     fn append_access(&self, entry: &AccessEntry) -> Result<u64, StoreError> {

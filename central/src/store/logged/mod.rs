@@ -25,10 +25,13 @@
 //! Entry format (little endian): `len u32`, `crc32 u32` of the payload, payload = `ops u32`,
 //! then per op `1` (put) or `0` (remove), `key_len u32`, key, and for a put `value_len u32`,
 //! value. No sled type leaves the store module.
+//!
+//! Files: `segment` (the entry format, the segment files, replay), `checkpoint` (the
+//! checkpointer thread), `merged` (ranges over the layers and sled), `sled_keys` (the filter
+//! that lets point reads of keys sled cannot hold skip it).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,9 +39,15 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use sled::IVec;
 
+mod checkpoint;
 mod merged;
+mod segment;
+mod sled_keys;
 pub use merged::Merged;
 use merged::{owned, prefix_bounds};
+pub use segment::Ops;
+use segment::{create_segment, io, replay, segment_path, Segment, ENTRY_BUFFER_KEPT};
+use sled_keys::SledKeys;
 
 /// The newest layer is frozen (and checkpointed) past this many bytes of keys and values.
 pub const FREEZE_BYTES: u64 = 32 << 20;
@@ -65,76 +74,6 @@ pub enum LogError {
     Broken(String),
 }
 
-/// One unit of work's key operations, in order (a later op on a key wins).
-#[derive(Default)]
-pub struct Ops(Vec<(IVec, Option<IVec>)>);
-
-impl Ops {
-    pub fn insert(&mut self, key: impl Into<IVec>, value: impl Into<IVec>) {
-        self.0.push((key.into(), Some(value.into())));
-    }
-
-    pub fn remove(&mut self, key: impl Into<IVec>) {
-        self.0.push((key.into(), None));
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let size: usize = self
-            .0
-            .iter()
-            .map(|(k, v)| 9 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()))
-            .sum();
-        let mut payload = Vec::with_capacity(8 + 4 + size);
-        payload.extend_from_slice(&[0; 8]);
-        payload.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
-        for (k, v) in &self.0 {
-            payload.push(u8::from(v.is_some()));
-            payload.extend_from_slice(&(k.len() as u32).to_le_bytes());
-            payload.extend_from_slice(k);
-            if let Some(v) = v {
-                payload.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                payload.extend_from_slice(v);
-            }
-        }
-        let len = (payload.len() - 8) as u32;
-        let crc = crc32fast::hash(&payload[8..]);
-        payload[..4].copy_from_slice(&len.to_le_bytes());
-        payload[4..8].copy_from_slice(&crc.to_le_bytes());
-        payload
-    }
-
-    /// The ops of one entry's payload, or `None` when it does not parse (a torn entry).
-    fn decode(mut payload: &[u8]) -> Option<Ops> {
-        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-            if bytes.len() < n {
-                return None;
-            }
-            let (head, tail) = bytes.split_at(n);
-            *bytes = tail;
-            Some(head)
-        }
-        fn u32_of(bytes: &mut &[u8]) -> Option<usize> {
-            let b: [u8; 4] = take(bytes, 4)?.try_into().ok()?;
-            Some(u32::from_le_bytes(b) as usize)
-        }
-        let count = u32_of(&mut payload)?;
-        let mut ops = Ops(Vec::with_capacity(count.min(1 << 16)));
-        for _ in 0..count {
-            let put = take(&mut payload, 1)?[0] == 1;
-            let klen = u32_of(&mut payload)?;
-            let key = IVec::from(take(&mut payload, klen)?);
-            let value = if put {
-                let vlen = u32_of(&mut payload)?;
-                Some(IVec::from(take(&mut payload, vlen)?))
-            } else {
-                None
-            };
-            ops.0.push((key, value));
-        }
-        payload.is_empty().then_some(ops)
-    }
-}
-
 /// Keys set or removed since a point, and the log segment that holds them.
 struct Layer {
     map: RwLock<Map>,
@@ -156,13 +95,6 @@ impl Layer {
     }
 }
 
-/// The open log segment.
-struct Segment {
-    file: Arc<File>,
-    number: u64,
-    written: u64,
-}
-
 /// What the writers, the readers and the checkpointer share.
 struct Shared {
     db: sled::Db,
@@ -175,6 +107,8 @@ struct Shared {
     changed: Condvar,
     stop: AtomicBool,
     broken: Mutex<Option<String>>,
+    /// Which keys sled may hold: point reads skip sled for the others.
+    keys: SledKeys,
 }
 
 impl Shared {
@@ -214,165 +148,6 @@ impl Shared {
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
         self.changed.notify_all();
     }
-
-    /// Writes the oldest frozen layer into sled, flushes, deletes its segment, drops it.
-    /// `false` when there is none (or the checkpointer is told to stop midway).
-    fn checkpoint_oldest(&self, stoppable: bool) -> Result<bool, LogError> {
-        let Some(oldest) = ({
-            let layers = self.layers.read().unwrap_or_else(|p| p.into_inner());
-            (layers.len() > 1).then(|| layers[layers.len() - 1].clone())
-        }) else {
-            return Ok(false);
-        };
-        let started = std::time::Instant::now();
-        let keys = {
-            let map = oldest.read();
-            for (i, (key, value)) in map.iter().enumerate() {
-                if stoppable && i % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
-                    return Ok(false);
-                }
-                // One key at a time, not `apply_batch`: a batch takes sled's global write
-                // lock, which would stop the judging thread's reads for its whole length.
-                match value {
-                    Some(value) => self.tree.insert(key, value.clone())?,
-                    None => self.tree.remove(key)?,
-                };
-            }
-            map.len()
-        };
-        self.db.flush()?;
-        let path = segment_path(&self.wal_dir, oldest.segment);
-        std::fs::remove_file(&path).map_err(|source| io(&path, source))?;
-        self.layers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|l| !Arc::ptr_eq(l, &oldest));
-        self.wake();
-        tracing::debug!(
-            segment = oldest.segment,
-            keys,
-            bytes = oldest.bytes.load(Ordering::Relaxed),
-            ms = started.elapsed().as_millis() as u64,
-            "checkpointed a layer of the store's log into sled"
-        );
-        Ok(true)
-    }
-
-    /// The checkpointer's loop, until told to stop.
-    fn run_checkpointer(&self) {
-        loop {
-            {
-                let mut turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
-                while !self.stop.load(Ordering::Relaxed)
-                    && self.layers.read().unwrap_or_else(|p| p.into_inner()).len() < 2
-                {
-                    turn = self.changed.wait(turn).unwrap_or_else(|p| p.into_inner());
-                }
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                return;
-            }
-            if let Err(e) = self.checkpoint_oldest(true) {
-                self.fail(&format!("checkpoint: {e}"));
-                return;
-            }
-        }
-    }
-}
-
-fn io(path: &Path, source: std::io::Error) -> LogError {
-    LogError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn segment_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:010}.log"))
-}
-
-/// The segments in `dir`, oldest first.
-fn segments(dir: &Path) -> Result<Vec<u64>, LogError> {
-    let mut numbers = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-        let entry = entry.map_err(|e| io(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if let Some(n) = name.strip_suffix(".log").and_then(|n| n.parse().ok()) {
-            numbers.push(n);
-        }
-    }
-    numbers.sort_unstable();
-    Ok(numbers)
-}
-
-fn create_segment(dir: &Path, number: u64) -> Result<Segment, LogError> {
-    let path = segment_path(dir, number);
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, hamgam_gateway::files::PRIVATE_FILE_MODE);
-    let file = options.open(&path).map_err(|e| io(&path, e))?;
-    // The segment's name must survive a crash too.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(dir, e))?;
-    Ok(Segment {
-        file: Arc::new(file),
-        number,
-        written: 0,
-    })
-}
-
-/// Replays every segment in `dir` into `tree`, flushes, deletes them; the number of entries
-/// replayed and the next segment number.
-fn replay(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Result<(u64, u64), LogError> {
-    let found = segments(dir)?;
-    let mut entries = 0;
-    for &number in &found {
-        let path = segment_path(dir, number);
-        let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| io(&path, e))?;
-        let mut rest = &bytes[..];
-        while rest.len() >= 8 {
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-            let Some(payload) = rest.get(8..8 + len) else {
-                break;
-            };
-            if crc32fast::hash(payload) != crc {
-                break;
-            }
-            let Some(ops) = Ops::decode(payload) else {
-                break;
-            };
-            let mut batch = sled::Batch::default();
-            for (k, v) in ops.0 {
-                match v {
-                    Some(v) => batch.insert(k, v),
-                    None => batch.remove(k),
-                }
-            }
-            tree.apply_batch(batch)?;
-            entries += 1;
-            rest = &rest[8 + len..];
-        }
-        if !rest.is_empty() {
-            tracing::warn!(
-                segment = number,
-                bytes = rest.len(),
-                "the write-ahead log ends in a torn entry (a crash mid-append, never acked); replay stops there"
-            );
-        }
-    }
-    db.flush()?;
-    for &number in &found {
-        let path = segment_path(dir, number);
-        std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-    }
-    Ok((entries, found.last().map_or(1, |n| n + 1)))
 }
 
 /// The hub tree: sled behind a write-ahead log and in-memory layers (see the module doc).
@@ -382,6 +157,8 @@ pub struct LoggedTree {
     /// The segment number and length known synced.
     synced: Mutex<(u64, u64)>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
+    /// The scan of sled's keys ([`LoggedTree::start_key_scan`]).
+    key_scan: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl LoggedTree {
@@ -406,6 +183,7 @@ impl LoggedTree {
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
             broken: Mutex::new(None),
+            keys: SledKeys::new(),
         });
         let worker = shared.clone();
         let checkpointer = std::thread::Builder::new()
@@ -417,7 +195,63 @@ impl LoggedTree {
             segment: Mutex::new(segment),
             synced: Mutex::new((next, 0)),
             checkpointer: Some(checkpointer),
+            key_scan: Mutex::new(None),
         })
+    }
+
+    /// Starts the background scan of the keys sled holds, after which point reads of a key
+    /// no layer holds skip sled when sled cannot hold it (`sled_keys`). From this call on,
+    /// nothing but this tree may write the sled tree it was opened with.
+    pub fn start_key_scan(&self) -> Result<(), LogError> {
+        let shared = self.shared.clone();
+        let scan = std::thread::Builder::new()
+            .name("hub-key-scan".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match shared.keys.fill(&shared.tree, &shared.stop) {
+                    Ok(keys) if shared.keys.is_ready() => tracing::info!(
+                        keys,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "scanned the store's keys: reads of absent keys now skip sled"
+                    ),
+                    Ok(_) => {}
+                    // Reads keep going to sled: slower, never wrong.
+                    Err(e) => tracing::warn!(error = %e, "cannot scan the store's keys"),
+                }
+            })
+            .map_err(|e| io(&self.shared.wal_dir, e))?;
+        *self.key_scan.lock().unwrap_or_else(|p| p.into_inner()) = Some(scan);
+        Ok(())
+    }
+
+    /// Bytes of keys and values in the layers, not yet written into sled (the active layer
+    /// and the frozen ones the checkpointer has not finished).
+    pub fn unwritten_bytes(&self) -> u64 {
+        self.shared
+            .layers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|l| l.bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Point reads answered "absent" without reading sled, since open.
+    pub fn reads_skipped(&self) -> u64 {
+        self.shared.keys.skipped()
+    }
+
+    /// Waits for the key scan to end (tests).
+    #[cfg(test)]
+    fn finish_key_scan(&self) {
+        let scan = self
+            .key_scan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(scan) = scan {
+            scan.join().expect("key scan");
+        }
     }
 
     /// Appends `ops` to the log (not yet synced) and makes them visible to reads.
@@ -438,10 +272,17 @@ impl LoggedTree {
                     .unwrap_or_else(|p| p.into_inner());
             }
         }
-        let entry = ops.encode();
         let mut segment = self.segment.lock().unwrap_or_else(|p| p.into_inner());
+        let segment = &mut *segment;
+        ops.encode_into(&mut segment.entry);
         let path = segment_path(&self.shared.wal_dir, segment.number);
-        if let Err(e) = (&*segment.file).write_all(&entry) {
+        let appended = (&*segment.file).write_all(&segment.entry);
+        let entry_len = segment.entry.len() as u64;
+        if segment.entry.capacity() > ENTRY_BUFFER_KEPT {
+            segment.entry.clear();
+            segment.entry.shrink_to(ENTRY_BUFFER_KEPT);
+        }
+        if let Err(e) = appended {
             // A part of the entry may be on disk (a full disk): cut it off, or the entries
             // appended once there is room again would sit behind a torn one and never replay.
             if let Err(cut) = segment.file.set_len(segment.written) {
@@ -452,7 +293,14 @@ impl LoggedTree {
             }
             return Err(io(&path, e));
         }
-        segment.written += entry.len() as u64;
+        segment.written += entry_len;
+        // Noted before any layer holds them, so before the checkpointer can put them in sled.
+        self.shared.keys.note(
+            ops.0
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.as_ref()),
+        );
         let active = self.shared.layers()[0].clone();
         let mut added = 0;
         {
@@ -463,7 +311,7 @@ impl LoggedTree {
             }
         }
         if active.bytes.fetch_add(added, Ordering::Relaxed) + added >= FREEZE_BYTES {
-            self.freeze(&mut segment)?;
+            self.freeze(segment)?;
         }
         Ok(())
     }
@@ -477,7 +325,9 @@ impl LoggedTree {
             *synced = (*synced).max((segment.number, segment.written));
         }
         let next = segment.number + 1;
+        let entry = std::mem::take(&mut segment.entry);
         *segment = create_segment(&self.shared.wal_dir, next)?;
+        segment.entry = entry;
         self.shared
             .layers
             .write()
@@ -528,6 +378,9 @@ impl LoggedTree {
             }
         }
         // A layer dropped since is in sled already: the checkpointer drops it only then.
+        if !self.shared.keys.may_hold(key) {
+            return Ok(None);
+        }
         self.shared.tree.get(key)
     }
 
@@ -582,6 +435,18 @@ impl Drop for LoggedTree {
         if let Some(worker) = self.checkpointer.take() {
             let _ = worker.join();
         }
+        let scan = self
+            .key_scan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(scan) = scan {
+            let _ = scan.join();
+        }
+        tracing::debug!(
+            reads_skipped = self.reads_skipped(),
+            "point reads of absent keys that skipped sled"
+        );
         if self.shared.broken().is_err() {
             return;
         }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use super::segment::segments;
 use super::*;
 
 fn db(dir: &Path) -> sled::Db {
@@ -226,10 +227,67 @@ fn frozen_layers_are_checkpointed_into_sled_and_a_clean_close_leaves_no_log() {
         // Past FREEZE_BYTES: at least one layer was frozen and a new segment started.
         assert!(tree.segment.lock().expect("lock").number > 1);
         assert_eq!(tree.iter().count(), 40);
+        // The active layer's 8 MiB at least; the frozen 32 MiB too while not checkpointed.
+        let unwritten = tree.unwritten_bytes();
+        assert!(
+            (8 << 20..=41 << 20).contains(&unwritten),
+            "{unwritten} bytes unwritten"
+        );
     }
     let wal = dir.path().join("wal");
     assert!(segments(&wal).expect("segments").is_empty());
     let tree = open(&db, dir.path());
     assert_eq!(tree.shared.tree.len(), 40);
     assert_eq!(tree.iter().count(), 40);
+    assert_eq!(
+        tree.unwritten_bytes(),
+        0,
+        "a clean close left nothing to write"
+    );
+}
+
+#[test]
+fn after_the_key_scan_reads_find_every_key_sled_or_a_layer_holds_and_skip_sled_for_the_rest() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = db(dir.path());
+    {
+        let tree = open(&db, dir.path());
+        let mut ops = Ops::default();
+        for i in 0..10_000u32 {
+            ops.insert(format!("old/{i:05}").into_bytes(), &b"v"[..]);
+        }
+        tree.apply(ops).expect("apply");
+        tree.sync().expect("sync");
+    } // a clean close: every key is in sled now
+    let tree = open(&db, dir.path());
+    // Written while the scan may be running: noted before any layer or sled holds it.
+    let mut ops = Ops::default();
+    ops.insert(&b"during"[..], &b"v"[..]);
+    tree.start_key_scan().expect("scan");
+    tree.apply(ops).expect("apply");
+    tree.finish_key_scan();
+    assert!(tree.shared.keys.is_ready());
+    for i in 0..10_000u32 {
+        let key = format!("old/{i:05}");
+        assert_eq!(
+            tree.get(key.as_bytes()).expect("get").as_deref(),
+            Some(&b"v"[..]),
+            "{key}"
+        );
+    }
+    assert!(tree.get(b"during").expect("get").is_some());
+    let before = tree.reads_skipped();
+    let absent = (0..1_000u32)
+        .filter(|i| {
+            tree.get(format!("absent/{i}").as_bytes())
+                .expect("get")
+                .is_none()
+        })
+        .count();
+    assert_eq!(absent, 1_000);
+    assert!(
+        tree.reads_skipped() - before > 950,
+        "only {} of 1,000 reads of absent keys skipped sled",
+        tree.reads_skipped() - before
+    );
 }
