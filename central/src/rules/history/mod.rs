@@ -21,7 +21,10 @@ mod people;
 mod vehicle;
 mod visits;
 
-use crate::content::{Content, SaleCategory, SurveySubject};
+use crate::content::{
+    Content, Customer as CustomerContent, Delivery as DeliveryContent,
+    RepairOrder as RepairOrderContent, SaleCategory, Survey as SurveyContent, SurveySubject,
+};
 use crate::domain::{Arg, Finding, Reason, RecordOrigin, Severity};
 pub use people::{c05_finding, c05_fires, c07_finding, c07_fires};
 use people::{names_of_one_id, shared_mobile};
@@ -69,148 +72,174 @@ pub fn memberships(
     if findings.iter().any(|f| f.severity == Severity::Reject) {
         return Vec::new();
     }
-    // A field its own rules reject (or a placeholder mobile) says nothing about a group.
+    match content {
+        Content::Delivery(d) => delivery_memberships(dealer_id, d),
+        Content::RepairOrder(ro) => repair_order_memberships(dealer_id, ro),
+        Content::OdometerReplacement(o) => Vin::parse(&o.vin)
+            .ok()
+            .zip(o.replaced_on_ms)
+            .map(|(vin, replaced_ms)| {
+                let fact = Fact::OdometerReplacement {
+                    replaced_ms,
+                    // A time that is not on the replacement's day cannot place it.
+                    at_ms: o
+                        .replaced_at_ms
+                        .filter(|t| t.div_euclid(DAY_MS) == replaced_ms.div_euclid(DAY_MS)),
+                    before_km: o.reading_before_km,
+                    after_km: o.reading_after_km,
+                };
+                (GroupKey::Vin(vin.as_str().to_owned()), fact)
+            })
+            .into_iter()
+            .collect(),
+        Content::VehicleStatus(v) => Vin::parse(&v.vin)
+            .ok()
+            .map(|vin| {
+                let effective_ms = v.effective_on_ms.unwrap_or_default();
+                (
+                    GroupKey::Vin(vin.as_str().to_owned()),
+                    Fact::Status { effective_ms },
+                )
+            })
+            .into_iter()
+            .collect(),
+        Content::Customer(c) => customer_memberships(dealer_id, c, findings),
+        Content::Survey(s) => survey_memberships(dealer_id, s),
+        _ => Vec::new(),
+    }
+}
+
+/// The dealer month (`YYYY-MM`, UTC) a time falls in: S04's and Q01's target period.
+fn month(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| format!("{:04}-{:02}", t.year(), t.month() as u8))
+        .unwrap_or_default()
+}
+
+/// A delivery: its VIN's group and its dealer month.
+fn delivery_memberships(dealer_id: &str, d: &DeliveryContent) -> Vec<(GroupKey, Fact)> {
+    let (Ok(vin), Some(delivered_ms)) = (Vin::parse(&d.vin), d.delivery_date_ms) else {
+        return Vec::new();
+    };
+    let fact = Fact::Delivery {
+        delivered_ms,
+        odometer_km: d.odometer_km,
+        retail: d.category == SaleCategory::Retail,
+    };
+    vec![
+        (GroupKey::Vin(vin.as_str().to_owned()), fact.clone()),
+        (
+            GroupKey::DealerMonth {
+                dealer: dealer_id.to_owned(),
+                month: month(delivered_ms),
+            },
+            fact,
+        ),
+    ]
+}
+
+/// A repair order: its VIN's group and its RO number's.
+fn repair_order_memberships(dealer_id: &str, ro: &RepairOrderContent) -> Vec<(GroupKey, Fact)> {
+    let Ok(vin) = Vin::parse(&ro.vin) else {
+        return Vec::new();
+    };
+    let fact = Fact::RepairOrder {
+        vin: vin.as_str().to_owned(),
+        opened_ms: ro.opened_at_ms,
+        completed_ms: ro.completed_at_ms,
+        odometer_in_km: ro.odometer_in_km,
+        pay_type: ro.pay_type,
+        jobs: ro
+            .job_lines
+            .iter()
+            .flat_map(|j| {
+                let op = j.labor_op_code.clone();
+                if j.parts.is_empty() {
+                    vec![(op, String::new())]
+                } else {
+                    j.parts.iter().map(|p| (op.clone(), p.clone())).collect()
+                }
+            })
+            .collect(),
+    };
+    vec![
+        (GroupKey::Vin(vin.as_str().to_owned()), fact.clone()),
+        (
+            GroupKey::RoNumber {
+                dealer: dealer_id.to_owned(),
+                number: ro.ro_number.clone(),
+            },
+            fact,
+        ),
+    ]
+}
+
+/// A customer: the groups of its mobile and its national ID, unless its own findings reject
+/// them (or its mobile is a placeholder, C04): such a field says nothing about a group.
+fn customer_memberships(
+    dealer_id: &str,
+    c: &CustomerContent,
+    findings: &[Finding],
+) -> Vec<(GroupKey, Fact)> {
     let spoiled = |field: &str| {
         findings.iter().any(|f| {
             f.field.ends_with(field) && (f.severity == Severity::RejectField || f.rule_id == "C04")
         })
     };
-    let month = |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-            .map(|t| format!("{:04}-{:02}", t.year(), t.month() as u8))
-            .unwrap_or_default()
+    let national_id = (!c.organization)
+        .then(|| NationalId::parse(&c.national_id).ok())
+        .flatten()
+        .filter(|_| !spoiled(".national_id"));
+    let identity = national_id
+        .as_ref()
+        .map(|n| n.as_str().to_owned())
+        .or_else(|| {
+            CompanyId::parse(&c.company_id)
+                .ok()
+                .map(|id| id.as_str().to_owned())
+        })
+        .unwrap_or_else(|| format!("{dealer_id}:{}", c.customer_ref));
+    let name = if c.organization {
+        normalize(&c.organization_name)
+    } else {
+        normalize(&format!("{} {}", c.given_name, c.family_name))
+    };
+    let fact = Fact::Customer { identity, name };
+    let mut out = Vec::new();
+    if !spoiled(".mobile") {
+        if let Ok(m) = Mobile::parse(&c.mobile) {
+            out.push((GroupKey::Mobile(m.e164().to_owned()), fact.clone()));
+        }
+    }
+    if let Some(n) = national_id {
+        out.push((GroupKey::NationalId(n.as_str().to_owned()), fact));
+    }
+    out
+}
+
+/// A survey: its dealer month, and its repair order's RO-number group when it is about one.
+fn survey_memberships(dealer_id: &str, s: &SurveyContent) -> Vec<(GroupKey, Fact)> {
+    let fact = Fact::Survey {
+        submitted_ms: s.submitted_at_ms,
+        top_score: s.csat >= 5 && s.nps.is_none_or(|n| n >= 9),
     };
     let mut out = Vec::new();
-    match content {
-        Content::Delivery(d) => {
-            let (Ok(vin), Some(delivered_ms)) = (Vin::parse(&d.vin), d.delivery_date_ms) else {
-                return out;
-            };
-            let fact = Fact::Delivery {
-                delivered_ms,
-                odometer_km: d.odometer_km,
-                retail: d.category == SaleCategory::Retail,
-            };
-            out.push((GroupKey::Vin(vin.as_str().to_owned()), fact.clone()));
-            out.push((
-                GroupKey::DealerMonth {
-                    dealer: dealer_id.to_owned(),
-                    month: month(delivered_ms),
-                },
-                fact,
-            ));
-        }
-        Content::RepairOrder(ro) => {
-            let Ok(vin) = Vin::parse(&ro.vin) else {
-                return out;
-            };
-            let fact = Fact::RepairOrder {
-                vin: vin.as_str().to_owned(),
-                opened_ms: ro.opened_at_ms,
-                completed_ms: ro.completed_at_ms,
-                odometer_in_km: ro.odometer_in_km,
-                pay_type: ro.pay_type,
-                jobs: ro
-                    .job_lines
-                    .iter()
-                    .flat_map(|j| {
-                        let op = j.labor_op_code.clone();
-                        if j.parts.is_empty() {
-                            vec![(op, String::new())]
-                        } else {
-                            j.parts.iter().map(|p| (op.clone(), p.clone())).collect()
-                        }
-                    })
-                    .collect(),
-            };
-            out.push((GroupKey::Vin(vin.as_str().to_owned()), fact.clone()));
-            out.push((
-                GroupKey::RoNumber {
-                    dealer: dealer_id.to_owned(),
-                    number: ro.ro_number.clone(),
-                },
-                fact,
-            ));
-        }
-        Content::OdometerReplacement(o) => {
-            if let (Ok(vin), Some(replaced_ms)) = (Vin::parse(&o.vin), o.replaced_on_ms) {
-                out.push((
-                    GroupKey::Vin(vin.as_str().to_owned()),
-                    Fact::OdometerReplacement {
-                        replaced_ms,
-                        // A time that is not on the replacement's day cannot place it.
-                        at_ms: o
-                            .replaced_at_ms
-                            .filter(|t| t.div_euclid(DAY_MS) == replaced_ms.div_euclid(DAY_MS)),
-                        before_km: o.reading_before_km,
-                        after_km: o.reading_after_km,
-                    },
-                ));
-            }
-        }
-        Content::VehicleStatus(v) => {
-            if let Ok(vin) = Vin::parse(&v.vin) {
-                out.push((
-                    GroupKey::Vin(vin.as_str().to_owned()),
-                    Fact::Status {
-                        effective_ms: v.effective_on_ms.unwrap_or_default(),
-                    },
-                ));
-            }
-        }
-        Content::Customer(c) => {
-            let national_id = (!c.organization)
-                .then(|| NationalId::parse(&c.national_id).ok())
-                .flatten()
-                .filter(|_| !spoiled(".national_id"));
-            let identity = national_id
-                .as_ref()
-                .map(|n| n.as_str().to_owned())
-                .or_else(|| {
-                    CompanyId::parse(&c.company_id)
-                        .ok()
-                        .map(|id| id.as_str().to_owned())
-                })
-                .unwrap_or_else(|| format!("{dealer_id}:{}", c.customer_ref));
-            let name = if c.organization {
-                normalize(&c.organization_name)
-            } else {
-                normalize(&format!("{} {}", c.given_name, c.family_name))
-            };
-            let fact = Fact::Customer { identity, name };
-            if !spoiled(".mobile") {
-                if let Ok(m) = Mobile::parse(&c.mobile) {
-                    out.push((GroupKey::Mobile(m.e164().to_owned()), fact.clone()));
-                }
-            }
-            if let Some(n) = national_id {
-                out.push((GroupKey::NationalId(n.as_str().to_owned()), fact));
-            }
-        }
-        Content::Survey(s) => {
-            let fact = Fact::Survey {
-                submitted_ms: s.submitted_at_ms,
-                top_score: s.csat >= 5 && s.nps.is_none_or(|n| n >= 9),
-            };
-            if s.subject == SurveySubject::RepairOrder {
-                out.push((
-                    GroupKey::RoNumber {
-                        dealer: dealer_id.to_owned(),
-                        number: s.subject_ref.clone(),
-                    },
-                    fact.clone(),
-                ));
-            }
-            out.push((
-                GroupKey::DealerMonth {
-                    dealer: dealer_id.to_owned(),
-                    month: month(s.submitted_at_ms),
-                },
-                fact,
-            ));
-        }
-        _ => {}
+    if s.subject == SurveySubject::RepairOrder {
+        out.push((
+            GroupKey::RoNumber {
+                dealer: dealer_id.to_owned(),
+                number: s.subject_ref.clone(),
+            },
+            fact.clone(),
+        ));
     }
+    out.push((
+        GroupKey::DealerMonth {
+            dealer: dealer_id.to_owned(),
+            month: month(s.submitted_at_ms),
+        },
+        fact,
+    ));
     out
 }
 

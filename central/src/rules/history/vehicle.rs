@@ -17,6 +17,18 @@ pub(super) fn vin_rules(
     config: &RuleConfig,
     add: &mut impl FnMut(&Member, Finding),
 ) {
+    odometer_rules(vin, members, config, add);
+    let delivered = delivery_rules(vin, members, add);
+    repair_order_rules(vin, members, delivered, config, add);
+}
+
+/// O01 (below an earlier reading) and O03 (faster than a car drives) over the VIN's readings.
+fn odometer_rules(
+    vin: &str,
+    members: &[&Member],
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
     let replacements = replacements_of(members);
     let readings = readings_of(members);
     let before = earlier_readings(&readings, &replacements);
@@ -60,7 +72,14 @@ pub(super) fn vin_rules(
             );
         }
     }
-    // Deliveries.
+}
+
+/// S02 (a VIN delivered at retail twice); the time of its first delivery, retail or not.
+fn delivery_rules(
+    vin: &str,
+    members: &[&Member],
+    add: &mut impl FnMut(&Member, Finding),
+) -> Option<i64> {
     let deliveries: Vec<(&Member, i64, bool)> = members
         .iter()
         .filter_map(|m| match m.fact {
@@ -88,9 +107,21 @@ pub(super) fn vin_rules(
             );
         }
     }
-    let delivered = deliveries.first().map(|d| d.1);
-    // Repair orders.
-    type Visit<'a> = (&'a Member, i64, u32, PayType, &'a Vec<(String, String)>);
+    deliveries.first().map(|d| d.1)
+}
+
+/// A repair order as the VIN rules read it: its member, opened at, odometer, pay type, jobs.
+type Visit<'a> = (&'a Member, i64, u32, PayType, &'a Vec<(String, String)>);
+
+/// RO1 and W01 (against the first delivery), W02 (a job repeated within its window) and W03
+/// (dealer hopping) over the VIN's repair orders in event order.
+fn repair_order_rules(
+    vin: &str,
+    members: &[&Member],
+    delivered: Option<i64>,
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
     let ros: Vec<Visit<'_>> = members
         .iter()
         .filter_map(|m| match &m.fact {
@@ -115,43 +146,12 @@ pub(super) fn vin_rules(
     // The first repair order W02 may pair with: the earliest within the repeat window (repair
     // orders are in event order, so the window only moves forward).
     let mut window_start = 0;
-    for (i, (m, opened, km, pay, jobs)) in ros.iter().enumerate() {
+    for (i, (m, opened, _, _, jobs)) in ros.iter().enumerate() {
         while window_start < i && opened - ros[window_start].1 > repeat_ms {
             window_start += 1;
         }
         if let Some(delivered) = delivered {
-            if matches!(pay, PayType::Customer | PayType::Warranty) && *opened < delivered {
-                add(
-                    m,
-                    finding(
-                        "RO1",
-                        "repair_order.opened_at_ms",
-                        Reason::new("RO1.before_delivery")
-                            .arg("opened", Arg::Moment(*opened))
-                            .arg("vin", vin)
-                            .arg("delivered", Arg::Day(delivered)),
-                    ),
-                );
-            }
-            if *pay == PayType::Warranty {
-                let window_end = calendar::months_window_end_ms(delivered, config.warranty_months);
-                if *opened > window_end || *km > config.warranty_km {
-                    add(
-                        m,
-                        finding(
-                            "W01",
-                            "repair_order.pay_type",
-                            Reason::new("W01.outside_window")
-                                .arg("vin", vin)
-                                .arg("opened", Arg::Day(*opened))
-                                .arg("km", *km)
-                                .arg("months", config.warranty_months)
-                                .arg("max_km", config.warranty_km)
-                                .arg("delivered", Arg::Day(delivered)),
-                        ),
-                    );
-                }
-            }
+            against_delivery(vin, &ros[i], delivered, config, add);
         }
         if let Some((earlier, e_opened, ..)) =
             ros[window_start..i]
@@ -191,6 +191,49 @@ pub(super) fn vin_rules(
                         .arg("dealers", config.dealer_hopping_dealers)
                         .arg("list", list)
                         .arg("days", config.dealer_hopping_days),
+                ),
+            );
+        }
+    }
+}
+
+/// RO1 (customer or warranty work before the car was delivered) and W01 (warranty work
+/// outside the warranty's months or kilometres) for one repair order.
+fn against_delivery(
+    vin: &str,
+    (m, opened, km, pay, _): &Visit<'_>,
+    delivered: i64,
+    config: &RuleConfig,
+    add: &mut impl FnMut(&Member, Finding),
+) {
+    if matches!(pay, PayType::Customer | PayType::Warranty) && *opened < delivered {
+        add(
+            m,
+            finding(
+                "RO1",
+                "repair_order.opened_at_ms",
+                Reason::new("RO1.before_delivery")
+                    .arg("opened", Arg::Moment(*opened))
+                    .arg("vin", vin)
+                    .arg("delivered", Arg::Day(delivered)),
+            ),
+        );
+    }
+    if *pay == PayType::Warranty {
+        let window_end = calendar::months_window_end_ms(delivered, config.warranty_months);
+        if *opened > window_end || *km > config.warranty_km {
+            add(
+                m,
+                finding(
+                    "W01",
+                    "repair_order.pay_type",
+                    Reason::new("W01.outside_window")
+                        .arg("vin", vin)
+                        .arg("opened", Arg::Day(*opened))
+                        .arg("km", *km)
+                        .arg("months", config.warranty_months)
+                        .arg("max_km", config.warranty_km)
+                        .arg("delivered", Arg::Day(delivered)),
                 ),
             );
         }
