@@ -7,6 +7,9 @@ use std::sync::Arc;
 use super::segment::{io, segment_path};
 use super::{LogError, Shared};
 
+/// Keys noted and written per turn (and how often a stop is looked for).
+const CHUNK: usize = 1024;
+
 impl Shared {
     /// Writes the oldest frozen layer into sled, flushes, deletes its segment, drops it.
     /// `false` when there is none (or the checkpointer is told to stop midway).
@@ -20,16 +23,27 @@ impl Shared {
         let started = std::time::Instant::now();
         let keys = {
             let map = oldest.read();
-            for (i, (key, value)) in map.iter().enumerate() {
-                if stoppable && i % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
+            let entries: Vec<_> = map.iter().collect();
+            for chunk in entries.chunks(CHUNK) {
+                if stoppable && self.stop.load(Ordering::Relaxed) {
                     return Ok(false);
                 }
-                // One key at a time, not `apply_batch`: a batch takes sled's global write
-                // lock, which would stop the judging thread's reads for its whole length.
-                match value {
-                    Some(value) => self.tree.insert(key, value.clone())?,
-                    None => self.tree.remove(key)?,
-                };
+                // Noted before sled holds them: a read that no longer finds a key in this
+                // layer (dropped only after every key is in sled) finds it noted.
+                self.keys.note(
+                    chunk
+                        .iter()
+                        .filter(|(_, v)| v.is_some())
+                        .map(|(k, _)| k.as_ref()),
+                );
+                for (key, value) in chunk {
+                    // One key at a time, not `apply_batch`: a batch takes sled's global write
+                    // lock, which would stop the judging thread's reads for its whole length.
+                    match value {
+                        Some(value) => self.tree.insert(key, value.clone())?,
+                        None => self.tree.remove(key)?,
+                    };
+                }
             }
             map.len()
         };

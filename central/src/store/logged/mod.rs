@@ -294,13 +294,6 @@ impl LoggedTree {
             return Err(io(&path, e));
         }
         segment.written += entry_len;
-        // Noted before any layer holds them, so before the checkpointer can put them in sled.
-        self.shared.keys.note(
-            ops.0
-                .iter()
-                .filter(|(_, v)| v.is_some())
-                .map(|(k, _)| k.as_ref()),
-        );
         let active = self.shared.layers()[0].clone();
         let mut added = 0;
         {

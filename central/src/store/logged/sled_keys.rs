@@ -4,15 +4,15 @@
 //! absent key walks its tree all the same.
 //!
 //! A Bloom filter (no false negatives; about 1 % false positives, which read sled as before)
-//! of every key sled holds or will hold. Filled from two sides:
-//! - every key a write puts is noted **before** the write reaches a layer, so it is noted
-//!   before the checkpointer can copy it into sled;
+//! of every key sled holds. Filled from two sides:
+//! - the checkpointer notes each key it puts **before** it writes it into sled (off the
+//!   judging thread); a read looks in the layers first, and the checkpointer drops a layer
+//!   only once all its keys are in sled, so a key a read no longer finds in a layer is noted;
 //! - a background scan notes the keys sled held when the scan started ([`SledKeys::fill`]).
 //!
 //! Until the scan has finished, the filter answers "may hold" for every key. The invariant
-//! that makes a "no" true: once the scan starts, only the checkpointer writes the sled tree,
-//! and only keys that went through a write. A removed key stays in the filter (reads of it go
-//! to sled, which answers "absent").
+//! that makes a "no" true: once the scan starts, only the checkpointer writes the sled tree.
+//! A removed key stays in the filter (reads of it go to sled, which answers "absent").
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -46,7 +46,7 @@ impl SledKeys {
         }
     }
 
-    /// Notes keys a write is about to put (before they reach a layer).
+    /// Notes keys the checkpointer is about to put into sled.
     pub(super) fn note<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) {
         let mut filter = self.filter.lock().unwrap_or_else(|p| p.into_inner());
         for key in keys {

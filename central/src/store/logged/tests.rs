@@ -260,7 +260,7 @@ fn after_the_key_scan_reads_find_every_key_sled_or_a_layer_holds_and_skip_sled_f
         tree.sync().expect("sync");
     } // a clean close: every key is in sled now
     let tree = open(&db, dir.path());
-    // Written while the scan may be running: noted before any layer or sled holds it.
+    // Written while the scan may be running: noted when the checkpointer writes it.
     let mut ops = Ops::default();
     ops.insert(&b"during"[..], &b"v"[..]);
     tree.start_key_scan().expect("scan");
@@ -276,6 +276,32 @@ fn after_the_key_scan_reads_find_every_key_sled_or_a_layer_holds_and_skip_sled_f
         );
     }
     assert!(tree.get(b"during").expect("get").is_some());
+    // Past FREEZE_BYTES after the scan: the checkpointer notes the frozen layer's keys, writes
+    // them into sled and drops the layer; reads then find them in sled through the filter.
+    let big = vec![7u8; 1 << 20];
+    for i in 0u32..40 {
+        let mut ops = Ops::default();
+        ops.insert(format!("late/{i:02}").into_bytes(), big.clone());
+        tree.apply(ops).expect("apply");
+    }
+    {
+        let mut turn = tree.shared.turn.lock().expect("turn");
+        while tree.shared.layers.read().expect("layers").len() > 1 {
+            turn = tree.shared.changed.wait(turn).expect("wait");
+        }
+    }
+    assert!(
+        tree.shared.tree.get(b"late/00").expect("sled").is_some(),
+        "the frozen layer is in sled"
+    );
+    for i in 0u32..40 {
+        let key = format!("late/{i:02}");
+        assert_eq!(
+            tree.get(key.as_bytes()).expect("get"),
+            Some(big.clone().into()),
+            "{key}"
+        );
+    }
     let before = tree.reads_skipped();
     let absent = (0..1_000u32)
         .filter(|i| {
