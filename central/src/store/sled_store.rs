@@ -350,7 +350,8 @@ impl SledStore {
         };
         let raw = db.open_tree("hub").map_err(engine)?;
         // Replays what an unclean stop left in the log before anything reads the tree.
-        let tree = LoggedTree::open(db.clone(), raw.clone(), dir).map_err(logged)?;
+        let tree =
+            LoggedTree::open(db.clone(), raw.clone(), dir, scan_prefix_len).map_err(logged)?;
         let format = check_format(&db, &raw, dir, older_ok)?;
         let access = db.open_tree("access-audit").map_err(engine)?;
         let tokens = db.open_tree("enrolment-tokens").map_err(engine)?;
@@ -469,6 +470,28 @@ fn party_prefixed(prefix: u8, party: &PartyKey) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(party.1.as_bytes());
     key
+}
+
+/// The length of the prefix a key's family is read by in a range (a block's parties, a
+/// group's members, a party's contacts and VINs, a vehicle's facts): the log's filter notes it
+/// so a range read of a prefix sled holds nothing under skips sled. `None` for the others.
+fn scan_prefix_len(key: &[u8]) -> Option<usize> {
+    let nul = |nth: usize| {
+        key.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == 0)
+            .nth(nth)
+            .map(|(at, _)| at + 1)
+    };
+    match key.first()? {
+        &BLOCK | &VEHICLE_FACTS => nul(0),
+        &CONTACT | &PARTY_VIN => nul(1),
+        &MEMBER => {
+            let len = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?) as usize;
+            Some(5 + len).filter(|n| *n <= key.len())
+        }
+        _ => None,
+    }
 }
 
 fn block_prefix(block: &str) -> Vec<u8> {
@@ -1565,6 +1588,49 @@ impl HubStore for SledStore {
 mod tests {
     use super::*;
     use crate::domain::ChangeEntry;
+
+    #[test]
+    fn a_key_read_by_its_family_prefix_names_exactly_that_prefix() {
+        let party: PartyKey = ("D-1042".into(), "CU-7".into());
+        let group = GroupKey::Vin("NAAM01CA7PK123456".into());
+        let mut contact = contact_prefix(&party);
+        contact.extend_from_slice(&256u64.to_be_bytes()); // a seq with zero bytes in it
+        let families: [(Vec<u8>, Vec<u8>); 5] = [
+            (
+                block_prefix("m:+989121234567"),
+                block_key("m:+989121234567", &party),
+            ),
+            (group_prefix(&group), member_key(&group, "D-1042", 256)),
+            (contact_prefix(&party), contact),
+            (
+                {
+                    let mut p = party_prefixed(PARTY_VIN, &party);
+                    p.push(0);
+                    p
+                },
+                party_vin_key(&party, "NAAM01CA7PK123456"),
+            ),
+            (
+                vehicle_fact_prefix("NAAM01CA7PK123456"),
+                vehicle_fact_key("NAAM01CA7PK123456", &("D-1042".into(), 256)),
+            ),
+        ];
+        for (prefix, key) in families {
+            assert!(key.starts_with(&prefix));
+            assert_eq!(scan_prefix_len(&key), Some(prefix.len()), "{key:?}");
+            assert_eq!(scan_prefix_len(&prefix), Some(prefix.len()), "{prefix:?}");
+            assert_eq!(
+                scan_prefix_len(&prefix[..prefix.len() - 1]),
+                None,
+                "{prefix:?}"
+            );
+        }
+        assert_eq!(
+            scan_prefix_len(&dealer_seq_key(RECORD, "D-1042", 256)),
+            None
+        );
+        assert_eq!(scan_prefix_len(&prefixed(CUSTOMER, "CU-1")), None);
+    }
 
     fn stored(seq: u64) -> ChangeEntry {
         ChangeEntry::RecordStored {

@@ -151,6 +151,14 @@ impl Merged {
         }
     }
 
+    /// This range without sled's part (the filter knows sled holds nothing in it).
+    pub(super) fn layers_only(mut self, yes: bool) -> Merged {
+        if yes {
+            self.sled_done = true;
+        }
+        self
+    }
+
     /// Whether `a` comes before `b` in this range's direction.
     fn before(&self, a: &[u8], b: &[u8]) -> bool {
         if self.back {

@@ -47,6 +47,7 @@ pub use merged::Merged;
 use merged::{owned, prefix_bounds};
 pub use segment::Ops;
 use segment::{create_segment, io, replay, segment_path, Segment, ENTRY_BUFFER_KEPT};
+pub use sled_keys::ScanPrefixOf;
 use sled_keys::SledKeys;
 
 /// The newest layer is frozen (and checkpointed) past this many bytes of keys and values.
@@ -163,7 +164,14 @@ pub struct LoggedTree {
 
 impl LoggedTree {
     /// Replays what a crash left in `store_dir/wal` into `tree`, then takes the writes.
-    pub fn open(db: sled::Db, tree: sled::Tree, store_dir: &Path) -> Result<Self, LogError> {
+    /// Opens the log of `tree` in `store_dir` (replaying what a crash left); `scan_prefix_of`
+    /// is the store's key layout for the filter ([`ScanPrefixOf`]).
+    pub fn open(
+        db: sled::Db,
+        tree: sled::Tree,
+        store_dir: &Path,
+        scan_prefix_of: ScanPrefixOf,
+    ) -> Result<Self, LogError> {
         let wal_dir = store_dir.join("wal");
         hamgam_gateway::files::create_private_dir(&wal_dir).map_err(|e| io(&wal_dir, e))?;
         let (replayed, next) = replay(&db, &tree, &wal_dir)?;
@@ -183,7 +191,7 @@ impl LoggedTree {
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
             broken: Mutex::new(None),
-            keys: SledKeys::new(),
+            keys: SledKeys::new(scan_prefix_of),
         });
         let worker = shared.clone();
         let checkpointer = std::thread::Builder::new()
@@ -236,7 +244,8 @@ impl LoggedTree {
             .sum()
     }
 
-    /// Point reads answered "absent" without reading sled, since open.
+    /// Reads (point or under a family prefix) answered "absent" without reading sled, since
+    /// open.
     pub fn reads_skipped(&self) -> u64 {
         self.shared.keys.skipped()
     }
@@ -401,9 +410,13 @@ impl LoggedTree {
         )
     }
 
+    /// The keys and values under `prefix`, in key order; sled is not read when the filter
+    /// knows it holds nothing under this family prefix.
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Merged {
-        let (start, end) = prefix_bounds(prefix.as_ref());
-        Merged::new(&self.shared, start, end, false)
+        let prefix = prefix.as_ref();
+        let (start, end) = prefix_bounds(prefix);
+        let sled_too = self.shared.keys.may_hold_under(prefix);
+        Merged::new(&self.shared, start, end, false).layers_only(!sled_too)
     }
 
     pub fn last_in_prefix(

@@ -10,6 +10,11 @@
 //!   only once all its keys are in sled, so a key a read no longer finds in a layer is noted;
 //! - a background scan notes the keys sled held when the scan started ([`SledKeys::fill`]).
 //!
+//! Range reads of a whole family's prefix (a block's parties, a group's members) skip sled the
+//! same way: the store names, per key, the prefix its family is scanned by ([`ScanPrefixOf`]),
+//! and each key noted notes that prefix too. A scan of exactly such a prefix that the filter has
+//! never seen reads only the layers.
+//!
 //! Until the scan has finished, the filter answers "may hold" for every key. The invariant
 //! that makes a "no" true: once the scan starts, only the checkpointer writes the sled tree.
 //! A removed key stays in the filter (reads of it go to sled, which answers "absent").
@@ -19,22 +24,32 @@ use std::sync::Mutex;
 
 use growable_bloom_filter::{GrowableBloom, GrowableBloomBuilder};
 
+/// What an item of the filter is: a whole key or a family's scan prefix of one.
+const KEY: u8 = 0;
+const PREFIX: u8 = 1;
+
 /// The false-positive ratio the filter is built for.
 const ERROR_RATIO: f64 = 0.01;
 /// The scan notes keys in chunks this long, so writers never wait long for the filter.
 const SCAN_CHUNK: usize = 4096;
 
+/// The length of the prefix a key's family is scanned by (`None` for a family never scanned
+/// by prefix); the store's key layout, given to the log when it opens.
+pub type ScanPrefixOf = fn(&[u8]) -> Option<usize>;
+
 /// The keys sled may hold (see the module doc).
 pub(super) struct SledKeys {
     filter: Mutex<GrowableBloom>,
+    scan_prefix_of: ScanPrefixOf,
     ready: AtomicBool,
     /// Point reads the filter answered without sled.
     skipped: AtomicU64,
 }
 
 impl SledKeys {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(scan_prefix_of: ScanPrefixOf) -> Self {
         SledKeys {
+            scan_prefix_of,
             filter: Mutex::new(
                 GrowableBloomBuilder::new()
                     .estimated_insertions(1 << 22)
@@ -50,7 +65,10 @@ impl SledKeys {
     pub(super) fn note<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) {
         let mut filter = self.filter.lock().unwrap_or_else(|p| p.into_inner());
         for key in keys {
-            filter.insert(key);
+            filter.insert((KEY, key));
+            if let Some(prefix) = (self.scan_prefix_of)(key).and_then(|n| key.get(..n)) {
+                filter.insert((PREFIX, prefix));
+            }
         }
     }
 
@@ -59,18 +77,38 @@ impl SledKeys {
         if !self.ready.load(Ordering::Acquire) {
             return true;
         }
-        let may = self
-            .filter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key);
+        self.counted(
+            self.filter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains((KEY, key)),
+        )
+    }
+
+    /// Whether sled may hold a key under `prefix`: `false` only when `prefix` is a family's
+    /// scan prefix that no key sled holds has.
+    pub(super) fn may_hold_under(&self, prefix: &[u8]) -> bool {
+        if !self.ready.load(Ordering::Acquire)
+            || (self.scan_prefix_of)(prefix) != Some(prefix.len())
+        {
+            return true;
+        }
+        self.counted(
+            self.filter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains((PREFIX, prefix)),
+        )
+    }
+
+    fn counted(&self, may: bool) -> bool {
         if !may {
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }
         may
     }
 
-    /// Point reads answered "absent" without sled so far.
+    /// Reads answered "absent" without sled so far.
     pub(super) fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
     }
@@ -114,7 +152,7 @@ mod tests {
         for i in 0..20_000u32 {
             tree.insert(format!("old/{i}"), &[1u8][..]).expect("insert");
         }
-        let keys = SledKeys::new();
+        let keys = SledKeys::new(|_| None);
         let stop = AtomicBool::new(false);
         assert!(
             keys.may_hold(b"never"),
@@ -152,7 +190,7 @@ mod tests {
         for i in 0..(SCAN_CHUNK as u32 * 2) {
             tree.insert(format!("k/{i}"), &[1u8][..]).expect("insert");
         }
-        let keys = SledKeys::new();
+        let keys = SledKeys::new(|_| None);
         let stop = AtomicBool::new(true);
         keys.fill(&tree, &stop).expect("scan");
         assert!(!keys.is_ready());

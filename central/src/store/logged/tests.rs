@@ -15,10 +15,21 @@ fn db(dir: &Path) -> sled::Db {
         .expect("sled")
 }
 
+/// The tests' key layout: a key is scanned by its part up to and with its first `\0`.
+fn up_to_first_nul(key: &[u8]) -> Option<usize> {
+    key.iter().position(|b| *b == 0).map(|at| at + 1)
+}
+
 /// The log over tree `t` of `db`; reopening over the same `db` is what a restart sees
 /// (sled's own state is unaffected by the log).
 fn open(db: &sled::Db, dir: &Path) -> LoggedTree {
-    LoggedTree::open(db.clone(), db.open_tree("t").expect("tree"), dir).expect("open")
+    LoggedTree::open(
+        db.clone(),
+        db.open_tree("t").expect("tree"),
+        dir,
+        up_to_first_nul,
+    )
+    .expect("open")
 }
 
 fn keys(items: Merged) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -314,6 +325,59 @@ fn after_the_key_scan_reads_find_every_key_sled_or_a_layer_holds_and_skip_sled_f
     assert!(
         tree.reads_skipped() - before > 950,
         "only {} of 1,000 reads of absent keys skipped sled",
+        tree.reads_skipped() - before
+    );
+}
+
+#[test]
+fn after_the_key_scan_prefix_reads_skip_sled_only_where_sled_holds_nothing_under_the_prefix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = db(dir.path());
+    {
+        let tree = open(&db, dir.path());
+        let mut ops = Ops::default();
+        for i in 0..100u32 {
+            ops.insert(format!("old{i:03}\0a").into_bytes(), &b"v"[..]);
+            ops.insert(format!("old{i:03}\0b").into_bytes(), &b"v"[..]);
+        }
+        tree.apply(ops).expect("apply");
+        tree.sync().expect("sync");
+    } // a clean close: every key is in sled now
+    let tree = open(&db, dir.path());
+    tree.start_key_scan().expect("scan");
+    tree.finish_key_scan();
+    // Past FREEZE_BYTES: keys under "late\0" end up in sled through the checkpointer.
+    let big = vec![7u8; 1 << 20];
+    for i in 0u32..40 {
+        let mut ops = Ops::default();
+        ops.insert(format!("late\0{i:02}").into_bytes(), big.clone());
+        tree.apply(ops).expect("apply");
+    }
+    {
+        let mut turn = tree.shared.turn.lock().expect("turn");
+        while tree.shared.layers.read().expect("layers").len() > 1 {
+            turn = tree.shared.changed.wait(turn).expect("wait");
+        }
+    }
+    for i in 0..100u32 {
+        let prefix = format!("old{i:03}\0");
+        assert_eq!(tree.scan_prefix(prefix.as_bytes()).count(), 2, "{prefix}");
+    }
+    assert_eq!(tree.scan_prefix(b"late\0").count(), 40);
+    // A prefix that is not a whole family prefix (no `\0`) is always read from sled.
+    assert_eq!(tree.scan_prefix(b"old00").count(), 20);
+    let before = tree.reads_skipped();
+    let absent = (0..1_000u32)
+        .filter(|i| {
+            tree.scan_prefix(format!("new{i}\0").as_bytes())
+                .next()
+                .is_none()
+        })
+        .count();
+    assert_eq!(absent, 1_000);
+    assert!(
+        tree.reads_skipped() - before > 950,
+        "only {} of 1,000 scans of absent prefixes skipped sled",
         tree.reads_skipped() - before
     );
 }
