@@ -415,8 +415,12 @@ impl LoggedTree {
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Merged {
         let prefix = prefix.as_ref();
         let (start, end) = prefix_bounds(prefix);
+        // The layers first, then the filter: a layer missing from this range was dropped after
+        // the checkpointer noted its keys, so the filter sees them (the other order could miss
+        // a key that moved from a layer into sled in between).
+        let merged = Merged::new(&self.shared, start, end, false);
         let sled_too = self.shared.keys.may_hold_under(prefix);
-        Merged::new(&self.shared, start, end, false).layers_only(!sled_too)
+        merged.layers_only(!sled_too)
     }
 
     pub fn last_in_prefix(
