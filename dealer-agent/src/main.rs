@@ -1158,13 +1158,21 @@ fn certificate_line(config: &AgentConfig) -> String {
         Ok(v) => v,
         Err(e) => return format!("cannot read {}: {e}", config.tls.cert.display()),
     };
-    let now = hamgam_gateway::sync::now_ms() / 1000;
+    certificate_status(
+        &config.dealer_id,
+        until,
+        hamgam_gateway::sync::now_ms() / 1000,
+    )
+}
+
+/// What `status` says of a certificate valid until `until` at `now` (both Unix seconds).
+fn certificate_status(dealer_id: &str, until: i64, now: i64) -> String {
     let days = (until - now).div_euclid(86_400);
     let date = format_ms(until * 1000);
     if until < now {
-        format!("EXPIRED on {date}: the hub refuses it; ask ops for an enrolment token (`central dealers token {}`) and enrol again (`dealer-agent enroll --force`)", config.dealer_id)
+        format!("EXPIRED on {date}: the hub refuses it; ask ops for an enrolment token (`central dealers token {}`) and enrol again (`dealer-agent enroll --force`)", dealer_id)
     } else if days <= CERTIFICATE_WARNING_DAYS {
-        format!("expires on {date}, in {days} days: `dealer-agent run` renews it on its own at 2/3 of its lifetime, so this means renewal is failing (see the last error; the hub needs [enrolment] issuing_cert); ask ops for an enrolment token (`central dealers token {}`) if it does not get better", config.dealer_id)
+        format!("expires on {date}, in {days} days: `dealer-agent run` renews it on its own at 2/3 of its lifetime, so this means renewal is failing (see the last error; the hub needs [enrolment] issuing_cert); ask ops for an enrolment token (`central dealers token {}`) if it does not get better", dealer_id)
     } else {
         format!("valid until {date}")
     }
@@ -1294,4 +1302,42 @@ fn format_ms(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status`'s certificate line on fixed dates: month and year ends, a leap day, and the
+    /// 30-day warning's edge, so what it says never depends on the day the test runs.
+    #[test]
+    fn the_certificate_line_counts_whole_days_to_expiry_on_any_date() {
+        let day = 86_400;
+        for date in [
+            "2026-12-01T00:00:00Z",
+            "2026-12-31T23:30:00Z",
+            "2028-02-29T12:00:00Z",
+            "2027-03-30T23:59:59Z",
+        ] {
+            let now =
+                time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
+                    .expect("date")
+                    .unix_timestamp();
+            let soon = certificate_status("D-1042", now + 12 * day + 3_600, now);
+            assert!(soon.contains("in 12 days"), "{date}: {soon}");
+            assert!(
+                soon.contains(&format_ms((now + 12 * day + 3_600) * 1000)),
+                "{soon}"
+            );
+            let edge = certificate_status("D-1042", now + 30 * day, now);
+            assert!(edge.contains("in 30 days"), "{date}: {edge}");
+            let fine = certificate_status("D-1042", now + 31 * day, now);
+            assert!(fine.starts_with("valid until "), "{date}: {fine}");
+            let gone = certificate_status("D-1042", now - 1, now);
+            assert!(
+                gone.starts_with("EXPIRED on ") && gone.contains("central dealers token D-1042"),
+                "{date}: {gone}"
+            );
+        }
+    }
 }

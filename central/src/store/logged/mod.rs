@@ -250,17 +250,22 @@ impl LoggedTree {
         self.shared.keys.skipped()
     }
 
-    /// Waits for the key scan to end (tests).
-    #[cfg(test)]
-    fn finish_key_scan(&self) {
+    /// Waits for the key scan to end (it stops early once the tree is told to stop).
+    fn join_key_scan(&self) {
         let scan = self
             .key_scan
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(scan) = scan {
-            scan.join().expect("key scan");
+            let _ = scan.join();
         }
+    }
+
+    /// Waits for the key scan to end (tests).
+    #[cfg(test)]
+    fn finish_key_scan(&self) {
+        self.join_key_scan();
     }
 
     /// Appends `ops` to the log (not yet synced) and makes them visible to reads.
@@ -445,14 +450,7 @@ impl Drop for LoggedTree {
         if let Some(worker) = self.checkpointer.take() {
             let _ = worker.join();
         }
-        let scan = self
-            .key_scan
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(scan) = scan {
-            let _ = scan.join();
-        }
+        self.join_key_scan();
         tracing::debug!(
             reads_skipped = self.reads_skipped(),
             "point reads of absent keys that skipped sled"
