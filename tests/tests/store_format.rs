@@ -54,30 +54,26 @@ fn the_hub_refuses_a_newer_or_older_store_and_rebuilds_from_an_older_one() {
     assert!(SledStore::open_to_rebuild_from(older.path(), CACHE).is_ok());
 }
 
-/// Format 7 only adds the write-ahead log: a format-6 store (same keys) is taken over in place,
-/// keeps what it holds, and is then format 7, which a format-6 binary refuses.
+/// Format 8 keeps a party under one key where 5 to 7 used five key spaces: a store of
+/// format 7 (or 6, before the log) is refused with the rebuild to run, and the rebuild reads
+/// its record and decision logs as they are.
 #[test]
-fn the_hub_takes_a_format_6_store_over_in_place() {
-    use hamgam_central::store::HubStore;
-    let six = tempfile::tempdir().expect("tempdir");
-    poke(six.path(), "hub", b"!format", &6u32.to_be_bytes());
-    let store = reopen_hub(six.path()).expect("a format-6 store opens");
-    assert_eq!(
-        store.format(),
-        hamgam_central::store::sled_store::STORE_FORMAT
-    );
-    assert_eq!(store.format(), 7);
-    store
-        .open_session("D-1", 0, 1_000)
-        .expect("it takes writes");
-    drop(store);
-    let again = reopen_hub(six.path()).expect("reopened");
-    assert_eq!(again.format(), 7);
-    assert_eq!(
-        again.dealer("D-1").expect("read").map(|d| d.first_seen_ms),
-        Some(1_000),
-        "what was written before the close is there"
-    );
+fn the_hub_refuses_a_format_7_store_and_rebuilds_from_it() {
+    for format in [6u32, 7] {
+        let old = tempfile::tempdir().expect("tempdir");
+        poke(old.path(), "hub", b"!format", &format.to_be_bytes());
+        let refused = reopen_hub(old.path()).err().expect("refused");
+        assert!(
+            matches!(refused, StoreError::Format { found, known: 8, .. } if found == format),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("central admin rebuild --into"),
+            "{refused}"
+        );
+        let store = SledStore::open_to_rebuild_from(old.path(), CACHE).expect("opened to read");
+        assert_eq!(store.format(), format);
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What sled itself charges for a write shape: `records` records of `keys` keys each, values
 //! of `value_bytes`, keys appended in order or scattered, one atomic batch per `batch`
-//! records, then one flush; prints records/s and µs per key. Nothing of Hamgam runs: this is
+//! records, then one flush; prints records/s, µs per key and sled's bytes on disk per record
+//! (and per live byte of keys and values). Nothing of Hamgam runs: this is
 //! the storage engine's own price, measured on the machine at hand, so the hub's figures can
 //! be read against it (docs/benchmarks.md, "What sled itself allows for the hub's write
 //! shape"). Run each shape in its own process: sled keeps process-wide state (its epoch
@@ -94,13 +95,18 @@ fn main() -> Result<()> {
     tree.apply_batch(batch).context("applying the last batch")?;
     db.flush().context("flushing")?;
     let seconds = started.elapsed().as_secs_f64();
+    let disk = db.size_on_disk().context("sled's size on disk")? as f64;
+    // Each key is 9 bytes (its key space and a u64).
+    let live = (records * keys * (9 + shape.value_bytes)) as f64;
     println!(
-        "{keys} keys of {} bytes, {}, batches of {per_batch} records, cache {} MiB: {:.0} records/s, {:.2} µs per key",
+        "{keys} keys of {} bytes, {}, batches of {per_batch} records, cache {} MiB: {:.0} records/s, {:.2} µs per key, {:.0} bytes on disk per record ({:.1} per live byte)",
         shape.value_bytes,
         if scattered { "scattered" } else { "appended" },
         shape.cache_mb,
         records as f64 / seconds,
-        seconds * 1e6 / (records * keys) as f64
+        seconds * 1e6 / (records * keys) as f64,
+        disk / records as f64,
+        disk / live
     );
     Ok(())
 }

@@ -391,10 +391,6 @@ impl LoggedTree {
         self.shared.tree.get(key)
     }
 
-    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool, sled::Error> {
-        Ok(self.get(key.as_ref())?.is_some())
-    }
-
     /// The keys and values in `range`, in key order.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl std::ops::RangeBounds<K>) -> Merged {
         Merged::new(

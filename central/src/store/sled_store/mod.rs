@@ -11,23 +11,19 @@
 //! | `s` dealer | [`SessionFacts`] (postcard): hello, clock offset, verdicts acknowledged |
 //! | `g` group key length (u32 BE), group key, dealer `\0` seq | [`Member`] of a history group |
 //! | `G` group key (as in `g`) | the group's [`GroupState`]: what its rules are decided from |
-//! | `p` dealer `\0` customer_ref | [`PartyIds`]: the dealer's customer under that ref |
 //! | `u` dealer `\0` cursor (u64 BE) | a [`Verdict`] change queued for the dealer |
 //! | `t` dealer `\0` day (i64 BE, offset) | the dealer's [`DayTally`] of that day |
-//! | `P` dealer `\0` customer_ref | the merge's [`Party`] |
+//! | `P` dealer `\0` customer_ref | the party's one entry (`party`): its link to a customer, the judge's [`PartyIds`], the merge's [`Party`], the VINs it appears in, the seqs of the records that named it |
 //! | `B` block `\0` dealer `\0` customer_ref | the party key: identity block index |
-//! | `L` dealer `\0` customer_ref | the customer id the party is linked to |
 //! | `C` customer id | [`GoldenCustomer`] |
 //! | `V` VIN | [`VehicleSales`]: the vehicle's deliveries and losing sales |
 //! | `v` VIN `\0` dealer `\0` seq (u64 BE) | the [`VehicleFact`] a usable record says: HQ's vehicle history is projected from them |
-//! | `Z` dealer `\0` customer_ref `\0` VIN | the VIN: vehicles a party appears in |
 //! | `W` party a `\0` party b | [`ReviewItem`]: an uncertain identity pair |
 //! | `X` subject key | the subject's [`Conflict`]s |
 //! | `Y` VIN | HQ's [`VehicleDecisions`] |
 //! | `H` decision number (u64 BE) | a logged [`DecisionEntry`] |
 //! | `e` last cursor (u64 BE) | a [`ChangeChunk`]: one unit of work's change-stream entries, numbered from its `first` |
 //! | `E` cursor (u64 BE) | one [`ChangeLogEntry`] (stores written before change chunks; read, never written) |
-//! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
 //! | `F` rule `\0` dealer `\0` seq (u64 BE) | [`FlagEntry`](crate::domain::FlagEntry): the rule fired on the record |
 //! | `N` name word `\0` dealer `\0` customer_ref | the party key: name search index |
 //! | `T` number (u64 BE) | [`Touched`]: what one unit of work touched, until the summaries' keeper has read it |
@@ -46,6 +42,9 @@
 //! when two enrolments race.
 //!
 //! No sled type leaves this module.
+
+mod parties_before_8;
+mod party;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,23 +71,19 @@ const DEALER: u8 = b'd';
 const SESSION: u8 = b's';
 const MEMBER: u8 = b'g';
 const GROUP_STATE: u8 = b'G';
-const PARTY: u8 = b'p';
 const UPDATE: u8 = b'u';
 const TALLY: u8 = b't';
-const MERGE_PARTY: u8 = b'P';
+const PARTY: u8 = b'P';
 const BLOCK: u8 = b'B';
-const LINK: u8 = b'L';
 const CUSTOMER: u8 = b'C';
 const VEHICLE: u8 = b'V';
 const VEHICLE_FACTS: u8 = b'v';
-const PARTY_VIN: u8 = b'Z';
 const REVIEW: u8 = b'W';
 const CONFLICT: u8 = b'X';
 const VEHICLE_DECISION: u8 = b'Y';
 const DECISION: u8 = b'H';
 const CHANGE: u8 = b'E';
 const CHANGE_CHUNK: u8 = b'e';
-const CONTACT: u8 = b'K';
 const FLAG: u8 = b'F';
 const NAME_WORD: u8 = b'N';
 const TOUCHED: u8 = b'T';
@@ -105,18 +100,15 @@ fn kind_of(prefix: u8) -> &'static str {
         DEALER | TALLY => "tallies_dealers",
         MEMBER => "members",
         GROUP_STATE => "group_states",
-        PARTY | MERGE_PARTY => "parties",
+        PARTY => "parties",
         UPDATE => "verdict_updates",
         BLOCK => "blocks",
-        LINK => "links",
         CUSTOMER => "customers",
         VEHICLE => "vehicle_sales",
         VEHICLE_FACTS => "vehicle_facts",
-        PARTY_VIN => "party_vins",
         REVIEW | CONFLICT => "reviews_conflicts",
         VEHICLE_DECISION | DECISION => "decisions",
         CHANGE | CHANGE_CHUNK => "changes",
-        CONTACT => "contacts",
         FLAG => "flag_index",
         NAME_WORD => "name_words",
         TOUCHED => "touched",
@@ -238,14 +230,15 @@ impl SessionFacts {
 /// 6: a vehicle's facts are one key per record (`v` VIN `\0` dealer `\0` seq), its sales
 /// apart (`V`); its history is projected when read, not stored.
 /// 7: the `hub` tree is written through a write-ahead log (`wal/` in the store folder, see
-/// `store::logged`); the keys are format 6's, so a format-6 store is taken over in place,
+/// `store::logged`); the keys are format 6's, so a format-7 binary took a format-6 store over in place,
 /// and a binary of format 6, which would not replay the log, refuses it.
-/// A rebuild reads records of formats 1-4 through `older` (format 5's records are format 6's
-/// and 7's).
+/// 8: a party is one key (`P`, `party::PartyEntry`: link, IDs, merge state, VINs, the records
+/// that named it) instead of five key spaces (`p`, `P`, `L`, `Z`, `K`); a store of format 5-7
+/// is rebuilt (`central admin rebuild --into`), its record and decision logs read as they are.
+/// A rebuild reads records of formats 1-4 through `older` (format 5's records are those of
+/// formats 6 to 8).
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 7;
-/// The format whose stores this binary takes over in place (same keys, no log yet).
-const TAKEN_OVER_IN_PLACE: u32 = 6;
+pub const STORE_FORMAT: u32 = 8;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -271,14 +264,6 @@ fn check_format(
             STORE_FORMAT
         }
         None => 1,
-    };
-    let found = if found == TAKEN_OVER_IN_PLACE {
-        tree.insert(FORMAT_KEY, &STORE_FORMAT.to_be_bytes())
-            .map_err(engine)?;
-        db.flush().map_err(engine)?;
-        STORE_FORMAT
-    } else {
-        found
     };
     let refuse = |what_to_do| StoreError::Format {
         path: dir.display().to_string(),
@@ -457,6 +442,7 @@ fn member_key(group: &GroupKey, dealer_id: &str, seq: u64) -> Vec<u8> {
     key
 }
 
+/// `P` dealer `\0` customer_ref: the key of a party's entry.
 fn party_key(dealer_id: &str, customer_ref: &str) -> Vec<u8> {
     let mut key = prefixed(PARTY, dealer_id);
     key.push(0);
@@ -473,7 +459,7 @@ fn party_prefixed(prefix: u8, party: &PartyKey) -> Vec<u8> {
 }
 
 /// The length of the prefix a key's family is read by in a range (a block's parties, a
-/// group's members, a party's contacts and VINs, a vehicle's facts): the log's filter notes it
+/// group's members, a vehicle's facts): the log's filter notes it
 /// so a range read of a prefix sled holds nothing under skips sled. `None` for the others.
 fn scan_prefix_len(key: &[u8]) -> Option<usize> {
     let nul = |nth: usize| {
@@ -485,7 +471,6 @@ fn scan_prefix_len(key: &[u8]) -> Option<usize> {
     };
     match key.first()? {
         &BLOCK | &VEHICLE_FACTS => nul(0),
-        &CONTACT | &PARTY_VIN => nul(1),
         &MEMBER => {
             let len = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?) as usize;
             Some(5 + len).filter(|n| *n <= key.len())
@@ -505,13 +490,6 @@ fn block_key(block: &str, party: &PartyKey) -> Vec<u8> {
     key.extend_from_slice(party.0.as_bytes());
     key.push(0);
     key.extend_from_slice(party.1.as_bytes());
-    key
-}
-
-fn party_vin_key(party: &PartyKey, vin: &str) -> Vec<u8> {
-    let mut key = party_prefixed(PARTY_VIN, party);
-    key.push(0);
-    key.extend_from_slice(vin.as_bytes());
     key
 }
 
@@ -558,13 +536,6 @@ fn flag_key(rule_id: &str, dealer_id: &str, seq: u64) -> Vec<u8> {
     let mut key = prefixed(FLAG, rule_id);
     key.push(0);
     key.extend_from_slice(&dealer_seq_key(0, dealer_id, seq)[1..]);
-    key
-}
-
-/// `K` dealer `\0` ref `\0` (then the seq): the contact index prefix of a party.
-fn contact_prefix(party: &PartyKey) -> Vec<u8> {
-    let mut key = party_prefixed(CONTACT, party);
-    key.push(0);
     key
 }
 
@@ -663,6 +634,11 @@ impl SledStore {
                 read(&k, &v)
             })
             .collect()
+    }
+
+    /// A party's whole entry.
+    fn party_entry(&self, party: &PartyKey) -> Result<Option<party::PartyEntry>, StoreError> {
+        self.get(&party_prefixed(PARTY, party))
     }
 
     /// The value under `key`, decoded.
@@ -870,7 +846,11 @@ impl HubStore for SledStore {
     }
 
     fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError> {
-        self.get(&party_key(dealer_id, customer_ref))
+        if self.parties_before_8() {
+            return self.old_party_ids(&(dealer_id.to_owned(), customer_ref.to_owned()));
+        }
+        let head: Option<party::UpToState> = self.get(&party_key(dealer_id, customer_ref))?;
+        Ok(head.and_then(|h| h.ids))
     }
 
     fn verdict_updates(
@@ -925,7 +905,11 @@ impl HubStore for SledStore {
     }
 
     fn merge_party(&self, party: &PartyKey) -> Result<Option<Party>, StoreError> {
-        self.get(&party_prefixed(MERGE_PARTY, party))
+        if self.parties_before_8() {
+            return self.old_merge_party(party);
+        }
+        let head: Option<party::UpToState> = self.get(&party_prefixed(PARTY, party))?;
+        Ok(head.and_then(|h| h.state))
     }
 
     fn merge_parties(
@@ -935,17 +919,31 @@ impl HubStore for SledStore {
     ) -> Result<Vec<(PartyKey, Party)>, StoreError> {
         let start = match after {
             Some(p) => {
-                let mut k = party_prefixed(MERGE_PARTY, p);
+                let mut k = party_prefixed(PARTY, p);
                 k.push(0xff);
                 k
             }
-            None => vec![MERGE_PARTY],
+            None => vec![PARTY],
         };
-        self.scan_from(MERGE_PARTY, start, limit, |k, v| {
-            let text = String::from_utf8_lossy(&k[1..]).into_owned();
-            let (dealer, customer_ref) = text.split_once('\0').unwrap_or((&text, ""));
-            Ok(((dealer.to_owned(), customer_ref.to_owned()), decode(k, v)?))
-        })
+        // Only parties the merge holds a state of (the judge keeps IDs of others).
+        let mut parties = Vec::new();
+        for item in self.tree.range(start..vec![PARTY + 1]) {
+            if parties.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(engine)?;
+            let state = if self.parties_before_8() {
+                Some(decode(&k, &v)?)
+            } else {
+                decode::<party::UpToState>(&k, &v)?.state
+            };
+            if let Some(state) = state {
+                let text = String::from_utf8_lossy(&k[1..]).into_owned();
+                let (dealer, customer_ref) = text.split_once('\0').unwrap_or((&text, ""));
+                parties.push(((dealer.to_owned(), customer_ref.to_owned()), state));
+            }
+        }
+        Ok(parties)
     }
 
     fn block(&self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
@@ -959,7 +957,11 @@ impl HubStore for SledStore {
     }
 
     fn link(&self, party: &PartyKey) -> Result<Option<String>, StoreError> {
-        self.get(&party_prefixed(LINK, party))
+        if self.parties_before_8() {
+            return self.old_link(party);
+        }
+        let link: Option<party::LinkOnly> = self.get(&party_prefixed(PARTY, party))?;
+        Ok(link.and_then(|l| l.link))
     }
 
     fn customer(&self, customer_id: &str) -> Result<Option<GoldenCustomer>, StoreError> {
@@ -1014,21 +1016,19 @@ impl HubStore for SledStore {
     }
 
     fn party_names_vin(&self, party: &PartyKey, vin: &str) -> Result<bool, StoreError> {
-        self.tree
-            .contains_key(party_vin_key(party, vin))
-            .map_err(engine)
+        if self.parties_before_8() {
+            return Ok(self.old_party_vins(party)?.iter().any(|v| v == vin));
+        }
+        Ok(self
+            .party_entry(party)?
+            .is_some_and(|e| e.vins.binary_search_by(|v| v.as_str().cmp(vin)).is_ok()))
     }
 
     fn party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError> {
-        let mut prefix = party_prefixed(PARTY_VIN, party);
-        prefix.push(0);
-        self.tree
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        if self.parties_before_8() {
+            return self.old_party_vins(party);
+        }
+        Ok(self.party_entry(party)?.map(|e| e.vins).unwrap_or_default())
     }
 
     fn reviews(
@@ -1133,21 +1133,13 @@ impl HubStore for SledStore {
     }
 
     fn contacts(&self, party: &PartyKey) -> Result<Vec<u64>, StoreError> {
-        let prefix = contact_prefix(party);
-        self.tree
-            .scan_prefix(&prefix)
-            .map(|item| {
-                let (k, _) = item.map_err(engine)?;
-                let seq: [u8; 8] =
-                    k[prefix.len()..]
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt {
-                            key: String::from_utf8_lossy(&k).into_owned(),
-                            detail: "contact key without a seq".into(),
-                        })?;
-                Ok(u64::from_be_bytes(seq))
-            })
-            .collect()
+        if self.parties_before_8() {
+            return self.old_contacts(party);
+        }
+        Ok(self
+            .party_entry(party)?
+            .map(|e| e.contacts)
+            .unwrap_or_default())
     }
 
     fn flags(
@@ -1296,10 +1288,15 @@ impl HubStore for SledStore {
         for (dealer, state) in &dealers {
             batch.insert(prefixed(DEALER, dealer), encode(state)?);
         }
-        let merge = &change.merge;
-        for (party, state) in &merge.parties {
-            batch.insert(party_prefixed(MERGE_PARTY, party), encode(state)?);
+        for (party, entry) in party::changed_entries(change, |p| self.party_entry(p))? {
+            let key = party_prefixed(PARTY, &party);
+            if entry.is_empty() {
+                batch.remove(key);
+            } else {
+                batch.insert(key, encode(&entry)?);
+            }
         }
+        let merge = &change.merge;
         for (word, party) in &merge.name_words {
             batch.insert(name_word_key(word, party), encode(party)?);
         }
@@ -1308,12 +1305,6 @@ impl HubStore for SledStore {
                 batch.insert(block_key(block, party), encode(party)?);
             } else {
                 batch.remove(block_key(block, party));
-            }
-        }
-        for (party, customer) in &merge.links {
-            match customer {
-                Some(id) => batch.insert(party_prefixed(LINK, party), encode(id)?),
-                None => batch.remove(party_prefixed(LINK, party)),
             }
         }
         for (id, customer) in &merge.customers {
@@ -1333,9 +1324,6 @@ impl HubStore for SledStore {
                 Some(f) => batch.insert(vehicle_fact_key(vin, at), encode(f)?),
                 None => batch.remove(vehicle_fact_key(vin, at)),
             }
-        }
-        for (party, vin) in &merge.party_vins {
-            batch.insert(party_vin_key(party, vin), encode(vin)?);
         }
         for (pair, item) in &merge.reviews {
             match item {
@@ -1363,11 +1351,6 @@ impl HubStore for SledStore {
                 Some(e) => batch.insert(flag_key(rule, dealer, *seq), encode(e)?),
                 None => batch.remove(flag_key(rule, dealer, *seq)),
             }
-        }
-        for (party, seq) in &change.contacts {
-            let mut contact = contact_prefix(party);
-            contact.extend_from_slice(&seq.to_be_bytes());
-            batch.insert(contact, &[] as &[u8]);
         }
         for record in &change.records {
             let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
@@ -1401,9 +1384,6 @@ impl HubStore for SledStore {
                 member_key(group, &member.dealer_id, member.seq),
                 encode(member)?,
             );
-        }
-        for (dealer, customer_ref, ids) in &change.parties {
-            batch.insert(party_key(dealer, customer_ref), encode(ids)?);
         }
         for (dealer, day, tally) in &change.tallies {
             batch.insert(tally_key(dealer, *day), encode(tally)?);
@@ -1593,23 +1573,12 @@ mod tests {
     fn a_key_read_by_its_family_prefix_names_exactly_that_prefix() {
         let party: PartyKey = ("D-1042".into(), "CU-7".into());
         let group = GroupKey::Vin("NAAM01CA7PK123456".into());
-        let mut contact = contact_prefix(&party);
-        contact.extend_from_slice(&256u64.to_be_bytes()); // a seq with zero bytes in it
-        let families: [(Vec<u8>, Vec<u8>); 5] = [
+        let families: [(Vec<u8>, Vec<u8>); 3] = [
             (
                 block_prefix("m:+989121234567"),
                 block_key("m:+989121234567", &party),
             ),
             (group_prefix(&group), member_key(&group, "D-1042", 256)),
-            (contact_prefix(&party), contact),
-            (
-                {
-                    let mut p = party_prefixed(PARTY_VIN, &party);
-                    p.push(0);
-                    p
-                },
-                party_vin_key(&party, "NAAM01CA7PK123456"),
-            ),
             (
                 vehicle_fact_prefix("NAAM01CA7PK123456"),
                 vehicle_fact_key("NAAM01CA7PK123456", &("D-1042".into(), 256)),
@@ -1630,6 +1599,7 @@ mod tests {
             None
         );
         assert_eq!(scan_prefix_len(&prefixed(CUSTOMER, "CU-1")), None);
+        assert_eq!(scan_prefix_len(&party_prefixed(PARTY, &party)), None);
     }
 
     fn stored(seq: u64) -> ChangeEntry {
