@@ -35,6 +35,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
     a_vehicle_keeps_its_facts_until_none_are_left(open, &place("vehicle-facts"));
     indexes_are_written_once_and_still_answer(open, &place("indexes"));
+    a_party_keeps_what_each_unit_of_work_said_of_it(open, &place("parties"));
     the_touched_log_is_numbered_with_the_work_and_summaries_move_with_it(open, &place("summaries"));
 }
 
@@ -607,6 +608,85 @@ fn a_vehicle_keeps_its_facts_until_none_are_left<S: HubStore>(
 /// The record-id and name-word indexes are written once: a record stored again with a later
 /// verdict version is still found by its id, and a name word is indexed when a change lists it
 /// (the merge lists only words a party did not have), not each time its party is written.
+/// The judge's IDs, the merge's state, the link, the VINs and the records naming a party come
+/// from different units of work: each unit changes what it names and keeps the rest.
+fn a_party_keeps_what_each_unit_of_work_said_of_it<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    use crate::model::customer::Party;
+    use crate::model::groups::PartyIds;
+    let party = ("D-1".to_owned(), "C-1".to_owned());
+    let only_ids = ("D-1".to_owned(), "C-9".to_owned());
+    let ids = PartyIds {
+        national_id: Some("0012345679".into()),
+        company_id: None,
+    };
+    let state = Party {
+        sources: [1, 3].into_iter().collect(),
+        ..Party::default()
+    };
+    let store = open(place).expect("opens");
+    let mut first = batch("D-1", 0, 1..=1);
+    first
+        .parties
+        .push(("D-1".into(), "C-1".into(), ids.clone()));
+    first
+        .parties
+        .push(("D-1".into(), "C-9".into(), ids.clone()));
+    first.contacts.push((party.clone(), 1));
+    store.apply(&first).expect("applied");
+    let mut second = batch("D-1", 1, 2..=2);
+    second.merge.parties.push((party.clone(), state.clone()));
+    second
+        .merge
+        .links
+        .push((party.clone(), Some("CUS-1".into())));
+    second
+        .merge
+        .party_vins
+        .push((party.clone(), "VIN-B".into()));
+    store.apply(&second).expect("applied");
+    let mut third = batch("D-1", 2, 3..=3);
+    third.contacts.push((party.clone(), 3));
+    third
+        .merge
+        .links
+        .push((party.clone(), Some("CUS-2".into())));
+    third.merge.party_vins.push((party.clone(), "VIN-A".into()));
+    third.merge.party_vins.push((party.clone(), "VIN-B".into()));
+    store.apply(&third).expect("applied");
+    let store = reopen(store, open, place);
+    assert_eq!(store.party("D-1", "C-1").expect("read"), Some(ids.clone()));
+    assert_eq!(
+        store.merge_party(&party).expect("read"),
+        Some(state.clone())
+    );
+    assert_eq!(store.link(&party).expect("read").as_deref(), Some("CUS-2"));
+    assert_eq!(
+        store.party_vins(&party).expect("read"),
+        vec!["VIN-A".to_owned(), "VIN-B".to_owned()],
+        "each VIN once"
+    );
+    assert_eq!(store.contacts(&party).expect("read"), vec![1, 3]);
+    assert_eq!(store.party("D-1", "C-9").expect("read"), Some(ids));
+    assert_eq!(store.merge_party(&only_ids).expect("read"), None);
+    assert_eq!(store.link(&only_ids).expect("read"), None);
+    assert_eq!(
+        store.merge_parties(None, 10).expect("read"),
+        vec![(party.clone(), state.clone())],
+        "only parties the merge holds a state of are listed"
+    );
+    let mut fourth = batch("D-1", 3, 4..=4);
+    fourth.merge.links.push((party.clone(), None));
+    store.apply(&fourth).expect("applied");
+    assert_eq!(store.link(&party).expect("read"), None, "unlinked");
+    assert_eq!(store.merge_party(&party).expect("read"), Some(state));
+    assert_eq!(store.contacts(&party).expect("read"), vec![1, 3]);
+    assert!(store.party_names_vin(&party, "VIN-A").expect("read"));
+    assert!(!store.party_names_vin(&party, "VIN-C").expect("read"));
+}
+
 fn indexes_are_written_once_and_still_answer<S: HubStore>(
     open: Opener<'_, S>,
     place: &std::path::Path,
