@@ -31,10 +31,10 @@ fn the_hub_refuses_a_newer_or_older_store_and_rebuilds_from_an_older_one() {
     assert!(reopen_hub(fresh.path()).is_ok(), "its own format");
 
     let newer = tempfile::tempdir().expect("tempdir");
-    poke(newer.path(), "hub", b"!format", &9u32.to_be_bytes());
+    poke(newer.path(), "hub", b"!format", &10u32.to_be_bytes());
     let refused = reopen_hub(newer.path()).err().expect("refused");
     assert!(
-        matches!(refused, StoreError::Format { found: 9, .. }),
+        matches!(refused, StoreError::Format { found: 10, .. }),
         "{refused}"
     );
     assert!(refused.to_string().contains("newer Hamgam"), "{refused}");
@@ -54,17 +54,17 @@ fn the_hub_refuses_a_newer_or_older_store_and_rebuilds_from_an_older_one() {
     assert!(SledStore::open_to_rebuild_from(older.path(), CACHE).is_ok());
 }
 
-/// Format 8 keeps a party under one key where 5 to 7 used five key spaces: a store of
-/// format 7 (or 6, before the log) is refused with the rebuild to run, and the rebuild reads
-/// its record and decision logs as they are.
+/// Format 8 keeps a party under one key where 5 to 7 used five key spaces, and format 9 a
+/// group's first members in its entry: a store of format 6, 7 or 8 is refused with the rebuild
+/// to run, and the rebuild reads its record and decision logs as they are.
 #[test]
-fn the_hub_refuses_a_format_7_store_and_rebuilds_from_it() {
-    for format in [6u32, 7] {
+fn the_hub_refuses_a_store_of_formats_6_to_8_and_rebuilds_from_it() {
+    for format in [6u32, 7, 8] {
         let old = tempfile::tempdir().expect("tempdir");
         poke(old.path(), "hub", b"!format", &format.to_be_bytes());
         let refused = reopen_hub(old.path()).err().expect("refused");
         assert!(
-            matches!(refused, StoreError::Format { found, known: 8, .. } if found == format),
+            matches!(refused, StoreError::Format { found, known: 9, .. } if found == format),
             "{refused}"
         );
         assert!(

@@ -33,6 +33,7 @@ pub fn check_all<S: HubStore>(root: &std::path::Path, open: Opener<'_, S>) {
     the_access_audit_is_numbered_and_append_only(open, &place("audit"));
     an_enrolment_token_works_once_even_when_uses_race(open, &place("tokens"));
     a_member_has_its_neighbours_in_dealer_order(open, &place("neighbours"));
+    a_large_group_keeps_every_member_in_dealer_order(open, &place("large-group"));
     a_vehicle_keeps_its_facts_until_none_are_left(open, &place("vehicle-facts"));
     indexes_are_written_once_and_still_answer(open, &place("indexes"));
     a_party_keeps_what_each_unit_of_work_said_of_it(open, &place("parties"));
@@ -184,6 +185,119 @@ fn a_member_has_its_neighbours_in_dealer_order<S: HubStore>(
         first.origin.map(|o| o.source_system).as_deref(),
         Some("dms:a")
     );
+}
+
+/// A group of 40 members from three dealers, joined out of order over several units of work,
+/// some of them judged again and some leaving: its members, each member and each place's
+/// neighbours are those of the same members in `(dealer, seq)` order, before and after a
+/// reopen, and its state stays what the last unit said.
+fn a_large_group_keeps_every_member_in_dealer_order<S: HubStore>(
+    open: Opener<'_, S>,
+    place: &std::path::Path,
+) {
+    use crate::domain::{Finding, Reason, Severity};
+    use crate::model::groups::GroupState;
+    let group = GroupKey::Vin("NAAM01CA7PK123456".into());
+    let member = |dealer: &str, seq: u64, judged: u32| Member {
+        dealer_id: dealer.into(),
+        seq,
+        fact: Fact::Made {
+            created_ms: 1_700_000_000_000 + seq as i64,
+        },
+        current: (0..judged)
+            .map(|n| Finding {
+                rule_id: "V05".into(),
+                severity: Severity::Flag,
+                field: format!("odometer_km.{n}"),
+                reason: Reason::written("again".into(), "دوباره".into()),
+            })
+            .collect(),
+    };
+    let dealers = ["D-2", "D-10", "D-1"];
+    // Scrambled: every dealer's members arrive from high seqs to low, interleaved.
+    let all: Vec<(&str, u64)> = (1..=14u64)
+        .rev()
+        .flat_map(|seq| dealers.iter().map(move |d| (*d, seq * 3)))
+        .filter(|(d, seq)| !(*d == "D-1" && *seq > 36))
+        .collect();
+    assert_eq!(all.len(), 40);
+    let store = open(place).expect("opens");
+    let mut expected: std::collections::BTreeMap<(Vec<u8>, u64), Member> = Default::default();
+    for (n, chunk) in all.chunks(7).enumerate() {
+        let mut change = batch("D-9", n as u64, n as u64 + 1..=n as u64 + 1);
+        for (dealer, seq) in chunk {
+            let m = member(dealer, *seq, 0);
+            expected.insert((dealer.as_bytes().to_vec(), *seq), m.clone());
+            change.joined.push((group.clone(), m));
+        }
+        if n == 2 {
+            // Judged again: one of the first members and one of the later ones.
+            for (dealer, seq) in [all[0], all[30]] {
+                let m = member(dealer, seq, 2);
+                expected.insert((dealer.as_bytes().to_vec(), seq), m.clone());
+                change.joined.push((group.clone(), m));
+            }
+        }
+        if n == 4 {
+            // Leaving: a first member and a later one.
+            for (dealer, seq) in [all[1], all[20]] {
+                expected.remove(&(dealer.as_bytes().to_vec(), seq));
+                change.left.push((group.clone(), dealer.to_owned(), seq));
+            }
+        }
+        let state = GroupState {
+            surveys: n as u64,
+            ..GroupState::default()
+        };
+        change.group_states.push((group.clone(), Some(state)));
+        store.apply(&change).expect("applied");
+    }
+    let check = |store: &S| {
+        let want: Vec<Member> = expected.values().cloned().collect();
+        assert_eq!(
+            store.members(&group).expect("read"),
+            want,
+            "in (dealer, seq) order"
+        );
+        for (i, m) in want.iter().enumerate() {
+            assert_eq!(
+                store
+                    .member(&group, &m.dealer_id, m.seq)
+                    .expect("read")
+                    .as_ref(),
+                Some(m)
+            );
+            let (before, after) = store.neighbours(&group, &m.dealer_id, m.seq).expect("read");
+            assert_eq!(before.as_ref(), i.checked_sub(1).map(|j| &want[j]), "{i}");
+            assert_eq!(after.as_ref(), want.get(i + 1), "{i}");
+        }
+        for (dealer, seq) in [all[1], all[20], ("D-10", 4), ("D-3", 1)] {
+            assert_eq!(store.member(&group, dealer, seq).expect("read"), None);
+            let (before, after) = store.neighbours(&group, dealer, seq).expect("read");
+            let place = (dealer.as_bytes().to_vec(), seq);
+            assert_eq!(
+                before.as_ref(),
+                expected.range(..place.clone()).next_back().map(|e| e.1)
+            );
+            assert_eq!(after.as_ref(), expected.range(place..).next().map(|e| e.1));
+        }
+        assert_eq!(
+            store.group_state(&group).expect("read").map(|s| s.surveys),
+            Some(5)
+        );
+    };
+    check(&store);
+    let store = reopen(store, open, place);
+    check(&store);
+    let mut change = batch("D-9", 6, 7..=7);
+    change.left = expected
+        .values()
+        .map(|m| (group.clone(), m.dealer_id.clone(), m.seq))
+        .collect();
+    change.group_states.push((group.clone(), None));
+    store.apply(&change).expect("applied");
+    assert!(store.members(&group).expect("read").is_empty(), "all left");
+    assert_eq!(store.group_state(&group).expect("read"), None);
 }
 
 fn a_change_is_applied_whole<S: HubStore>(open: Opener<'_, S>, place: &std::path::Path) {

@@ -9,8 +9,8 @@
 //! | `q` dealer `\0` seq (u64 BE) | empty: the record is in quarantine (removed only from a record judged before: a first verdict that rejects nothing was never in it) |
 //! | `d` dealer | [`DealerState`] (postcard): its counters and feed cursor, written by `apply` |
 //! | `s` dealer | [`SessionFacts`] (postcard): hello, clock offset, verdicts acknowledged |
-//! | `g` group key length (u32 BE), group key, dealer `\0` seq | [`Member`] of a history group |
-//! | `G` group key (as in `g`) | the group's [`GroupState`]: what its rules are decided from |
+//! | `g` group key length (u32 BE), group key, dealer `\0` seq | a [`Member`] of a history group past the first `group::INLINE` (kept in the `G` entry) |
+//! | `G` group key (as in `g`) | the group's entry (`group`): its [`GroupState`], what its rules are decided from, and its first members |
 //! | `u` dealer `\0` cursor (u64 BE) | a [`Verdict`] change queued for the dealer |
 //! | `t` dealer `\0` day (i64 BE, offset) | the dealer's [`DayTally`] of that day |
 //! | `P` dealer `\0` customer_ref | the party's one entry (`party`): its link to a customer, the judge's [`PartyIds`], the merge's [`Party`], the VINs it appears in, the seqs of the records that named it |
@@ -43,6 +43,7 @@
 //!
 //! No sled type leaves this module.
 
+mod group;
 mod parties_before_8;
 mod party;
 
@@ -235,10 +236,12 @@ impl SessionFacts {
 /// 8: a party is one key (`P`, `party::PartyEntry`: link, IDs, merge state, VINs, the records
 /// that named it) instead of five key spaces (`p`, `P`, `L`, `Z`, `K`); a store of format 5-7
 /// is rebuilt (`central admin rebuild --into`), its record and decision logs read as they are.
+/// 9: a history group keeps its state and its first members in one entry under `G`
+/// (`group::GroupEntry`), later members of a larger group under their own `g` keys as before.
 /// A rebuild reads records of formats 1-4 through `older` (format 5's records are those of
-/// formats 6 to 8).
+/// formats 6 to 9).
 /// A store without the key is format 1 (before formats were written down), unless empty.
-pub const STORE_FORMAT: u32 = 8;
+pub const STORE_FORMAT: u32 = 9;
 const FORMAT_KEY: &[u8] = b"!format";
 
 /// Refuses a store of another format than [`STORE_FORMAT`] (an older one only when
@@ -431,6 +434,13 @@ fn group_prefix(group: &GroupKey) -> Vec<u8> {
     key.push(MEMBER);
     key.extend_from_slice(&(text.len() as u32).to_be_bytes());
     key.extend_from_slice(text.as_bytes());
+    key
+}
+
+/// `G` then the group key as in [`group_prefix`]: the key of a group's entry.
+fn group_state_key(group: &GroupKey) -> Vec<u8> {
+    let mut key = group_prefix(group);
+    key[0] = GROUP_STATE;
     key
 }
 
@@ -636,6 +646,60 @@ impl SledStore {
             .collect()
     }
 
+    /// Whether groups are kept as formats 3-8 kept them (every member under its own key, the
+    /// bare state under `G`).
+    fn groups_before_9(&self) -> bool {
+        self.format < 9
+    }
+
+    /// A group's entry (format 9).
+    fn group_entry(&self, group: &GroupKey) -> Result<Option<group::GroupEntry>, StoreError> {
+        self.get(&group_state_key(group))
+    }
+
+    /// The members of a group under keys of their own, in key order.
+    fn spilled_members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
+        self.tree
+            .scan_prefix(group_prefix(group))
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The members under keys of their own just before and just after `(dealer_id, seq)`.
+    fn spilled_neighbours(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<(Option<Member>, Option<Member>), StoreError> {
+        let prefix = group_prefix(group);
+        let at = member_key(group, dealer_id, seq);
+        let mut after_at = at.clone();
+        after_at.push(0);
+        let before = match self.tree.range_back(prefix.clone()..at).next() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                Some(decode::<Member>(&k, &v)?)
+            }
+            None => None,
+        };
+        let after = match self.tree.range(after_at..).next() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                if k.starts_with(&prefix) {
+                    Some(decode::<Member>(&k, &v)?)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        Ok((before, after))
+    }
+
     /// A party's whole entry.
     fn party_entry(&self, party: &PartyKey) -> Result<Option<party::PartyEntry>, StoreError> {
         self.get(&party_prefixed(PARTY, party))
@@ -789,13 +853,18 @@ impl HubStore for SledStore {
     }
 
     fn members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
-        self.tree
-            .scan_prefix(group_prefix(group))
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        if self.groups_before_9() {
+            return self.spilled_members(group);
+        }
+        let Some(entry) = self.group_entry(group)? else {
+            return Ok(Vec::new());
+        };
+        let spilled = if entry.spilled {
+            self.spilled_members(group)?
+        } else {
+            Vec::new()
+        };
+        Ok(group::merged(entry.inline, spilled))
     }
 
     fn member(
@@ -804,6 +873,17 @@ impl HubStore for SledStore {
         dealer_id: &str,
         seq: u64,
     ) -> Result<Option<Member>, StoreError> {
+        if !self.groups_before_9() {
+            let Some(mut entry) = self.group_entry(group)? else {
+                return Ok(None);
+            };
+            if let Ok(at) = entry.find(dealer_id, seq) {
+                return Ok(Some(entry.inline.swap_remove(at)));
+            }
+            if !entry.spilled {
+                return Ok(None);
+            }
+        }
         self.get(&member_key(group, dealer_id, seq))
     }
 
@@ -813,36 +893,44 @@ impl HubStore for SledStore {
         dealer_id: &str,
         seq: u64,
     ) -> Result<(Option<Member>, Option<Member>), StoreError> {
-        let prefix = group_prefix(group);
-        let at = member_key(group, dealer_id, seq);
-        let mut after_at = at.clone();
-        after_at.push(0);
-        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| {
-            let (k, v) = item.map_err(engine)?;
-            decode::<Member>(&k, &v)
+        if self.groups_before_9() {
+            return self.spilled_neighbours(group, dealer_id, seq);
+        }
+        let Some(entry) = self.group_entry(group)? else {
+            return Ok((None, None));
         };
-        let before = match self.tree.range_back(prefix.clone()..at).next() {
-            Some(item) => Some(decode_item(item)?),
-            None => None,
+        let (below, above) = match entry.find(dealer_id, seq) {
+            Ok(at) => (at, at + 1),
+            Err(at) => (at, at),
         };
-        let after = match self.tree.range(after_at..).next() {
-            Some(item) => {
-                let (k, v) = item.map_err(engine)?;
-                if k.starts_with(&prefix) {
-                    Some(decode::<Member>(&k, &v)?)
-                } else {
-                    None
-                }
-            }
-            None => None,
-        };
+        let mut before = below
+            .checked_sub(1)
+            .and_then(|i| entry.inline.get(i))
+            .cloned();
+        let mut after = entry.inline.get(above).cloned();
+        if entry.spilled {
+            let (key_before, key_after) = self.spilled_neighbours(group, dealer_id, seq)?;
+            let later = |a: &Member, b: &Member| {
+                group::order(a, &b.dealer_id, b.seq) == std::cmp::Ordering::Greater
+            };
+            before = match (before, key_before) {
+                (Some(a), Some(b)) => Some(if later(&a, &b) { a } else { b }),
+                (a, b) => a.or(b),
+            };
+            after = match (after, key_after) {
+                (Some(a), Some(b)) => Some(if later(&a, &b) { b } else { a }),
+                (a, b) => a.or(b),
+            };
+        }
         Ok((before, after))
     }
 
     fn group_state(&self, group: &GroupKey) -> Result<Option<GroupState>, StoreError> {
-        let mut key = group_prefix(group);
-        key[0] = GROUP_STATE;
-        self.get(&key)
+        if self.groups_before_9() {
+            return self.get(&group_state_key(group));
+        }
+        let entry: Option<group::StateOnly> = self.get(&group_state_key(group))?;
+        Ok(entry.and_then(|e| e.state))
     }
 
     fn party(&self, dealer_id: &str, customer_ref: &str) -> Result<Option<PartyIds>, StoreError> {
@@ -1368,22 +1456,19 @@ impl HubStore for SledStore {
             }
             batch.insert(key, encode(record)?);
         }
-        for (group, dealer, seq) in &change.left {
-            batch.remove(member_key(group, dealer, *seq));
-        }
-        for (group, state) in &change.group_states {
-            let mut key = group_prefix(group);
-            key[0] = GROUP_STATE;
-            match state {
-                Some(state) => batch.insert(key, encode(state)?),
-                None => batch.remove(key),
+        let (groups, member_keys) = group::changed_entries(change, |g| self.group_entry(g))?;
+        for (group, dealer, seq, member) in member_keys {
+            match member {
+                Some(m) => batch.insert(member_key(group, dealer, seq), encode(m)?),
+                None => batch.remove(member_key(group, dealer, seq)),
             }
         }
-        for (group, member) in &change.joined {
-            batch.insert(
-                member_key(group, &member.dealer_id, member.seq),
-                encode(member)?,
-            );
+        for (group, entry) in groups {
+            if entry.is_empty() {
+                batch.remove(group_state_key(group));
+            } else {
+                batch.insert(group_state_key(group), encode(&entry)?);
+            }
         }
         for (dealer, day, tally) in &change.tallies {
             batch.insert(tally_key(dealer, *day), encode(tally)?);
