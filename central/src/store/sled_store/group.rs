@@ -28,7 +28,36 @@ pub(super) struct GroupEntry {
     /// Some members are under keys of their own.
     pub spilled: bool,
     /// The members kept here, in `(dealer, seq)` order.
-    pub inline: Vec<Member>,
+    pub inline: Vec<InlineMember>,
+}
+
+/// A member kept in its group's entry, still encoded: a unit of work that changes the entry
+/// copies the members it does not change instead of decoding and encoding them again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct InlineMember {
+    pub dealer_id: String,
+    pub seq: u64,
+    /// The [`Member`] (postcard).
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+impl InlineMember {
+    fn of(member: &Member) -> Result<Self, StoreError> {
+        Ok(InlineMember {
+            dealer_id: member.dealer_id.clone(),
+            seq: member.seq,
+            bytes: super::encode(member)?,
+        })
+    }
+
+    /// The member itself.
+    pub fn decode(&self) -> Result<Member, StoreError> {
+        postcard::from_bytes(&self.bytes).map_err(|e| StoreError::Corrupt {
+            key: format!("group member {} {}", self.dealer_id, self.seq),
+            detail: e.to_string(),
+        })
+    }
 }
 
 /// The first field of a [`GroupEntry`].
@@ -45,7 +74,13 @@ impl GroupEntry {
 
     /// Where `(dealer, seq)` is, or would be, among the inline members.
     pub fn find(&self, dealer_id: &str, seq: u64) -> Result<usize, usize> {
-        self.inline.binary_search_by(|m| order(m, dealer_id, seq))
+        self.inline
+            .binary_search_by(|m| (m.dealer_id.as_bytes(), m.seq).cmp(&(dealer_id.as_bytes(), seq)))
+    }
+
+    /// The inline members, decoded.
+    pub fn members(&self) -> Result<Vec<Member>, StoreError> {
+        self.inline.iter().map(InlineMember::decode).collect()
     }
 }
 
@@ -92,8 +127,10 @@ pub(super) fn changed_entries<'c>(
     for (group, member) in &change.joined {
         let e = entry(&mut entries, group, &read)?;
         match e.find(&member.dealer_id, member.seq) {
-            Ok(at) => e.inline[at] = member.clone(),
-            Err(at) if !e.spilled && e.inline.len() < INLINE => e.inline.insert(at, member.clone()),
+            Ok(at) => e.inline[at] = InlineMember::of(member)?,
+            Err(at) if !e.spilled && e.inline.len() < INLINE => {
+                e.inline.insert(at, InlineMember::of(member)?)
+            }
             Err(_) => {
                 e.spilled = true;
                 keys.push((group, member.dealer_id.as_str(), member.seq, Some(member)));
@@ -163,7 +200,10 @@ mod tests {
         );
         let spilled: Vec<u64> = keys.iter().map(|k| k.2).collect();
         assert_eq!(spilled, vec![2, 1]);
-        let all = merged(e.inline.clone(), vec![member("D-2", 1), member("D-2", 2)]);
+        let all = merged(
+            e.members().expect("decoded"),
+            vec![member("D-2", 1), member("D-2", 2)],
+        );
         let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     }
@@ -174,7 +214,9 @@ mod tests {
         let stored = GroupEntry {
             state: None,
             spilled: false,
-            inline: (1..=8).map(|seq| member("D-1", seq)).collect(),
+            inline: (1..=8)
+                .map(|seq| InlineMember::of(&member("D-1", seq)).expect("encoded"))
+                .collect(),
         };
         let change = Change {
             left: vec![(group.clone(), "D-1".into(), 4)],

@@ -864,7 +864,7 @@ impl HubStore for SledStore {
         } else {
             Vec::new()
         };
-        Ok(group::merged(entry.inline, spilled))
+        Ok(group::merged(entry.members()?, spilled))
     }
 
     fn member(
@@ -874,11 +874,11 @@ impl HubStore for SledStore {
         seq: u64,
     ) -> Result<Option<Member>, StoreError> {
         if !self.groups_before_9() {
-            let Some(mut entry) = self.group_entry(group)? else {
+            let Some(entry) = self.group_entry(group)? else {
                 return Ok(None);
             };
             if let Ok(at) = entry.find(dealer_id, seq) {
-                return Ok(Some(entry.inline.swap_remove(at)));
+                return Ok(Some(entry.inline[at].decode()?));
             }
             if !entry.spilled {
                 return Ok(None);
@@ -903,11 +903,12 @@ impl HubStore for SledStore {
             Ok(at) => (at, at + 1),
             Err(at) => (at, at),
         };
-        let mut before = below
-            .checked_sub(1)
-            .and_then(|i| entry.inline.get(i))
-            .cloned();
-        let mut after = entry.inline.get(above).cloned();
+        let inline = |at: Option<usize>| match at.and_then(|i| entry.inline.get(i)) {
+            Some(m) => m.decode().map(Some),
+            None => Ok(None),
+        };
+        let mut before = inline(below.checked_sub(1))?;
+        let mut after = inline(Some(above))?;
         if entry.spilled {
             let (key_before, key_after) = self.spilled_neighbours(group, dealer_id, seq)?;
             let later = |a: &Member, b: &Member| {
