@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::{group_prefix, group_state_key, member_key};
+use super::{decode, engine, SledStore};
 use crate::model::groups::{GroupKey, GroupState, Member};
 use crate::store::{Change, StoreError};
 
@@ -158,6 +160,62 @@ pub(super) fn merged(inline: Vec<Member>, spilled: Vec<Member>) -> Vec<Member> {
             (None, None) => return out,
         };
         out.extend(if take_a { a.next() } else { b.next() });
+    }
+}
+
+impl SledStore {
+    /// Whether groups are kept as formats 3-8 kept them (every member under its own key, the
+    /// bare state under `G`).
+    pub(super) fn groups_before_9(&self) -> bool {
+        self.format < 9
+    }
+
+    /// A group's entry (format 9).
+    pub(super) fn group_entry(&self, group: &GroupKey) -> Result<Option<GroupEntry>, StoreError> {
+        self.get(&group_state_key(group))
+    }
+
+    /// The members of a group under keys of their own, in key order.
+    pub(super) fn spilled_members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
+        self.tree
+            .scan_prefix(group_prefix(group))
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The members under keys of their own just before and just after `(dealer_id, seq)`.
+    pub(super) fn spilled_neighbours(
+        &self,
+        group: &GroupKey,
+        dealer_id: &str,
+        seq: u64,
+    ) -> Result<(Option<Member>, Option<Member>), StoreError> {
+        let prefix = group_prefix(group);
+        let at = member_key(group, dealer_id, seq);
+        let mut after_at = at.clone();
+        after_at.push(0);
+        let before = match self.tree.range_back(prefix.clone()..at).next() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                Some(decode::<Member>(&k, &v)?)
+            }
+            None => None,
+        };
+        let after = match self.tree.range(after_at..).next() {
+            Some(item) => {
+                let (k, v) = item.map_err(engine)?;
+                if k.starts_with(&prefix) {
+                    Some(decode::<Member>(&k, &v)?)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        Ok((before, after))
     }
 }
 

@@ -41,9 +41,15 @@
 //! [`super::UsedToken`] as JSON, inserted once by compare-and-swap, so a token works once even
 //! when two enrolments race.
 //!
+//! Its parts: `keys` (the key spaces' prefixes and key builders), `apply` (writing one unit of
+//! work), `party` and `group` (the entries formats 8 and 9 fold a party's and a group's keys
+//! into), `parties_before_8` (reading a party from a store of formats 5-7 to rebuild from).
+//!
 //! No sled type leaves this module.
 
+mod apply;
 mod group;
+mod keys;
 mod parties_before_8;
 mod party;
 
@@ -57,65 +63,14 @@ use super::logged::{LogError, LoggedTree, Ops};
 use super::{
     AccessEntry, Applied, Change, FlagRow, HubStore, ReadTo, StoreError, Touched, UsedToken,
 };
-use crate::domain::{ChangeLogEntry, DealerState, Outcome, StoredRecord, Verdict};
+use crate::domain::{ChangeLogEntry, DealerState, StoredRecord, Verdict};
 use crate::model::customer::{
     Conflict, DecisionEntry, GoldenCustomer, Party, PartyKey, ReviewItem,
 };
 use crate::model::groups::{DayTally, GroupKey, GroupState, Member, PartyIds};
 use crate::model::vehicle::{VehicleDecisions, VehicleFact, VehicleSales};
 use crate::model::At;
-
-const RECORD: u8 = b'r';
-const RECORD_ID: u8 = b'i';
-const QUARANTINE: u8 = b'q';
-const DEALER: u8 = b'd';
-const SESSION: u8 = b's';
-const MEMBER: u8 = b'g';
-const GROUP_STATE: u8 = b'G';
-const UPDATE: u8 = b'u';
-const TALLY: u8 = b't';
-const PARTY: u8 = b'P';
-const BLOCK: u8 = b'B';
-const CUSTOMER: u8 = b'C';
-const VEHICLE: u8 = b'V';
-const VEHICLE_FACTS: u8 = b'v';
-const REVIEW: u8 = b'W';
-const CONFLICT: u8 = b'X';
-const VEHICLE_DECISION: u8 = b'Y';
-const DECISION: u8 = b'H';
-const CHANGE: u8 = b'E';
-const CHANGE_CHUNK: u8 = b'e';
-const FLAG: u8 = b'F';
-const NAME_WORD: u8 = b'N';
-const TOUCHED: u8 = b'T';
-/// Keys of the `customer-summaries` tree.
-const SUMMARY: u8 = b'c';
-const SUMMARIES_READ_TO: &[u8] = b"r";
-
-/// What a key space holds, by its prefix byte, as [`Applied::bytes_written`] names it.
-fn kind_of(prefix: u8) -> &'static str {
-    match prefix {
-        RECORD => "records",
-        RECORD_ID => "record_ids",
-        QUARANTINE => "quarantine",
-        DEALER | TALLY => "tallies_dealers",
-        MEMBER => "members",
-        GROUP_STATE => "group_states",
-        PARTY => "parties",
-        UPDATE => "verdict_updates",
-        BLOCK => "blocks",
-        CUSTOMER => "customers",
-        VEHICLE => "vehicle_sales",
-        VEHICLE_FACTS => "vehicle_facts",
-        REVIEW | CONFLICT => "reviews_conflicts",
-        VEHICLE_DECISION | DECISION => "decisions",
-        CHANGE | CHANGE_CHUNK => "changes",
-        FLAG => "flag_index",
-        NAME_WORD => "name_words",
-        TOUCHED => "touched",
-        _ => "other",
-    }
-}
+use keys::*;
 
 /// A sled batch that counts the bytes put under each key space.
 #[derive(Default)]
@@ -419,191 +374,6 @@ fn engine(e: sled::Error) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-fn dealer_seq_key(prefix: u8, dealer_id: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(dealer_id.len() + 10);
-    key.push(prefix);
-    key.extend_from_slice(dealer_id.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-fn group_prefix(group: &GroupKey) -> Vec<u8> {
-    let text = group.encode();
-    let mut key = Vec::with_capacity(text.len() + 5);
-    key.push(MEMBER);
-    key.extend_from_slice(&(text.len() as u32).to_be_bytes());
-    key.extend_from_slice(text.as_bytes());
-    key
-}
-
-/// `G` then the group key as in [`group_prefix`]: the key of a group's entry.
-fn group_state_key(group: &GroupKey) -> Vec<u8> {
-    let mut key = group_prefix(group);
-    key[0] = GROUP_STATE;
-    key
-}
-
-fn member_key(group: &GroupKey, dealer_id: &str, seq: u64) -> Vec<u8> {
-    let mut key = group_prefix(group);
-    key.extend_from_slice(dealer_id.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-/// `P` dealer `\0` customer_ref: the key of a party's entry.
-fn party_key(dealer_id: &str, customer_ref: &str) -> Vec<u8> {
-    let mut key = prefixed(PARTY, dealer_id);
-    key.push(0);
-    key.extend_from_slice(customer_ref.as_bytes());
-    key
-}
-
-/// `prefix` then the party's dealer and ref, `\0`-separated.
-fn party_prefixed(prefix: u8, party: &PartyKey) -> Vec<u8> {
-    let mut key = prefixed(prefix, &party.0);
-    key.push(0);
-    key.extend_from_slice(party.1.as_bytes());
-    key
-}
-
-/// The length of the prefix a key's family is read by in a range (a block's parties, a
-/// group's members, a vehicle's facts): the log's filter notes it
-/// so a range read of a prefix sled holds nothing under skips sled. `None` for the others.
-fn scan_prefix_len(key: &[u8]) -> Option<usize> {
-    let nul = |nth: usize| {
-        key.iter()
-            .enumerate()
-            .filter(|(_, b)| **b == 0)
-            .nth(nth)
-            .map(|(at, _)| at + 1)
-    };
-    match key.first()? {
-        &BLOCK | &VEHICLE_FACTS => nul(0),
-        &MEMBER => {
-            let len = u32::from_be_bytes(key.get(1..5)?.try_into().ok()?) as usize;
-            Some(5 + len).filter(|n| *n <= key.len())
-        }
-        _ => None,
-    }
-}
-
-fn block_prefix(block: &str) -> Vec<u8> {
-    let mut key = prefixed(BLOCK, block);
-    key.push(0);
-    key
-}
-
-fn block_key(block: &str, party: &PartyKey) -> Vec<u8> {
-    let mut key = block_prefix(block);
-    key.extend_from_slice(party.0.as_bytes());
-    key.push(0);
-    key.extend_from_slice(party.1.as_bytes());
-    key
-}
-
-/// `v` VIN `\0`: the prefix of a vehicle's fact keys.
-fn vehicle_fact_prefix(vin: &str) -> Vec<u8> {
-    let mut key = prefixed(VEHICLE_FACTS, vin);
-    key.push(0);
-    key
-}
-
-fn vehicle_fact_key(vin: &str, at: &At) -> Vec<u8> {
-    let mut key = vehicle_fact_prefix(vin);
-    key.extend_from_slice(&dealer_seq_key(0, &at.0, at.1)[1..]);
-    key
-}
-
-/// The record (dealer, seq) a key names after `skip` bytes: dealer `\0` seq (u64 BE).
-fn at_of_key(key: &[u8], skip: usize) -> Result<At, StoreError> {
-    let corrupt = || StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        detail: "key without a dealer and seq".into(),
-    };
-    let (dealer, seq) = key.get(skip..).and_then(split_nul).ok_or_else(corrupt)?;
-    let seq = <[u8; 8]>::try_from(seq).map_err(|_| corrupt())?;
-    Ok((utf8(key, dealer)?, u64::from_be_bytes(seq)))
-}
-
-fn review_key(pair: &(PartyKey, PartyKey)) -> Vec<u8> {
-    let mut key = party_prefixed(REVIEW, &pair.0);
-    key.push(0);
-    key.extend_from_slice(pair.1 .0.as_bytes());
-    key.push(0);
-    key.extend_from_slice(pair.1 .1.as_bytes());
-    key
-}
-
-/// Days as sortable bytes (offset so that negative days sort first).
-fn tally_key(dealer_id: &str, day: i64) -> Vec<u8> {
-    dealer_seq_key(TALLY, dealer_id, (day as u64) ^ (1 << 63))
-}
-
-/// `F` rule `\0` dealer `\0` seq: the flag index key.
-fn flag_key(rule_id: &str, dealer_id: &str, seq: u64) -> Vec<u8> {
-    let mut key = prefixed(FLAG, rule_id);
-    key.push(0);
-    key.extend_from_slice(&dealer_seq_key(0, dealer_id, seq)[1..]);
-    key
-}
-
-fn name_word_key(word: &str, party: &PartyKey) -> Vec<u8> {
-    let mut key = prefixed(NAME_WORD, word);
-    key.push(0);
-    key.extend_from_slice(&party_prefixed(0, party)[1..]);
-    key
-}
-
-/// Splits `a \0 b` at its first `\0`.
-fn split_nul(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = bytes.iter().position(|b| *b == 0)?;
-    Some((&bytes[..at], &bytes[at + 1..]))
-}
-
-fn utf8(key: &[u8], part: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(part.to_vec()).map_err(|_| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        detail: "not UTF-8".into(),
-    })
-}
-
-fn prefixed(prefix: u8, text: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(text.len() + 1);
-    key.push(prefix);
-    key.extend_from_slice(text.as_bytes());
-    key
-}
-
-/// The key of the touched log's entry `no`.
-fn touched_key(no: u64) -> Vec<u8> {
-    let mut key = vec![TOUCHED];
-    key.extend_from_slice(&no.to_be_bytes());
-    key
-}
-
-/// A number stored as u64 BE.
-fn cursor_of_value(value: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(value)
-        .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt {
-            key: "customer-summaries r".into(),
-            detail: "not a u64".into(),
-        })
-}
-
-/// The cursor a change chunk's (or touched-log entry's) key ends with.
-fn cursor_of_key(key: &[u8]) -> Result<u64, StoreError> {
-    key.get(1..9)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            detail: "change chunk key without a cursor".into(),
-        })
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     postcard::to_allocvec(value).map_err(|e| StoreError::Engine(format!("encode: {e}")))
 }
@@ -644,65 +414,6 @@ impl SledStore {
                 read(&k, &v)
             })
             .collect()
-    }
-
-    /// Whether groups are kept as formats 3-8 kept them (every member under its own key, the
-    /// bare state under `G`).
-    fn groups_before_9(&self) -> bool {
-        self.format < 9
-    }
-
-    /// A group's entry (format 9).
-    fn group_entry(&self, group: &GroupKey) -> Result<Option<group::GroupEntry>, StoreError> {
-        self.get(&group_state_key(group))
-    }
-
-    /// The members of a group under keys of their own, in key order.
-    fn spilled_members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
-        self.tree
-            .scan_prefix(group_prefix(group))
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
-    }
-
-    /// The members under keys of their own just before and just after `(dealer_id, seq)`.
-    fn spilled_neighbours(
-        &self,
-        group: &GroupKey,
-        dealer_id: &str,
-        seq: u64,
-    ) -> Result<(Option<Member>, Option<Member>), StoreError> {
-        let prefix = group_prefix(group);
-        let at = member_key(group, dealer_id, seq);
-        let mut after_at = at.clone();
-        after_at.push(0);
-        let before = match self.tree.range_back(prefix.clone()..at).next() {
-            Some(item) => {
-                let (k, v) = item.map_err(engine)?;
-                Some(decode::<Member>(&k, &v)?)
-            }
-            None => None,
-        };
-        let after = match self.tree.range(after_at..).next() {
-            Some(item) => {
-                let (k, v) = item.map_err(engine)?;
-                if k.starts_with(&prefix) {
-                    Some(decode::<Member>(&k, &v)?)
-                } else {
-                    None
-                }
-            }
-            None => None,
-        };
-        Ok((before, after))
-    }
-
-    /// A party's whole entry.
-    fn party_entry(&self, party: &PartyKey) -> Result<Option<party::PartyEntry>, StoreError> {
-        self.get(&party_prefixed(PARTY, party))
     }
 
     /// The value under `key`, decoded.
@@ -1308,183 +1019,7 @@ impl HubStore for SledStore {
     }
 
     fn apply(&self, change: &Change) -> Result<Applied, StoreError> {
-        let mut batch = CountedBatch::default();
-        // Counters and cursors are read and numbered under the apply lock, and written in
-        // the same atomic batch.
-        let mut numbers = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let last_change = numbers.last_change;
-        let mut dealers: std::collections::BTreeMap<&str, DealerState> = Default::default();
-        for (dealer, delta) in &change.dealers {
-            let state = match dealers.entry(dealer) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(self.get(&prefixed(DEALER, dealer))?.unwrap_or_default())
-                }
-            };
-            if let Some(expected) = delta.expect_stored_seq {
-                if state.stored_seq != expected {
-                    return Err(StoreError::Conflict(format!(
-                        "dealer {dealer} holds seq {} now, the batch was judged on {expected}",
-                        state.stored_seq
-                    )));
-                }
-            }
-            state.stored_seq = state.stored_seq.max(delta.stored_seq);
-            state.record_count += delta.records_added;
-            state.rejected_count =
-                (state.rejected_count as i64 + delta.rejected_delta).max(0) as u64;
-            if delta.seen_ms != 0 {
-                state.last_seen_ms = state.last_seen_ms.max(delta.seen_ms);
-                if state.first_seen_ms == 0 {
-                    state.first_seen_ms = delta.seen_ms;
-                }
-            }
-        }
-        let mut applied = Applied::default();
-        for (dealer, verdict) in &change.verdict_updates {
-            let state = match dealers.entry(dealer) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(self.get(&prefixed(DEALER, dealer))?.unwrap_or_default())
-                }
-            };
-            state.verdict_cursor += 1;
-            batch.insert(
-                dealer_seq_key(UPDATE, dealer, state.verdict_cursor),
-                encode(verdict)?,
-            );
-        }
-        applied.verdict_cursors = change
-            .verdict_updates
-            .iter()
-            .map(|(d, _)| d.as_str())
-            .collect::<std::collections::BTreeSet<&str>>()
-            .into_iter()
-            .map(|d| (d.to_owned(), dealers.get(d).map_or(0, |s| s.verdict_cursor)))
-            .collect();
-        let cursor = last_change + change.changes.len() as u64;
-        if !change.changes.is_empty() {
-            let mut key = vec![CHANGE_CHUNK];
-            key.extend_from_slice(&cursor.to_be_bytes());
-            let chunk = ChangeChunk {
-                first: last_change + 1,
-                at_ms: change.at_ms,
-                entries: std::borrow::Cow::Borrowed(&change.changes),
-            };
-            batch.insert(key, encode(&chunk)?);
-            applied.last_change = Some(cursor);
-        }
-        for (dealer, state) in &dealers {
-            batch.insert(prefixed(DEALER, dealer), encode(state)?);
-        }
-        for (party, entry) in party::changed_entries(change, |p| self.party_entry(p))? {
-            let key = party_prefixed(PARTY, &party);
-            if entry.is_empty() {
-                batch.remove(key);
-            } else {
-                batch.insert(key, encode(&entry)?);
-            }
-        }
-        let merge = &change.merge;
-        for (word, party) in &merge.name_words {
-            batch.insert(name_word_key(word, party), encode(party)?);
-        }
-        for (block, party, present) in &merge.blocks {
-            if *present {
-                batch.insert(block_key(block, party), encode(party)?);
-            } else {
-                batch.remove(block_key(block, party));
-            }
-        }
-        for (id, customer) in &merge.customers {
-            match customer {
-                Some(c) => batch.insert(prefixed(CUSTOMER, id), encode(c)?),
-                None => batch.remove(prefixed(CUSTOMER, id)),
-            }
-        }
-        for (vin, sales) in &merge.vehicle_sales {
-            match sales {
-                Some(s) => batch.insert(prefixed(VEHICLE, vin), encode(s)?),
-                None => batch.remove(prefixed(VEHICLE, vin)),
-            }
-        }
-        for ((vin, at), fact) in &merge.vehicle_facts {
-            match fact {
-                Some(f) => batch.insert(vehicle_fact_key(vin, at), encode(f)?),
-                None => batch.remove(vehicle_fact_key(vin, at)),
-            }
-        }
-        for (pair, item) in &merge.reviews {
-            match item {
-                Some(item) => batch.insert(review_key(pair), encode(item)?),
-                None => batch.remove(review_key(pair)),
-            }
-        }
-        for (subject, conflicts) in &merge.conflicts {
-            if conflicts.is_empty() {
-                batch.remove(prefixed(CONFLICT, subject));
-            } else {
-                batch.insert(prefixed(CONFLICT, subject), encode(conflicts)?);
-            }
-        }
-        for (vin, decisions) in &merge.vehicle_decisions {
-            batch.insert(prefixed(VEHICLE_DECISION, vin), encode(decisions)?);
-        }
-        for entry in &merge.decisions {
-            let mut key = vec![DECISION];
-            key.extend_from_slice(&entry.no.to_be_bytes());
-            batch.insert(key, encode(entry)?);
-        }
-        for (rule, dealer, seq, entry) in &change.flag_index {
-            match entry {
-                Some(e) => batch.insert(flag_key(rule, dealer, *seq), encode(e)?),
-                None => batch.remove(flag_key(rule, dealer, *seq)),
-            }
-        }
-        for record in &change.records {
-            let key = dealer_seq_key(RECORD, &record.dealer_id, record.seq);
-            // A new record's first verdict is version 1; a later version is of a record
-            // stored (and indexed by its id) before.
-            if record.verdict.version <= 1 {
-                batch.insert(prefixed(RECORD_ID, &record.record_id), &key[1..]);
-            }
-            let quarantine = dealer_seq_key(QUARANTINE, &record.dealer_id, record.seq);
-            if record.verdict.outcome == Outcome::Rejected {
-                batch.insert(quarantine, &[] as &[u8]);
-            } else if record.verdict.version > 1 {
-                // Only a record judged before can have been rejected before.
-                batch.remove(quarantine);
-            }
-            batch.insert(key, encode(record)?);
-        }
-        let (groups, member_keys) = group::changed_entries(change, |g| self.group_entry(g))?;
-        for (group, dealer, seq, member) in member_keys {
-            match member {
-                Some(m) => batch.insert(member_key(group, dealer, seq), encode(m)?),
-                None => batch.remove(member_key(group, dealer, seq)),
-            }
-        }
-        for (group, entry) in groups {
-            if entry.is_empty() {
-                batch.remove(group_state_key(group));
-            } else {
-                batch.insert(group_state_key(group), encode(&entry)?);
-            }
-        }
-        for (dealer, day, tally) in &change.tallies {
-            batch.insert(tally_key(dealer, *day), encode(tally)?);
-        }
-        let touched = change.touched();
-        let touched_no = numbers.last_touched + u64::from(!touched.is_empty());
-        if !touched.is_empty() {
-            batch.insert(touched_key(touched_no), encode(&touched)?);
-        }
-        applied.bytes_written = CountedBatch::by_kind(&batch.bytes);
-        applied.keys_written = CountedBatch::by_kind(&batch.keys);
-        self.tree.apply(batch.batch).map_err(logged)?;
-        numbers.last_change = cursor;
-        numbers.last_touched = touched_no;
-        Ok(applied)
+        self.apply_change(change)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -1654,39 +1189,6 @@ impl HubStore for SledStore {
 mod tests {
     use super::*;
     use crate::domain::ChangeEntry;
-
-    #[test]
-    fn a_key_read_by_its_family_prefix_names_exactly_that_prefix() {
-        let party: PartyKey = ("D-1042".into(), "CU-7".into());
-        let group = GroupKey::Vin("NAAM01CA7PK123456".into());
-        let families: [(Vec<u8>, Vec<u8>); 3] = [
-            (
-                block_prefix("m:+989121234567"),
-                block_key("m:+989121234567", &party),
-            ),
-            (group_prefix(&group), member_key(&group, "D-1042", 256)),
-            (
-                vehicle_fact_prefix("NAAM01CA7PK123456"),
-                vehicle_fact_key("NAAM01CA7PK123456", &("D-1042".into(), 256)),
-            ),
-        ];
-        for (prefix, key) in families {
-            assert!(key.starts_with(&prefix));
-            assert_eq!(scan_prefix_len(&key), Some(prefix.len()), "{key:?}");
-            assert_eq!(scan_prefix_len(&prefix), Some(prefix.len()), "{prefix:?}");
-            assert_eq!(
-                scan_prefix_len(&prefix[..prefix.len() - 1]),
-                None,
-                "{prefix:?}"
-            );
-        }
-        assert_eq!(
-            scan_prefix_len(&dealer_seq_key(RECORD, "D-1042", 256)),
-            None
-        );
-        assert_eq!(scan_prefix_len(&prefixed(CUSTOMER, "CU-1")), None);
-        assert_eq!(scan_prefix_len(&party_prefixed(PARTY, &party)), None);
-    }
 
     fn stored(seq: u64) -> ChangeEntry {
         ChangeEntry::RecordStored {

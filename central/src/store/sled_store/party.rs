@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::{party_prefixed, PARTY};
+use super::SledStore;
 use crate::model::customer::{Party, PartyKey};
 use crate::model::groups::PartyIds;
 use crate::store::{Change, StoreError};
@@ -106,6 +108,13 @@ pub(super) fn changed_entries(
         insert_sorted(&mut entry(&mut entries, party, &read)?.vins, vin.clone());
     }
     Ok(entries)
+}
+
+impl SledStore {
+    /// A party's whole entry.
+    pub(super) fn party_entry(&self, party: &PartyKey) -> Result<Option<PartyEntry>, StoreError> {
+        self.get(&party_prefixed(PARTY, party))
+    }
 }
 
 #[cfg(test)]
