@@ -60,6 +60,11 @@ fn run(config: &std::path::Path, args: &[&str]) -> (bool, String) {
 #[test]
 fn an_expired_certificate_is_named_with_its_date_and_what_to_do() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The wall clock, because rustls checks a certificate's dates against it (the binaries and
+    // the TLS configs take no fixed clock yet). What is asserted depends only on offsets from
+    // it, never on the day: the date printed is read back from the certificate itself, and
+    // `certificate_status`'s day arithmetic is swept over fixed dates in dealer-agent's
+    // unit tests.
     let now = OffsetDateTime::now_utc();
     let config = agent_with(
         Validity {
@@ -94,6 +99,11 @@ fn an_expired_certificate_is_named_with_its_date_and_what_to_do() {
 #[test]
 fn a_certificate_not_yet_valid_points_at_the_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The wall clock, because rustls checks a certificate's dates against it (the binaries and
+    // the TLS configs take no fixed clock yet). What is asserted depends only on offsets from
+    // it, never on the day: the date printed is read back from the certificate itself, and
+    // `certificate_status`'s day arithmetic is swept over fixed dates in dealer-agent's
+    // unit tests.
     let now = OffsetDateTime::now_utc();
     let config = agent_with(
         Validity {
@@ -111,6 +121,11 @@ fn a_certificate_not_yet_valid_points_at_the_clock() {
 #[test]
 fn status_warns_thirty_days_before_expiry_and_not_before() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The wall clock, because rustls checks a certificate's dates against it (the binaries and
+    // the TLS configs take no fixed clock yet). What is asserted depends only on offsets from
+    // it, never on the day: the date printed is read back from the certificate itself, and
+    // `certificate_status`'s day arithmetic is swept over fixed dates in dealer-agent's
+    // unit tests.
     let now = OffsetDateTime::now_utc();
     let soon = agent_with(
         Validity {

@@ -209,6 +209,11 @@ async fn a_branch_enrols_with_a_one_time_token_and_its_own_key_then_syncs() {
 async fn an_agent_renews_at_two_thirds_of_its_lifetime_and_keeps_syncing() {
     let dir = tempfile::tempdir().unwrap();
     let d = deployment(dir.path()).await;
+    // The wall clock, because rustls checks a certificate's dates against it (the binaries and
+    // the TLS configs take no fixed clock yet). What is asserted depends only on offsets from
+    // it, never on the day: the date printed is read back from the certificate itself, and
+    // `certificate_status`'s day arithmetic is swept over fixed dates in dealer-agent's
+    // unit tests.
     let now = time::OffsetDateTime::now_utc();
     // D-1042's certificate is 20 days into 30: due. D-2's is fresh: left alone.
     let install = |dealer_id: &str, validity: Validity| {

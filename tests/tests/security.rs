@@ -232,6 +232,11 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake_naming_why() 
     let dirs = tempfile::tempdir().unwrap();
     let pki = TestPki::new();
     let hub = TestHub::start(&pki, dirs.path()).await;
+    // The wall clock, because rustls checks a certificate's dates against it (the binaries and
+    // the TLS configs take no fixed clock yet). What is asserted depends only on offsets from
+    // it, never on the day: the date printed is read back from the certificate itself, and
+    // `certificate_status`'s day arithmetic is swept over fixed dates in dealer-agent's
+    // unit tests.
     let now = OffsetDateTime::now_utc();
     let cases = [
         (

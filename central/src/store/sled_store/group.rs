@@ -177,13 +177,7 @@ impl SledStore {
 
     /// The members of a group under keys of their own, in key order.
     pub(super) fn spilled_members(&self, group: &GroupKey) -> Result<Vec<Member>, StoreError> {
-        self.tree
-            .scan_prefix(group_prefix(group))
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        self.decoded_under(&group_prefix(group))
     }
 
     /// The members under keys of their own just before and just after `(dealer_id, seq)`.

@@ -416,6 +416,17 @@ impl SledStore {
             .collect()
     }
 
+    /// Every value under keys that start with `prefix`, in key order, decoded.
+    fn decoded_under<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
     /// The value under `key`, decoded.
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.tree.get(key).map_err(engine)? {
@@ -747,13 +758,7 @@ impl HubStore for SledStore {
     }
 
     fn block(&self, block: &str) -> Result<Vec<PartyKey>, StoreError> {
-        self.tree
-            .scan_prefix(block_prefix(block))
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        self.decoded_under(&block_prefix(block))
     }
 
     fn link(&self, party: &PartyKey) -> Result<Option<String>, StoreError> {

@@ -10,7 +10,7 @@
 //! | `Z` dealer `\0` customer_ref `\0` VIN | the VIN |
 //! | `K` dealer `\0` customer_ref `\0` seq (u64 BE) | empty: the record named the party |
 
-use super::{decode, engine, party_prefixed, SledStore, PARTY};
+use super::{engine, party_prefixed, SledStore, PARTY};
 use crate::model::customer::{Party, PartyKey};
 use crate::model::groups::PartyIds;
 use crate::store::StoreError;
@@ -46,13 +46,7 @@ impl SledStore {
     }
 
     pub(super) fn old_party_vins(&self, party: &PartyKey) -> Result<Vec<String>, StoreError> {
-        self.tree
-            .scan_prefix(listed_under(VIN, party))
-            .map(|item| {
-                let (k, v) = item.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        self.decoded_under(&listed_under(VIN, party))
     }
 
     pub(super) fn old_contacts(&self, party: &PartyKey) -> Result<Vec<u64>, StoreError> {
